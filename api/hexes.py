@@ -1,0 +1,4 @@
+"""(Routes of this module are added by the issue that owns them.)"""
+
+ROUTES: list = []
+OPENAPI_PATHS: dict = {}

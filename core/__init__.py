@@ -1,0 +1,1 @@
+"""Shared pieces every package uses: errors, settings, the city's configuration."""

@@ -1,0 +1,109 @@
+"""Settings, declared in one table and read from the environment.
+
+Every setting is documented in docs/SETTINGS.md; tests/test_docs.py fails when
+one is missing there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DROPMAP_DB", str(DATA_DIR / "dropmap.duckdb"), "Path of the DuckDB database file."),
+    Setting(
+        "DROPMAP_SECRET",
+        "",
+        "Site secret for keyed hashes of reporter codes and IPs. When empty, a random "
+        "secret is generated once into data/secret.key (git-ignored) and reused.",
+    ),
+    Setting(
+        "DROPMAP_MIN_REPORTERS",
+        "5",
+        "k: distinct reporters a cell needs before any public output shows it. Never below 3.",
+    ),
+    Setting("DROPMAP_CITY", str(DATA_DIR / "city.json"), "Path of the city configuration (JSON)."),
+    Setting(
+        "DROPMAP_RATE_PER_CODE",
+        "30",
+        "Reports one reporter code may submit per hour through the site or API.",
+    ),
+    Setting("DROPMAP_RATE_PER_IP", "120", "Reports one client IP may submit per hour."),
+    Setting(
+        "DROPMAP_MAX_BODY_BYTES",
+        "5000000",
+        "Largest request body the HTTP API accepts (bytes); larger bodies get 413.",
+    ),
+    Setting(
+        "DROPMAP_SCAN_SECONDS",
+        "60",
+        "Seconds between two runs of the background outage detector; 0 turns it off.",
+    ),
+    Setting(
+        "DROPMAP_CACHE_SECONDS",
+        "30",
+        "How long the site may cache a map query; a new report shows within this time.",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+MIN_REPORTERS_FLOOR = 3
+
+
+def get(name: str) -> str:
+    """The value of setting ``name``: the environment's, else the declared default."""
+    setting = _BY_NAME[name]
+    value = os.environ.get(name, "").strip()
+    return value or setting.default
+
+
+def get_int(name: str) -> int:
+    raw = get(name)
+    try:
+        return int(raw)
+    except ValueError as e:
+        from core.errors import InputError
+
+        raise InputError(name, raw, "must be a whole number; unset it to use the default") from e
+
+
+def db_path() -> Path:
+    return Path(get("DROPMAP_DB"))
+
+
+def min_reporters() -> int:
+    """k for privacy suppression; a value below the floor is raised to the floor."""
+    return max(MIN_REPORTERS_FLOOR, get_int("DROPMAP_MIN_REPORTERS"))
+
+
+def site_secret() -> bytes:
+    """The HMAC key. From DROPMAP_SECRET, else from data/secret.key, created on first use."""
+    value = get("DROPMAP_SECRET")
+    if value:
+        return value.encode("utf-8")
+    key_file = DATA_DIR / "secret.key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        # Written once with owner-only permissions; never committed (.gitignore).
+        # O_EXCL: when two processes start at once, one writes and both read it.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return key_file.read_text().strip().encode("utf-8")

@@ -1,0 +1,1 @@
+"""Hexagons, geometry, aggregation and exports."""

@@ -1,0 +1,1 @@
+"""Outside world -> validated reports: vocabularies, validation, file formats, demo data, CLI."""

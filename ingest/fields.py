@@ -1,0 +1,52 @@
+"""Report fields and the column names accepted for each (aliases)."""
+
+from __future__ import annotations
+
+import re
+
+# field -> accepted names, compared after folding (see ``fold_header``).
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "lat": ("lat", "latitude", "위도", "y"),
+    "lon": ("lon", "lng", "long", "longitude", "경도", "x"),
+    "carrier": ("carrier", "operator", "통신사", "이동통신사", "이통사", "provider", "telco", "brand", "mno", "carrier_name"),
+    "network": ("network", "host_network", "망", "host"),
+    "kind": ("kind", "type", "failure", "failure_kind", "event", "유형", "장애유형", "종류", "장애"),
+    "observed_at": ("observed_at", "time", "timestamp", "datetime", "date_time", "when", "시각", "일시", "발생시각",
+                    "발생일시", "measured_at", "observed"),
+    "accuracy_m": ("accuracy_m", "accuracy", "acc", "정확도", "horizontal_accuracy"),
+    "tech": ("tech", "technology", "net_type", "rat", "network_type", "망종류", "act", "통신방식"),
+    "device_model": ("device_model", "device", "model", "phone", "기종", "단말기", "단말", "devn", "phone_model"),
+    "note": ("note", "notes", "comment", "메모", "내용", "description", "설명"),
+    "reporter_code": ("reporter_code", "code", "제보자코드", "reporter"),
+}
+REQUIRED = ("lat", "lon", "carrier", "kind", "observed_at")
+FIELDS = tuple(FIELD_ALIASES)
+
+MAX_LENGTHS = {"device_model": 80, "note": 500, "reporter_code": 64}
+
+
+def fold_header(name: object) -> str:
+    """'Latitude ', '\\ufefflat', 'Observed At' -> 'latitude', 'lat', 'observed_at'."""
+    text = str(name).replace("\ufeff", "").strip().lower()
+    return re.sub(r"[\s\-.]+", "_", text)
+
+
+_LOOKUP = {fold_header(alias): field for field, aliases in FIELD_ALIASES.items() for alias in aliases}
+
+
+def map_columns(columns: list[object]) -> tuple[dict[object, str], list[str]]:
+    """Map a file's columns to fields; returns (column -> field, ignored column names).
+
+    The first column that names a field wins; later synonyms are ignored.
+    """
+    mapping: dict[object, str] = {}
+    taken: set[str] = set()
+    ignored: list[str] = []
+    for col in columns:
+        field = _LOOKUP.get(fold_header(col))
+        if field is None or field in taken:
+            ignored.append(str(col))
+            continue
+        mapping[col] = field
+        taken.add(field)
+    return mapping, ignored

@@ -1,0 +1,29 @@
+"""Keyed hashes of reporter codes and IPs: the only form in which they are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from core import settings
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
+
+
+def keyed_hash(namespace: str, value: str, *, secret: bytes | None = None) -> int:
+    """HMAC-SHA256 of ``namespace:value`` with the site secret, as an unsigned 64-bit int."""
+    key = secret if secret is not None else settings.site_secret()
+    digest = hmac.new(key, f"{namespace}:{value}".encode("utf-8"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def new_reporter_code() -> str:
+    """A fresh private reporter code like 'K7QX-M2PA-9RTB' (60 bits of randomness)."""
+    chars = [secrets.choice(_CODE_ALPHABET) for _ in range(12)]
+    return "-".join("".join(chars[i:i + 4]) for i in range(0, 12, 4))
+
+
+def normalise_code(code: str) -> str:
+    """Codes are compared without case, spaces or dashes, so a retyped code still matches."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())

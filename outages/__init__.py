@@ -1,0 +1,1 @@
+"""Outage detection: baselines, detection, incidents, feeds."""

@@ -1,0 +1,76 @@
+"""The only place that calls ``duckdb.connect``.
+
+DuckDB lets one process open a file read-write, and then no other process may
+open it at all. The site (UI, HTTP API and outage detector) therefore shares
+one long-lived connection per process (``shared_connection``) and hands each
+thread a ``cursor()``; command-line tools open their own and get a clear
+``DatabaseLockedError`` while the site holds the file.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import duckdb
+
+from core import settings
+from core.errors import DatabaseLockedError, StoreError
+from store.migrations import apply_migrations
+
+_shared: dict[str, duckdb.DuckDBPyConnection] = {}
+_shared_lock = threading.Lock()
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the database (``DROPMAP_DB`` by default) with UTC session time.
+
+    A read-write connection brings the schema up to date first.
+    """
+    path = Path(path) if path is not None else settings.db_path()
+    if read_only and not path.exists():
+        raise StoreError(f"database {path} does not exist; build it with `python -m ingest demo`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as e:
+        raise _translate_open_error(path, e) from e
+    # Set after connecting: the ICU extension that implements time zones is
+    # loaded by then (passing it in connect's config fails offline).
+    con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursor() connections inherit it
+    if not read_only:
+        apply_migrations(con)
+    return con
+
+
+def _translate_open_error(path: Path, error: Exception) -> StoreError:
+    text = str(error)
+    if "lock" in text.lower():
+        pid = re.search(r"PID (\d+)", text)
+        holder = f"process {pid.group(1)}" if pid else "another process"
+        return DatabaseLockedError(
+            f"database {path} is held by {holder} (usually the running site). "
+            "Stop the site first, or send the data through the site's HTTP API "
+            "(POST /api/v1/reports), or use another --db path."
+        )
+    return StoreError(f"cannot open database {path}: {text}")
+
+
+def shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+    """The process-wide read-write connection; callers use ``.cursor()`` per thread."""
+    key = str(Path(path) if path is not None else settings.db_path())
+    with _shared_lock:
+        con = _shared.get(key)
+        if con is None:
+            con = connect(key)
+            _shared[key] = con
+        return con
+
+
+def close_shared() -> None:
+    """Close every shared connection (tests, shutdown)."""
+    with _shared_lock:
+        for con in _shared.values():
+            con.close()
+        _shared.clear()

@@ -1,0 +1,138 @@
+"""Shared fixtures: fresh databases, a small demo city, a running site, a browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Tests never touch the real database or secret.
+os.environ.setdefault("DROPMAP_SECRET", "test-secret-not-for-production")
+os.environ["DROPMAP_SCAN_SECONDS"] = os.environ.get("DROPMAP_SCAN_SECONDS", "0")
+
+OUTPUT = ROOT / "test-output"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+# Small enough to build in a few seconds, big enough for k=5 hexes on the map.
+SMALL_DEMO = {"reports": 30_000, "days": 35, "seed": 7}
+
+
+@pytest.fixture
+def db_path(tmp_path, monkeypatch) -> Path:
+    """A path for a fresh database, also set as DROPMAP_DB."""
+    path = tmp_path / "test.duckdb"
+    monkeypatch.setenv("DROPMAP_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def con(db_path):
+    from store.db import connect
+
+    connection = connect(db_path)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def demo_db_file(tmp_path_factory) -> Path:
+    """A small demo city built once per test session (read it through a copy)."""
+    from ingest.demo import DemoOptions, build_demo
+    from store.db import connect
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    connection = connect(path)
+    build_demo(connection, DemoOptions(**SMALL_DEMO))
+    connection.close()
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_db_file, tmp_path, monkeypatch) -> Path:
+    """A private copy of the small demo city, set as DROPMAP_DB."""
+    path = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db_file, path)
+    monkeypatch.setenv("DROPMAP_DB", str(path))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def site(demo_db_file, tmp_path_factory):
+    """The real site (`streamlit run app.py`) on a free loopback port, over a copy of the demo city."""
+    path = tmp_path_factory.mktemp("site") / "site.duckdb"
+    shutil.copy(demo_db_file, path)
+    port = free_port()
+    env = {**os.environ, "DROPMAP_DB": str(path), "DROPMAP_SCAN_SECONDS": "0"}
+    log = open(tmp_path_factory.mktemp("site-log") / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError(f"site did not start; see {log.name}")
+    yield {"url": base, "db": path, "process": proc}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI; .ci/run installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR")
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def screenshot_dir() -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT

@@ -1,0 +1,1 @@
+"""Streamlit pages: widgets -> package functions -> render. No SQL here."""

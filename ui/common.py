@@ -1,0 +1,45 @@
+"""What every page shares: language, the database connection, errors shown kindly."""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from core import settings
+from core.errors import DropMapError
+
+LANGS = ("ko", "en")
+
+
+def lang() -> str:
+    """The interface language: ?lang=en in the URL, else Korean."""
+    value = st.query_params.get("lang", "ko")
+    return value if value in LANGS else "ko"
+
+
+def tr(ko: str, en: str) -> str:
+    """The text in the current language."""
+    return en if lang() == "en" else ko
+
+
+@st.cache_resource(show_spinner=False)
+def _connection(path: str):
+    from store.db import shared_connection
+
+    return shared_connection(path)
+
+
+def cursor():
+    """A fresh cursor on the process-wide connection (one per query/thread)."""
+    return _connection(str(settings.db_path())).cursor()
+
+
+def show_error(error: DropMapError) -> None:
+    """An error with its fix, never a traceback."""
+    st.error(str(error), icon="⚠️")
+
+
+def escape(text: object) -> str:
+    """Untrusted text made safe for HTML (folium popups, st.markdown with HTML)."""
+    return html.escape("" if text is None else str(text), quote=True)
