@@ -1,4 +1,204 @@
-"""(Routes of this module are added by the issue that owns them.)"""
+"""POST /api/v1/reports: automated clients send reports (one object, a list, a GeoJSON FeatureCollection).
 
-ROUTES: list = []
-OPENAPI_PATHS: dict = {}
+The body goes through the same validation as files and the site's form
+(ingest.submit -> ingest.loader.load_frame), with the same abuse checks and
+hourly rate limits. See docs/API.md for every field and status code.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from core import settings
+from core.errors import DropMapError, InputError, StoreError, UnreadableFileError
+from ingest.abuse import RateLimitedError
+from ingest.fields import FIELD_ALIASES, map_columns
+from ingest.readers import records_from_json
+from ingest.submit import client_address, submit_reports
+from store.db import shared_connection
+
+JSON_TYPES = ("application/json", "application/geo+json")
+CODE_HEADER = "x-reporter-code"
+
+
+def _problem(status: int, message: str, *, field: str | None = None, value=None, headers=None) -> JSONResponse:
+    body = {"errors": [{"row": None, "field": field, "value": value, "message": message}]}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes ``limit`` bytes (whatever Content-Length claimed)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address (see ingest.submit.client_address for X-Forwarded-For)."""
+    return client_address(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
+
+
+def records_to_raw(records: list[dict]) -> pd.DataFrame:
+    """Report objects -> raw rows named by field, values as text (validation parses them)."""
+    table = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    mapping, _ = map_columns(list(table.columns))
+    frame = table[list(mapping)].rename(columns=mapping)
+    return frame.map(_as_text).reset_index(drop=True)
+
+
+def _as_text(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)[:200]  # refused by validation, shown in the error
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+async def _records(request: Request) -> list[dict] | JSONResponse:
+    """The report objects of the request, or the error response that refuses it."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES:
+        return _problem(415, "send JSON: Content-Type: application/json (or application/geo+json)",
+                        field="Content-Type", value=content_type or None)
+    limit = settings.get_int("DROPMAP_MAX_BODY_BYTES")
+    too_large = f"body larger than {limit} bytes; send fewer reports per request"
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        return _problem(400, "Content-Length must be a number of bytes", field="Content-Length", value=declared)
+    if declared is not None and int(declared) > limit:
+        return _problem(413, too_large)
+    try:
+        records, _ = records_from_json(json.loads(await _read_body(request, limit)))
+    except _TooLarge:
+        return _problem(413, too_large)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return _problem(400, f"not valid JSON: {e}", field="(body)")
+    except UnreadableFileError as e:
+        return _problem(400, str(e), field="(body)")
+    if not records:
+        return _problem(400, "no reports in the body: send one report object, a list or a FeatureCollection",
+                        field="(body)")
+    return records
+
+
+async def post_reports(request: Request) -> JSONResponse:
+    records = await _records(request)
+    if isinstance(records, JSONResponse):
+        return records
+    try:
+        result = await run_in_threadpool(
+            submit_reports, shared_connection(), records_to_raw(records), source="api",
+            reporter_code=request.headers.get(CODE_HEADER), ip=client_ip(request),
+        )
+    except RateLimitedError as e:
+        return _problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
+    except InputError as e:
+        return _problem(400, e.message, field=e.field, value=e.value)
+    except StoreError as e:
+        return _problem(503, f"the store is unavailable: {e}")
+    except DropMapError as e:
+        return _problem(500, str(e))
+    return _answer(result)
+
+
+def _answer(result) -> JSONResponse:
+    body = {
+        "accepted": result.accepted, "duplicates": result.duplicates, "rejected": result.rejected,
+        "flagged": result.flagged, "ids": [r["id"] for r in result.reports], "reports": result.reports,
+        "collapsed": result.collapsed, "errors": result.errors, "warnings": result.warnings,
+    }
+    if result.accepted:
+        status = 201
+    elif result.rejected:
+        status = 400  # nothing valid: the errors say what to fix
+    else:
+        status = 200  # every report was already stored (a retry): nothing new, nothing wrong
+    return JSONResponse(body, status_code=status)
+
+
+ROUTES = [Route("/api/v1/reports", post_reports, methods=["POST"])]
+
+_REPORT_SCHEMA = {
+    "type": "object",
+    "required": ["lat", "lon", "carrier", "kind", "observed_at"],
+    "properties": {
+        "lat": {"type": ["number", "string"], "description": "latitude, WGS84 decimal degrees"},
+        "lon": {"type": ["number", "string"], "description": "longitude, WGS84 decimal degrees"},
+        "carrier": {"type": "string", "description": "SKT, KT, LGU+, or an MVNO brand with its host network"},
+        "kind": {"type": "string", "enum": ["dropped_call", "call_setup_failure", "no_service", "no_data",
+                                            "slow_data", "sms_failure", "other", "ok"]},
+        "observed_at": {"type": "string", "description": "ISO 8601; without an offset it means Seoul time"},
+        "accuracy_m": {"type": ["number", "string"], "description": "location accuracy in metres, 0-10000"},
+        "tech": {"type": "string", "description": "5G, LTE, 3G or unknown"},
+        "device_model": {"type": "string", "maxLength": 80},
+        "note": {"type": "string", "maxLength": 500, "description": "private: stored, never published"},
+        "reporter_code": {"type": "string",
+                          "description": "your private reporter code (or the X-Reporter-Code header)"},
+    },
+    "description": "Aliases accepted: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in FIELD_ALIASES.items()),
+}
+_ERRORS_SCHEMA = {
+    "type": "object",
+    "properties": {"errors": {"type": "array", "items": {"type": "object", "properties": {
+        "row": {"type": ["integer", "null"]}, "field": {"type": ["string", "null"]}, "value": {},
+        "message": {"type": "string"}}}}},
+}
+_RESULT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": {"type": "integer"},
+        "flagged": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+        "reports": {"type": "array", "items": {"type": "object"}}, "collapsed": {"type": "array"},
+        "errors": _ERRORS_SCHEMA["properties"]["errors"], "warnings": {"type": "array"},
+    },
+}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+OPENAPI_PATHS = {
+    "/api/v1/reports": {
+        "post": {
+            "summary": "Submit failure reports or 'all good' samples",
+            "description": "One report object, a list of them, or a GeoJSON FeatureCollection of Points. "
+                           "Rate-limited per reporter code and per client IP (DROPMAP_RATE_PER_CODE, "
+                           "DROPMAP_RATE_PER_IP reports per hour). See docs/API.md.",
+            "parameters": [{"name": "X-Reporter-Code", "in": "header", "required": False,
+                            "schema": {"type": "string"}, "description": "your private reporter code"}],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"oneOf": [_REPORT_SCHEMA, {"type": "array", "items": _REPORT_SCHEMA}]}},
+                "application/geo+json": {"schema": {"type": "object", "description": "FeatureCollection of Points; "
+                                                    "properties as in a report object"}},
+            }},
+            "responses": {
+                "201": {"description": "at least one report stored; ids in request order",
+                        "content": _json(_RESULT_SCHEMA)},
+                "200": {"description": "nothing new: every report was already stored",
+                        "content": _json(_RESULT_SCHEMA)},
+                "400": {"description": "no valid report; per-row, per-field errors", "content": _json(_RESULT_SCHEMA)},
+                "413": {"description": "body larger than DROPMAP_MAX_BODY_BYTES", "content": _json(_ERRORS_SCHEMA)},
+                "415": {"description": "Content-Type is not JSON", "content": _json(_ERRORS_SCHEMA)},
+                "429": {"description": "rate limit reached; see the Retry-After header (seconds)",
+                        "content": _json(_ERRORS_SCHEMA)},
+                "503": {"description": "the store is unavailable", "content": _json(_ERRORS_SCHEMA)},
+            },
+        }
+    }
+}

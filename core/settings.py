@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("DROPMAP_RATE_PER_IP", "120", "Reports one client IP may submit per hour."),
     Setting(
+        "DROPMAP_TRUSTED_PROXIES",
+        "0",
+        "Reverse proxies in front of the site whose X-Forwarded-For entries are trusted; 0 ignores the "
+        "header (the client IP is the connection's peer).",
+    ),
+    Setting(
         "DROPMAP_MAX_BODY_BYTES",
         "5000000",
         "Largest request body the HTTP API accepts (bytes); larger bodies get 413.",
@@ -56,6 +63,11 @@ SETTINGS: tuple[Setting, ...] = (
         "DROPMAP_CACHE_SECONDS",
         "30",
         "How long the site may cache a map query; a new report shows within this time.",
+    ),
+    Setting(
+        "DROPMAP_WEBHOOKS",
+        str(DATA_DIR / "webhooks.json"),
+        "JSON file listing outage webhooks (url, secret, events); no file means no webhooks.",
     ),
 )
 
@@ -96,14 +108,31 @@ def site_secret() -> bytes:
         return value.encode("utf-8")
     key_file = DATA_DIR / "secret.key"
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        # Written once with owner-only permissions; never committed (.gitignore).
-        # O_EXCL: when two processes start at once, one writes and both read it.
+        _create_secret(key_file)
+    secret = key_file.read_text().strip()
+    if not secret:
+        from core.errors import StoreError
+
+        raise StoreError(f"{key_file} is empty; delete it (a new secret is made) or set DROPMAP_SECRET")
+    return secret.encode("utf-8")
+
+
+def _create_secret(key_file: Path) -> None:
+    """Write a random secret once, owner-only; never committed (.gitignore).
+
+    Written to a private temporary file first and then linked into place: when
+    two processes start at once, exactly one link succeeds and neither can read
+    a half-written key.
+    """
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=key_file.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.chmod(tmp, 0o600)
         try:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(tmp, key_file)
         except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-    return key_file.read_text().strip().encode("utf-8")
+            pass  # another process won; use its secret
+    finally:
+        os.unlink(tmp)

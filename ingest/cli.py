@@ -1,9 +1,13 @@
 """python -m ingest: load report files into the store, or build the demo city.
 
   python -m ingest load PATH [--db PATH] [--format auto|csv|jsonl|geojson|towercollector|opencellid]
-      Prints one JSON object {"batch_id", "accepted", "rejected", "duplicates", "errors": [...]}.
+                            [--reporter-code CODE]
+      Prints one JSON object {"batch_id", "accepted", "rejected", "duplicates", "errors": [...]}
+      (and "warnings", "ignored_columns" when there are any). Loading the same file again
+      adds nothing: its rows come back as duplicates.
       Exit 0 when the file was read (even if every row was rejected); 2 when it could not be
-      read or its format is unknown (one line on stderr says why).
+      read or its format is unknown; 1 when the database refused (for example while the
+      running site holds it). One line on stderr says why. Input rules: docs/INPUT.md.
 
   python -m ingest demo [--db PATH] [--reports N] [--days D] [--seed S]
       Builds the synthetic Seoul (source='demo'); prints a JSON summary.
@@ -52,8 +56,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load(args) -> int:
+    from pathlib import Path
+
     from ingest.loader import load_file
 
+    if not Path(args.path).is_file():  # before the database is opened (or created)
+        raise UnreadableFileError(f"{args.path}: no such file")
     con = connect(args.db)
     try:
         result = load_file(con, args.path, fmt=args.format, reporter_code=args.reporter_code)
@@ -64,7 +72,7 @@ def _load(args) -> int:
 
 
 def _demo(args) -> int:
-    from ingest.demo import build_demo, DemoOptions
+    from ingest.demo import DemoOptions, build_demo
 
     defaults = DemoOptions()
     options = DemoOptions(

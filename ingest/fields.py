@@ -8,7 +8,8 @@ import re
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "lat": ("lat", "latitude", "위도", "y"),
     "lon": ("lon", "lng", "long", "longitude", "경도", "x"),
-    "carrier": ("carrier", "operator", "통신사", "이동통신사", "이통사", "provider", "telco", "brand", "mno", "carrier_name"),
+    "carrier": ("carrier", "operator", "통신사", "이동통신사", "이통사", "provider", "telco", "brand", "mno",
+                "carrier_name"),
     "network": ("network", "host_network", "망", "host"),
     "kind": ("kind", "type", "failure", "failure_kind", "event", "유형", "장애유형", "종류", "장애"),
     "observed_at": ("observed_at", "time", "timestamp", "datetime", "date_time", "when", "시각", "일시", "발생시각",
@@ -34,19 +35,38 @@ def fold_header(name: object) -> str:
 _LOOKUP = {fold_header(alias): field for field, aliases in FIELD_ALIASES.items() for alias in aliases}
 
 
-def map_columns(columns: list[object]) -> tuple[dict[object, str], list[str]]:
+def map_columns(columns: list[object], names: list[str] | None = None) -> tuple[dict[object, str], list[str]]:
     """Map a file's columns to fields; returns (column -> field, ignored column names).
 
-    The first column that names a field wins; later synonyms are ignored.
+    ``names`` are the header texts when ``columns`` are positions. The first
+    column that names a field wins; later synonyms are ignored.
     """
+    names = [str(c) for c in columns] if names is None else [str(n) for n in names]
     mapping: dict[object, str] = {}
     taken: set[str] = set()
     ignored: list[str] = []
-    for col in columns:
-        field = _LOOKUP.get(fold_header(col))
+    for col, name in zip(columns, names, strict=True):
+        field = _LOOKUP.get(fold_header(name))
         if field is None or field in taken:
-            ignored.append(str(col))
+            ignored.append(name)
             continue
         mapping[col] = field
         taken.add(field)
     return mapping, ignored
+
+
+def columns_by_field(columns: list[object]) -> tuple[dict[str, list[object]], list[str]]:
+    """Every column naming each field, in order; and the columns naming none.
+
+    For records (JSON) whose keys vary from one record to the next: a field's
+    value is the first of its columns that the record has.
+    """
+    by_field: dict[str, list[object]] = {}
+    ignored: list[str] = []
+    for col in columns:
+        field = _LOOKUP.get(fold_header(col))
+        if field is None:
+            ignored.append(str(col))
+        else:
+            by_field.setdefault(field, []).append(col)
+    return by_field, ignored

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 from core import settings
 
@@ -14,7 +15,7 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud a
 def keyed_hash(namespace: str, value: str, *, secret: bytes | None = None) -> int:
     """HMAC-SHA256 of ``namespace:value`` with the site secret, as an unsigned 64-bit int."""
     key = secret if secret is not None else settings.site_secret()
-    digest = hmac.new(key, f"{namespace}:{value}".encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(key, f"{namespace}:{value}".encode(), hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big")
 
 
@@ -25,5 +26,8 @@ def new_reporter_code() -> str:
 
 
 def normalise_code(code: str) -> str:
-    """Codes are compared without case, spaces or dashes, so a retyped code still matches."""
-    return "".join(ch for ch in code.upper() if ch.isalnum())
+    """Codes are compared without case, spaces or dashes, so a retyped code still matches.
+
+    NFKC first: a code typed with a full-width keyboard (Ｋ７ＱＸ) is the same code.
+    """
+    return "".join(ch for ch in unicodedata.normalize("NFKC", str(code)).upper() if ch.isalnum())

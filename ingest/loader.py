@@ -1,20 +1,35 @@
-"""From raw rows to stored reports: validate, identify, index, insert (one path)."""
+"""From raw rows to stored reports: validate, identify, index, insert (one path).
+
+Every input -- a file, a form, an API request, the demo generator -- is put
+into the scratch table ``raw`` and checked by ``ingest.validate.check_raw``;
+the good rows get reporter hashes, H3 cells, a district and a fingerprint, and
+are stored as one batch, all or nothing (``store.reports.insert_batch``).
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from core import settings
+from core.errors import StoreError
 from geo.cells import latlngs_to_cell_columns
 from geo.places import cells_to_district_codes
+from ingest import sql
+from ingest.fields import MAX_LENGTHS
 from ingest.identity import keyed_hash, normalise_code
-from ingest.validate import validate_frame
+from ingest.validate import MAX_ERRORS, check_raw, frame_into_raw, text_id
 from store.reports import insert_batch
+
+Flagger = Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], pd.DataFrame]
 
 
 @dataclass
@@ -29,6 +44,7 @@ class LoadResult:
     error_count: int = 0
     warning_count: int = 0
     report_ids: list[tuple[str, int]] = field(default_factory=list)  # (report_id, row), when asked for
+    ignored_columns: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         """The JSON object ``python -m ingest load`` prints."""
@@ -36,10 +52,14 @@ class LoadResult:
             "batch_id": self.batch_id, "accepted": self.accepted, "rejected": self.rejected,
             "duplicates": self.duplicates, "errors": self.errors,
         }
-        if self.warnings:
-            out["warnings"] = self.warnings
         if self.error_count > len(self.errors):
             out["errors_total"] = self.error_count
+        if self.warnings:
+            out["warnings"] = self.warnings
+        if self.warning_count > len(self.warnings):
+            out["warnings_total"] = self.warning_count
+        if self.ignored_columns:
+            out["ignored_columns"] = self.ignored_columns
         return out
 
 
@@ -57,79 +77,205 @@ class Origin:
 
 def load_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame, origin: Origin, *,
                row_numbers: np.ndarray | None = None, now: datetime | None = None,
-               return_ids: bool = False, status: pd.Series | None = None) -> LoadResult:
-    """Validate ``raw`` (columns named by field) and store the good rows as one batch."""
-    now = now or datetime.now(timezone.utc)
+               return_ids: bool = False, status: pd.Series | None = None,
+               flagger: Flagger | None = None) -> LoadResult:
+    """Validate ``raw`` (columns named by field) and store the good rows as one batch.
+
+    ``status`` ('ok' or 'flagged', one per row) is stored as given. ``flagger``
+    (e.g. ``ingest.abuse.AbuseChecks()``) sees the staged rows as a DataFrame
+    just before the insert; it may drop rows (they count as duplicates) or set
+    their ``status``/``flag_reason``.
+    """
+    cur = con.cursor()
+    try:
+        sql.quiet(cur)
+        present = frame_into_raw(cur, raw, row_numbers, status)
+        return _load_raw(cur, con, present, origin, now=now, return_ids=return_ids, flagger=flagger)
+    finally:
+        cur.close()
+
+
+def load_file(con: duckdb.DuckDBPyConnection, path, *, fmt: str = "auto", source: str | None = None,
+              reporter_code: str | None = None, file_name: str | None = None,
+              flagger: Flagger | None = None, now: datetime | None = None) -> LoadResult:
+    """Read a file (see ingest.readers) and store its good rows as one batch."""
+    from ingest.readers import read_into_raw, sha256_of
+
+    path = Path(path)
+    cur = con.cursor()
+    try:
+        sql.quiet(cur)
+        info = read_into_raw(cur, path, fmt)
+        origin = Origin(
+            source=source or f"upload:{info.fmt}", file_name=file_name or path.name, sha256=sha256_of(path),
+            fmt=info.fmt, reporter_code=reporter_code,
+        )
+        result = _load_raw(cur, con, info.present, origin, now=now, flagger=flagger, unparsed=info.unparsed)
+    finally:
+        cur.close()
+    result.ignored_columns = info.ignored_columns
+    return result
+
+
+def _load_raw(cur, con, present: set[str], origin: Origin, *, now: datetime | None, return_ids: bool = False,
+              flagger: Flagger | None = None, unparsed: list[tuple[int, str]] = ()) -> LoadResult:
+    """Check ``raw`` of ``cur`` and store its good rows; ``unparsed`` records count as rejected."""
+    now = now or datetime.now(UTC)
     batch_id = str(uuid.uuid4())
-    good, problems = validate_frame(raw, now=now, row_numbers=row_numbers)
-    staged = _stage(good, origin, batch_id)
-    accepted, pairs = insert_batch(
-        con, staged, batch_id=batch_id, source=origin.source, received_at=now,
-        file_name=origin.file_name, sha256=origin.sha256, fmt=origin.fmt,
-        rows_read=len(raw), rejected=len(raw) - len(good), return_rows=return_ids,
+    staging = _Staging(origin, batch_id)
+    problems = check_raw(cur, present, now=now, staging=staging)
+    _add_unparsed(problems, unparsed)
+    rows_read = problems.rows + len(unparsed)
+    good = problems.rows - sql.count_bad(cur)
+    _stage(cur)
+    if flagger is not None:
+        _apply_flagger(cur, con, flagger)
+    accepted, duplicates, pairs = insert_batch(
+        cur, batch_id=batch_id, source=origin.source, received_at=now, file_name=origin.file_name,
+        sha256=origin.sha256, fmt=origin.fmt, rows_read=rows_read, rejected=rows_read - good,
+        duplicates=0, return_rows=return_ids,
     )
     return LoadResult(
-        batch_id=batch_id, rows_read=len(raw), accepted=accepted, rejected=len(raw) - len(good),
-        duplicates=len(good) - accepted, errors=problems.errors, warnings=problems.warnings,
+        batch_id=batch_id, rows_read=rows_read, accepted=accepted, rejected=rows_read - good,
+        duplicates=good - accepted, errors=problems.errors, warnings=problems.warnings,
         error_count=problems.error_count, warning_count=problems.warning_count, report_ids=pairs,
     )
 
 
-def _fallback_identity(origin: Origin, batch_id: str) -> str:
+def _add_unparsed(problems, unparsed) -> None:
+    """Records that were not reports at all (a JSON line that is no object ...), as errors."""
+    if not unparsed:
+        return
+    extra = [{"row": row, "field": "(record)", "value": None, "message": why} for row, why in unparsed]
+    problems.errors = sorted(problems.errors + extra, key=lambda e: e["row"])[:MAX_ERRORS]
+    problems.error_count += len(unparsed)
+
+
+# --- staging -------------------------------------------------------------------------------
+
+def _fallback_identity(origin: Origin, batch_id: str) -> tuple[str, str]:
     """Identity of rows that carry no reporter code.
 
     A file without codes counts as ONE reporter (its bytes' hash), so it can
     neither fill the k-reporter privacy threshold nor fake an outage alone.
     """
-    if origin.reporter_code:
-        return "code:" + normalise_code(origin.reporter_code)
+    if origin.reporter_code and normalise_code(origin.reporter_code):
+        return "code", normalise_code(origin.reporter_code)
     if origin.ip:
-        return "ip:" + origin.ip
+        return "ip", origin.ip
     if origin.sha256:
-        return "file:" + origin.sha256
-    return "batch:" + batch_id
+        return "file", origin.sha256
+    return "batch", batch_id
 
 
-def _stage(good: pd.DataFrame, origin: Origin, batch_id: str) -> pd.DataFrame:
-    """The validated rows with reporter hashes, H3 cells and default status added."""
-    fallback = _fallback_identity(origin, batch_id)
-    codes = good["reporter_code"].map(lambda c: "code:" + normalise_code(c) if c else fallback)
-    codes, uniques = pd.factorize(codes)
-    hashes = np.array([keyed_hash(*u.split(":", 1)) for u in uniques], dtype=np.uint64)
-    cells = latlngs_to_cell_columns(good["lat"].to_numpy(), good["lon"].to_numpy())
-    staged = good.drop(columns=["reporter_code"]).assign(
-        reporter=hashes[codes] if len(codes) else np.array([], dtype=np.uint64),
-        ip_hash=np.uint64(keyed_hash("ip", origin.ip)) if origin.ip else None,
-        status="ok",
-        flag_reason=None,
-        **cells,
-        sig_cd=cells_to_district_codes(cells["h3_r9"]),
+class _Staging:
+    """What check_raw needs to compute the stored columns: reporter hashes and the batch's identity."""
+
+    def __init__(self, origin: Origin, batch_id: str) -> None:
+        self.origin, self.batch_id = origin, batch_id
+
+    def __call__(self, codes: list[str]) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
+        fallback = keyed_hash(*_fallback_identity(self.origin, self.batch_id))
+        secret = settings.site_secret()  # read once: codes can number in the hundred thousands
+        hashes = []
+        for code in codes:
+            normal = normalise_code(code[:MAX_LENGTHS["reporter_code"]])  # as the warning says: cut to length
+            hashes.append(keyed_hash("code", normal, secret=secret) if normal else fallback)
+        reporters = pd.DataFrame({"code": pd.array(codes, dtype="string"),
+                                  "reporter": pd.array(hashes, dtype="UInt64")})
+        ip_hash = keyed_hash("ip", self.origin.ip) if self.origin.ip else None
+        return {"reporter_map": reporters}, {"fallback_reporter": fallback, "ip_hash": ip_hash}
+
+
+_DISTRICTS: dict[int, str | None] = {}  # res-9 cell -> district code; boundaries never change in a run
+
+
+def _district_codes(cells: np.ndarray) -> pa.Array:
+    """District code of each res-9 cell's centre; each distinct cell is placed once per process."""
+    uniques, inverse = np.unique(cells, return_inverse=True)
+    new = [c for c in uniques.tolist() if c not in _DISTRICTS]
+    if new:
+        if len(_DISTRICTS) > 2_000_000:  # bound the memory a country-wide upload could take
+            _DISTRICTS.clear()
+        _DISTRICTS.update(zip(new, cells_to_district_codes(np.array(new, dtype=np.uint64)).tolist(), strict=True))
+    codes = pa.array([_DISTRICTS.get(c) for c in uniques.tolist()], type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), codes).cast(pa.string())
+
+
+_FINGERPRINT_PARTS = ("micros", "lat", "lon", "network_id", "brand_id", "kind_id", "reporter")
+
+
+def _plain(values) -> np.ndarray:
+    """A numpy array without a mask (fetchnumpy masks columns that could be NULL; good rows have none)."""
+    return np.ma.getdata(values) if isinstance(values, np.ma.MaskedArray) else np.asarray(values)
+
+
+def _computed(numbers: dict) -> pa.Table:
+    """H3 cells, district and fingerprint of the good rows, from their numeric columns."""
+    lat, lon = _plain(numbers["lat"]), _plain(numbers["lon"])
+    cells = latlngs_to_cell_columns(lat, lon)
+    return pa.table({
+        "row": _plain(numbers["row"]),
+        **{name: pa.array(values, type=pa.uint64()) for name, values in cells.items()},
+        "sig_cd": _district_codes(cells["h3_r9"]),
+        "fingerprint": pa.array(fingerprints(*(_plain(numbers[k]) for k in _FINGERPRINT_PARTS)), type=pa.uint64()),
+    })
+
+
+def _stage(cur) -> None:
+    """View ``staged`` over the good rows of ``checked`` and their computed columns."""
+    computed = _computed(sql.good_numbers(cur))
+    cur.register("computed", computed)  # registered for the cursor's lifetime; the view reads it
+    sql.staged_view(cur, "computed")
+    misaligned = sql.staged_misaligned(cur, "computed")
+    if misaligned:  # never seen; refuse rather than store cells of the wrong rows
+        raise StoreError(f"internal error: {misaligned} staged rows out of order; nothing was stored")
+
+
+# --- flagger -------------------------------------------------------------------------------
+
+def _apply_flagger(cur, con, flagger: Flagger) -> None:
+    """Let ``flagger`` rewrite the staged rows; they replace view ``staged`` (fingerprints recomputed)."""
+    frame = flagger(con, sql.staged_frame(cur))  # ip_hash comes as UInt64: a missing hash stays missing
+    frame = frame.reset_index(drop=True)
+    frame["fingerprint"] = fingerprints(
+        frame["observed_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy(),
+        frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float),
+        *(np.array([text_id(v) for v in frame[c].tolist()], dtype=np.uint64) for c in ("network", "brand", "kind")),
+        frame["reporter"].to_numpy(dtype=np.uint64),
     )
-    if not origin.ip:
-        staged["ip_hash"] = pd.Series([None] * len(staged), dtype="UInt64")
-    staged["accuracy_m"] = staged["accuracy_m"].astype("float32")
-    return staged
+    cur.register("flagged_frame", frame)
+    try:
+        sql.replace_staged(cur, "flagged_frame")
+    finally:
+        cur.unregister("flagged_frame")
 
 
-def load_file(con: duckdb.DuckDBPyConnection, path, *, fmt: str = "auto", source: str | None = None,
-              reporter_code: str | None = None, file_name: str | None = None) -> LoadResult:
-    """Read a file (see ingest.readers) and store its good rows as one batch."""
-    from pathlib import Path
+# --- fingerprints --------------------------------------------------------------------------
 
-    from ingest.readers import read_file, sha256_of
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
 
-    path = Path(path)
-    raw = read_file(path, fmt)
-    origin = Origin(
-        source=source or f"upload:{raw.fmt}", file_name=file_name or path.name, sha256=sha256_of(path),
-        fmt=raw.fmt, reporter_code=reporter_code,
-    )
-    result = load_frame(con, raw.frame, origin, row_numbers=raw.row_numbers)
-    for row, why in raw.unparsed:
-        result.rejected += 1
-        result.rows_read += 1
-        result.error_count += 1
-        if len(result.errors) < 1000:
-            result.errors.append({"row": row, "field": "(record)", "value": None, "message": why})
-    result.errors.sort(key=lambda e: e["row"])
-    return result
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a fixed, well-spread 64-bit mixing of integers (arrays only)."""
+    x = np.multiply(x ^ (x >> np.uint64(30)), _M1, dtype=np.uint64)
+    x = np.multiply(x ^ (x >> np.uint64(27)), _M2, dtype=np.uint64)
+    return x ^ (x >> np.uint64(31))
+
+
+def fingerprints(micros, lat, lon, network_id, brand_id, kind_id, reporter) -> np.ndarray:
+    """A report's identity for duplicates: reporter, time (µs), place (~0.1 m), carrier and kind.
+
+    Defined here rather than by a database hash function, so it never changes
+    with a DuckDB upgrade; vectorised numpy (a million rows: well under a second).
+    """
+    def u64(values) -> np.ndarray:
+        return np.asarray(values).astype(np.int64 if np.asarray(values).dtype.kind in "if" else np.uint64,
+                                         copy=False).view(np.uint64)
+
+    fp = _mix(u64(micros))
+    for part in (u64(np.round(np.asarray(lat, dtype=float) * 1e6)), u64(np.round(np.asarray(lon, dtype=float) * 1e6)),
+                 u64(network_id), u64(brand_id), u64(kind_id), u64(reporter)):
+        fp = _mix(fp ^ part)
+    return fp

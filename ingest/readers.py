@@ -1,16 +1,21 @@
 """Files -> raw rows named by field. Encodings and formats are detected here.
 
-Every reader returns a ``RawRows``: a DataFrame whose columns are report
-fields (see ingest.fields) holding the file's values as text, and the 1-based
-record number of each row in the file (the header line is not counted).
+``read_into_raw`` puts a file's rows into the scratch table ``raw`` (see
+ingest.sql): the 1-based record number of each row in the file (the header
+line is not counted) and one text column per report field. UTF-8 CSV goes
+straight to DuckDB's reader; CP949/EUC-KR and UTF-16 text is converted to a
+UTF-8 copy first; JSON documents are parsed in Python. ``read_file`` returns the
+same rows as a DataFrame.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +24,14 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UnreadableFileError
-from ingest.fields import map_columns
+from ingest import sql
+from ingest.fields import REQUIRED, columns_by_field, map_columns
 from ingest.formats import LOGGER_FORMATS
+from ingest.validate import frame_into_raw
 
 FORMATS = ("auto", "csv", "jsonl", "geojson", *LOGGER_FORMATS)
 MAX_JSON_BYTES = 512 * 1024 * 1024
+_HEAD_BYTES = 65536
 
 
 @dataclass
@@ -35,6 +43,16 @@ class RawRows:
     unparsed: list[tuple[int, str]] = field(default_factory=list)  # (record number, why) of non-records
 
 
+@dataclass
+class RawInfo:
+    """What ``read_into_raw`` found: the format, the fields present, and records that were no reports."""
+
+    fmt: str
+    present: set[str]
+    ignored_columns: list[str] = field(default_factory=list)
+    unparsed: list[tuple[int, str]] = field(default_factory=list)
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -44,91 +62,174 @@ def sha256_of(path: Path) -> str:
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
-    """Text of ``data`` as UTF-8 (with or without BOM), else CP949/EUC-KR; and the encoding."""
-    for encoding in ("utf-8-sig", "cp949"):
+    """Text of ``data`` as UTF-8 (with or without BOM), UTF-16 (with BOM), else CP949/EUC-KR; and the encoding."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings = ("utf-16",)
+    else:
+        encodings = ("utf-8-sig", "cp949")
+    for encoding in encodings:
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise UnreadableFileError("the file is neither UTF-8 nor CP949/EUC-KR text; save it as UTF-8 CSV and retry")
+    raise UnreadableFileError("the file is neither UTF-8 nor CP949/EUC-KR text; save it as CSV UTF-8 and retry")
+
+
+def _head_text(head: bytes) -> str | None:
+    """The first bytes as text when they look like UTF-8 (a character cut at the end is fine)."""
+    try:
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    if head.startswith(b"PK\x03\x04"):
+        raise UnreadableFileError(
+            f"{path.name} is a zip or Excel workbook; save the sheet as CSV UTF-8 (쉼표로 분리) and upload that")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    if b"\x00" in head:
+        raise UnreadableFileError(f"{path.name} is not a text file; upload CSV, JSON Lines or GeoJSON")
 
 
 def detect_format(path: Path, head: str) -> str:
     """The format of a file from its name and its first characters."""
     suffix = path.suffix.lower()
-    stripped = head.lstrip()
-    if suffix in (".geojson",) or (stripped.startswith("{") and '"FeatureCollection"' in head[:4096]):
+    stripped = head.lstrip("\ufeff \t\r\n")
+    if suffix == ".geojson" or (stripped.startswith("{") and '"FeatureCollection"' in head[:4096]):
         return "geojson"
     if suffix in (".jsonl", ".ndjson") or stripped.startswith("{"):
         return "jsonl"
-    if stripped.startswith("["):
+    if suffix == ".json" or stripped.startswith("["):
         return "json"
     first_line = stripped.splitlines()[0] if stripped else ""
     for name, module in LOGGER_FORMATS.items():
         if module.sniff(first_line):
             return name
-    if suffix in (".csv", ".tsv", ".txt") or "," in first_line or "\t" in first_line or ";" in first_line:
+    if suffix in (".csv", ".tsv", ".txt") or any(d in first_line for d in ",\t;|"):
         return "csv"
     raise UnreadableFileError(
         f"cannot tell the format of {path.name}; name it .csv, .jsonl or .geojson, or pass --format"
     )
 
 
-def read_file(path: Path, fmt: str = "auto") -> RawRows:
-    """Read ``path`` in format ``fmt`` (or the detected one) into raw rows."""
-    if fmt not in FORMATS:
+def read_into_raw(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str = "auto") -> RawInfo:
+    """Put the rows of ``path`` (format ``fmt`` or detected) in ``raw`` of cursor ``cur``."""
+    path = Path(path)
+    if fmt not in (*FORMATS, "json"):
         raise UnreadableFileError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+        size = path.stat().st_size
     except OSError as e:
         raise UnreadableFileError(f"cannot read {path}: {e.strerror or e}") from e
-    if not data.strip():
+    if not head.strip() and size <= _HEAD_BYTES:
         raise UnreadableFileError(f"{path.name} is empty")
-    text, encoding = decode_text(data)
+    _refuse_binary(path, head)
+    head_text = _head_text(head)
+    if head_text is None:
+        head_text, _ = decode_text(head[:-4] if len(head) == _HEAD_BYTES else head)  # cut the last character
     if fmt == "auto":
-        fmt = detect_format(path, text[:65536])
-    if fmt in ("geojson", "json"):
-        return _read_json_document(text, fmt)
-    if fmt == "jsonl":
-        return _read_jsonl(text)
-    table = _read_csv(path, text, encoding)
-    if fmt in LOGGER_FORMATS:
-        frame, rows = LOGGER_FORMATS[fmt].to_fields(table)
-        return RawRows(frame, rows, fmt)
-    return _named(table, np.arange(1, len(table) + 1), "csv")
+        fmt = detect_format(path, head_text)
+    if fmt in ("geojson", "json", "jsonl"):
+        return _read_json(cur, path, fmt, size)
+    if _is_utf8(head):
+        try:
+            return _read_csv(cur, path, path, fmt)
+        except duckdb.InvalidInputException as e:
+            if "unicode" not in str(e).lower():
+                raise _unreadable_csv(path, e) from e
+        # UTF-8 at the start, not further on: the whole file is CP949 (or broken).
+    with _utf8_copy(path) as copy:
+        try:
+            return _read_csv(cur, path, copy, fmt)
+        except duckdb.Error as e:
+            raise _unreadable_csv(path, e) from e
 
 
-def _named(table: pd.DataFrame, rows: np.ndarray, fmt: str) -> RawRows:
-    mapping, ignored = map_columns(list(table.columns))
-    frame = table[list(mapping)].rename(columns=mapping)
-    return RawRows(frame.reset_index(drop=True), rows, fmt, ignored)
+def _is_utf8(head: bytes) -> bool:
+    return _head_text(head) is not None and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
 
 
-def _read_csv(path: Path, text: str, encoding: str) -> pd.DataFrame:
-    """All columns as text, delimiter sniffed by DuckDB; non-UTF-8 files go through a UTF-8 copy."""
-    source = path
-    tmp = None
-    if encoding != "utf-8-sig" or text.startswith("\ufeff"):
-        tmp = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8")
-        tmp.write(text.lstrip("\ufeff"))
-        tmp.close()
-        source = Path(tmp.name)
-    con = duckdb.connect(":memory:")
+@contextmanager
+def _utf8_copy(path: Path):
+    """A UTF-8 copy of a CP949/EUC-KR or UTF-16 text file, removed afterwards."""
+    text, _ = decode_text(path.read_bytes())
+    tmp = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8")
     try:
-        return con.execute(
-            "SELECT * FROM read_csv(?, all_varchar = true, header = true, null_padding = true,"
-            " strict_mode = false, ignore_errors = false)",
-            [str(source)],
-        ).df()
-    except duckdb.Error as e:
-        raise UnreadableFileError(f"cannot parse {path.name} as CSV: {str(e).splitlines()[0]}") from e
+        with tmp:
+            tmp.write(text.lstrip("\ufeff"))
+        yield Path(tmp.name)
     finally:
-        con.close()
-        if tmp is not None:
-            os.unlink(tmp.name)
+        os.unlink(tmp.name)
 
 
-def _read_jsonl(text: str) -> RawRows:
+def _read_csv(cur: duckdb.DuckDBPyConnection, path: Path, csv_path: Path, fmt: str) -> RawInfo:
+    """Table ``raw`` from a UTF-8 CSV (``csv_path``; ``path`` names the file in messages)."""
+    try:
+        names, options = sql.csv_header(cur, str(csv_path))
+    except duckdb.InvalidInputException:
+        raise
+    except duckdb.Error as e:
+        raise _unreadable_csv(path, e) from e
+    if fmt in LOGGER_FORMATS:
+        table = sql.csv_as_text_frame(cur, str(csv_path), options)
+        frame, rows = LOGGER_FORMATS[fmt].to_fields(table)
+        return RawInfo(fmt, frame_into_raw(cur, frame, rows))
+    mapping, ignored = map_columns(list(range(len(names))), names=names)
+    _require_some_field(path, mapping.values(), names)
+    try:
+        sql.csv_into_raw(cur, str(csv_path), options, len(names), mapping)
+    except duckdb.Error as e:
+        if sql.NEEDS_SERIAL not in str(e) or sql.SERIAL in options:
+            raise
+        sql.csv_into_raw(cur, str(csv_path), options + sql.SERIAL, len(names), mapping)
+    return RawInfo("csv", set(mapping.values()), ignored)
+
+
+def _unreadable_csv(path: Path, error: Exception) -> UnreadableFileError:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return UnreadableFileError(f"cannot parse {path.name} as CSV: {first}")
+
+
+def _require_some_field(path: Path, fields, columns) -> None:
+    """A table with none of the required fields is not a report file: say so once, not per row."""
+    if not set(fields) & set(REQUIRED):
+        shown = ", ".join(str(c) for c in list(columns)[:8])
+        raise UnreadableFileError(
+            f"{path.name} has no report columns (found: {shown}); name them lat, lon, carrier, kind, "
+            "observed_at (see docs/INPUT.md)"
+        )
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+def _read_json(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, size: int) -> RawInfo:
+    if size > MAX_JSON_BYTES:
+        raise UnreadableFileError("JSON larger than 512 MB; split it into smaller files")
+    text, _ = decode_text(path.read_bytes())
+    if fmt == "jsonl":
+        records, rows, bad = _jsonl_records(text)
+    else:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UnreadableFileError(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+        records, bad = records_from_json(doc)
+        fmt = "geojson" if _is_geojson(doc) else "json"
+        skipped = {row for row, _ in bad}
+        rows = [n for n in range(1, len(records) + 1) if n not in skipped]
+        records = [r for n, r in enumerate(records, start=1) if n not in skipped]
+    frame, ignored = records_to_fields(records)
+    if records:
+        _require_some_field(path, frame.columns, ignored)
+    present = frame_into_raw(cur, frame, np.array(rows, dtype=np.int64))
+    return RawInfo(fmt, present, ignored, bad)
+
+
+def _jsonl_records(text: str) -> tuple[list[dict], list[int], list[tuple[int, str]]]:
     records, rows, bad = [], [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -143,18 +244,7 @@ def _read_jsonl(text: str) -> RawRows:
             continue
         records.append(value)
         rows.append(number)
-    return _from_records(records, np.array(rows, dtype=np.int64), "jsonl", bad)
-
-
-def _read_json_document(text: str, fmt: str) -> RawRows:
-    if len(text) > MAX_JSON_BYTES:
-        raise UnreadableFileError("JSON document larger than 512 MB; split it or use JSON Lines")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UnreadableFileError(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
-    records, bad = records_from_json(doc)
-    return _from_records(records, np.arange(1, len(records) + 1), "geojson" if _is_geojson(doc) else "json", bad)
+    return records, rows, bad
 
 
 def _is_geojson(doc) -> bool:
@@ -164,48 +254,89 @@ def _is_geojson(doc) -> bool:
 def records_from_json(doc) -> tuple[list[dict], list[tuple[int, str]]]:
     """Flat records from a report object, a list of them, or a GeoJSON Feature(Collection).
 
-    Returns (records, problems); a feature without a usable Point keeps its place
-    with no coordinates, so it is rejected with a row number rather than dropped.
+    Returns (records, problems). Records keep their places (record n is item n);
+    an item that is no report (not an object, a feature without a Point) becomes
+    ``{}`` and gets a problem (n, why), so callers can reject it by number.
     """
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         features = doc.get("features")
         if not isinstance(features, list):
             raise UnreadableFileError("FeatureCollection without a 'features' list")
-        return [_feature_record(f) for f in features], []
-    if isinstance(doc, dict) and doc.get("type") == "Feature":
-        return [_feature_record(doc)], []
-    if isinstance(doc, dict):
-        return [doc], []
-    if isinstance(doc, list):
-        return [r if isinstance(r, dict) else {} for r in doc], []
-    raise UnreadableFileError("expected a JSON object, a list of objects or a GeoJSON FeatureCollection")
+        items = [_feature_record(f) for f in features]
+    elif isinstance(doc, dict) and doc.get("type") == "Feature":
+        items = [_feature_record(doc)]
+    elif isinstance(doc, dict):
+        items = [(doc, None)]
+    elif isinstance(doc, list):
+        items = [(r, None) if isinstance(r, dict) else ({}, "not a JSON object") for r in doc]
+    else:
+        raise UnreadableFileError("expected a JSON object, a list of objects or a GeoJSON FeatureCollection")
+    records = [record for record, _ in items]
+    problems = [(n, why) for n, (_, why) in enumerate(items, start=1) if why]
+    return records, problems
 
 
-def _feature_record(feature) -> dict:
+def _feature_record(feature) -> tuple[dict, str | None]:
     if not isinstance(feature, dict):
-        return {}
+        return {}, "not a GeoJSON Feature object"
     props = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
     record = {k: v for k, v in props.items() if k not in ("lat", "lon", "latitude", "longitude", "lng")}
     geometry = feature.get("geometry")
-    if isinstance(geometry, dict) and geometry.get("type") == "Point":
-        coords = geometry.get("coordinates")
-        if isinstance(coords, list) and len(coords) >= 2:
-            record["lon"], record["lat"] = coords[0], coords[1]  # RFC 7946: [lon, lat]
-    return record
+    kind = geometry.get("type") if isinstance(geometry, dict) else None
+    if kind != "Point":
+        return {}, f"geometry must be a Point with [lon, lat] (got {str(kind)[:30] if kind else 'none'})"
+    coords = geometry.get("coordinates")
+    if not (isinstance(coords, list) and len(coords) >= 2):
+        return {}, "Point coordinates must be [lon, lat]"
+    record["lon"], record["lat"] = coords[0], coords[1]  # RFC 7946: [lon, lat]
+    return record, None
 
 
-def _from_records(records: list[dict], rows: np.ndarray, fmt: str, bad: list[tuple[int, str]]) -> RawRows:
-    table = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    table = table.map(_scalar_text) if not table.empty else table
-    raw = _named(table, rows, fmt)
-    raw.unparsed = bad
-    return raw
+def records_to_fields(records: list[dict]) -> tuple[pd.DataFrame, list[str]]:
+    """Field-named text columns of records whose keys may differ (lat in one, latitude in the next)."""
+    frame = records_to_frame(records)
+    by_field, ignored = columns_by_field(list(frame.columns))
+    fields = {}
+    for name, columns in by_field.items():
+        value = frame[columns[0]]
+        for other in columns[1:]:
+            value = value.fillna(frame[other])
+        fields[name] = value
+    return pd.DataFrame(fields, index=frame.index), ignored
+
+
+def records_to_frame(records: list[dict]) -> pd.DataFrame:
+    """Records as a DataFrame of text (validation parses it); nested values kept as JSON text."""
+    columns: dict[str, list] = {}
+    for n, record in enumerate(records):
+        for key, value in record.items():
+            column = columns.setdefault(str(key), [None] * n)
+            column.extend([None] * (n - len(column)))
+            column.append(_scalar_text(value))
+    for column in columns.values():
+        column.extend([None] * (len(records) - len(column)))
+    return pd.DataFrame({k: pd.array(v, dtype="string") for k, v in columns.items()}, index=range(len(records)))
 
 
 def _scalar_text(value):
-    """JSON scalars as text (validation parses them); nested values are refused as text."""
-    if value is None or isinstance(value, (dict, list)):
-        return None if value is None else json.dumps(value, ensure_ascii=False)[:200]
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)[:200]
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+# --- as a DataFrame ------------------------------------------------------------------------
+
+def read_file(path: Path, fmt: str = "auto") -> RawRows:
+    """Read ``path`` in format ``fmt`` (or the detected one) into raw rows (a DataFrame of text)."""
+    cur = sql.scratch_cursor()
+    try:
+        info = read_into_raw(cur, Path(path), fmt)
+        table = sql.raw_frame(cur)
+    finally:
+        cur.close()
+    rows = table.pop("row").to_numpy(dtype=np.int64)
+    return RawRows(table, rows, info.fmt, info.ignored_columns, info.unparsed)

@@ -1,16 +1,20 @@
-"""Validation of raw report rows, vectorised: the one path every input takes.
+"""Validation of raw report rows: the one path every input takes.
 
-Files, web forms, API requests and the demo generator all hand a table of raw
-values (strings or numbers, one column per field) to ``validate_frame``. It
-returns the normalised good rows plus one error per bad (row, field), so a
-file with bad rows still loads its good ones.
+Files, web forms, API requests and the demo generator all end up as table
+``raw`` (a record number and one text column per field; see ingest.sql) and go
+through ``check_raw``. It builds table ``checked`` -- the normalised values and
+which rules each row breaks -- and returns one problem per bad (row, field), so
+a file with bad rows still loads its good ones. The rules are listed in
+docs/INPUT.md; the work is vectorised in DuckDB, and only the distinct carrier,
+kind, technology and reporter-code spellings go through Python.
 """
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -18,19 +22,19 @@ import pandas as pd
 
 from core.city import City, load_city
 from core.errors import InputError
-from ingest import vocab
-from ingest.fields import FIELDS, MAX_LENGTHS, REQUIRED
+from ingest import sql, vocab
+from ingest.fields import FIELDS, MAX_LENGTHS
+from ingest.sql import Check
 
-MAX_ERRORS = 1000  # errors listed in full; the rest are only counted
+MAX_ERRORS = 1000  # errors (and warnings) listed in full; the rest are only counted
 _VALUE_SHOWN = 80  # characters of a bad value echoed back
-
-# Control characters and the Unicode bidi/zero-width marks that can disguise text.
-_CONTROL = r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+MAX_ACCURACY_M = 10_000
 
 OUTPUT_COLUMNS = (
     "row", "observed_at", "lat", "lon", "accuracy_m", "network", "brand", "mvno", "tech", "kind",
     "device_model", "note", "reporter_code",
 )
+STATUSES = ("ok", "flagged")
 
 
 @dataclass
@@ -41,66 +45,254 @@ class Problems:
     warnings: list[dict] = field(default_factory=list)
     error_count: int = 0
     warning_count: int = 0
-
-    def add(self, rows: np.ndarray, name: str, values, message: str, *, warning: bool = False) -> None:
-        target = self.warnings if warning else self.errors
-        if warning:
-            self.warning_count += len(rows)
-        else:
-            self.error_count += len(rows)
-        room = MAX_ERRORS - len(target)
-        for row, value in list(zip(rows, values))[: max(room, 0)]:
-            target.append({"row": int(row), "field": name, "value": _shown(value), "message": message})
+    rows: int = 0  # rows checked
 
 
 def _shown(value) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None:
         return None
     text = str(value)
     return text if len(text) <= _VALUE_SHOWN else text[:_VALUE_SHOWN] + "…"
 
 
-def _as_text(col: pd.Series) -> pd.Series:
-    """Strings with control characters removed and blanks as missing."""
-    text = col.astype("string").str.replace(_CONTROL, "", regex=True).str.strip()
-    return text.mask(text == "")
+# --- the rules ------------------------------------------------------------------------------
+
+_EXAMPLE_TIME = "e.g. 2021-10-25T11:16:00+09:00 or 2021-10-25 11:16 (no offset means Seoul time)"
 
 
-_parser_lock = threading.Lock()
-_parsers: dict[str, duckdb.DuckDBPyConnection] = {}
+def _required(name: str, present: set[str], how: str) -> str:
+    if name in present:
+        return f"required: {how}"
+    return f"column missing; add a '{name}' column ({how}; accepted names in docs/INPUT.md)"
 
 
-def _time_parser(zone: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose session zone is the city's: naive times mean local time."""
-    with _parser_lock:
-        con = _parsers.get(zone)
-        if con is None:
-            con = duckdb.connect(":memory:")
-            # GLOBAL: cursors are new connections and would not see a session setting.
-            con.execute(f"SET GLOBAL TimeZone = '{zone}'")  # zone comes from city.json, not a user
-            _parsers[zone] = con
-        return con.cursor()
+def _checks(present: set[str], city: City) -> tuple[list[Check], dict[str, object]]:
+    """The rules, in the order problems of one row are listed, and the messages they bind."""
+    region = city.region
+    area = (f"outside the area covered ({region.name}: lat {region.lat_min}–{region.lat_max}, "
+            f"lon {region.lon_min}–{region.lon_max}); check the sign and the order")
+    inside = "(lat BETWEEN $lat_min AND $lat_max AND lon BETWEEN $lon_min AND $lon_max)"
+    pair = "concat_ws(', ', lat_text, lon_text)"
+    # Conditions test the parsed value first, so the text is looked at again
+    # only for the few rows that failed (see sql.blank).
+    rules = [
+        ("lat", f"lat_n IS NULL AND {sql.blank('lat_text')}", "lat_text",
+         _required("lat", present, "decimal degrees (WGS84), e.g. 37.5665")),
+        ("lat", f"NOT coalesce(isfinite(lat_n), false) AND NOT {sql.blank('lat_text')}", "lat_text",
+         "not a number: use decimal degrees (WGS84), e.g. 37.5665"),
+        ("lon", f"lon_n IS NULL AND {sql.blank('lon_text')}", "lon_text",
+         _required("lon", present, "decimal degrees (WGS84), e.g. 126.978")),
+        ("lon", f"NOT coalesce(isfinite(lon_n), false) AND NOT {sql.blank('lon_text')}", "lon_text",
+         "not a number: use decimal degrees (WGS84), e.g. 126.978"),
+        ("lat/lon", f"isfinite(lat) AND isfinite(lon) AND NOT {inside}", pair, area),
+        ("lat/lon", "swapped", pair, "latitude and longitude were swapped; swapped back", True),
+        ("observed_at", f"observed_at IS NULL AND {sql.blank('time_text')}", "time_text",
+         _required("observed_at", present, _EXAMPLE_TIME)),
+        ("observed_at", f"observed_at IS NULL AND NOT {sql.blank('time_text')}", "time_text",
+         f"not a time: use ISO 8601, {_EXAMPLE_TIME}"),
+        ("observed_at", "observed_at > $latest", "time_text",
+         "in the future; check the date and the time zone (no offset means Seoul time)"),
+        ("observed_at", "observed_at < $oldest", "time_text",
+         f"before {city.oldest_observation.date()}; check the date"),
+        ("carrier", "carrier IS NULL", "carrier",
+         _required("carrier", present, "SKT, KT, LGU+ or an MVNO brand with its network")),
+        ("carrier", "carrier_message IS NOT NULL", "carrier", None),
+        ("kind", "kind IS NULL", "kind", _required("kind", present, "one of " + ", ".join(vocab.ALL_KINDS))),
+        ("kind", "kind_message IS NOT NULL", "kind", None),
+        ("tech", "tech_message IS NOT NULL", "tech", None),
+        ("accuracy_m", f"NOT coalesce(isfinite(accuracy_m), false) AND NOT {sql.blank('accuracy_text')}",
+         "accuracy_text", "must be a number of metres"),
+        ("accuracy_m", f"isfinite(accuracy_m) AND (accuracy_m < 0 OR accuracy_m > {MAX_ACCURACY_M})", "accuracy_text",
+         f"must be between 0 and {MAX_ACCURACY_M} metres"),
+        ("status", f"trim(status) NOT IN ({', '.join(repr(s) for s in STATUSES)})", "status",
+         f"status must be one of {', '.join(STATUSES)}"),
+    ]
+    for name, limit in MAX_LENGTHS.items():
+        rules.append((name, f"length({name}) > {limit}", name, f"longer than {limit} characters; cut to {limit}", True))
+
+    checks, messages = [], {}
+    rules = [r for r in rules if r[0] != "status" or "status" in present]
+    for i, (name, condition, value, message, *warning) in enumerate(rules):
+        if message is None:  # the vocabulary lookup wrote its own message per spelling
+            bound = f"{name}_message"
+        else:
+            bound = f"$m{i:02d}"  # fixed width: no name is a prefix of another
+            messages[f"m{i:02d}"] = message
+        checks.append(Check(name, condition, value, bound, bool(warning and warning[0])))
+    params = {"lat_min": region.lat_min, "lat_max": region.lat_max, "lon_min": region.lon_min,
+              "lon_max": region.lon_max}
+    return checks, {**messages, **params}
 
 
-_PARSE_TIMES = """
-SELECT CASE
-    WHEN regexp_full_match(v, '\\d{13}') THEN to_timestamp(v::BIGINT / 1000.0)
-    WHEN regexp_full_match(v, '\\d{10}') THEN to_timestamp(v::BIGINT)
-    ELSE coalesce(
-        TRY_CAST(v AS TIMESTAMPTZ),
-        TRY_CAST(try_strptime(v, ['%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y.%m.%d %H:%M:%S',
-                                  '%Y.%m.%d %H:%M', '%Y.%m.%d_%H.%M.%S', '%Y%m%d%H%M%S']) AS TIMESTAMPTZ))
-    END AS t
-FROM times
-"""
+# --- vocabulary lookups --------------------------------------------------------------------
+
+def text_id(text: str | None) -> int | None:
+    """A stable 64-bit id of a vocabulary value (for fingerprints); blake2b, not a DuckDB hash."""
+    if text is None:
+        return None
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
 
 
-def parse_times(values: pd.Series, zone: str) -> pd.Series:
-    """ISO 8601 (offset optional: none means ``zone``), common Korean layouts, epoch s/ms -> UTC."""
-    cur = _time_parser(zone)
-    times = pd.DataFrame({"v": values.astype("string")})  # noqa: F841 (read by DuckDB)
-    parsed = cur.execute(_PARSE_TIMES).df()["t"]
-    return pd.to_datetime(parsed, utc=True).dt.tz_convert("UTC")
+def _carrier_map(spellings: list[tuple]) -> pd.DataFrame:
+    rows = []
+    for carrier, network in spellings:
+        try:
+            found = vocab.normalise_carrier(carrier, network)
+            rows.append((carrier, network or "", found.network, found.brand, found.mvno, None,
+                         text_id(found.network), text_id(found.brand)))
+        except InputError as e:
+            rows.append((carrier, network or "", None, None, None, e.message, None, None))
+    return _typed_frame(rows, ["carrier", "network_text", "network", "brand", "mvno", "message", "network_id",
+                               "brand_id"], {"mvno": "boolean", "network_id": "UInt64", "brand_id": "UInt64"})
+
+
+def _lookup_map(spellings: list[tuple], normalise) -> pd.DataFrame:
+    rows = []
+    for (text,) in spellings:
+        try:
+            value = normalise(text)
+            rows.append((text, value, None, text_id(value)))
+        except InputError as e:
+            rows.append((text, None, e.message, None))
+    return _typed_frame(rows, ["text", "value", "message", "value_id"], {"value_id": "UInt64"})
+
+
+def _typed_frame(rows: list[tuple], columns: list[str], types: dict[str, str]) -> pd.DataFrame:
+    """A small lookup table whose columns keep their SQL types even when it is empty."""
+    return pd.DataFrame(rows, columns=columns).astype({c: types.get(c, "string") for c in columns})
+
+
+# --- the one path --------------------------------------------------------------------------
+
+@dataclass
+class Lookups:
+    """Small tables registered for the checks (and, when staging, the reporter hashes)."""
+
+    tables: dict[str, pd.DataFrame]
+    reporter_codes: list[str]
+
+
+def _lookups(cur: duckdb.DuckDBPyConnection, present: set[str]) -> Lookups:
+    spellings = sql.distinct_values(cur, present)
+    return Lookups(
+        tables={
+            "carrier_map": _carrier_map(spellings["carrier"]),
+            "kind_map": _lookup_map(spellings["kind"], vocab.normalise_kind),
+            "tech_map": _lookup_map(spellings["tech"], vocab.normalise_tech),
+        },
+        reporter_codes=[code for (code,) in spellings["reporter"]],
+    )
+
+
+def check_raw(cur: duckdb.DuckDBPyConnection, present: set[str], *, now: datetime | None = None,
+              city: City | None = None, staging=None, fast: bool = True) -> Problems:
+    """Check view ``raw`` of cursor ``cur`` into table ``checked``; returns the problems.
+
+    ``staging`` (see ingest.loader) is called with the distinct reporter codes
+    and returns (tables to register, parameters) for the stored columns; without
+    it only the checks run. ``fast=False`` evaluates every check on every row
+    (tests compare it with the fast path).
+    """
+    city = city or load_city()
+    now = now or datetime.now(UTC)
+    lookups = _lookups(cur, present)
+    checks, params = _checks(present, city)
+    condition_params = _used(params, checks, conditions=True)
+    condition_params.update({"zone": city.timezone,
+                             "latest": now + timedelta(minutes=city.max_clock_skew_minutes),
+                             "oldest": city.oldest_observation})
+    tables = dict(lookups.tables)
+    if staging is not None:
+        extra_tables, extra_params = staging(lookups.reporter_codes)
+        tables.update(extra_tables)
+        condition_params.update(extra_params)
+    for name, frame in tables.items():
+        cur.register(name, frame)
+    try:
+        sql.build_checked(cur, present, checks, condition_params, dict(MAX_LENGTHS),
+                          all_clear=_all_clear(present) if fast else None, staging=staging is not None)
+    finally:
+        for name in tables:
+            cur.unregister(name)
+    return _problems(cur, checks, params)
+
+
+def _all_clear(present: set[str]) -> str:
+    """SQL that holds only for rows no check flags: the fast path for the many good rows.
+
+    Every term is the plain negation of checks above (tests/test_validate.py
+    compares results with and without it); NULL counts as not clear.
+    """
+    inside = "lat BETWEEN $lat_min AND $lat_max AND lon BETWEEN $lon_min AND $lon_max"
+    terms = [
+        "isfinite(lat)", "isfinite(lon)", inside, "NOT swapped",
+        "observed_at >= $oldest", "observed_at <= $latest",
+        "carrier IS NOT NULL", "carrier_message IS NULL", "kind IS NOT NULL", "kind_message IS NULL",
+        "tech_message IS NULL",
+        f"(accuracy_text IS NULL OR accuracy_m BETWEEN 0 AND {MAX_ACCURACY_M})",
+        *(f"({name} IS NULL OR length({name}) <= {limit})" for name, limit in MAX_LENGTHS.items()),
+    ]
+    if "status" in present:
+        terms.append(f"trim(status) IN ({', '.join(repr(s) for s in STATUSES)})")
+    return " AND ".join(terms)
+
+
+def _used(params: dict, checks: list[Check], *, conditions: bool) -> dict:
+    """The parameters the conditions mention (DuckDB refuses unused named parameters)."""
+    text = " ".join(c.condition if conditions else c.message for c in checks)
+    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", text)}
+
+
+def _problems(cur: duckdb.DuckDBPyConnection, checks: list[Check], params: dict) -> Problems:
+    problems = Problems()
+    problems.rows, counts = sql.count_flags(cur, len(checks))
+    for warning, target in ((False, problems.errors), (True, problems.warnings)):
+        indexes = [i for i, c in enumerate(checks) if c.warning == warning and counts[i]]
+        total = sum(counts[i] for i in indexes)
+        if warning:
+            problems.warning_count = total
+        else:
+            problems.error_count = total
+        used = _used(params, [checks[i] for i in indexes], conditions=False)
+        for row, i, value, message in sql.flagged_rows(cur, checks, indexes, used, MAX_ERRORS):
+            target.append({"row": int(row), "field": checks[i].field, "value": _shown(value), "message": message})
+    return problems
+
+
+def frame_into_raw(cur: duckdb.DuckDBPyConnection, raw: pd.DataFrame, row_numbers: np.ndarray | None = None,
+                   status: pd.Series | None = None) -> set[str]:
+    """Make ``raw`` of ``cur`` a view over a field-named frame; returns the fields present."""
+    raw = raw.reset_index(drop=True)  # callers pass slices (demo chunks): align on position
+    present = [f for f in FIELDS if f in raw.columns]
+    frame = pd.DataFrame({f: _sql_friendly(raw[f]) for f in present}, index=raw.index)
+    rows = np.arange(1, len(raw) + 1) if row_numbers is None else np.asarray(row_numbers, dtype=np.int64)
+    if len(rows) != len(raw):
+        raise ValueError(f"row_numbers has {len(rows)} entries for {len(raw)} rows")
+    frame["row"] = rows
+    if status is not None:
+        frame["status"] = pd.Series(status).astype("string").to_numpy()
+        present.append("status")
+    # Registered for the cursor's lifetime: view ``raw`` reads it (closing the cursor drops both).
+    cur.register("raw_frame", frame)
+    sql.frame_raw_view(cur, "raw_frame", present)
+    return set(present)
+
+
+def _sql_friendly(column: pd.Series) -> pd.Series:
+    """A column DuckDB can read: objects of mixed types (JSON values, datetimes) become text."""
+    if column.dtype != object:
+        return column
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        return column.astype("string")
+    return column.map(_text_of, na_action="ignore").astype("string")
+
+
+def _text_of(value) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()  # keeps its offset, if it has one
+    return str(value)
 
 
 def validate_frame(raw: pd.DataFrame, *, now: datetime | None = None, city: City | None = None,
@@ -109,144 +301,12 @@ def validate_frame(raw: pd.DataFrame, *, now: datetime | None = None, city: City
 
     Returns the good rows, normalised (columns ``OUTPUT_COLUMNS``), and the problems.
     """
-    city = city or load_city()
-    now = now or datetime.now(timezone.utc)
-    n = len(raw)
-    rows = np.asarray(row_numbers if row_numbers is not None else np.arange(1, n + 1))
-    raw = raw.reset_index(drop=True)
-    problems = Problems()
-    bad = np.zeros(n, dtype=bool)
+    cur = sql.scratch_cursor()
+    try:
+        present = frame_into_raw(cur, raw, row_numbers)
+        problems = check_raw(cur, present, now=now, city=city)
+        good = sql.good_rows(cur)
+    finally:
+        cur.close()
+    return good.select(list(OUTPUT_COLUMNS)).to_pandas(), problems
 
-    def column(name: str) -> pd.Series:
-        if name in raw.columns:
-            return _as_text(raw[name])
-        return pd.Series(pd.NA, index=raw.index, dtype="string")
-
-    def reject(mask: np.ndarray, name: str, values: pd.Series, message: str) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.any():
-            problems.add(rows[mask], name, values[mask].tolist(), message)
-            bad[mask] = True
-
-    for name in REQUIRED:
-        if name not in raw.columns and n:
-            reject(np.ones(n, bool), name, pd.Series([None] * n),
-                   f"column missing; add a '{name}' column (see docs/API.md for accepted names)")
-
-    lat, lon = _coordinates(column("lat"), column("lon"), city, rows, problems, reject)
-    observed = _times(column("observed_at"), now, city, reject)
-    carriers = _vocabulary(column("carrier"), column("network"), reject)
-    kind = _mapped(column("kind"), "kind", vocab.normalise_kind, reject, required=True)
-    tech = _mapped(column("tech"), "tech", vocab.normalise_tech, reject, required=False)
-
-    acc_text = column("accuracy_m")
-    accuracy = pd.to_numeric(acc_text, errors="coerce").astype("float64")
-    reject(acc_text.notna().to_numpy() & ~np.isfinite(accuracy.to_numpy()), "accuracy_m", acc_text,
-           "must be a number of metres")
-    reject(((accuracy < 0) | (accuracy > 10_000)).fillna(False).to_numpy(), "accuracy_m", acc_text,
-           "must be between 0 and 10000 metres")
-
-    texts = {}
-    for name, limit in MAX_LENGTHS.items():
-        text = column(name)
-        too_long = text.str.len().fillna(0).to_numpy() > limit
-        if too_long.any():
-            problems.add(rows[too_long], name, text[too_long].tolist(),
-                         f"longer than {limit} characters; cut to {limit}", warning=True)
-            text = text.str.slice(0, limit)
-        texts[name] = text
-
-    good = ~bad
-    out = pd.DataFrame({
-        "row": rows[good],
-        "observed_at": observed[good].reset_index(drop=True),
-        "lat": lat[good],
-        "lon": lon[good],
-        "accuracy_m": accuracy[good].to_numpy(dtype="float64"),
-        "network": carriers["network"][good].to_numpy(),
-        "brand": carriers["brand"][good].to_numpy(),
-        "mvno": carriers["mvno"][good].to_numpy(dtype=bool),
-        "tech": tech[good].fillna("unknown").to_numpy(),
-        "kind": kind[good].to_numpy(),
-        **{name: text[good].to_numpy(dtype=object, na_value=None) for name, text in texts.items()},
-    })
-    return out[list(OUTPUT_COLUMNS)], problems
-
-
-def _coordinates(lat_text, lon_text, city: City, rows, problems: Problems, reject):
-    lat = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    lon = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    for name, text, values in (("lat", lat_text, lat), ("lon", lon_text, lon)):
-        reject(text.isna().to_numpy(), name, text, "required: decimal degrees (WGS84), e.g. 37.5665 / 126.978")
-        reject(text.notna().to_numpy() & ~np.isfinite(values), name, text,
-               "not a number: use decimal degrees (WGS84) with a dot, e.g. 37.5665")
-    region = city.region
-    ok = np.isfinite(lat) & np.isfinite(lon)
-    inside = ok & (lat >= region.lat_min) & (lat <= region.lat_max) & (lon >= region.lon_min) & (lon <= region.lon_max)
-    swapped = ok & ~inside & (lon >= region.lat_min) & (lon <= region.lat_max) & \
-        (lat >= region.lon_min) & (lat <= region.lon_max)
-    if swapped.any():
-        pairs = [f"{a}, {b}" for a, b in zip(lat[swapped], lon[swapped])]
-        problems.add(rows[swapped], "lat/lon", pairs, "latitude and longitude were swapped; swapped back", warning=True)
-        lat, lon = lat.copy(), lon.copy()
-        lat[swapped], lon[swapped] = lon[swapped], lat[swapped]
-        inside = inside | swapped
-    outside = ok & ~inside
-    pairs = pd.Series([f"{a}, {b}" for a, b in zip(lat, lon)]) if outside.any() else pd.Series([None] * len(lat))
-    reject(outside, "lat/lon", pairs,
-           f"outside the area covered ({region.name}: lat {region.lat_min}–{region.lat_max}, "
-           f"lon {region.lon_min}–{region.lon_max}); check the sign and the order")
-    return lat, lon
-
-
-def _times(text: pd.Series, now: datetime, city: City, reject) -> pd.Series:
-    reject(text.isna().to_numpy(), "observed_at", text,
-           "required: ISO 8601 time, e.g. 2021-10-25T11:16:00+09:00 (no offset means Seoul time)")
-    parsed = parse_times(text, city.timezone)
-    unparsed = text.notna().to_numpy() & parsed.isna().to_numpy()
-    reject(unparsed, "observed_at", text,
-           "not a time: use ISO 8601, e.g. 2021-10-25T11:16:00+09:00 or 2021-10-25 11:16")
-    latest = pd.Timestamp(now + timedelta(minutes=city.max_clock_skew_minutes))
-    oldest = pd.Timestamp(city.oldest_observation)
-    reject((parsed > latest).fillna(False).to_numpy(), "observed_at", text,
-           "in the future; check the date and the time zone (no offset means Seoul time)")
-    reject((parsed < oldest).fillna(False).to_numpy(), "observed_at", text,
-           f"before {city.oldest_observation.date()}; check the date")
-    return parsed
-
-
-def _vocabulary(carrier_text: pd.Series, network_text: pd.Series, reject) -> dict[str, pd.Series]:
-    """Normalise each distinct (carrier, network) pair once, then map."""
-    pairs = pd.DataFrame({"c": carrier_text, "n": network_text})
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs.fillna("\0")))
-    networks, brands, mvnos, messages = [], [], [], []
-    for c, hint in uniques:
-        try:
-            found = vocab.normalise_carrier(None if c == "\0" else c, None if hint == "\0" else hint)
-            networks.append(found.network), brands.append(found.brand), mvnos.append(found.mvno), messages.append(None)
-        except InputError as e:
-            networks.append(None), brands.append(None), mvnos.append(False), messages.append(e.message)
-    messages_arr = np.array(messages, dtype=object)[codes] if len(codes) else np.array([], dtype=object)
-    for message in set(m for m in messages if m):
-        reject(messages_arr == message, "carrier", carrier_text, message)
-    take = lambda values: pd.Series(np.array(values, dtype=object)[codes] if len(codes) else [], dtype=object)  # noqa: E731
-    return {"network": take(networks), "brand": take(brands), "mvno": take(mvnos).astype(bool)}
-
-
-def _mapped(text: pd.Series, name: str, normalise, reject, *, required: bool) -> pd.Series:
-    """Map each distinct value once through ``normalise`` (which raises InputError)."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    mapped, messages = [], []
-    for value in uniques:
-        try:
-            mapped.append(normalise(value)), messages.append(None)
-        except InputError as e:
-            mapped.append(None), messages.append(e.message)
-    lookup = np.array(mapped + [None], dtype=object)  # index -1 (missing) -> None
-    result = pd.Series(lookup[codes], dtype=object)
-    message_arr = np.array(messages + [None], dtype=object)[codes]
-    for message in set(m for m in messages if m):
-        reject(message_arr == message, name, text, message)
-    if required:
-        reject(text.isna().to_numpy(), name, text, f"required: one of {', '.join(vocab.ALL_KINDS)}")
-    return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,7 +26,8 @@ NETWORK_NAMES = {
 _NETWORK_ALIASES = {
     "SKT": ["skt", "sk", "sktelecom", "sk텔레콤", "에스케이", "에스케이텔레콤", "에스케이티", "sk텔", "티월드"],
     "KT": ["kt", "케이티", "olleh", "올레", "ktf", "한국통신", "kt올레"],
-    "LGU+": ["lgu+", "lgu", "lg", "lguplus", "u+", "uplus", "유플러스", "lg유플러스", "엘지유플러스", "엘지", "lgt", "lg텔레콤", "엘지u+"],
+    "LGU+": ["lgu+", "lgu", "lg", "lguplus", "u+", "uplus", "유플러스", "lg유플러스", "엘지유플러스", "엘지", "lgt",
+             "lg텔레콤", "엘지u+"],
 }
 
 # MVNO (알뜰폰) brands that ride on one host network only.
@@ -50,9 +52,15 @@ _MULTI_HOST_BRANDS = {
 }
 
 
+# Control characters and the invisible marks (zero-width, bidi) a spelling may carry.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
 def _key(text: str) -> str:
-    """Fold a spelling: lower case, without spaces and punctuation other than '+'."""
-    return re.sub(r"[\s\-_./()\[\]·,:'\"]+", "", str(text).strip().lower())
+    """Fold a spelling: NFKC (full-width ＫＴ is KT), lower case, no spaces, punctuation other than '+',
+    control characters or invisible marks."""
+    folded = unicodedata.normalize("NFKC", _INVISIBLE.sub("", str(text))).strip().lower()
+    return re.sub(r"[\s\-_./()\[\]·,:'\"]+", "", folded)
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,8 @@ OK_KIND = "ok"  # a working-service sample ("all good here"), not a failure
 ALL_KINDS = (*KINDS, OK_KIND)
 
 _KIND_ALIASES = {
-    "dropped_call": ["drop", "dropped", "calldrop", "droppedcall", "통화끊김", "끊김", "통화끊어짐", "콜드랍", "콜드롭"],
+    "dropped_call": ["drop", "dropped", "calldrop", "droppedcall", "통화끊김", "끊김", "통화끊어짐", "콜드랍",
+                     "콜드롭"],
     "call_setup_failure": ["callsetupfailure", "setupfailure", "callfailed", "callfailure", "발신실패", "전화연결실패",
                            "통화연결실패", "연결실패", "전화안됨", "통화안됨"],
     "no_service": ["noservice", "nosignal", "deadzone", "outofservice", "서비스없음", "서비스없음먹통", "먹통", "권외",
@@ -163,7 +172,8 @@ def normalise_kind(text: str | None) -> str:
         raise InputError("kind", text, f"required: one of {', '.join(ALL_KINDS)}")
     kind = _KIND_LOOKUP.get(_key(text))
     if kind is None:
-        raise InputError("kind", text, f"unknown failure kind; use one of {', '.join(ALL_KINDS)} (or 통화끊김, 먹통 ...)")
+        raise InputError("kind", text,
+                         f"unknown failure kind; use one of {', '.join(ALL_KINDS)} (or 통화끊김, 먹통 ...)")
     return kind
 
 

@@ -39,8 +39,13 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
     # Set after connecting: the ICU extension that implements time zones is
     # loaded by then (passing it in connect's config fails offline).
     con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursor() connections inherit it
+    con.execute("SET enable_progress_bar = false")  # it would draw over a CLI's stderr
     if not read_only:
-        apply_migrations(con)
+        try:
+            apply_migrations(con)
+        except StoreError as e:
+            con.close()
+            raise StoreError(f"cannot bring database {path} up to date: {e}") from e
     return con
 
 

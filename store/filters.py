@@ -55,7 +55,6 @@ class ReportFilter:
     def where(self, alias: str = "") -> tuple[str, list]:
         """(SQL condition, bound values) for reports under table alias ``alias``."""
         p = f"{alias}." if alias else ""
-        local = local_time_sql(f"{p}observed_at")
         parts: list[str] = []
         values: list = []
         if not self.include_flagged:
@@ -68,14 +67,26 @@ class ReportFilter:
         if self.mvno is not None:
             parts.append(f"{p}mvno = ?")
             values.append(self.mvno)
-        if self.kinds:
-            kinds = [k for k in self.kinds if k != "ok" or not self.failures_only]
-            if self.failures_only is False and "ok" not in kinds:
-                kinds.append("ok")
+        self._kind_condition(p, parts, values)
+        self._time_conditions(p, parts, values)
+        return (" AND ".join(parts) or "TRUE"), values
+
+    def _kind_condition(self, p: str, parts: list[str], values: list) -> None:
+        if not self.kinds:
+            if self.failures_only:
+                parts.append(f"{p}kind <> 'ok'")
+            return
+        kinds = [k for k in self.kinds if k != "ok" or not self.failures_only]
+        if self.failures_only is False and "ok" not in kinds:
+            kinds.append("ok")
+        if kinds:
             parts.append(f"{p}kind IN ({', '.join('?' * len(kinds))})")
             values.extend(kinds)
-        elif self.failures_only:
-            parts.append(f"{p}kind <> 'ok'")
+        else:  # only 'ok' was asked for, but failures only: nothing matches
+            parts.append("FALSE")
+
+    def _time_conditions(self, p: str, parts: list[str], values: list) -> None:
+        local = local_time_sql(f"{p}observed_at")
         if self.hours:
             parts.append(f"hour({local}) IN ({', '.join('?' * len(self.hours))})")
             values.extend(int(h) for h in self.hours)
@@ -91,4 +102,3 @@ class ReportFilter:
         if self.until:
             parts.append(f"{p}observed_at < ?")
             values.append(datetime.combine(self.until + timedelta(days=1), time(0), tzinfo=tz))
-        return (" AND ".join(parts) or "TRUE"), values

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import duckdb
 
+from core.errors import StoreError
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "0001_reports_and_batches",
@@ -60,6 +62,70 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_incidents",
+        """
+        CREATE TABLE incidents (
+            incident_id      VARCHAR PRIMARY KEY,    -- e.g. 'KT-20211025-1116' (network, local onset)
+            network          VARCHAR NOT NULL,       -- host network: SKT, KT, LGU+
+            status           VARCHAR NOT NULL,       -- suspected | ongoing | recovering | resolved | withdrawn
+            confirmed        BOOLEAN NOT NULL,       -- reached 'ongoing' at least once
+            scope            VARCHAR NOT NULL,       -- city (서울 전역) | districts
+            onset_at         TIMESTAMPTZ NOT NULL,   -- estimated start of the excess (first anomalous minute)
+            detected_at      TIMESTAMPTZ NOT NULL,   -- end of the first window that crossed the threshold
+            ended_at         TIMESTAMPTZ,            -- estimated end of the excess; NULL while it lasts
+            resolved_at      TIMESTAMPTZ,            -- when the rate had stayed in the usual band long enough
+            changed_at       TIMESTAMPTZ NOT NULL,   -- time of the last status change (data time)
+            as_of            TIMESTAMPTZ NOT NULL,   -- end of the data the last scan saw
+            peak_at          TIMESTAMPTZ,
+            peak_ratio       DOUBLE,                 -- max over 15-minute windows of observed / usual
+            peak_reporters   INTEGER,                -- reporters in that window
+            recent_reporters INTEGER,                -- reporters in the 15 minutes before as_of
+            recent_expected  DOUBLE,                 -- usual number for those 15 minutes
+            reporters        INTEGER NOT NULL,       -- distinct reporters in the affected area
+            reports          INTEGER NOT NULL,       -- failure reports in the affected area
+            expected         DOUBLE,                 -- usual first reports over the same period and area
+            synthetic        BOOLEAN NOT NULL,       -- raised by demo (source='demo') reports
+            created_at       TIMESTAMPTZ NOT NULL,   -- wall clock
+            updated_at       TIMESTAMPTZ NOT NULL    -- wall clock
+        );
+        CREATE TABLE incident_history (
+            incident_id VARCHAR NOT NULL,
+            seq         INTEGER NOT NULL,
+            status      VARCHAR NOT NULL,
+            happened_at TIMESTAMPTZ NOT NULL,
+            note        VARCHAR,
+            PRIMARY KEY (incident_id, seq)
+        );
+        CREATE TABLE incident_areas (
+            incident_id VARCHAR NOT NULL,
+            sig_cd      VARCHAR NOT NULL,            -- district code; only districts named publicly
+            reporters   INTEGER NOT NULL,
+            observed    INTEGER NOT NULL,            -- first reports (one per reporter per hour)
+            expected    DOUBLE NOT NULL,
+            PRIMARY KEY (incident_id, sig_cd)
+        );
+        CREATE TABLE outage_scan_state (
+            name          VARCHAR PRIMARY KEY,
+            scanned_until TIMESTAMPTZ,              -- data time the detector has covered
+            received_until TIMESTAMPTZ,             -- received_at of the newest report seen
+            updated_at    TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE webhook_deliveries (
+            delivery_id     UUID PRIMARY KEY,
+            incident_id     VARCHAR NOT NULL,
+            event           VARCHAR NOT NULL,
+            url             VARCHAR NOT NULL,
+            body            VARCHAR NOT NULL,
+            status          VARCHAR NOT NULL,        -- pending | delivered | failed
+            attempts        INTEGER NOT NULL,
+            next_attempt_at TIMESTAMPTZ NOT NULL,
+            last_error      VARCHAR,
+            created_at      TIMESTAMPTZ NOT NULL,
+            delivered_at    TIMESTAMPTZ
+        );
+        """,
+    ),
 ]
 
 
@@ -79,8 +145,8 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute(sql)
             con.execute("INSERT INTO schema_migrations (name) VALUES (?)", [name])
             con.execute("COMMIT")
-        except Exception:
+        except duckdb.Error as e:
             con.execute("ROLLBACK")
-            raise
+            raise StoreError(f"migration {name} failed: {str(e).splitlines()[0]}") from e
         applied.append(name)
     return applied

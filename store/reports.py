@@ -6,35 +6,49 @@ import threading
 from datetime import datetime
 
 import duckdb
-import pandas as pd
 
 # One writer at a time in this process: the duplicate check and the insert
 # must see each other's rows, or two concurrent submissions of the same
-# report would both be accepted.
+# report would both be accepted. (Other processes cannot write at all while
+# this one holds the file.)
 _write_lock = threading.Lock()
 
-# A report's identity for duplicate detection: the same reporter, time (to the
-# microsecond), place (to ~0.1 m), carrier and kind. md5 keeps it stable across
-# DuckDB versions (its hash() is not).
-_FINGERPRINT = (
-    "md5_number_lower(concat_ws('|', epoch_us(observed_at), round(lat, 6), round(lon, 6),"
-    " network, brand, kind, reporter))"
+# The staged rows' columns, in the order they are stored (report_id,
+# received_at, source and batch_id come from the batch).
+STAGED_COLUMNS = (
+    "observed_at", "lat", "lon", "accuracy_m", "h3_r6", "h3_r7", "h3_r8", "h3_r9", "h3_r10", "sig_cd",
+    "network", "brand", "mvno", "tech", "kind", "device_model", "reporter", "ip_hash", "status",
+    "flag_reason", "note", "fingerprint",
 )
+_STORED = ", ".join(STAGED_COLUMNS)
 
-_INSERT = """
-INSERT INTO reports
-SELECT uuid(), s.observed_at, $received_at, s.lat, s.lon, s.accuracy_m,
-       s.h3_r6, s.h3_r7, s.h3_r8, s.h3_r9, s.h3_r10, s.sig_cd,
-       s.network, s.brand, s.mvno, s.tech, s.kind, s.device_model, s.reporter, s.ip_hash,
-       $source, $batch_id, s.status, s.flag_reason, s.note, s.fingerprint
-FROM (
-    SELECT *, {fingerprint} AS fingerprint FROM staged
-) s
-WHERE s.fingerprint NOT IN (
-    SELECT fingerprint FROM reports WHERE observed_at BETWEEN $t0 AND $t1
-)
-QUALIFY row_number() OVER (PARTITION BY s.fingerprint ORDER BY s.row) = 1
-{returning}
+# Rows of the batch that repeat an earlier row of the same batch (a file that
+# lists a report twice). Grouping first keeps this cheap: usually no
+# fingerprint repeats and nothing more is read.
+_REPEATS = """
+CREATE OR REPLACE TEMP TABLE batch_repeats AS
+WITH twice AS (SELECT fingerprint FROM staged GROUP BY fingerprint HAVING count(*) > 1)
+SELECT row FROM (
+    SELECT row, row_number() OVER (PARTITION BY fingerprint ORDER BY row) AS nth
+    FROM staged WHERE fingerprint IN (SELECT fingerprint FROM twice)
+) WHERE nth > 1
+"""
+
+# Fingerprints of the batch that are stored already. The time bounds let DuckDB
+# skip every row group outside the batch's period, so a batch of new times
+# costs almost nothing here.
+_ALREADY_STORED = """
+CREATE OR REPLACE TEMP TABLE already_stored AS
+SELECT DISTINCT r.fingerprint FROM reports r JOIN staged s ON r.fingerprint = s.fingerprint
+WHERE r.observed_at BETWEEN $t0 AND $t1
+"""
+
+# Columns named: migrations of other features may add columns with defaults.
+_INSERT = f"""
+INSERT INTO reports (report_id, received_at, source, batch_id, {_STORED})
+SELECT uuid(), $received_at, $source, $batch_id, {_STORED} FROM staged
+WHERE row NOT IN (SELECT row FROM batch_repeats)
+  AND fingerprint NOT IN (SELECT fingerprint FROM already_stored)
 """
 
 _INSERT_BATCH = """
@@ -44,49 +58,51 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
-def insert_batch(con: duckdb.DuckDBPyConnection, staged: pd.DataFrame, *, batch_id: str, source: str,
-                 received_at: datetime, file_name: str | None, sha256: str | None, fmt: str | None,
-                 rows_read: int, rejected: int, return_rows: bool = False) -> tuple[int, list[tuple[str, int]]]:
-    """Insert the staged rows that are not already stored, and the batch row, atomically.
+def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, received_at: datetime,
+                 file_name: str | None, sha256: str | None, fmt: str | None, rows_read: int, rejected: int,
+                 duplicates: int = 0, return_rows: bool = False) -> tuple[int, int, list[tuple[str, int]]]:
+    """Store the rows of relation ``staged`` (a TEMP view or table of ``cur``) and the batch row, atomically.
 
-    ``staged`` has the reports columns (without report_id, received_at, source,
-    batch_id, fingerprint) plus ``row``. Returns (accepted, [(report_id, row)]) --
-    the pairs only when ``return_rows``.
+    ``staged`` has ``STAGED_COLUMNS`` plus ``row`` (the record number). Rows
+    whose fingerprint is stored already, or repeats an earlier row of the batch,
+    are left out and counted as duplicates, as are ``duplicates`` rows the caller
+    dropped before. Returns (accepted, duplicates, [(report_id, row)]) -- the
+    pairs only when ``return_rows``.
     """
-    cur = con.cursor()
-    try:
-        cur.register("staged", staged)
-        with _write_lock:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                accepted, pairs = _insert_reports(cur, staged, batch_id, source, received_at, return_rows)
-                cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at,
-                                            rows_read, accepted, rejected, len(staged) - accepted])
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
-        return accepted, pairs
-    finally:
-        cur.close()
+    with _write_lock:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            staged, t0, t1 = cur.execute("SELECT count(*), min(observed_at), max(observed_at) FROM staged").fetchone()
+            cur.execute(_REPEATS)
+            cur.execute(_ALREADY_STORED, {"t0": t0, "t1": t1})
+            params = {"received_at": received_at, "source": source, "batch_id": batch_id}
+            # The table's row order means nothing (every reader sorts or groups), so
+            # DuckDB may write with all its threads; this cursor's setting only.
+            cur.execute("SET SESSION preserve_insertion_order = false")
+            if return_rows:
+                # RETURNING gives stored columns only: rows are matched back by fingerprint.
+                returned = cur.execute(_INSERT + " RETURNING report_id, fingerprint", params).fetchall()
+                accepted = len(returned)
+            else:
+                accepted = int(cur.execute(_INSERT, params).fetchone()[0])
+            duplicates += staged - accepted
+            cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
+                                        accepted, rejected, duplicates])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.execute("RESET SESSION preserve_insertion_order")
+    pairs = _rows_of(cur, returned) if return_rows else []
+    return accepted, duplicates, pairs
 
 
-def _insert_reports(cur, staged, batch_id, source, received_at, return_rows):
-    if staged.empty:
-        return 0, []
-    params = {
-        "received_at": received_at, "source": source, "batch_id": batch_id,
-        "t0": staged["observed_at"].min(), "t1": staged["observed_at"].max(),
-    }
-    if return_rows:
-        # RETURNING gives stored columns only: match rows back by fingerprint.
-        sql = _INSERT.format(fingerprint=_FINGERPRINT, returning="RETURNING report_id, fingerprint")
-        returned = cur.execute(sql, params).fetchall()
-        fp_rows = cur.execute(f"SELECT {_FINGERPRINT}, row FROM staged").fetchall()
-        by_fp = {}
-        for fp, row in fp_rows:
-            by_fp.setdefault(fp, row)
-        pairs = sorted(((str(rid), by_fp[fp]) for rid, fp in returned), key=lambda p: p[1])
-        return len(returned), pairs
-    count = cur.execute(_INSERT.format(fingerprint=_FINGERPRINT, returning=""), params).fetchone()[0]
-    return int(count), []
+def _rows_of(cur: duckdb.DuckDBPyConnection, returned: list[tuple]) -> list[tuple[str, int]]:
+    """(report_id, row) pairs, in row order, for (report_id, fingerprint) pairs just stored."""
+    if not returned:
+        return []
+    row_of = dict(cur.execute(
+        "SELECT fingerprint, min(row) FROM staged WHERE row NOT IN (SELECT row FROM batch_repeats) GROUP BY ALL"
+    ).fetchall())
+    return sorted(((str(report_id), row_of[fp]) for report_id, fp in returned), key=lambda pair: pair[1])

@@ -9,6 +9,9 @@ from ui.common import cursor, tr
 
 
 def render() -> None:
+    from ui import outage_banner
+
+    outage_banner.render()
     share = demo_share(cursor())
     if share > 0:
         st.info(tr(

@@ -1,0 +1,178 @@
+"""POST /api/v1/reports under load: 8 clients on loopback, each posting single reports.
+
+Starts the real site (`streamlit run app.py`) on a free loopback port over a
+fresh temporary database, with the hourly rate limits off, and measures
+
+  baseline   8 clients GET /api/v1/openapi.json (the server's floor for a tiny answer)
+  serial     1 client posting single reports
+  floor      in-process: one ingest.loader.load_frame call for one report (what each batch costs)
+  concurrent 8 clients posting single reports (the target: >= 300 reports/s, p95 < 50 ms)
+
+then stops the server and checks that the store holds exactly the reports the
+API said it accepted. Loops are bounded by a count and a time limit.
+
+    .venv/bin/python bench/bench_api.py [--per-client 150] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BASE_TIME = datetime(2021, 10, 1, 0, 0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_site(db: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "DROPMAP_DB": str(db), "DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0",
+           "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "bench-secret")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"the site did not start; see {log}")
+
+
+def report(client: int, n: int, run: str) -> dict:
+    """A reporter walking 220 m every 6 minutes: never a near-duplicate, never implausible travel."""
+    at = BASE_TIME + timedelta(minutes=6 * n) + timedelta(days={"serial": 0, "concurrent": 10}[run])
+    return {"lat": 37.45 + 0.002 * (n % 100), "lon": 126.85 + 0.02 * client + 0.0001 * (n // 100),
+            "carrier": "KT", "kind": "dropped_call", "observed_at": at.isoformat() + "+09:00"}
+
+
+def drive(url: str, clients: int, per_client: int, seconds: float, make_request) -> dict:
+    """Run ``clients`` threads, each sending up to ``per_client`` requests; latencies in ms."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    accepted = [0]
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def one_client(c: int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for n in range(per_client):
+                if time.perf_counter() > stop_at:
+                    return
+                t0 = time.perf_counter()
+                response = make_request(http, c, n)
+                elapsed = (time.perf_counter() - t0) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                    if response.status_code == 201:
+                        accepted[0] += response.json()["accepted"]
+
+    threads = [threading.Thread(target=one_client, args=(c,)) for c in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "clients": clients, "requests": len(latencies), "seconds": round(wall, 2),
+        "per_second": round(len(latencies) / wall, 1), "accepted": accepted[0],
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1), "statuses": statuses,
+    }
+
+
+def post(run: str):
+    def make(http: httpx.Client, c: int, n: int):
+        return http.post("/api/v1/reports", json=report(c, n, run),
+                         headers={"X-Reporter-Code": f"BNCH-{run[:3].upper()}{c}-{c:04d}"})
+    return make
+
+
+def load_frame_floor(tmp: Path, calls: int = 40) -> dict:
+    """In-process cost of one ingest.loader.load_frame call for a single report: what every request pays."""
+    import pandas as pd
+
+    from ingest.loader import Origin, load_frame
+    from store.db import connect
+
+    con = connect(tmp / "floor.duckdb")
+    times = []
+    for n in range(calls + 3):
+        raw = pd.DataFrame([{k: str(v) for k, v in report(0, n, "serial").items()}])
+        t0 = time.perf_counter()
+        load_frame(con, raw, Origin(source="api", reporter_code="BNCH-FLOR-0000"), return_ids=True)
+        if n >= 3:  # the first calls import and warm caches
+            times.append((time.perf_counter() - t0) * 1000)
+    con.close()
+    return {"calls": calls, "median_ms": round(statistics.median(times), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-client", type=int, default=150)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    db, port = tmp / "bench.duckdb", free_port()
+    proc = start_site(db, port, tmp / "streamlit.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        drive(url, 2, 5, 30, post("serial"))  # warm-up: first import, first connection
+        baseline = drive(url, 8, args.per_client, args.seconds,
+                         lambda http, c, n: http.get("/api/v1/openapi.json"))
+        serial = drive(url, 1, args.per_client, args.seconds, post("serial"))
+        concurrent = drive(url, 8, args.per_client, args.seconds, post("concurrent"))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    floor = load_frame_floor(tmp)
+    from store.db import connect
+
+    con = connect(db, read_only=True)
+    stored = con.execute("SELECT count(*) FROM reports WHERE source = 'api'").fetchone()[0]
+    batches = con.execute("SELECT count(*) FROM batches WHERE source = 'api'").fetchone()[0]
+    con.close()
+    accepted = serial["accepted"] + concurrent["accepted"] + 10  # + warm-up
+    result = {
+        "machine": f"{os.cpu_count()} cores, shared", "baseline_get_openapi": baseline, "serial_post": serial,
+        "concurrent_post": concurrent,
+        "ratio_concurrent_to_serial_throughput": round(concurrent["per_second"] / serial["per_second"], 2),
+        "ratio_concurrent_post_to_baseline_get": round(concurrent["per_second"] / baseline["per_second"], 3),
+        "load_frame_single_report": floor,
+        "ratio_serial_p50_to_load_frame": round(serial["p50_ms"] / floor["median_ms"], 2),
+        "mean_reports_per_batch": round(stored / batches, 2) if batches else None,
+        "store_count": stored, "accepted_count": accepted, "store_equals_accepted": stored == accepted,
+    }
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_api.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    if stored != accepted:
+        raise SystemExit("the store does not hold what the API accepted")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Map benchmark: the data query behind one map view against a hand-written GROUP BY, on 10 M reports.
+
+    .venv/bin/python bench/bench_map.py [--reports 10000000] [--repeat 15] [--db PATH] [--keep]
+                                        [--browser] [--skip-query]
+
+Builds a bench-only DuckDB file in a temporary directory (or reuses ``--db``):
+plausible Seoul reports drawn with numpy (reporters living near subway
+stations, carrier-specific weak spots, 'all good' samples), H3-indexed with
+geo.cells and bulk-inserted through Arrow. It is a load test, not a validation
+test: rows skip ingest.validate on purpose.
+
+Then, in the same run, for several views:
+  (a) baseline: ONE hand-written DuckDB ``GROUP BY h3_rN`` computing the same
+      counts (failures, samples, reports, distinct reporters) with ``HAVING >= k``,
+      local time spelled as store.filters does (``timezone('Asia/Seoul', ...)``);
+      and "lean": the same without any reporter count (a floor, not privacy-safe);
+  (b) ours: ``geo.mapview.level_view`` / ``compare_view`` -- everything the map
+      page asks of the store and computes for one view (period, counts,
+      empirical-Bayes fit, privacy, classes, district names).
+Prints p50 / p95 in ms and the ratios of the medians b/a and b/lean (target: b
+within 1.5x of a, p95 under 300 ms), and the HTML size of the default map
+(target < 5 MB).
+
+``--browser`` also serves the bench database with ``streamlit run app.py`` on a
+free port and times, in headless Chromium, how long the map takes to show
+hexes after a filter change (target < 3 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DROPMAP_SECRET", "bench-secret")
+
+NETWORKS = np.array(["SKT", "KT", "LGU+"])
+NETWORK_SHARE = [0.44, 0.31, 0.25]
+MVNO_BRAND = {"SKT": "SK 세븐모바일", "KT": "KT M모바일", "LGU+": "U+유모바일"}
+FAILURE_KINDS = np.array(["dropped_call", "call_setup_failure", "no_service", "no_data", "slow_data",
+                          "sms_failure", "other"])
+FAILURE_KIND_SHARE = [0.30, 0.12, 0.15, 0.18, 0.17, 0.05, 0.03]
+DEVICES = np.array(["SM-S918N", "SM-G991N", "iPhone 13", "iPhone 14 Pro", "SM-A536N", "LM-V500N", "SM-F936N"])
+TECHS = np.array(["5G", "LTE", "3G", "unknown"])
+# Share of reports per local hour (commutes and evenings are busy).
+HOUR_SHARE = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.6, 1.5, 3, 4.5, 3.5, 3, 3,
+                       3.5, 3, 3, 3, 3.5, 4, 4.5, 4, 3.5, 3, 2.5, 1.8])
+HOUR_SHARE = HOUR_SHARE / HOUR_SHARE.sum()
+START = pd.Timestamp("2021-09-27T00:00:00+09:00")
+DAYS = 35
+
+
+def _stations() -> pd.DataFrame:
+    stations = pd.read_csv(ROOT / "data" / "seoul_subway_stations.csv")
+    return stations[stations["sig_cd"].notna()].drop_duplicates("name").reset_index(drop=True)
+
+
+def synthetic_chunks(reports: int, *, seed: int = 11, chunk: int = 1_000_000):
+    """Yields Arrow tables of synthetic reports (the reports columns without report_id)."""
+    from geo.cells import latlngs_to_cell_columns
+    from geo.places import cells_to_district_codes
+
+    rng = np.random.default_rng(seed)
+    st = _stations()
+    n_people = max(reports // 40, 200)
+    home = rng.integers(0, len(st), n_people)
+    person_lat = st["lat"].to_numpy()[home] + rng.normal(0, 0.008, n_people)
+    person_lon = st["lon"].to_numpy()[home] + rng.normal(0, 0.010, n_people)
+    person_net = rng.choice(3, n_people, p=NETWORK_SHARE)
+    person_mvno = rng.random(n_people) < 0.13
+    person_device = rng.integers(0, len(DEVICES), n_people)
+    person_hash = rng.integers(1, 2**63, n_people, dtype=np.int64).astype(np.uint64)
+    # Weak spots: per network, 15 stations where failures are three times as likely.
+    weak = {n: rng.choice(len(st), 15, replace=False) for n in range(3)}
+    base = np.array([0.10, 0.12, 0.11])
+    activity = rng.pareto(1.5, n_people) + 1
+    activity /= activity.sum()
+    batch = "00000000-0000-4000-8000-000000000001"
+    for start in range(0, reports, chunk):
+        n = min(chunk, reports - start)
+        who = rng.choice(n_people, n, p=activity)
+        near_home = rng.random(n) < 0.5
+        anchor = rng.integers(0, len(st), n)
+        lat = np.where(near_home, person_lat[who], st["lat"].to_numpy()[anchor]) + rng.normal(0, 0.006, n)
+        lon = np.where(near_home, person_lon[who], st["lon"].to_numpy()[anchor]) + rng.normal(0, 0.0075, n)
+        lat, lon = np.clip(lat, 37.43, 37.70), np.clip(lon, 126.77, 127.18)
+        net = person_net[who]
+        p = base[net].copy()
+        for n_idx, spots in weak.items():
+            d2 = ((lat[:, None] - st["lat"].to_numpy()[spots]) / 0.006) ** 2 + \
+                 ((lon[:, None] - st["lon"].to_numpy()[spots]) / 0.0075) ** 2
+            p = np.where(net == n_idx, p * (1 + 2 * np.exp(-d2 / 2).max(axis=1)), p)
+        failed = rng.random(n) < p
+        kind = np.where(failed, rng.choice(FAILURE_KINDS, n, p=FAILURE_KIND_SHARE), "ok")
+        day = rng.integers(0, DAYS, n)
+        hour = rng.choice(24, n, p=HOUR_SHARE)
+        seconds = day * 86400 + hour * 3600 + rng.integers(0, 3600, n)
+        observed = (START + pd.to_timedelta(seconds, unit="s")).tz_convert("UTC")
+        cells = latlngs_to_cell_columns(lat, lon)
+        networks = NETWORKS[net]
+        brand = np.where(person_mvno[who], pd.Series(networks).map(MVNO_BRAND).to_numpy(), networks)
+        yield pa.table({
+            "observed_at": pa.array(observed),
+            "received_at": pa.array(observed),
+            "lat": lat, "lon": lon,
+            "accuracy_m": rng.integers(3, 60, n).astype(np.float32),
+            **cells,
+            "sig_cd": cells_to_district_codes(cells["h3_r9"]),
+            "network": networks, "brand": brand, "mvno": person_mvno[who],
+            "tech": TECHS[rng.choice(4, n, p=[0.35, 0.55, 0.03, 0.07])],
+            "kind": kind,
+            "device_model": DEVICES[person_device[who]],
+            "reporter": person_hash[who],
+            "ip_hash": pa.nulls(n, pa.uint64()),
+            "source": np.full(n, "bench"),
+            "batch_id": np.full(n, batch),
+            "status": np.full(n, "ok"),
+            "flag_reason": pa.nulls(n, pa.string()),
+            "note": pa.nulls(n, pa.string()),
+            "fingerprint": rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64),
+        })
+
+
+_INSERT = """
+INSERT INTO reports
+SELECT uuid(), observed_at, received_at, lat, lon, accuracy_m, h3_r6, h3_r7, h3_r8, h3_r9, h3_r10, sig_cd,
+       network, brand, mvno, tech, kind, device_model, reporter, ip_hash, source, batch_id::UUID,
+       status, flag_reason, note, fingerprint
+FROM chunk
+"""
+
+
+def build_bench_db(path: Path, reports: int, *, seed: int = 11) -> float:
+    """Fills a fresh database file with ``reports`` synthetic rows; returns seconds taken."""
+    from store.db import connect
+
+    started = time.perf_counter()
+    con = connect(path)
+    for i, chunk in enumerate(synthetic_chunks(reports, seed=seed)):
+        con.register("chunk", chunk)
+        con.execute(_INSERT)
+        con.unregister("chunk")
+        print(f"  inserted {(i + 1) * 1_000_000 if (i + 1) * 1_000_000 < reports else reports:,} rows", flush=True)
+    con.execute("CHECKPOINT")
+    con.close()
+    return time.perf_counter() - started
+
+
+def _baseline_sql(res: int, where: str) -> str:
+    # What a person would write by hand for the same published numbers.
+    return f"""
+        SELECT h3_r{res} AS cell,
+               count(*) FILTER (WHERE kind <> 'ok') AS failures,
+               count(*) FILTER (WHERE kind = 'ok') AS samples,
+               count(*) AS reports,
+               count(DISTINCT reporter) AS reporters
+        FROM reports
+        WHERE status = 'ok' {where}
+        GROUP BY 1
+        HAVING count(DISTINCT reporter) >= 5
+    """
+
+
+def _lean_sql(baseline: str) -> str:
+    """The same GROUP BY without distinct reporters: a floor no privacy-safe query can beat."""
+    return baseline.replace(",\n               count(DISTINCT reporter) AS reporters", "").replace(
+        "HAVING count(DISTINCT reporter) >= 5", "")
+
+
+def _views():
+    from geo.mapquery import MapQuery
+
+    hour = "hour(timezone('Asia/Seoul', observed_at))"  # how store.filters spells local time
+    return [
+        ("default: all carriers, all hours, res 8", MapQuery(res=8), _baseline_sql(8, "")),
+        ("KT, 18 h, res 8", MapQuery(carrier="KT", hours=(18, 18), res=8),
+         _baseline_sql(8, f"AND network = 'KT' AND {hour} = 18")),
+        ("SKT weekdays 8-9 h, res 9", MapQuery(carrier="SKT", hours=(8, 9), day_type="weekday", res=9),
+         _baseline_sql(9, f"AND network = 'SKT' AND {hour} IN (8, 9) "
+                          "AND isodow(timezone('Asia/Seoul', observed_at)) <= 5")),
+        ("compare KT vs others, res 8", MapQuery(carrier="KT", mode="compare", res=8),
+         _baseline_sql(8, "").replace("GROUP BY 1", "GROUP BY 1, network").replace(
+             "AS cell,", "AS cell, network,")),
+    ]
+
+
+def _times(fn, repeat: int) -> list[float]:
+    fn()  # warm-up: file cache, DuckDB's first-use costs
+    out = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def _p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95))
+
+
+def bench_queries(path: Path, repeat: int) -> None:
+    from geo import mapdraw, mapview
+    from store.db import connect
+
+    con = connect(path, read_only=True)
+    cur = con.cursor()
+    rows = cur.execute("SELECT count(*) FROM reports").fetchone()[0]
+    print(f"\nreports in the bench database: {rows:,}")
+    print(f"{'view':40} {'baseline':>9} {'lean':>7} {'ours p50':>9} {'ours p95':>9} {'ours/base':>9} "
+          f"{'ours/lean':>9} {'hexes':>6}")
+    for name, query, sql in _views():
+        base = statistics.median(_times(lambda sql=sql: cur.execute(sql).fetchall(), max(3, repeat // 3)))
+        lean = statistics.median(_times(lambda sql=_lean_sql(sql): cur.execute(sql).fetchall(), repeat))
+        view_fn = mapview.compare_view if query.mode == "compare" else mapview.level_view
+        ours = _times(lambda q=query, f=view_fn: f(cur, q), repeat)
+        hexes = len(view_fn(cur, query).frame)
+        p50 = statistics.median(ours)
+        print(f"{name:40} {base:6.0f} ms {lean:4.0f} ms {p50:6.0f} ms {_p95(ours):6.0f} ms {p50 / base:9.2f} "
+              f"{p50 / lean:9.2f} {hexes:6d}")
+    print("baseline: one hand-written GROUP BY with count(DISTINCT reporter) and HAVING >= 5 (exact privacy);\n"
+          "lean: the same GROUP BY without any reporter count (not privacy-safe; a floor).")
+    view = mapview.level_view(cur, _views()[0][1])
+    started = time.perf_counter()
+    html = mapdraw.map_html(mapdraw.build_map(view, lang="ko", center=(37.5665, 126.978), zoom=11))
+    print(f"\ndefault map: {len(view.frame)} hexes, HTML {len(html) / 1e6:.2f} MB, "
+          f"built in {(time.perf_counter() - started) * 1000:.0f} ms")
+    res9 = mapview.level_view(cur, _views()[0][1].with_changes(res=9))
+    html9 = mapdraw.map_html(mapdraw.build_map(res9, lang="ko", center=(37.5665, 126.978), zoom=13))
+    print(f"res-9 map:   {len(res9.frame)} hexes, HTML {len(html9) / 1e6:.2f} MB")
+    con.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reports", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--db", type=Path, help="reuse (or create) this bench database file")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary bench database")
+    parser.add_argument("--browser", action="store_true", help="also time the map in headless Chromium")
+    parser.add_argument("--skip-query", action="store_true", help="only the browser timing")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="dropmap-bench-map-"))
+    path = args.db or work / "bench.duckdb"
+    if not path.exists():
+        print(f"building {args.reports:,} synthetic reports in {path} ...", flush=True)
+        print(f"  built in {build_bench_db(path, args.reports):.0f} s", flush=True)
+    try:
+        if not args.skip_query:
+            bench_queries(path, args.repeat)
+        if args.browser:
+            from _map_browser import time_filter_change
+
+            time_filter_change(path)
+    finally:
+        if not args.keep and not args.db:
+            for f in work.iterdir():
+                f.unlink()
+            work.rmdir()
+    print("\n(results belong in docs/BENCHMARKS.md, section 'Map'; the machine may be shared while measuring)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""All SQL of the evidence package. Values are bound; identifiers come from allow-lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from store.filters import local_time_sql
+
+# A phone model compared without case, spaces or punctuation ('SM-G991N' == 'sm g991n').
+MODEL_KEY_SQL = "regexp_replace(lower(coalesce({col}, '')), '[^0-9a-z가-힣]', '', 'g')"
+
+_OWN_REPORTS = f"""
+SELECT report_id::VARCHAR AS report_id, observed_at, {local_time_sql('observed_at')} AS local_time,
+       lat, lon, accuracy_m, h3_r8, sig_cd, network, brand, mvno, tech, kind, device_model, note,
+       source, status, flag_reason, received_at
+FROM reports
+WHERE reporter = ?
+ORDER BY observed_at
+LIMIT ?
+"""
+
+
+def reports_of(cur, reporter: int, limit: int) -> pd.DataFrame:
+    """Every report of one reporter (their own view: coordinates and notes included)."""
+    return cur.execute(_OWN_REPORTS, [reporter, limit]).df()
+
+
+_NEARBY = f"""
+WITH others AS (
+    SELECT r.h3_r8, hour({local_time_sql('r.observed_at')}) // 4 AS bucket, r.network, r.reporter, r.kind,
+           r.source, {MODEL_KEY_SQL.format(col='r.device_model')} AS model_key
+    FROM reports r
+    WHERE r.status = 'ok' AND r.reporter <> $me
+      AND r.observed_at >= $start AND r.observed_at < $end
+      AND r.h3_r8 IN (SELECT h3_r8 FROM my_units)
+),
+in_units AS (
+    SELECT o.* FROM others o SEMI JOIN my_units u ON o.h3_r8 = u.h3_r8 AND o.bucket = u.bucket
+),
+published AS (  -- a (hex, time bucket, carrier) cell counts only with >= k other reporters
+    SELECT h3_r8, bucket, network FROM in_units GROUP BY ALL HAVING count(DISTINCT reporter) >= $k
+),
+rows AS (
+    SELECT i.*,
+           CASE
+               WHEN $model = '' THEN CASE WHEN i.network = $network THEN 'network_all_models'
+                                          ELSE 'others_all_models' END
+               WHEN i.model_key = '' THEN 'model_unknown'
+               WHEN i.network = $network AND i.model_key = $model THEN 'same_setup'
+               WHEN i.model_key = $model THEN 'model_other_networks'
+               WHEN i.network = $network THEN 'network_other_models'
+               ELSE 'baseline'
+           END AS phone_group
+    FROM in_units i SEMI JOIN published p
+         ON i.h3_r8 = p.h3_r8 AND i.bucket = p.bucket AND i.network = p.network
+)
+SELECT network, bucket, phone_group,
+       GROUPING(network, bucket, phone_group) AS grouping_id,
+       count(*) FILTER (WHERE kind <> 'ok') AS failures,
+       count(*) FILTER (WHERE kind = 'ok') AS ok_samples,
+       count(DISTINCT reporter) AS reporters,
+       count(DISTINCT reporter) FILTER (WHERE kind <> 'ok') AS failure_reporters,
+       count(*) FILTER (WHERE source = 'demo') AS demo_rows,
+       count(*) AS all_rows
+FROM rows
+GROUP BY GROUPING SETS ((network), (network, bucket), (phone_group))
+"""
+
+
+def nearby_groups(cur, *, me: int, units: pd.DataFrame, start: datetime, end: datetime, k: int,
+                  network: str, model_key: str) -> pd.DataFrame:
+    """Other reporters' counts in ``units`` (h3_r8, bucket), over published cells only.
+
+    One row per network, per (network, bucket) and per phone group (see _NEARBY);
+    ``grouping_id`` tells which: 1 = (network, bucket), 3 = (network), 6 = (phone_group).
+    """
+    cur.register("my_units", units[["h3_r8", "bucket"]].drop_duplicates())
+    try:
+        return cur.execute(_NEARBY, {"me": me, "start": start, "end": end, "k": k, "network": network,
+                                     "model": model_key}).df()
+    finally:
+        cur.unregister("my_units")
+
+
+def table_columns(cur, table: str) -> set[str]:
+    """Column names of ``table`` in the main schema; empty when it does not exist."""
+    rows = cur.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
+        [table],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+# Names the outage detector may use for an incident's end, in order of preference.
+INCIDENT_END_COLUMNS = ("ended_at", "resolved_at")
+
+
+def overlapping_incidents(cur, reports: pd.DataFrame) -> pd.DataFrame | None:
+    """Incidents (outages package) on the same network whose time span covers one of ``reports``.
+
+    None when the store has no usable ``incidents`` table (detector not installed).
+    """
+    columns = table_columns(cur, "incidents")
+    if not {"incident_id", "network", "onset_at"} <= columns:
+        return None
+    ends = [c for c in INCIDENT_END_COLUMNS if c in columns]  # allow-listed identifiers only
+    end_sql = f"coalesce({', '.join('i.' + c for c in ends)}, now())" if ends else "now()"
+    optional = [c for c in ("status", "scope", "reporters", "synthetic") if c in columns]
+    area_sql = "TRUE"
+    if "scope" in columns and {"incident_id", "sig_cd"} <= table_columns(cur, "incident_areas"):
+        area_sql = ("(i.scope <> 'districts' OR m.sig_cd IN "
+                    "(SELECT a.sig_cd FROM incident_areas a WHERE a.incident_id = i.incident_id))")
+    status_sql = "i.status <> 'withdrawn'" if "status" in columns else "TRUE"
+    select_optional = "".join(f", i.{c}" for c in optional)
+    sql = f"""
+        SELECT i.incident_id, i.network, i.onset_at, {end_sql} AS end_at{select_optional},
+               count(*) AS my_reports, min(m.observed_at) AS first_mine, max(m.observed_at) AS last_mine
+        FROM incidents i
+        JOIN my_reports m ON m.network = i.network AND m.observed_at >= i.onset_at AND m.observed_at <= {end_sql}
+        WHERE {status_sql} AND {area_sql}
+        GROUP BY ALL
+        ORDER BY i.onset_at
+    """
+    cur.register("my_reports", reports[["observed_at", "network", "sig_cd"]])
+    try:
+        return cur.execute(sql).df()
+    finally:
+        cur.unregister("my_reports")

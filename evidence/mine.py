@@ -1,0 +1,78 @@
+"""A reporter's own reports, found by their private code, with place names."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from core.city import load_city
+from core.errors import InputError
+from evidence import _sql
+from geo.places import place_of
+from ingest.identity import keyed_hash, normalise_code
+
+MIN_CODE_CHARS = 8  # site codes have 12; shorter ones are too easy to guess
+MAX_OWN_REPORTS = 5000
+
+# Local hours of day in six 4-hour buckets (bucket = hour // 4).
+TIME_BUCKETS: dict[int, dict[str, str]] = {
+    0: {"ko": "심야(0–4시)", "en": "late night (0–4)"},
+    1: {"ko": "새벽(4–8시)", "en": "early morning (4–8)"},
+    2: {"ko": "오전(8–12시)", "en": "morning (8–12)"},
+    3: {"ko": "오후(12–16시)", "en": "afternoon (12–16)"},
+    4: {"ko": "저녁(16–20시)", "en": "evening (16–20)"},
+    5: {"ko": "밤(20–24시)", "en": "night (20–24)"},
+}
+
+
+def reporter_of(code: str) -> int:
+    """The stored (keyed-hash) identity of a reporter code; InputError when it cannot be a code."""
+    normalised = normalise_code(code or "")
+    if len(normalised) < MIN_CODE_CHARS:
+        raise InputError("code", code, "a reporter code has 12 letters and digits, e.g. K7QX-M2PA-9RTB")
+    return keyed_hash("code", normalised)
+
+
+def model_key(device_model: str | None) -> str:
+    """A phone model folded as _sql.MODEL_KEY_SQL folds it."""
+    return re.sub(r"[^0-9a-z가-힣]", "", (device_model or "").lower())
+
+
+def my_reports(cur, code: str) -> pd.DataFrame:
+    """The code holder's reports, oldest first, with local time, bucket, district, dong and station."""
+    frame = _sql.reports_of(cur, reporter_of(code), MAX_OWN_REPORTS)
+    if frame.empty:
+        return frame
+    tz = load_city().tz
+    frame["local_time"] = pd.to_datetime(frame["observed_at"], utc=True).dt.tz_convert(tz)
+    frame["bucket"] = frame["local_time"].dt.hour // 4
+    places = {key: place_of(*key) for key in set(zip(frame["lat"], frame["lon"], strict=True))}
+    keys = list(zip(frame["lat"], frame["lon"], strict=True))
+    frame["gu"] = [places[k]["gu"].name_ko if places[k]["gu"] else None for k in keys]
+    frame["dong"] = [places[k]["dong"].name_ko if places[k]["dong"] else None for k in keys]
+    frame["station"] = [places[k]["station"].name for k in keys]
+    frame["station_m"] = np.array([places[k]["station_m"] for k in keys]).round(-1)
+    return frame
+
+
+def failures_of(mine: pd.DataFrame) -> pd.DataFrame:
+    """The reports that count as evidence: failures not flagged."""
+    if mine.empty:
+        return mine
+    return mine[(mine["kind"] != "ok") & (mine["status"] == "ok")]
+
+
+def main_network(mine: pd.DataFrame) -> str | None:
+    """The network most of the reporter's failures name."""
+    failures = failures_of(mine)
+    return None if failures.empty else str(failures["network"].mode().iloc[0])
+
+
+def main_model(mine: pd.DataFrame) -> str | None:
+    """The phone model most of the reporter's failures name (as typed), if any."""
+    failures = failures_of(mine)
+    models = failures["device_model"].dropna() if not failures.empty else pd.Series(dtype=object)
+    models = models[models.map(model_key) != ""]
+    return None if models.empty else str(models.mode().iloc[0])

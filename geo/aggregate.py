@@ -1,0 +1,341 @@
+"""Hex aggregates for open data: per H3 cell x host network x local time bucket x failure kind.
+
+What a row shows and when it is left out is documented in docs/DATA.md; the
+short version: every figure comes from at least k distinct reporters (or is
+zero), rows are emitted only when they show such a figure, and periods are
+whole local days (``by=date``) or whole Monday-Sunday weeks (hour buckets)
+that have already ended, so two exports never differ by a few hours of data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import duckdb
+import h3
+import numpy as np
+import pandas as pd
+
+from core.city import load_city
+from core.errors import InputError
+from geo.privacy import PRIVATE_COLUMNS, min_reporters
+from ingest.vocab import KINDS, NETWORKS, normalise_carrier
+from store import aggregate_sql
+from store.filters import ReportFilter
+
+EXPORT_RESOLUTIONS: tuple[int, ...] = (7, 8, 9)
+BY_CHOICES: tuple[str, ...] = tuple(aggregate_sql.BUCKETS)
+DEMO_CHOICES: tuple[str, ...] = ("include", "exclude")
+ALL_FAILURES = aggregate_sql.ALL_FAILURES
+KIND_ORDER: list[str] = [ALL_FAILURES, *KINDS]
+PARAMETERS: tuple[str, ...] = ("res", "carrier", "since", "until", "by", "demo")
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    """What an export asks for; the same parameters in the CLI, the API and the Downloads page."""
+
+    res: int = 8
+    by: str = "hour"
+    carrier: str | None = None  # a host network (SKT, KT, LGU+); None: all three
+    since: date | None = None  # local date, inclusive; None: from the first report
+    until: date | None = None  # local date, inclusive; None: to the last complete period
+    include_demo: bool = True  # synthetic rows are marked (is_synthetic) when included
+
+    def __post_init__(self) -> None:
+        if self.res not in EXPORT_RESOLUTIONS:
+            raise InputError("res", self.res, f"use one of {', '.join(map(str, EXPORT_RESOLUTIONS))}")
+        if self.by not in BY_CHOICES:
+            raise InputError("by", self.by, f"use one of {', '.join(BY_CHOICES)}")
+        if self.carrier is not None and self.carrier not in NETWORKS:
+            raise InputError("carrier", self.carrier, f"use one of {', '.join(NETWORKS)}")
+        if self.since and self.until and self.since > self.until:
+            raise InputError("since", self.since.isoformat(), f"must not be after until={self.until}")
+
+    def as_params(self) -> dict:
+        """The query as the parameters that reproduce it (for manifests and URLs)."""
+        return {
+            "res": self.res, "by": self.by, "carrier": self.carrier,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "demo": "include" if self.include_demo else "exclude",
+        }
+
+
+def parse_query(params: Mapping[str, object]) -> ExportQuery:
+    """An ExportQuery from text parameters (URL query, CLI); raises ``QueryErrors`` listing every bad one."""
+    errors: list[InputError] = []
+    values: dict = {}
+    for name in params:
+        if name not in PARAMETERS:
+            errors.append(InputError(name, params[name], f"unknown parameter; use {', '.join(PARAMETERS)}"))
+    for name, parse in (("res", _parse_res), ("by", _parse_by), ("carrier", _parse_carrier),
+                        ("since", _parse_date), ("until", _parse_date), ("demo", _parse_demo)):
+        raw = params.get(name)
+        if raw is None or str(raw).strip() == "":
+            continue
+        try:
+            values[name] = parse(name, str(raw).strip())
+        except InputError as e:
+            errors.append(e)
+    if errors:
+        raise QueryErrors(errors)
+    include_demo = values.pop("demo", True)
+    try:
+        return ExportQuery(include_demo=include_demo, **values)
+    except InputError as e:
+        raise QueryErrors([e]) from e
+
+
+class QueryErrors(InputError):
+    """Several bad parameters at once; ``errors`` lists each as an InputError."""
+
+    def __init__(self, errors: list[InputError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        super().__init__(first.field, first.value, "; ".join(
+            [first.message] + [f"{e.field}={e.value!r}: {e.message}" for e in errors[1:]]))
+
+
+def _parse_res(name: str, raw: str) -> int:
+    if not raw.isdigit() or int(raw) not in EXPORT_RESOLUTIONS:
+        raise InputError(name, raw, f"use one of {', '.join(map(str, EXPORT_RESOLUTIONS))} (8 is about 0.7 km²)")
+    return int(raw)
+
+
+def _parse_by(name: str, raw: str) -> str:
+    if raw not in BY_CHOICES:
+        raise InputError(name, raw, f"use one of {', '.join(BY_CHOICES)}")
+    return raw
+
+
+def _parse_carrier(name: str, raw: str) -> str | None:
+    if raw.lower() in ("all", "any", "전체"):
+        return None
+    # In a URL query '+' means a space, so 'LGU+' arrives as 'LGU '; the vocabulary folds both.
+    try:
+        carrier = normalise_carrier(raw)
+    except InputError as e:
+        raise InputError(name, raw, f"use one of {', '.join(NETWORKS)} (or all)") from e
+    if carrier.mvno:
+        raise InputError(name, raw, "exports are per host network; MVNO reports are counted under their host "
+                                    f"network: use one of {', '.join(NETWORKS)}")
+    return carrier.network
+
+
+def _parse_date(name: str, raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as e:
+        raise InputError(name, raw, "use a date like 2021-10-25 (local Seoul date, whole days)") from e
+
+
+def _parse_demo(name: str, raw: str) -> bool:
+    if raw not in DEMO_CHOICES:
+        raise InputError(name, raw, "use include (synthetic rows marked is_synthetic) or exclude")
+    return raw == "include"
+
+
+# --- periods ------------------------------------------------------------------
+
+
+# Why a period differs from the one asked for: code -> (Korean, English).
+PERIOD_NOTES = {
+    "whole_weeks": ("월~일 한 주 단위로 넓힘", "widened to whole weeks (Monday-Sunday)"),
+    "last_complete_week": ("끝난 주까지만", "ends with the last complete week"),
+    "last_complete_day": ("끝난 날까지만", "ends with the last complete day"),
+    "snapshot_weeks": ("자료의 마지막 끝난 주까지 13주", "the 13 complete weeks ending with the last week of data"),
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    """The local dates an export covers, after widening to whole weeks and capping at complete ones."""
+
+    since: date
+    until: date
+    notes: tuple[str, ...] = ()  # codes of PERIOD_NOTES
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.since).days + 1
+
+
+def today_local(now: datetime | None = None) -> date:
+    zone = load_city().tz
+    return (now.astimezone(zone) if now else datetime.now(zone)).date()
+
+
+def resolve_period(query: ExportQuery, first: date | None, last: date | None, today: date) -> Period | None:
+    """The period an export covers; None when there is no complete period with data.
+
+    ``first``/``last`` are the local dates of the first and last matching report.
+    Hour buckets aggregate over many days, so their periods snap outwards to whole
+    Monday-Sunday weeks and end with the last week that has ended; ``by=date`` rows
+    are single days and end yesterday. Two exports then differ by whole weeks or
+    whole days, never by the last few hours of reports.
+    """
+    since = query.since or first
+    until = query.until or last
+    if since is None or until is None:
+        return None
+    if query.since and not query.until and until < since:
+        until = since  # all data is older than ``since``: an empty period, not an error
+    notes: list[str] = []
+    if query.by == "date":
+        last_complete = today - timedelta(days=1)
+    else:
+        monday = since - timedelta(days=since.weekday())
+        sunday = until + timedelta(days=6 - until.weekday())
+        if (monday, sunday) != (since, until):
+            notes.append("whole_weeks")
+        since, until = monday, sunday
+        last_complete = today - timedelta(days=today.weekday() + 1)  # the Sunday before today
+    if until > last_complete:
+        until = last_complete
+        notes.append("last_complete_day" if query.by == "date" else "last_complete_week")
+    if since > until:
+        if query.since or query.until:
+            raise InputError(
+                "until" if query.until else "since", (query.until or query.since).isoformat(),
+                f"no complete period: exports end with the last complete {'day' if query.by == 'date' else 'week'} "
+                f"({last_complete.isoformat()}); "
+                + ("use by=date for recent days" if query.by != "date" else "choose dates before today"),
+            )
+        return None
+    return Period(since, until, tuple(notes))
+
+
+def snapshot_period(last: date | None, today: date, *, days: int = 90) -> Period | None:
+    """The standard snapshot's period: the 13 whole weeks (91 days) ending with the last complete week of data."""
+    if last is None:
+        return None
+    sunday = last + timedelta(days=6 - last.weekday())
+    sunday = min(sunday, today - timedelta(days=today.weekday() + 1))
+    monday = sunday - timedelta(days=days)  # a Sunday minus 90 days is a Monday: 13 weeks
+    return Period(monday, sunday, ("snapshot_weeks",))
+
+
+# --- the aggregate --------------------------------------------------------------
+
+
+@dataclass
+class Aggregate:
+    """A built aggregate: the TEMP table on ``cursor`` plus what describes it."""
+
+    cursor: duckdb.DuckDBPyConnection
+    query: ExportQuery
+    period: Period | None
+    k: int
+    rows: int
+    cells: pd.DataFrame = field(repr=False)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return aggregate_sql.output_columns(self.query.by)
+
+    def sql(self, *, limit: int | None = None, offset: int = 0) -> tuple[str, list]:
+        """The SELECT giving the output rows, in file order."""
+        return aggregate_sql.output_query(res=self.query.res, by=self.query.by, kind_order=KIND_ORDER,
+                                          limit=limit, offset=offset)
+
+    def frame(self, *, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
+        """Output rows as a DataFrame (a page of them when ``limit`` is given)."""
+        frame = aggregate_sql.fetch_frame(self.cursor, *self.sql(limit=limit, offset=offset))
+        assert_public(frame)
+        return frame
+
+    def records(self, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Output rows as JSON-ready dicts (dates as ISO strings, suppressed figures as None)."""
+        out: list[dict] = []
+        for batch in aggregate_sql.arrow_batches(self.cursor, *self.sql(limit=limit, offset=offset)):
+            for row in batch.to_pylist():
+                if "date" in row and row["date"] is not None:
+                    row["date"] = row["date"].isoformat()
+                out.append(row)
+        return out
+
+    def has_synthetic(self) -> bool:
+        return aggregate_sql.has_synthetic(self.cursor)
+
+
+def assert_public(frame: pd.DataFrame) -> None:
+    """Fail loudly if a private column ever reaches an output."""
+    leaked = PRIVATE_COLUMNS.intersection(frame.columns)
+    if leaked:
+        raise AssertionError(f"private columns in a public output: {sorted(leaked)}")
+
+
+def report_filter(query: ExportQuery, period: Period | None = None) -> ReportFilter:
+    """The reports behind an export: unflagged failures AND 'all good' samples."""
+    return ReportFilter(
+        networks=(query.carrier,) if query.carrier else (),
+        since=period.since if period else None,
+        until=period.until if period else None,
+        include_demo=query.include_demo,
+        failures_only=False,
+    )
+
+
+def data_dates(cur: duckdb.DuckDBPyConnection, query: ExportQuery) -> tuple[date | None, date | None]:
+    """Local dates of the first and last report an export of ``query`` could include."""
+    first, last = aggregate_sql.data_span(cur, report_filter(query))
+    zone = load_city().tz
+    return (first.astimezone(zone).date() if first else None, last.astimezone(zone).date() if last else None)
+
+
+RESOLVE = "resolve"  # build(period=RESOLVE): derive the period from the query and the data
+
+
+def build(cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | None = None,
+          period: Period | None | str = RESOLVE) -> Aggregate:
+    """Aggregate the store for ``query`` into a TEMP table on ``cur`` (use one cursor per export).
+
+    ``period`` overrides the period resolved from the query; None builds an empty aggregate.
+    """
+    if period == RESOLVE:
+        first, last = data_dates(cur, query)
+        period = resolve_period(query, first, last, today or today_local())
+    k = min_reporters()
+    rows = aggregate_sql.build_aggregate(
+        cur, res=query.res, by=query.by, k=k,
+        report_filter=report_filter(query, period) if period else None,
+    )
+    cells = cell_table(aggregate_sql.aggregate_cells(cur))
+    aggregate_sql.register_cells(cur, cells)
+    return Aggregate(cursor=cur, query=query, period=period, k=k, rows=rows, cells=cells)
+
+
+def cell_table(cells: np.ndarray) -> pd.DataFrame:
+    """Per cell: its id string, CENTRE (never a report's coordinate) and area."""
+    basic = h3.api.basic_int
+    ids = cells.tolist()
+    centres = [basic.cell_to_latlng(c) for c in ids]
+    return pd.DataFrame({
+        "cell": pd.array(ids, dtype="UInt64") if ids else pd.array([], dtype="UInt64"),
+        "h3_cell": [basic.int_to_str(c) for c in ids],
+        "center_lat": np.array([lat for lat, _ in centres], dtype=np.float64),
+        "center_lon": np.array([lng for _, lng in centres], dtype=np.float64),
+        "area_km2": np.array([basic.cell_area(c, "km^2") for c in ids], dtype=np.float64),
+    })
+
+
+@dataclass
+class Preview:
+    """What the Downloads page shows before a file is made."""
+
+    period: Period | None
+    rows: int
+    frame: pd.DataFrame
+    synthetic: bool
+    k: int
+
+
+def preview(cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, rows: int = 100,
+            today: date | None = None) -> Preview:
+    """The first ``rows`` rows of an export, its row count and period."""
+    agg = build(cur, query, today=today)
+    return Preview(period=agg.period, rows=agg.rows, frame=agg.frame(limit=rows), synthetic=agg.has_synthetic(),
+                   k=agg.k)

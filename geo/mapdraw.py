@@ -1,0 +1,288 @@
+"""The folium map: hex layer, legend, district outlines and names, Leaflet served by the site.
+
+Nothing here loads from a third party: Leaflet comes from the site's own
+static folder (``make setup`` puts it there), folium's other CDN assets
+(jQuery, Bootstrap, Font Awesome) are dropped because plain Leaflet draws
+GeoJSON, tooltips and div icons, and base-map tiles are off unless asked for.
+The map stays readable without tiles: district outlines and names are drawn
+from data/seoul_gu.geojson.
+
+Every text that reaches the map's HTML goes through ``html.escape`` here,
+because folium's tooltips and div icons insert it with ``innerHTML``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from html import escape
+
+import folium
+import h3
+import numpy as np
+import shapely
+from branca.element import MacroElement
+from folium.utilities import JsCode
+from jinja2 import Template
+
+from core.settings import DATA_DIR
+from geo.mapview import DENSITY, GREY, RATE, RATIO, HexView
+
+LEAFLET_JS = "/app/static/vendor/leaflet/leaflet.js"
+LEAFLET_CSS = "/app/static/vendor/leaflet/leaflet.css"
+
+# Sequential (failure level, low -> high) and diverging (carrier vs others) palettes,
+# ColorBrewer YlOrRd-5 and RdBu-5 (colour-blind safe), with a neutral grey.
+LEVEL_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+RATIO_COLOURS = ("#2166ac", "#92c5de", "#f0f0f0", "#f4a582", "#b2182b")
+GREY_COLOUR = "#bdbdbd"
+_COORD_DIGITS = 4  # ~10 m: plenty for a 170 m hex (res 9), and keeps the HTML small
+
+_STYLE = """
+<style>
+.dm-gu-label {background: none; border: none; white-space: nowrap; pointer-events: none;}
+.dm-gu-label div {transform: translate(-50%, -50%); font: 600 12px/1.2 sans-serif; color: #333;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff;}
+.dm-legend {background: rgba(255,255,255,0.9); padding: 6px 8px; border-radius: 4px; font: 11px/1.3 sans-serif;
+  box-shadow: 0 1px 4px rgba(0,0,0,0.3); max-width: 230px;}
+.dm-legend b {display: block; margin-bottom: 2px;}
+.dm-legend i {display: inline-block; width: 14px; height: 12px; margin-right: 6px; vertical-align: -1px;
+  border: 1px solid #999;}
+.dm-legend small {display: block; color: #555; margin-top: 4px;}
+.leaflet-container {background: #f7f7f4;}
+</style>
+"""
+
+
+def _t(lang: str, ko: str, en: str) -> str:
+    return en if lang == "en" else ko
+
+
+# --- numbers as text -------------------------------------------------------------
+
+def format_value(value: float, measure: str) -> str:
+    """A rate as a percentage, a density or a ratio with three significant digits."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if measure == RATE:
+        return f"{value * 100:.1f}%" if value >= 0.001 else f"{value * 100:.2f}%"
+    if measure == RATIO:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def unit_label(measure: str, lang: str) -> str:
+    return {
+        RATE: _t(lang, "장애 ÷ 전체 제보(장애+정상)", "failures ÷ all reports (failures + all-good)"),
+        DENSITY: _t(lang, "장애 제보 건수 / km² / 시간", "failure reports per km² per hour"),
+        RATIO: _t(lang, "배 (1 = 다른 통신사와 같음)", "times (1 = same as the other carriers)"),
+    }[measure]
+
+
+def measure_title(view: HexView, lang: str) -> str:
+    if view.measure == RATIO:
+        kind = _t(lang, "상대위험도", "relative risk") if view.ratio_of == RATE else \
+            _t(lang, "장애 비중 비", "share ratio")
+        return _t(lang, f"{view.focus} 대 다른 통신사 ({kind})", f"{view.focus} vs other carriers ({kind})")
+    if view.measure == RATE:
+        return _t(lang, "장애 비율 (소표본 보정)", "Failure rate (small counts shrunk)")
+    return _t(lang, "장애 밀도 (소표본 보정)", "Failure density (small counts shrunk)")
+
+
+_RATIO_NAMES = (
+    ("훨씬 나음 (0.5배 이하, 유의)", "much better (≤ 0.5×, clear)"),
+    ("나음 (95% 구간 < 1)", "better (95% interval < 1)"),
+    ("뚜렷한 차이 없음", "no clear difference"),
+    ("나쁨 (95% 구간 > 1)", "worse (95% interval > 1)"),
+    ("훨씬 나쁨 (2배 이상, 유의)", "much worse (≥ 2×, clear)"),
+)
+
+
+def class_labels(view: HexView, lang: str) -> list[tuple[str, str]]:
+    """(colour, label) per legend row, lowest class first, grey last when used."""
+    if view.measure == RATIO:
+        return [(c, _t(lang, ko, en)) for c, (ko, en) in zip(RATIO_COLOURS, _RATIO_NAMES, strict=True)]
+    b = [format_value(x, view.measure) for x in view.breaks]
+    if not b:
+        labels = [_t(lang, "모든 육각형", "all hexes")]
+    else:
+        labels = [f"< {b[0]}"] + [f"{lo} – {hi}" for lo, hi in zip(b, b[1:], strict=False)] + [f"≥ {b[-1]}"]
+    rows = list(zip(LEVEL_COLOURS[-len(labels):] if len(labels) < 5 else LEVEL_COLOURS, labels, strict=False))
+    if view.measure == RATE:
+        rows.append((GREY_COLOUR, _t(lang, "판단 보류 (제보가 적음)", "too few reports to rate")))
+    return rows
+
+
+def hex_colour(view: HexView, cls: int) -> str:
+    if view.measure == RATIO:
+        return RATIO_COLOURS[int(cls)]
+    if cls == GREY:
+        return GREY_COLOUR
+    n = len(view.breaks) + 1
+    palette = LEVEL_COLOURS[-n:] if n < 5 else LEVEL_COLOURS
+    return palette[min(int(cls), len(palette) - 1)]
+
+
+# --- tooltips ---------------------------------------------------------------------
+# Each hex carries a few short, pre-formatted fields; the labels travel once in
+# the tooltip template. Korean text inside JSON costs 6 bytes a character, so
+# this keeps a full res-9 city of ~6,000 hexes near 3 MB.
+
+def tooltip_fields(view: HexView, lang: str) -> tuple[list[str], list[str]]:
+    """(property names, labels) of the hover table; labels are escaped here."""
+    if view.measure == RATIO:
+        names = ["gu", "cell", "own", "others", "v", "note"]
+        labels = [_t(lang, "구", "district"), "H3", escape(view.focus or ""), _t(lang, "다른 통신사", "others"),
+                  _t(lang, "비 (95% 구간)", "ratio (95% interval)"), ""]
+    else:
+        names = ["gu", "cell", "v", "n", "note"]
+        rate = view.measure == RATE
+        value = _t(lang, "장애 비율", "failure rate") if rate else _t(lang, "장애 밀도", "failure density")
+        count = _t(lang, "장애 / 전체", "failures / all") if rate else _t(lang, "장애 제보", "failures")
+        labels = [_t(lang, "구", "district"), "H3", f"{value} (95%)", count, ""]
+    return names, [escape(label) for label in labels]
+
+
+def tooltip_values(view: HexView, row, lang: str) -> dict[str, str]:
+    """The hover values of one hex, formatted and escaped."""
+    m = view.measure
+    gu = (row["gu_en"] if lang == "en" else row["gu_ko"]) or _t(lang, "서울 밖", "outside Seoul")
+    shown = f"{format_value(row['estimate'], m)} ({format_value(row['low'], m)}–{format_value(row['high'], m)})"
+    out = {"gu": gu, "cell": row["cell_id"], "v": shown, "note": ""}
+    if m == RATIO:
+        if view.ratio_of == RATE:
+            out["own"], out["others"] = format_value(row["observed"], RATE), format_value(row["observed_others"], RATE)
+        else:
+            out["own"], out["others"] = f"{int(row['failures'])}", f"{int(row['failures_others'])}"
+        out["note"] = _t(lang, *_RATIO_NAMES[int(row["cls"])])
+    elif m == RATE:
+        out["n"] = f"{int(row['failures'])} / {int(row['reports'])}"
+        if row["cls"] == GREY:
+            out["note"] = _t(lang, "제보가 적어 판단 보류", "too few reports to rate")
+    else:
+        out["n"] = f"{int(row['failures'])}"
+    return {key: escape(str(value)) for key, value in out.items()}
+
+
+# --- layers -----------------------------------------------------------------------
+
+def cell_polygon(cell: int) -> list[list[list[float]]]:
+    """GeoJSON polygon rings ([lon, lat], closed) of an H3 cell.
+
+    Rounded to 4 decimals (~10 m): neighbours share vertices, so they round
+    alike and no gap opens between hexes.
+    """
+    ring = [[round(lng, _COORD_DIGITS), round(lat, _COORD_DIGITS)]
+            for lat, lng in h3.api.basic_int.cell_to_boundary(int(cell))]
+    return [ring + [ring[0]]]
+
+
+def hex_features(view: HexView, lang: str) -> dict:
+    """The published hexes as one GeoJSON FeatureCollection: colour ``c`` and hover fields per feature."""
+    features = []
+    for row in view.frame.to_dict("records"):
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": cell_polygon(row["cell"])},
+            "properties": {"c": hex_colour(view, row["cls"]), **tooltip_values(view, row, lang)},
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+# Style from each feature's colour; the rest is shared (one function, not one dict per hex).
+_HEX_STYLE = JsCode(
+    "function (f) { return {fillColor: f.properties.c, color: '#666', weight: 0.4, fillOpacity: 0.72}; }"
+)
+# Hover: a thicker outline on the hex under the pointer.
+_HEX_HOVER = JsCode("""function (feature, layer) {
+    layer.on('mouseover', function () { layer.setStyle({weight: 2.5, color: '#222'}); layer.bringToFront(); });
+    layer.on('mouseout', function () { layer.setStyle({weight: 0.4, color: '#666'}); });
+}""")
+
+
+@lru_cache(maxsize=1)
+def district_shapes() -> tuple[dict, tuple[tuple[str, str, float, float], ...]]:
+    """District outlines (simplified, ~30 m) and (ko, en, lat, lon) label points."""
+    doc = json.loads((DATA_DIR / "seoul_gu.geojson").read_text(encoding="utf-8"))
+    features, labels = [], []
+    for feature in doc["features"]:
+        shape = shapely.geometry.shape(feature["geometry"]).simplify(0.0003, preserve_topology=True)
+        geometry = json.loads(shapely.to_geojson(shapely.set_precision(shape, 1e-5)))
+        features.append({"type": "Feature", "geometry": geometry, "properties": {
+            "style": {"color": "#444", "weight": 1.3, "fill": False, "opacity": 0.8}}})
+        point = shape.representative_point()
+        p = feature["properties"]
+        labels.append((p["SIG_KOR_NM"], p["SIG_ENG_NM"], point.y, point.x))
+    return {"type": "FeatureCollection", "features": features}, tuple(labels)
+
+
+class _Legend(MacroElement):
+    """A Leaflet control in the map's corner holding pre-escaped legend HTML."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: 'bottomright'});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create('div', 'dm-legend');
+            div.innerHTML = {{ this.html|tojson }};
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, html_text: str):
+        super().__init__()
+        self._name = "Legend"
+        self.html = html_text
+
+
+def legend_html(view: HexView, lang: str, *, synthetic: bool) -> str:
+    rows = "".join(f"<div><i style=\"background:{c}\"></i>{escape(label)}</div>"
+                   for c, label in class_labels(view, lang))
+    notes = [escape(unit_label(view.measure, lang))]
+    if view.measure != RATIO:
+        notes.append(escape(_t(lang, "색 구간: 5분위(보정값 기준)", "classes: quintiles of the shrunk values")))
+    notes.append(escape(_t(lang, f"제보자 {view.k}명 미만 육각형 {view.hidden}개는 표시하지 않음",
+                           f"{view.hidden} hexes with fewer than {view.k} reporters not drawn")))
+    if synthetic:
+        notes.append("<b>" + escape(_t(lang, "시연용 합성 데이터 포함", "includes synthetic demo data")) + "</b>")
+    return f"<b>{escape(measure_title(view, lang))}</b>{rows}<small>{'<br>'.join(notes)}</small>"
+
+
+def offline_map(center: tuple[float, float], zoom: int, *, tiles: bool = False) -> folium.Map:
+    """A folium map loading only the site's own Leaflet; OpenStreetMap tiles only when asked for."""
+    m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, min_zoom=8, max_zoom=17,
+                   control_scale=True, prefer_canvas=False)
+    # Instance attributes: folium's class defaults (CDN URLs) stay untouched for other maps.
+    m.default_js = [("leaflet", LEAFLET_JS)]
+    m.default_css = [("leaflet_css", LEAFLET_CSS)]
+    if tiles:
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
+    m.get_root().header.add_child(folium.Element(_STYLE))
+    return m
+
+
+def build_map(view: HexView, *, lang: str, center: tuple[float, float], zoom: int,
+              tiles: bool = False, synthetic: bool = False) -> folium.Map:
+    """The whole map of one view: hexes, district outlines and names, legend."""
+    m = offline_map(center, zoom, tiles=tiles)
+    fields, labels = tooltip_fields(view, lang)
+    # folium checks tooltip fields against the features: an empty view gets none.
+    tooltip = folium.GeoJsonTooltip(fields=fields, aliases=labels, labels=True, sticky=True) \
+        if len(view.frame) else None
+    folium.GeoJson(hex_features(view, lang), name="hexes", style=_HEX_STYLE, on_each_feature=_HEX_HOVER,
+                   tooltip=tooltip).add_to(m)
+    outlines, labels = district_shapes()
+    folium.GeoJson(outlines, name="districts", interactive=False).add_to(m)
+    for ko, en, lat, lon in labels:
+        folium.Marker([lat, lon], interactive=False, keyboard=False, icon=folium.DivIcon(
+            html=f"<div>{escape(en if lang == 'en' else ko)}</div>", class_name="dm-gu-label",
+            icon_size=(0, 0))).add_to(m)
+    m.add_child(_Legend(legend_html(view, lang, synthetic=synthetic)))
+    return m
+
+
+def map_html(m: folium.Map) -> str:
+    """The map as one standalone HTML page (what a browser receives, for size checks)."""
+    return m.get_root().render()

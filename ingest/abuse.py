@@ -1,0 +1,271 @@
+"""Abuse resistance for reports from the site and the API.
+
+Three defences, all documented in docs/SECURITY.md:
+
+- ``RateLimiter``: reports per reporter code and per client IP in a sliding
+  hour (DROPMAP_RATE_PER_CODE, DROPMAP_RATE_PER_IP; 0 turns a limit off).
+- ``AbuseChecks``: a loader ``flagger`` (see ingest.loader.load_frame) run on the
+  staged rows just before they are stored. It collapses near-duplicates (the
+  same reporter, carrier and kind within 5 minutes and 100 m of a report they
+  already made: only the first is kept, like Downdetector counting a user's
+  first report) and flags implausible travel (a reporter "moving" faster than
+  the fastest train between two reports). Flagged rows are stored with
+  ``status='flagged'`` and a ``flag_reason``; every public view leaves them out.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core import settings
+from core.errors import DropMapError
+from store.abuse_sql import stored_reports_near
+
+WINDOW_SECONDS = 3600
+NEAR_DUPLICATE_SECONDS = 300
+NEAR_DUPLICATE_METRES = 100.0
+# KTX and SRT run at up to 305 km/h; faster than that between two reports is
+# not a person on the ground (a flight Gimpo-Jeju also trips it; see SECURITY.md).
+MAX_SPEED_KMH = 350.0
+# Below this distance a "jump" is location error (GPS, a tapped map), not travel.
+MIN_TRAVEL_METRES = 1000.0
+# Stored reports this far around a batch are read to judge travel: at 350 km/h
+# three hours cover more than the whole region.
+TRAVEL_LOOKAROUND = pd.Timedelta(hours=3)
+
+
+class RateLimitedError(DropMapError):
+    """Too many reports from one code or IP in the last hour."""
+
+    def __init__(self, scope: str, limit: int, retry_after: int) -> None:
+        self.scope = scope
+        self.limit = limit
+        self.retry_after = retry_after
+        super().__init__(
+            f"rate limit: at most {limit} reports per hour per {scope}; try again in {retry_after} s"
+        )
+
+
+class RateLimiter:
+    """Reports counted per key (a keyed hash) in a sliding window, in this process's memory.
+
+    Counters start empty when the site restarts; several replicas would need a
+    shared counter (see docs/SECURITY.md).
+    """
+
+    def __init__(self, window_seconds: int = WINDOW_SECONDS, max_keys: int = 200_000, clock=time.monotonic):
+        self._window = window_seconds
+        self._max_keys = max_keys
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._events: dict[tuple[str, int], deque] = {}
+        self._totals: dict[tuple[str, int], int] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+            self._totals.clear()
+
+    def reserve(self, keys: list[tuple[str, int, int]], count: int) -> None:
+        """Count ``count`` reports against every (scope, key, limit), or raise RateLimitedError.
+
+        All or nothing: when one key is over its limit, none is charged.
+        """
+        now = self._clock()
+        with self._lock:
+            for scope, key, limit in keys:
+                if limit <= 0:
+                    continue
+                used = self._used((scope, key), now)
+                if used + count > limit:
+                    raise RateLimitedError(scope, limit, self._retry_after((scope, key), limit, count, now))
+            for scope, key, limit in keys:
+                if limit > 0:
+                    self._charge((scope, key), count, now)
+
+    def _used(self, name, now: float) -> int:
+        events = self._events.get(name)
+        if not events:
+            return 0
+        while events and events[0][0] <= now - self._window:
+            _, n = events.popleft()
+            self._totals[name] -= n
+        if not events:
+            del self._events[name], self._totals[name]
+            return 0
+        return self._totals[name]
+
+    def _retry_after(self, name, limit: int, count: int, now: float) -> int:
+        """Seconds until enough old reports leave the window for ``count`` more."""
+        if count > limit:
+            return self._window
+        excess = self._totals.get(name, 0) + count - limit
+        for t, n in self._events.get(name, ()):
+            excess -= n
+            if excess <= 0:
+                return max(1, math.ceil(t + self._window - now))
+        return self._window
+
+    def _charge(self, name, count: int, now: float) -> None:
+        if name not in self._events and len(self._events) >= self._max_keys:
+            # Forget the key idle longest; memory stays bounded under a flood of new keys.
+            oldest = min(self._events, key=lambda k: self._events[k][-1][0])
+            del self._events[oldest], self._totals[oldest]
+        self._events.setdefault(name, deque()).append((now, count))
+        self._totals[name] = self._totals.get(name, 0) + count
+
+
+LIMITER = RateLimiter()
+
+
+def reserve_quota(*, code_hash: int | None, ip_hash: int | None, count: int, limiter: RateLimiter = LIMITER) -> None:
+    """Charge ``count`` reports to a code and an IP under the configured hourly limits."""
+    keys = []
+    if code_hash is not None:
+        keys.append(("reporter code", code_hash, settings.get_int("DROPMAP_RATE_PER_CODE")))
+    if ip_hash is not None:
+        keys.append(("IP address", ip_hash, settings.get_int("DROPMAP_RATE_PER_IP")))
+    limiter.reserve(keys, count)
+
+
+def distance_m(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in metres (haversine), element-wise."""
+    la1, lo1, la2, lo2 = (np.radians(np.asarray(v, dtype=float)) for v in (lat1, lon1, lat2, lon2))
+    a = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
+    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def travel_speed_kmh(metres: float, seconds: float) -> float:
+    return metres / max(seconds, 1.0) * 3.6
+
+
+def is_implausible_travel(metres: float, seconds: float) -> bool:
+    """Faster than the fastest train over a distance larger than location error."""
+    return metres > MIN_TRAVEL_METRES and travel_speed_kmh(metres, seconds) > MAX_SPEED_KMH
+
+
+@dataclass
+class AbuseChecks:
+    """A loader flagger; afterwards ``collapsed`` and ``flagged`` say what it did, by row."""
+
+    collapsed: dict[int, str] = field(default_factory=dict)  # row -> why
+    flagged: dict[int, str] = field(default_factory=dict)  # row -> flag_reason
+
+    def __call__(self, con, staged: pd.DataFrame) -> pd.DataFrame:
+        if staged.empty:
+            return staged
+        staged = staged.sort_values(["observed_at", "row"], kind="stable").reset_index(drop=True)
+        start = staged["observed_at"].min() - TRAVEL_LOOKAROUND
+        end = staged["observed_at"].max() + TRAVEL_LOOKAROUND
+        reporters = [int(r) for r in pd.unique(staged["reporter"])]
+        cur = con.cursor()
+        try:
+            stored = stored_reports_near(cur, reporters, start.to_pydatetime(), end.to_pydatetime())
+        finally:
+            cur.close()
+        stored_by_reporter = {int(r): g for r, g in stored.groupby("reporter")} if len(stored) else {}
+        new_points = _points(staged, trusted=np.ones(len(staged), dtype=bool), rows=staged["row"].to_numpy())
+        keep = np.ones(len(staged), dtype=bool)
+        for reporter, idx in staged.groupby("reporter", sort=False).indices.items():
+            group = stored_by_reporter.get(int(reporter))
+            past = _Timeline(_points(group, trusted=(group["status"] == "ok").to_numpy()) if group is not None else [])
+            for i in idx:  # in time order
+                self._check(new_points[i], past, keep, i)
+        staged = staged[keep].copy()
+        if self.flagged:
+            hit = staged["row"].isin(list(self.flagged))
+            staged.loc[hit, "status"] = "flagged"
+            staged.loc[hit, "flag_reason"] = staged.loc[hit, "row"].map(self.flagged)
+        return staged.reset_index(drop=True)
+
+    def _check(self, new: _Point, past: _Timeline, keep: np.ndarray, i: int) -> None:
+        twin = past.near_duplicate(new)
+        if twin is not None:
+            keep[i] = False
+            self.collapsed[new.row] = (
+                f"near-duplicate of a report {abs(new.t - twin.t):.0f} s and "
+                f"{_metres(new, twin):.0f} m away; kept the first"
+            )
+            return
+        reason = past.implausible_travel(new)
+        if reason:
+            self.flagged[new.row] = reason
+            new.trusted = False
+        past.add(new)
+
+
+@dataclass
+class _Point:
+    t: float  # epoch seconds
+    lat: float
+    lon: float
+    accuracy: float
+    network: str
+    kind: str
+    trusted: bool
+    row: int = -1
+
+
+def _points(frame: pd.DataFrame, *, trusted: np.ndarray, rows: np.ndarray | None = None) -> list[_Point]:
+    seconds = pd.to_datetime(frame["observed_at"], utc=True).dt.as_unit("ns").astype("int64").to_numpy() / 1e9
+    accuracy = pd.to_numeric(frame["accuracy_m"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    columns = zip(seconds, frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float), accuracy,
+                  frame["network"].tolist(), frame["kind"].tolist(), trusted.tolist(),
+                  rows.tolist() if rows is not None else [-1] * len(frame), strict=True)
+    return [_Point(float(t), float(la), float(lo), float(a), n, k, bool(ok), int(r))
+            for t, la, lo, a, n, k, ok, r in columns]
+
+
+def _metres(a: _Point, b: _Point) -> float:
+    return float(distance_m(a.lat, a.lon, b.lat, b.lon))
+
+
+class _Timeline:
+    """One reporter's reports sorted by time, searched by bisection (uploads hold thousands)."""
+
+    def __init__(self, points: list[_Point]) -> None:
+        self.points = sorted(points, key=lambda p: p.t)
+        self.times = [p.t for p in self.points]
+
+    def add(self, point: _Point) -> None:
+        at = bisect.bisect_right(self.times, point.t)
+        self.times.insert(at, point.t)
+        self.points.insert(at, point)
+
+    def near_duplicate(self, new: _Point) -> _Point | None:
+        lo = bisect.bisect_left(self.times, new.t - NEAR_DUPLICATE_SECONDS)
+        hi = bisect.bisect_right(self.times, new.t + NEAR_DUPLICATE_SECONDS)
+        for p in self.points[lo:hi]:
+            if p.network == new.network and p.kind == new.kind and _metres(new, p) <= NEAR_DUPLICATE_METRES:
+                return p
+        return None
+
+    def implausible_travel(self, new: _Point) -> str | None:
+        """A reason when the trusted report nearest in time before or after ``new`` is too far to reach."""
+        at = bisect.bisect_right(self.times, new.t)
+        for other in (self._trusted(at - 1, -1), self._trusted(at, 1)):
+            if other is None:
+                continue
+            # Location error of both reports is forgiven before judging the speed.
+            metres = max(0.0, _metres(new, other) - new.accuracy - other.accuracy)
+            seconds = abs(new.t - other.t)
+            if is_implausible_travel(metres, seconds):
+                return (f"implausible_travel: {metres / 1000:.1f} km in {seconds / 60:.0f} min "
+                        f"({travel_speed_kmh(metres, seconds):.0f} km/h)")
+        return None
+
+    def _trusted(self, i: int, step: int) -> _Point | None:
+        """The first trusted point from index ``i`` walking by ``step``."""
+        while 0 <= i < len(self.points):
+            if self.points[i].trusted:
+                return self.points[i]
+            i += step
+        return None

@@ -1,0 +1,7 @@
+"""python -m outages (see outages/cli.py)."""
+
+import sys
+
+from outages.cli import main
+
+sys.exit(main())

@@ -1,0 +1,347 @@
+"""All SQL of the outages package. Values are always bound; identifiers are fixed names.
+
+Every function takes a DuckDB cursor (the site hands one per thread from the
+shared connection) and returns plain Python or pandas values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+OPEN_STATUSES = ("suspected", "ongoing", "recovering")
+
+# A reporter's "first report": their first failure report on a network, or the
+# first after an hour of silence. Downdetector counts a user's first report per
+# service the same way, so one person (or five) flooding the form adds little.
+_FIRST_REPORTS = """
+WITH failures AS (
+    SELECT network, sig_cd, observed_at,
+           lag(observed_at) OVER (PARTITION BY network, reporter ORDER BY observed_at) AS previous
+    FROM reports
+    WHERE status = 'ok' AND kind <> 'ok'
+      AND observed_at >= $lead_in AND observed_at < $end
+      AND ($network IS NULL OR network = $network)
+)
+SELECT network, sig_cd, (epoch_ms(observed_at) - $origin_ms) // 60000 AS minute, count(*) AS n
+FROM failures
+WHERE observed_at >= $start AND sig_cd IS NOT NULL
+  AND (previous IS NULL OR observed_at - previous >= to_minutes($dedup_minutes))
+GROUP BY ALL
+"""
+
+
+def first_report_counts(cur, *, start: datetime, end: datetime, origin: datetime, dedup_minutes: int,
+                        network: str | None = None) -> pd.DataFrame:
+    """First reports per (network, district, minute since ``origin``) in [start, end).
+
+    Columns: network, sig_cd, minute (int), n. Flagged reports and 'all good'
+    samples never count; reports outside Seoul's districts are left out.
+    """
+    from datetime import timedelta
+
+    params = {
+        "lead_in": start - timedelta(minutes=dedup_minutes), "start": start, "end": end,
+        "origin_ms": int(origin.timestamp() * 1000), "dedup_minutes": int(dedup_minutes), "network": network,
+    }
+    return cur.execute(_FIRST_REPORTS, params).df()
+
+
+def daily_volume(cur, *, start: datetime, end: datetime, origin: datetime) -> pd.DataFrame:
+    """All unflagged reports (every network, failures and 'all good') per day since ``origin``.
+
+    Columns: day (int), n. This is the site's own volume, used to scale old
+    weeks to today's user base.
+    """
+    return cur.execute(
+        """
+        SELECT (epoch_ms(observed_at) - $origin_ms) // 86400000 AS day, count(*) AS n
+        FROM reports WHERE status = 'ok' AND observed_at >= $start AND observed_at < $end
+        GROUP BY ALL
+        """,
+        {"origin_ms": int(origin.timestamp() * 1000), "start": start, "end": end},
+    ).df()
+
+
+def next_report_time(cur, after: datetime) -> datetime | None:
+    """The observed_at of the first unflagged failure report at or after ``after``."""
+    row = cur.execute(
+        "SELECT min(observed_at) FROM reports WHERE status = 'ok' AND kind <> 'ok' AND observed_at >= ?",
+        [after],
+    ).fetchone()
+    return row[0]
+
+
+def reports_received_since(cur, received_after: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """(oldest observed_at, newest received_at) of reports received after ``received_after``."""
+    if received_after is None:
+        sql, params = "SELECT min(observed_at), max(received_at) FROM reports WHERE kind <> 'ok'", []
+    else:
+        sql = "SELECT min(observed_at), max(received_at) FROM reports WHERE kind <> 'ok' AND received_at > ?"
+        params = [received_after]
+    oldest, newest = cur.execute(sql, params).fetchone()
+    return oldest, newest
+
+
+def area_totals(cur, *, network: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per district: distinct reporters, failure reports and synthetic reports in [start, end).
+
+    Columns: sig_cd, reporters, reports, demo_reports. Private: the caller
+    publishes a district only when it has at least k reporters.
+    """
+    return cur.execute(
+        """
+        SELECT sig_cd, count(DISTINCT reporter) AS reporters, count(*) AS reports,
+               count(*) FILTER (WHERE source = 'demo') AS demo_reports
+        FROM reports
+        WHERE status = 'ok' AND kind <> 'ok' AND network = ? AND sig_cd IS NOT NULL
+          AND observed_at >= ? AND observed_at < ?
+        GROUP BY sig_cd
+        """,
+        [network, start, end],
+    ).df()
+
+
+def reporters_in(cur, *, network: str, start: datetime, end: datetime, sig_cds: list[str]) -> int:
+    """Distinct reporters of ``network`` failures in the districts ``sig_cds`` during [start, end)."""
+    if not sig_cds:
+        return 0
+    marks = ", ".join("?" * len(sig_cds))
+    row = cur.execute(
+        f"SELECT count(DISTINCT reporter) FROM reports WHERE status = 'ok' AND kind <> 'ok'"
+        f" AND network = ? AND observed_at >= ? AND observed_at < ? AND sig_cd IN ({marks})",
+        [network, start, end, *sig_cds],
+    ).fetchone()
+    return int(row[0])
+
+
+def kinds_in(cur, *, network: str, start: datetime, end: datetime, sig_cds: list[str] | None) -> pd.DataFrame:
+    """Failure kinds of ``network`` in [start, end) (all of Seoul when ``sig_cds`` is None).
+
+    Columns: kind, reports, reporters.
+    """
+    area, values = "sig_cd IS NOT NULL", []
+    if sig_cds:
+        area = f"sig_cd IN ({', '.join('?' * len(sig_cds))})"
+        values = list(sig_cds)
+    return cur.execute(
+        f"""
+        SELECT kind, count(*) AS reports, count(DISTINCT reporter) AS reporters
+        FROM reports
+        WHERE status = 'ok' AND kind <> 'ok' AND network = ? AND observed_at >= ? AND observed_at < ?
+          AND {area}
+        GROUP BY kind ORDER BY reports DESC
+        """,
+        [network, start, end, *values],
+    ).df()
+
+
+# --- incidents ------------------------------------------------------------------
+
+INCIDENT_COLUMNS = (
+    "incident_id", "network", "status", "confirmed", "scope", "onset_at", "detected_at", "ended_at",
+    "resolved_at", "changed_at", "as_of", "peak_at", "peak_ratio", "peak_reporters", "recent_reporters",
+    "recent_expected", "reporters", "reports", "expected", "synthetic", "created_at", "updated_at",
+)
+_SELECT_INCIDENTS = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"
+
+
+def _rows_to_dicts(rows) -> list[dict]:
+    return [dict(zip(INCIDENT_COLUMNS, row, strict=True)) for row in rows]
+
+
+def incidents_touching(cur, start: datetime, end: datetime) -> list[dict]:
+    """Incidents that are open, or whose [onset, end] overlaps [start, end)."""
+    marks = ", ".join("?" * len(OPEN_STATUSES))
+    rows = cur.execute(
+        f"""{_SELECT_INCIDENTS}
+        WHERE status IN ({marks})
+           OR (onset_at < ? AND coalesce(ended_at, resolved_at, as_of) >= ?)
+        ORDER BY onset_at""",
+        [*OPEN_STATUSES, end, start],
+    ).fetchall()
+    return _rows_to_dicts(rows)
+
+
+def incident_ids(cur) -> set[str]:
+    return {row[0] for row in cur.execute("SELECT incident_id FROM incidents").fetchall()}
+
+
+def save_incident(cur, row: dict, history: list[tuple[str, datetime, str | None]],
+                  areas: list[tuple[str, int, int, float]]) -> None:
+    """Replace one incident, its status history and its named districts, in one transaction."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("incidents", "incident_history", "incident_areas"):
+            cur.execute(f"DELETE FROM {table} WHERE incident_id = ?", [row["incident_id"]])
+        cur.execute(
+            f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) VALUES ({', '.join('?' * len(INCIDENT_COLUMNS))})",
+            [row[c] for c in INCIDENT_COLUMNS],
+        )
+        if history:
+            cur.executemany(
+                "INSERT INTO incident_history (incident_id, seq, status, happened_at, note) VALUES (?, ?, ?, ?, ?)",
+                [[row["incident_id"], i, status, at, note] for i, (status, at, note) in enumerate(history)],
+            )
+        if areas:
+            cur.executemany(
+                "INSERT INTO incident_areas (incident_id, sig_cd, reporters, observed, expected)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [[row["incident_id"], code, reporters, observed, expected]
+                 for code, reporters, observed, expected in areas],
+            )
+        cur.execute("COMMIT")
+    except Exception:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def withdraw_incident(cur, incident_id: str, at: datetime, as_of: datetime, now: datetime, note: str) -> None:
+    """Mark an incident withdrawn (its reports no longer support it) and record why."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        seq = cur.execute("SELECT coalesce(max(seq) + 1, 0) FROM incident_history WHERE incident_id = ?",
+                          [incident_id]).fetchone()[0]
+        cur.execute(
+            "UPDATE incidents SET status = 'withdrawn', changed_at = ?, as_of = ?, updated_at = ?,"
+            " resolved_at = coalesce(resolved_at, ?) WHERE incident_id = ?",
+            [at, as_of, now, at, incident_id],
+        )
+        cur.execute("INSERT INTO incident_history (incident_id, seq, status, happened_at, note) VALUES (?, ?, ?, ?, ?)",
+                    [incident_id, seq, "withdrawn", at, note])
+        cur.execute("COMMIT")
+    except Exception:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def list_incidents(cur, *, networks: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
+                   since: datetime | None = None, until: datetime | None = None,
+                   scope: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
+    """Incidents, newest onset first, filtered by network, status, scope and onset time [since, until)."""
+    parts, values = [], []
+    if networks:
+        parts.append(f"network IN ({', '.join('?' * len(networks))})")
+        values.extend(networks)
+    if statuses:
+        parts.append(f"status IN ({', '.join('?' * len(statuses))})")
+        values.extend(statuses)
+    if scope:
+        parts.append("scope = ?")
+        values.append(scope)
+    if since:
+        parts.append("onset_at >= ?")
+        values.append(since)
+    if until:
+        parts.append("onset_at < ?")
+        values.append(until)
+    where = " AND ".join(parts) or "TRUE"
+    rows = cur.execute(f"{_SELECT_INCIDENTS} WHERE {where} ORDER BY onset_at DESC, incident_id LIMIT ? OFFSET ?",
+                       [*values, int(limit), int(offset)]).fetchall()
+    return _rows_to_dicts(rows)
+
+
+def open_incidents(cur) -> list[dict]:
+    marks = ", ".join("?" * len(OPEN_STATUSES))
+    rows = cur.execute(f"{_SELECT_INCIDENTS} WHERE status IN ({marks}) ORDER BY onset_at", list(OPEN_STATUSES))
+    return _rows_to_dicts(rows.fetchall())
+
+
+def get_incident(cur, incident_id: str) -> dict | None:
+    rows = cur.execute(f"{_SELECT_INCIDENTS} WHERE incident_id = ?", [incident_id]).fetchall()
+    return _rows_to_dicts(rows)[0] if rows else None
+
+
+def history_of(cur, incident_ids: list[str]) -> dict[str, list[tuple[str, datetime, str | None]]]:
+    """Status history per incident, in order."""
+    out: dict[str, list] = {i: [] for i in incident_ids}
+    if not incident_ids:
+        return out
+    rows = cur.execute(
+        f"SELECT incident_id, status, happened_at, note FROM incident_history"
+        f" WHERE incident_id IN ({', '.join('?' * len(incident_ids))}) ORDER BY incident_id, seq",
+        list(incident_ids),
+    ).fetchall()
+    for incident_id, status, at, note in rows:
+        out[incident_id].append((status, at, note))
+    return out
+
+
+def areas_of(cur, incident_ids: list[str]) -> dict[str, list[dict]]:
+    """Named districts per incident (sig_cd, reporters, observed, expected), most affected first."""
+    out: dict[str, list] = {i: [] for i in incident_ids}
+    if not incident_ids:
+        return out
+    rows = cur.execute(
+        f"SELECT incident_id, sig_cd, reporters, observed, expected FROM incident_areas"
+        f" WHERE incident_id IN ({', '.join('?' * len(incident_ids))})"
+        f" ORDER BY incident_id, observed / greatest(expected, 0.01) DESC",
+        list(incident_ids),
+    ).fetchall()
+    for incident_id, code, reporters, observed, expected in rows:
+        out[incident_id].append({"sig_cd": code, "reporters": reporters, "observed": observed,
+                                 "expected": expected})
+    return out
+
+
+def confirmed_periods(cur, network: str | None = None) -> list[tuple[str, datetime, datetime]]:
+    """(network, onset, end) of confirmed, not withdrawn incidents; open ones end at as_of."""
+    sql = ("SELECT network, onset_at, coalesce(ended_at, as_of) FROM incidents"
+           " WHERE confirmed AND status <> 'withdrawn'")
+    values = []
+    if network:
+        sql += " AND network = ?"
+        values.append(network)
+    return [tuple(r) for r in cur.execute(sql + " ORDER BY onset_at", values).fetchall()]
+
+
+# --- detector state ---------------------------------------------------------------
+
+def scan_state(cur) -> tuple[datetime | None, datetime | None]:
+    row = cur.execute("SELECT scanned_until, received_until FROM outage_scan_state WHERE name = 'detector'").fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def save_scan_state(cur, scanned_until: datetime | None, received_until: datetime | None, now: datetime) -> None:
+    # One statement: a reader never sees the row missing.
+    cur.execute("INSERT OR REPLACE INTO outage_scan_state VALUES ('detector', ?, ?, ?)",
+                [scanned_until, received_until, now])
+
+
+# --- webhook deliveries -------------------------------------------------------------
+
+def add_deliveries(cur, rows: list[tuple]) -> None:
+    """rows: (delivery_id, incident_id, event, url, body, next_attempt_at, created_at)."""
+    if rows:
+        cur.executemany(
+            "INSERT INTO webhook_deliveries (delivery_id, incident_id, event, url, body, status, attempts,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            [list(r) for r in rows],
+        )
+
+
+def due_deliveries(cur, now: datetime, limit: int = 20) -> list[dict]:
+    rows = cur.execute(
+        "SELECT delivery_id, incident_id, event, url, body, attempts FROM webhook_deliveries"
+        " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+        [now, limit],
+    ).fetchall()
+    keys = ("delivery_id", "incident_id", "event", "url", "body", "attempts")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def mark_delivery(cur, delivery_id, *, status: str, attempts: int, next_attempt_at: datetime,
+                  error: str | None, delivered_at: datetime | None) -> None:
+    cur.execute(
+        "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+        " delivered_at = ? WHERE delivery_id = ?",
+        [status, attempts, next_attempt_at, error, delivered_at, delivery_id],
+    )
+
+
+def deliveries(cur) -> pd.DataFrame:
+    return cur.execute(
+        "SELECT delivery_id, incident_id, event, url, status, attempts, last_error, delivered_at"
+        " FROM webhook_deliveries ORDER BY created_at"
+    ).df()

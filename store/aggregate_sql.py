@@ -1,0 +1,258 @@
+"""SQL of the open-data hex aggregates (geo.aggregate, geo.export).
+
+Every statement here binds its values with ``?``; identifiers (the cell
+column, the time-bucket expressions) come only from allow-lists in this
+module or from ``geo.cells.column_for``.
+
+The aggregate is built once per request into a TEMP table on the caller's
+cursor (temp tables are private to a cursor), so counting, paging and the
+file writers read the same rows without holding them twice in Python.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from geo.cells import column_for
+from store.filters import ReportFilter, local_time_sql
+
+AGG_TABLE = "hex_agg"
+CELLS_TABLE = "hex_cells"
+ALL_FAILURES = "all_failures"
+
+# Time buckets: output column -> SQL over the local (city zone) wall-clock time.
+BUCKETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "hour": (("hour", "hour({local})"),),
+    "weekday_hour": (("weekday", "isodow({local})"), ("hour", "hour({local})")),
+    "date": (("date", "CAST({local} AS DATE)"),),
+}
+
+# z for a two-sided 95% interval.
+_Z = 1.959963984540054
+
+# The aggregate, in steps:
+#   per_reporter  one row per group x kind x reporter (group = cell, network, bucket)
+#   per_kind      reports and distinct reporters per group x kind
+#   residual      distinct reporters behind the failure kinds that are suppressed in a
+#                 group; the all_failures row minus the shown kinds equals their sum,
+#                 so kind rows are only shown when that residual is 0 or >= k reporters
+#   groups        failures, 'all good' samples and their reporters per group
+# A figure is shown only when it is 0 or comes from >= k distinct reporters; a row is
+# emitted only when it shows at least one figure from >= k reporters.
+_AGGREGATE = """
+WITH base AS (
+    SELECT {cell_col} AS cell, network, {bucket_exprs}, kind, reporter, source = 'demo' AS synthetic
+    FROM reports
+    WHERE {where}
+),
+per_reporter AS (
+    SELECT cell, network, {b}, kind, reporter, count(*) AS n, bool_or(synthetic) AS synthetic
+    FROM base GROUP BY ALL
+),
+per_kind AS (
+    SELECT cell, network, {b}, kind, sum(n)::BIGINT AS reports, count(*) AS reporters,
+           bool_or(synthetic) AS synthetic
+    FROM per_reporter WHERE kind <> 'ok' GROUP BY ALL
+),
+small_kinds AS (
+    SELECT cell, network, {b}, kind FROM per_kind WHERE reporters < $k
+),
+residual AS (
+    SELECT cell, network, {b}, count(DISTINCT reporter) AS residual_reporters
+    FROM per_reporter SEMI JOIN small_kinds USING (cell, network, {b}, kind)
+    GROUP BY ALL
+),
+groups AS (
+    SELECT cell, network, {b},
+           coalesce(sum(n) FILTER (WHERE kind <> 'ok'), 0)::BIGINT AS failures,
+           count(DISTINCT reporter) FILTER (WHERE kind <> 'ok') AS failure_reporters,
+           coalesce(sum(n) FILTER (WHERE kind = 'ok'), 0)::BIGINT AS ok_samples,
+           count(*) FILTER (WHERE kind = 'ok') AS ok_reporters,
+           coalesce(bool_or(synthetic) FILTER (WHERE kind = 'ok'), false) AS ok_synthetic,
+           bool_or(synthetic) AS synthetic
+    FROM per_reporter GROUP BY ALL
+),
+shown AS (
+    SELECT g.*, coalesce(r.residual_reporters, 0) AS residual_reporters,
+           (g.failures = 0 OR g.failure_reporters >= $k) AS failures_shown,
+           (g.ok_samples = 0 OR g.ok_reporters >= $k) AS ok_shown
+    FROM groups g LEFT JOIN residual r USING (cell, network, {b})
+    WHERE g.failure_reporters >= $k OR g.ok_reporters >= $k
+),
+rows AS (
+    SELECT cell, network, {b}, '{all_failures}' AS kind,
+           CASE WHEN failures_shown THEN failures END AS reports,
+           CASE WHEN failures_shown THEN failure_reporters END AS reporters,
+           CASE WHEN ok_shown THEN ok_samples END AS ok_samples,
+           CASE WHEN ok_shown THEN ok_reporters END AS ok_reporters,
+           CASE WHEN failures_shown AND ok_shown THEN failures + ok_samples END AS observations,
+           synthetic AS is_synthetic
+    FROM shown
+    UNION ALL
+    SELECT k.cell, k.network, {k_b}, k.kind, k.reports, k.reporters,
+           CASE WHEN s.ok_shown THEN s.ok_samples END,
+           CASE WHEN s.ok_shown THEN s.ok_reporters END,
+           CASE WHEN s.ok_shown THEN s.failures + s.ok_samples END,
+           k.synthetic OR s.ok_synthetic
+    FROM per_kind k JOIN shown s USING (cell, network, {b})
+    WHERE k.reporters >= $k AND (s.residual_reporters = 0 OR s.residual_reporters >= $k)
+)
+SELECT *,
+       -- A rate needs a denominator: only where 'all good' samples were observed.
+       CASE WHEN reports IS NOT NULL AND ok_samples > 0 THEN reports / observations END AS failure_rate,
+       CASE WHEN reports IS NOT NULL AND ok_samples > 0 THEN
+           greatest(0.0, (reports + $z2 / 2 - $z * sqrt(reports * (observations - reports) / observations
+                                                       + $z2 / 4)) / (observations + $z2)) END AS rate_low,
+       CASE WHEN reports IS NOT NULL AND ok_samples > 0 THEN
+           least(1.0, (reports + $z2 / 2 + $z * sqrt(reports * (observations - reports) / observations
+                                                    + $z2 / 4)) / (observations + $z2)) END AS rate_high
+FROM rows
+"""
+
+_OUTPUT_COLUMNS_HEAD = ("h3_cell", "resolution", "center_lat", "center_lon", "area_km2", "network")
+_OUTPUT_COLUMNS_TAIL = ("kind", "reports", "reporters", "ok_samples", "ok_reporters", "observations",
+                        "failure_rate", "rate_low", "rate_high", "is_synthetic")
+
+
+def output_columns(by: str) -> tuple[str, ...]:
+    """The columns of an export grouped ``by``, in file order."""
+    return (*_OUTPUT_COLUMNS_HEAD, *(name for name, _ in BUCKETS[by]), *_OUTPUT_COLUMNS_TAIL)
+
+
+def _named(where: str, values: list) -> tuple[str, dict]:
+    """ReportFilter's positional ``?`` turned into named ``$f0 ...`` (DuckDB cannot mix both)."""
+    parts = where.split("?")
+    if len(parts) - 1 != len(values):
+        raise AssertionError("placeholder count does not match the bound values")
+    text = parts[0] + "".join(f"$f{i}{rest}" for i, rest in enumerate(parts[1:]))
+    return text, {f"f{i}": v for i, v in enumerate(values)}
+
+
+def aggregate_select(*, res: int, by: str, report_filter: ReportFilter | None, k: int) -> tuple[str, dict]:
+    """(SELECT of the suppressed aggregate, named values); ``report_filter=None`` selects nothing.
+
+    Rows are keyed by the cell as UBIGINT (``cell``); geo.aggregate adds the cell's id
+    string, centre and area.
+    """
+    buckets = BUCKETS[by]
+    local = local_time_sql("observed_at")
+    if report_filter is None:
+        where, params = "FALSE", {}
+    else:
+        where, params = _named(*report_filter.where())
+    names = ", ".join(name for name, _ in buckets)
+    sql = _AGGREGATE.format(
+        cell_col=column_for(res),
+        bucket_exprs=", ".join(f"{expr.format(local=local)}::INTEGER AS {name}"
+                               if name != "date" else f"{expr.format(local=local)} AS {name}"
+                               for name, expr in buckets),
+        b=names,
+        k_b=", ".join(f"k.{name}" for name, _ in buckets),
+        where=where,
+        all_failures=ALL_FAILURES,
+    )
+    return sql, {**params, "k": k, "z": _Z, "z2": _Z * _Z}
+
+
+def build_aggregate(cur: duckdb.DuckDBPyConnection, *, res: int, by: str, report_filter: ReportFilter | None,
+                    k: int) -> int:
+    """Create the TEMP aggregate table on ``cur``; ``report_filter=None`` builds it empty.
+
+    Returns its row count.
+    """
+    sql, params = aggregate_select(res=res, by=by, report_filter=report_filter, k=k)
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {AGG_TABLE} AS {sql}", params)
+    return cur.execute(f"SELECT count(*) FROM {AGG_TABLE}").fetchone()[0]
+
+
+def aggregate_cells(cur: duckdb.DuckDBPyConnection) -> np.ndarray:
+    """The distinct cells (uint64) of the aggregate table."""
+    rows = cur.execute(f"SELECT DISTINCT cell FROM {AGG_TABLE} ORDER BY cell").fetchnumpy()
+    return np.asarray(rows["cell"], dtype=np.uint64)
+
+
+def register_cells(cur: duckdb.DuckDBPyConnection, cells: pd.DataFrame) -> None:
+    """Make ``cells`` (cell, h3_cell, center_lat, center_lon, area_km2) joinable as a TEMP table."""
+    cur.register("hex_cells_frame", cells)
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {CELLS_TABLE} AS SELECT * FROM hex_cells_frame")
+    cur.unregister("hex_cells_frame")
+
+
+def output_query(*, res: int, by: str, kind_order: list[str], limit: int | None = None,
+                 offset: int = 0) -> tuple[str, list]:
+    """(SELECT over the aggregate in file column order, bound values), sorted stably for paging."""
+    buckets = ", ".join(f"a.{name}" for name, _ in BUCKETS[by])
+    tail = ", ".join(f"a.{name}" for name in _OUTPUT_COLUMNS_TAIL)
+    sql = (
+        f"SELECT c.h3_cell, ?::INTEGER AS resolution, c.center_lat, c.center_lon, c.area_km2, a.network, "
+        f"{buckets}, {tail} "
+        f"FROM {AGG_TABLE} a JOIN {CELLS_TABLE} c USING (cell) "
+        f"ORDER BY c.h3_cell, a.network, {buckets}, list_position(?, a.kind)"
+    )
+    params: list = [res, kind_order]
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [int(limit), int(offset)]
+    return sql, params
+
+
+def csv_safe_sql(column: str) -> str:
+    """SQL for a text column that spreadsheets will not run as a formula.
+
+    A cell starting with = + - @ (or tab/CR) gets a leading apostrophe (OWASP's advice).
+    """
+    return (f"CASE WHEN regexp_matches({column}, '^[=+\\-@\\t\\r]') "
+            f"THEN '''' || {column} ELSE {column} END")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def write_csv(cur: duckdb.DuckDBPyConnection, sql: str, params: list, path: str) -> None:
+    """COPY the query to a UTF-8 CSV with a header; every text column made formula-safe."""
+    relation = cur.sql(sql, params=params)
+    projected = ", ".join(
+        f"{csv_safe_sql(_quoted(name))} AS {_quoted(name)}" if str(kind) == "VARCHAR" else _quoted(name)
+        for name, kind in zip(relation.columns, relation.types, strict=True)
+    )
+    target = _string_literal(path)
+    cur.execute(f"COPY (SELECT {projected} FROM ({sql})) TO {target} (FORMAT csv, HEADER true)", params)
+
+
+def _string_literal(text: str) -> str:
+    """A SQL string literal (COPY's target cannot be a bound value)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def write_parquet(cur: duckdb.DuckDBPyConnection, sql: str, params: list, path: str) -> None:
+    """COPY the query to Parquet (zstd), streamed by DuckDB."""
+    cur.execute(f"COPY ({sql}) TO {_string_literal(path)} (FORMAT parquet, COMPRESSION zstd)", params)
+
+
+def arrow_batches(cur: duckdb.DuckDBPyConnection, sql: str, params: list,
+                  batch_rows: int = 100_000) -> pa.RecordBatchReader:
+    """The query's rows as a stream of Arrow record batches."""
+    return cur.execute(sql, params).to_arrow_reader(batch_rows)
+
+
+def fetch_frame(cur: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
+    return cur.execute(sql, params).df()
+
+
+def data_span(cur: duckdb.DuckDBPyConnection, report_filter: ReportFilter) -> tuple[datetime | None,
+                                                                                    datetime | None]:
+    """First and last observation (UTC) among the reports ``report_filter`` selects."""
+    where, params = report_filter.where()
+    return tuple(cur.execute(f"SELECT min(observed_at), max(observed_at) FROM reports WHERE {where}",
+                             params).fetchone())
+
+
+def has_synthetic(cur: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any row of the aggregate table rests on synthetic (demo) reports."""
+    return bool(cur.execute(f"SELECT coalesce(bool_or(is_synthetic), false) FROM {AGG_TABLE}").fetchone()[0])

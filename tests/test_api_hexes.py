@@ -1,0 +1,210 @@
+"""GET /api/v1/hexes and POST /api/v1/snapshots: answers, paging, status codes; the real site serves the files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import urllib.request
+
+import httpx
+import pandas as pd
+import pytest
+from opendata_data import CITY_HALL_R8, known_rows, load, random_rows
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from api import hexes
+from api.openapi import document
+from geo.aggregate import ExportQuery, build
+
+
+@pytest.fixture(scope="module")
+def api_db(tmp_path_factory):
+    """One small store for the module (the API only reads it)."""
+    from store.db import close_shared, connect
+
+    path = tmp_path_factory.mktemp("api") / "api.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DROPMAP_MIN_REPORTERS", "5")
+        con = connect(path)
+        load(con, known_rows())
+        load(con, random_rows(seed=9, n=2000, reporters=30))
+        con.close()
+    yield path
+    close_shared()
+
+
+@pytest.fixture
+def client(api_db, monkeypatch):
+    monkeypatch.setenv("DROPMAP_DB", str(api_db))
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", "5")
+    with TestClient(Starlette(routes=hexes.ROUTES)) as test_client:
+        yield test_client
+
+
+def test_json_answer_carries_rows_and_metadata(client):
+    answer = client.get("/api/v1/hexes", params={"res": 8, "by": "hour"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")
+    body = answer.json()
+    meta = body["metadata"]
+    assert meta["licence"]["name"] == "CC BY 4.0" and meta["k_min_reporters"] == 5
+    assert meta["query"]["res"] == 8 and meta["period"]["since"] == "2021-10-11"
+    assert meta["rows"] == meta["total_rows"] == len(body["rows"]) == int(answer.headers["x-total-rows"])
+    assert meta["next"] is None and "link" not in answer.headers
+    a = next(r for r in body["rows"] if r["h3_cell"] == CITY_HALL_R8 and r["network"] == "LGU+" and r["hour"] == 20)
+    assert a["reports"] is None and a["ok_samples"] >= 12  # suppressed figures are null
+    assert set(body["rows"][0]) == {"h3_cell", "resolution", "center_lat", "center_lon", "area_km2", "network",
+                                    "hour", "kind", "reports", "reporters", "ok_samples", "ok_reporters",
+                                    "observations", "failure_rate", "rate_low", "rate_high", "is_synthetic"}
+
+
+def test_date_buckets_are_iso_strings(client):
+    rows = client.get("/api/v1/hexes", params={"by": "date", "carrier": "SKT"}).json()["rows"]
+    assert rows and all(len(r["date"]) == 10 and r["date"].startswith("2021-10-") for r in rows)
+    assert {r["network"] for r in rows} == {"SKT"}
+
+
+def test_lgu_plus_survives_the_url(client):
+    # A raw '+' in a query string means a space; both spellings must select LG U+.
+    plain = client.get("/api/v1/hexes?carrier=LGU+").json()
+    encoded = client.get("/api/v1/hexes?carrier=LGU%2B").json()
+    assert plain["rows"] == encoded["rows"] and {r["network"] for r in plain["rows"]} == {"LGU+"}
+
+
+def test_paging_with_link_header(client):
+    total = client.get("/api/v1/hexes").json()["metadata"]["total_rows"]
+    first = client.get("/api/v1/hexes", params={"limit": 5})
+    assert len(first.json()["rows"]) == 5 and int(first.headers["x-total-rows"]) == total
+    next_url = first.json()["metadata"]["next"]
+    assert first.headers["link"] == f'<{next_url}>; rel="next"' and "offset=5" in next_url
+    second = client.get(next_url)
+    assert second.status_code == 200
+    everything = client.get("/api/v1/hexes").json()["rows"]
+    assert first.json()["rows"] + second.json()["rows"] == everything[:10]
+    last = client.get("/api/v1/hexes", params={"limit": 5, "offset": total - 2}).json()
+    assert len(last["rows"]) == 2 and last["metadata"]["next"] is None
+
+
+@pytest.mark.parametrize("fmt, media", [
+    ("csv", "text/csv"), ("geojson", "application/geo+json"), ("parquet", "application/vnd.apache.parquet"),
+    ("geoparquet", "application/vnd.apache.parquet"),
+])
+def test_file_formats(client, fmt, media):
+    answer = client.get("/api/v1/hexes", params={"format": fmt, "carrier": "KT", "limit": 40})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(media)
+    assert answer.headers["content-disposition"].startswith('attachment; filename="dropmap_r8_hour_kt')
+    if fmt == "csv":
+        frame = pd.read_csv(io.BytesIO(answer.content))
+        assert len(frame) == min(40, int(answer.headers["x-total-rows"])) and set(frame.network) == {"KT"}
+    elif fmt == "geojson":
+        document_ = json.loads(answer.content)
+        assert document_["type"] == "FeatureCollection" and "crs" not in document_
+        assert document_["metadata"]["total_rows"] == int(answer.headers["x-total-rows"])
+    else:
+        assert pd.read_parquet(io.BytesIO(answer.content)).network.eq("KT").all()
+
+
+def test_answer_matches_the_export(client, api_db):
+    from store.db import shared_connection
+
+    rows = client.get("/api/v1/hexes", params={"res": 9, "by": "weekday_hour"}).json()["rows"]
+    frame = build(shared_connection(api_db).cursor(), ExportQuery(res=9, by="weekday_hour")).frame()
+    assert [r["h3_cell"] for r in rows] == list(frame.h3_cell)
+    assert [r["reports"] for r in rows] == [None if pd.isna(v) else int(v) for v in frame.reports]
+
+
+BAD = [
+    ({"res": "10"}, ["res"]),
+    ({"res": "x", "by": "week"}, ["res", "by"]),
+    ({"carrier": "Verizon"}, ["carrier"]),
+    ({"since": "2021-10-32"}, ["since"]),
+    ({"since": "2021-10-20", "until": "2021-10-01"}, ["since"]),
+    ({"format": "xlsx"}, ["format"]),
+    ({"limit": "50001"}, ["limit"]),
+    ({"limit": "0"}, ["limit"]),
+    ({"offset": "-1"}, ["offset"]),
+    ({"demo": "maybe"}, ["demo"]),
+    ({"carier": "KT"}, ["carier"]),
+    ([("carrier", "KT"), ("carrier", "SKT")], ["carrier"]),
+]
+
+
+@pytest.mark.parametrize("params, fields", BAD)
+def test_bad_parameters_get_400_naming_each(client, params, fields):
+    answer = client.get("/api/v1/hexes", params=params)
+    assert answer.status_code == 400
+    errors = answer.json()["errors"]
+    assert [e["field"] for e in errors] == fields
+    assert all(set(e) == {"field", "value", "message"} and e["message"] for e in errors)
+
+
+def test_too_many_rows_says_how_to_get_more(client):
+    message = client.get("/api/v1/hexes", params={"limit": 10**6}).json()["errors"][0]["message"]
+    assert "50,000" in message and "offset" in message and "opendata" in message and "python -m geo export" in message
+
+
+def test_incomplete_week_gets_400(client):
+    answer = client.get("/api/v1/hexes", params={"since": "2999-01-01"})
+    assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "since"
+
+
+def test_openapi_documents_the_routes():
+    paths = document()["paths"]
+    names = {p["name"] for p in paths["/api/v1/hexes"]["get"]["parameters"]}
+    assert names == {"res", "carrier", "since", "until", "by", "demo", "format", "limit", "offset"}
+    assert "400" in paths["/api/v1/hexes"]["get"]["responses"] and "post" in paths["/api/v1/snapshots"]
+
+
+def test_snapshot_needs_the_operator_token(client, tmp_path, monkeypatch):
+    from geo import snapshot
+
+    monkeypatch.setattr(snapshot, "SNAPSHOT_DIR", tmp_path / "opendata")
+    assert client.post("/api/v1/snapshots").status_code == 401
+    assert client.post("/api/v1/snapshots", headers={"Authorization": "Bearer nope"}).status_code == 401
+    answer = client.post("/api/v1/snapshots", headers={"Authorization": f"Bearer {snapshot.snapshot_token()}"})
+    assert answer.status_code == 200 and len(answer.json()["files"]) == 12
+    assert (tmp_path / "opendata" / "index.json").exists()
+
+
+# --- the real site -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def served_snapshot_dir():
+    """The site serves ROOT/static/opendata; keep whatever an operator had there."""
+    from geo.snapshot import SNAPSHOT_DIR
+
+    backup = SNAPSHOT_DIR.with_name("opendata.test-backup")
+    if SNAPSHOT_DIR.exists():
+        shutil.move(SNAPSHOT_DIR, backup)
+    yield SNAPSHOT_DIR
+    shutil.rmtree(SNAPSHOT_DIR, ignore_errors=True)
+    if backup.exists():
+        shutil.move(backup, SNAPSHOT_DIR)
+
+
+def test_site_answers_and_serves_the_snapshot(site, served_snapshot_dir):
+    from geo.cli import main
+
+    base = site["url"]
+    answer = httpx.get(base + "/api/v1/hexes", params={"res": 8, "carrier": "KT", "by": "hour"}, timeout=120)
+    assert answer.status_code == 200 and answer.json()["metadata"]["synthetic"] is True
+    assert httpx.get(base + "/api/v1/hexes", params={"res": 5}, timeout=30).status_code == 400
+    assert main(["snapshot", "--site", base]) == 0  # what the nightly cron line runs
+    with urllib.request.urlopen(base + "/app/static/opendata/index.json", timeout=30) as r:
+        assert r.headers["Content-Type"].startswith("application/json")
+        index = json.loads(r.read())
+    assert index["synthetic"] is True and index["period"]["until"] == "2021-10-31"
+    for entry in index["files"]:
+        if entry["network"] != "KT":
+            continue
+        with urllib.request.urlopen(base + entry["url"], timeout=30) as r:
+            data = r.read()
+            kind = r.headers["Content-Type"]
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert kind.split(";")[0] in {"csv": ["text/csv"], "geojson": ["application/geo+json"],
+                                      "parquet": ["application/octet-stream", "application/vnd.apache.parquet"],
+                                      "geoparquet": ["application/octet-stream", "application/vnd.apache.parquet"],
+                                      }[entry["format"]]

@@ -1,0 +1,123 @@
+"""In headless Chromium at a phone's size: tap the map, send a report, get a code, see it in "My reports"."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  locale="ko-KR")
+    outside = []
+    pg = context.new_page()
+    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
+                                                                               "blob:", "about:")) else None)
+    pg.outside_requests = outside
+    yield pg
+    context.close()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished rerunning (widgets re-render and close open menus)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)
+
+
+def choose(page, box_label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox whose label contains ``box_label``."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=box_label).locator("input")
+    wanted = page.locator('[role="option"]').filter(has_text=re.compile(f"^{re.escape(option)}$"))
+    for _ in range(3):  # a rerun landing just after the tap can close the menu again
+        settle(page)
+        box.click()
+        try:
+            wanted.wait_for(timeout=5_000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    wanted.click()
+
+
+def failures_on_overview(page, url) -> int:
+    page.goto(url + "/overview")
+    value = page.locator('[data-testid="stMetricValue"]').first
+    value.wait_for(timeout=60_000)
+    return int(value.inner_text().replace(",", ""))
+
+
+def test_tap_report_code_my_reports(site, phone, screenshot_dir):
+    page = phone
+    before = failures_on_overview(page, site["url"])
+
+    page.goto(site["url"] + "/report")
+    map_frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]').first
+    map_frame.locator(".leaflet-container").wait_for(timeout=60_000)
+    map_frame.locator(".dropmap-locate").wait_for()  # the locate button is there
+    box = page.locator('iframe[title="streamlit_folium.st_folium"]').first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.5)  # tap Seoul
+    page.get_by_text(re.compile("선택한 위치:")).wait_for(timeout=30_000)
+
+    choose(page, "통신사", "KT")
+    settle(page)
+    page.get_by_role("radio", name="통화 끊김").click()
+    settle(page)
+    page.locator("h1").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "report_phone_form.png"))
+    page.get_by_role("button", name="제보하기").click()
+
+    code_block = page.locator('[data-testid="stCode"]').first
+    code_block.wait_for(timeout=30_000)
+    code = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", code_block.inner_text()).group(0)
+    page.get_by_text("제보가 저장되었습니다").wait_for()
+    code_block.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "report_phone_code.png"))
+
+    # A new session (a fresh page load) finds the report by the code alone.
+    page.goto(site["url"] + "/my_reports")
+    box = page.get_by_label("제보자 코드")
+    box.wait_for(timeout=60_000)
+    box.fill(code)
+    box.press("Enter")
+    metric = page.locator('[data-testid="stMetricValue"]').first
+    metric.wait_for(timeout=60_000)
+    assert metric.inner_text() == "1"
+    page.frame_locator('iframe[title="streamlit_folium.st_folium"]').first.locator(
+        ".leaflet-interactive").first.wait_for(state="attached", timeout=30_000)  # my report's dot
+    page.get_by_role("button", name="문서(HTML) 받기").wait_for()
+    page.locator("h1").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "my_reports_phone.png"))
+    page.get_by_role("button", name="문서(HTML) 받기").scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "my_reports_phone_end.png"))
+
+    # Counted at once: the overview reads the store without a cache.
+    assert failures_on_overview(page, site["url"]) == before + 1
+    assert page.outside_requests == []  # nothing fetched from third parties
+
+
+def test_locate_button_uses_the_device_position(site, browser, screenshot_dir):
+    """Where the browser allows it, '📍 내 위치' picks the device's position (here: at 강남역)."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="ko-KR",
+                                  geolocation={"latitude": 37.4979, "longitude": 127.0276},
+                                  permissions=["geolocation"])
+    page = context.new_page()
+    try:
+        page.goto(site["url"] + "/report")
+        map_frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]').first
+        map_frame.locator(".dropmap-locate").wait_for(timeout=60_000)
+        settle(page)
+        map_frame.locator(".dropmap-locate").click()
+        chosen = page.get_by_text(re.compile("선택한 위치:"))
+        chosen.wait_for(timeout=30_000)
+        # 강남역 sits on the 강남구/서초구 border; the point is a few metres from the station.
+        metres = int(re.search(r"강남역 (\d+) m", chosen.inner_text()).group(1))
+        assert metres < 50
+        page.screenshot(path=str(screenshot_dir / "report_phone_located.png"))
+    finally:
+        context.close()

@@ -1,0 +1,182 @@
+"""The explore (failure map) and methodology pages in AppTest: widgets by key, URL state, filters, escaping."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ingest.loader import Origin, load_frame
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+WIDGETS = ("explore_mode", "explore_carrier", "explore_brand", "explore_kinds", "explore_hours", "explore_play",
+           "explore_days", "explore_dates", "explore_res", "explore_measure", "explore_tiles")
+CITY_HALL = (37.5663, 126.9779)
+HALL_HEX = "8830e1d8c1fffff"
+
+
+def _page(path: str = "ui/explore.py", **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(path)
+    return at.run()
+
+
+def _param(at: AppTest, name: str):
+    value = at.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def _texts(at: AppTest) -> str:
+    return "\n".join(e.value for kind in (at.markdown, at.caption, at.info, at.warning) for e in kind)
+
+
+def _table(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table with ``column`` (AppTest does not expose st.dataframe keys)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise KeyError(column)
+
+
+def _worst(at: AppTest) -> pd.DataFrame:
+    return _table(at, "육각형" if "육각형" in str([f.value.columns for f in at.dataframe]) else "Hex")
+
+
+def test_map_page_renders_with_every_widget(demo_db):
+    at = _page()
+    assert not at.exception
+    assert at.title[0].value == "장애 지도"
+    for key in WIDGETS:
+        assert at.get_by_key(key) is not None, key
+    assert "장애 비율" in _texts(at)  # the demo has 'all good' samples: a rate, said so
+    assert _param(at, "z") == "11" and _param(at, "lat") is not None  # map position in the URL
+    assert set(_worst(at)["통신사"]) == {"SK텔레콤", "KT", "LG U+"}
+
+
+def test_changing_the_carrier_changes_the_data_and_the_url(demo_db):
+    at = _page()
+    before = _worst(at)
+    at.selectbox(key="explore_carrier").set_value("KT").run()
+    assert not at.exception
+    assert _param(at, "carrier") == "KT"
+    after = _worst(at)
+    assert set(after["통신사"]) == {"KT"} and not after.equals(before)
+    assert "KT, 하루 전체" in _texts(at)
+
+
+def test_changing_the_hours_changes_the_data_and_the_url(demo_db):
+    at = _page(carrier="KT")
+    before = _worst(at)
+    at.slider(key="explore_hours").set_value((18, 18)).run()
+    assert not at.exception
+    assert _param(at, "hours") == "18"
+    assert "KT, 18시" in _texts(at)
+    at_en = _page(carrier="KT", hours="8-9", lang="en")
+    assert "KT, 08:00–09:59" in _texts(at_en)
+    assert not _worst(at).equals(before)
+
+
+def test_url_reopens_the_view(demo_db):
+    at = _page(mode="compare", carrier="SKT", brand="mvno", kind="dropped_call,no_data", hours="8-9",
+               days="weekend", res="9", measure="rate", lat="37.55", lon="127.01", z="13",
+               since="2021-10-01", until="2021-10-20", tiles="1")
+    assert not at.exception
+    ss = at.session_state
+    assert ss["explore_mode"] == "compare" and ss["explore_carrier"] == "SKT" and ss["explore_brand"] == "mvno"
+    assert ss["explore_kinds"] == ["dropped_call", "no_data"] and tuple(ss["explore_hours"]) == (8, 9)
+    assert ss["explore_days"] == "weekend" and ss["explore_res"] == "9" and ss["explore_tiles"] is True
+    assert ss["explore_pos"] == (37.55, 127.01, 13)
+    assert [str(d) for d in ss["explore_dates"]] == ["2021-10-01", "2021-10-20"]
+    assert _param(at, "hours") == "8-9" and _param(at, "mode") == "compare"  # and written back unchanged
+    assert "SK텔레콤 대 다른 통신사" in _texts(at) or "SKT 대 다른 통신사" in _texts(at)
+
+
+@pytest.mark.parametrize(("name", "value"), [("carrier", "XX"), ("hours", "25"), ("lat", "north"),
+                                             ("cell", "not-a-cell"), ("res", "12"), ("since", "2021-13-01")])
+def test_a_bad_url_value_is_ignored_with_a_warning(demo_db, name, value):
+    at = _page(**{name: value})
+    assert not at.exception
+    assert any(name in w.value for w in at.warning)
+
+
+def test_english_interface(demo_db):
+    at = _page(lang="en")
+    assert at.title[0].value == "Failure map"
+    assert "Failure rate" in _texts(at)
+    assert set(_worst(at)["Carrier"]) == {"SK Telecom", "KT", "LG U+"}
+
+
+def _reports(n, *, device=None, prefix="R", kind="dropped_call", carrier="KT", place=CITY_HALL):
+    return pd.DataFrame({
+        "lat": [place[0] + i * 1e-5 for i in range(n)], "lon": [place[1]] * n,
+        "carrier": [carrier] * n, "kind": [kind if i % 2 == 0 else "ok" for i in range(n)],
+        "observed_at": ["2021-10-20T08:30:00+09:00"] * n, "device_model": [device] * n,
+        "reporter_code": [f"{prefix}{i}" for i in range(n)],
+    })
+
+
+def test_detail_panel_escapes_untrusted_device_names(con):
+    load_frame(con, _reports(12, device="<script>alert(1)</script>"), Origin(source="web"))
+    load_frame(con, _reports(10, prefix="S", carrier="SKT"), Origin(source="web"))
+    con.close()
+    at = _page(cell=HALL_HEX, lang="en")
+    assert not at.exception
+    devices = _table(at, "Model")
+    assert devices.iloc[0, 0] == "<script>alert(1)</script>"  # shown as text in a table cell
+    assert not any("<script" in m.value for m in at.markdown)
+    carriers = _table(at, "Failure rate (95% interval)").set_index("Carrier")
+    assert carriers.loc["KT", "Failures"] == "6" and carriers.loc["SK Telecom", "Failures"] == "5"
+    assert "Jongno-gu" in _texts(at)  # place names of the hex
+
+
+def test_detail_of_a_hex_under_k_reporters_says_so(con):
+    load_frame(con, _reports(12), Origin(source="web"))
+    load_frame(con, _reports(4, prefix="G", place=(37.4979, 127.0276)), Origin(source="web"))
+    con.close()
+    at = _page(cell="8830e1ca2bfffff")
+    assert not at.exception
+    assert any("공개하지 않습니다" in i.value for i in at.info)
+    with pytest.raises(KeyError):
+        _table(at, "장애 비율 (95% 구간)")
+
+
+def test_clear_selection(con):
+    load_frame(con, _reports(12), Origin(source="web"))
+    con.close()
+    at = _page(cell=HALL_HEX)
+    at.button(key="explore_clear_cell").click().run()
+    assert not at.exception
+    assert _param(at, "cell") is None
+
+
+def test_new_reports_reach_the_map_within_the_cache_time(con, monkeypatch):
+    monkeypatch.setenv("DROPMAP_CACHE_SECONDS", "1")
+    load_frame(con, _reports(12), Origin(source="web"))
+    at = _page(lang="en")
+    assert "6 / 12" in _worst(at)["Failures / all"].tolist()
+    load_frame(con, _reports(12, prefix="N"), Origin(source="web"))
+    time.sleep(1.5)  # let the cache entry expire (DROPMAP_CACHE_SECONDS=1)
+    at.run()
+    assert "12 / 24" in _worst(at)["Failures / all"].tolist()
+
+
+def test_empty_database(db_path):
+    at = _page()
+    assert not at.exception
+    assert at.warning
+
+
+def test_methodology_page(demo_db):
+    at = _page("ui/methodology.py")
+    assert not at.exception
+    assert at.title[0].value.startswith("방법론")
+    text = "\n".join(m.value for m in at.markdown)
+    assert "제보자 5명 이상" in text and "베타-이항" in text
+    assert any("합성" in w.value for w in at.warning)
+    at_en = _page("ui/methodology.py", lang="en")
+    assert "beta-binomial" in "\n".join(m.value for m in at_en.markdown)

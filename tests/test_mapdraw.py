@@ -1,0 +1,134 @@
+"""The folium map: offline Leaflet, no third-party requests, escaping, legend, districts, size."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo import mapdraw
+from geo.mapquery import MapQuery
+from geo.mapview import DENSITY, GREY, RATE, RATIO, HexView
+
+SEOUL = (37.5665, 126.978)
+HALL_HEX = "8830e1d8c1fffff"
+
+
+def _view(n: int = 3, *, measure: str = RATE, res: int = 8, gu: str = "종로구", **extra) -> HexView:
+    cells = list(h3.grid_disk(h3.latlng_to_cell(*SEOUL, res), 60))[:n]
+    frame = pd.DataFrame({
+        "cell": [h3.str_to_int(c) for c in cells], "cell_id": cells,
+        "failures": np.arange(n) + 5, "samples": 40, "reports": np.arange(n) + 45, "reporters": 12,
+        "estimate": np.linspace(0.08, 0.2, n), "low": 0.05, "high": 0.3,
+        "observed": np.linspace(0.08, 0.2, n), "observed_others": 0.1, "failures_others": 7,
+        "uncertain": False, "cls": np.arange(n) % 5, "gu_ko": gu, "gu_en": "Jongno-gu",
+    })
+    return HexView(MapQuery(res=res), res, measure, frame, breaks=(0.1, 0.12, 0.14, 0.16), hidden=4, k=5, **extra)
+
+
+def _html(view: HexView, **kwargs) -> str:
+    return mapdraw.map_html(mapdraw.build_map(view, lang=kwargs.pop("lang", "ko"), center=SEOUL, zoom=11, **kwargs))
+
+
+def test_leaflet_comes_from_the_site_and_nothing_from_third_parties():
+    html = _html(_view())
+    assert '<script src="/app/static/vendor/leaflet/leaflet.js"' in html
+    assert 'href="/app/static/vendor/leaflet/leaflet.css"' in html
+    external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
+    assert external == []
+    assert "tile.openstreetmap" not in html  # no base-map tiles unless asked for
+
+
+def test_streamlit_folium_gets_only_local_assets():
+    # st_folium collects default_js/default_css of every element and loads them in its iframe.
+    m = mapdraw.build_map(_view(), lang="ko", center=SEOUL, zoom=11)
+    links = []
+
+    def walk(element):
+        links.extend(url for _, url in getattr(element, "default_js", []))
+        links.extend(url for _, url in getattr(element, "default_css", []))
+        for child in getattr(element, "_children", {}).values():
+            walk(child)
+
+    walk(m)
+    assert links and all(url.startswith("/app/static/") for url in links)
+
+
+def test_tiles_only_when_asked_for():
+    assert "tile.openstreetmap.org" in _html(_view(), tiles=True)
+
+
+def test_untrusted_text_is_escaped_in_tooltips():
+    view = _view(gu="<script>alert(1)</script>")
+    props = mapdraw.hex_features(view, "ko")["features"][0]["properties"]
+    assert props["gu"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    html = _html(view)
+    assert "<script>alert(1)" not in html
+
+
+def test_hex_features_carry_colour_and_hover_values():
+    view = _view(3)
+    view.frame.loc[2, "cls"] = GREY
+    view.frame.loc[2, "uncertain"] = True
+    features = mapdraw.hex_features(view, "en")["features"]
+    assert [f["properties"]["cell"] for f in features] == list(view.frame["cell_id"])
+    assert [f["properties"]["c"] for f in features] == [mapdraw.LEVEL_COLOURS[0], mapdraw.LEVEL_COLOURS[1],
+                                                         mapdraw.GREY_COLOUR]
+    first = features[0]["properties"]
+    assert first["v"] == "8.0% (5.0%–30.0%)" and first["n"] == "5 / 45"
+    assert features[2]["properties"]["note"] == "too few reports to rate"
+    ring = features[0]["geometry"]["coordinates"][0]
+    assert len(ring) == 7 and ring[0] == ring[-1]
+
+
+@pytest.mark.parametrize(("measure", "unit"), [
+    (RATE, "장애 ÷ 전체 제보(장애+정상)"),
+    (DENSITY, "장애 제보 건수 / km² / 시간"),
+    (RATIO, "배 (1 = 다른 통신사와 같음)"),
+])
+def test_legend_states_what_is_shown_and_its_unit(measure, unit):
+    view = _view(measure=measure, ratio_of=RATE if measure == RATIO else None, focus="KT" if measure == RATIO else None)
+    legend = mapdraw.legend_html(view, "ko", synthetic=True)
+    assert unit in legend
+    assert "제보자 5명 미만 육각형 4개는 표시하지 않음" in legend
+    assert "합성 데이터" in legend
+    assert mapdraw.measure_title(view, "ko") in legend
+
+
+def test_legend_classes_follow_the_breaks():
+    labels = [label for _, label in mapdraw.class_labels(_view(), "en")]
+    assert labels[:5] == ["< 10.0%", "10.0% – 12.0%", "12.0% – 14.0%", "14.0% – 16.0%", "≥ 16.0%"]
+    assert labels[5] == "too few reports to rate"
+
+
+def test_districts_are_drawn_with_names():
+    html = _html(_view(), lang="ko")
+    outlines, labels = mapdraw.district_shapes()
+    assert len(outlines["features"]) == 25 and len(labels) == 25
+    for name in ("종로구", "강남구", "송파구"):
+        assert json.dumps(name)[1:-1] in html  # Korean is \u-escaped inside folium's JSON
+    assert "Gangnam-gu" in _html(_view(), lang="en")
+
+
+@pytest.mark.parametrize(("value", "measure", "text"), [
+    (0.1234, RATE, "12.3%"), (0.0004, RATE, "0.04%"), (1.5, RATIO, "1.50"), (0.012345, DENSITY, "0.0123"),
+    (float("nan"), RATE, "–"),
+])
+def test_format_value(value, measure, text):
+    assert mapdraw.format_value(value, measure) == text
+
+
+def test_an_empty_view_still_draws_a_map():
+    view = _view(0)
+    assert view.frame.empty
+    assert "leaflet.js" in _html(view)
+
+
+def test_ten_thousand_hexes_stay_under_five_megabytes():
+    # About the most one view may draw (geo.mapview.MAX_HEXES), in Korean (the larger text).
+    html = _html(_view(10_000, res=9))
+    assert len(html.encode("utf-8")) < 5_000_000

@@ -1,0 +1,295 @@
+"""The map's numbers on tiny hand-made cities: counts, filters, privacy, shrinkage, comparison, names."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo import mapdetail, mapview, stats
+from geo.mapquery import MapQuery
+from geo.privacy import PRIVATE_COLUMNS
+from ingest.loader import Origin, load_frame
+
+CITY_HALL = (37.5663, 126.9779)  # res-8 hex 8830e1d8c1fffff
+GANGNAM = (37.4979, 127.0276)  # res-8 hex 8830e1ca2bfffff
+HALL_HEX, GANGNAM_HEX = "8830e1d8c1fffff", "8830e1ca2bfffff"
+WEDNESDAY, SATURDAY = "2021-10-20", "2021-10-23"
+
+
+def _rows(place, carrier, kinds, *, prefix, when=f"{WEDNESDAY}T08:30:00+09:00", device=None, codes=None):
+    """One report per kind, each from its own reporter unless ``codes`` says otherwise."""
+    n = len(kinds)
+    return pd.DataFrame({
+        "lat": [place[0] + i * 1e-5 for i in range(n)],
+        "lon": [place[1]] * n,
+        "carrier": [carrier] * n,
+        "kind": kinds,
+        "observed_at": [when] * n,
+        "device_model": [device] * n,
+        "reporter_code": codes or [f"{prefix}{i}" for i in range(n)],
+    })
+
+
+def _load(con, *frames):
+    result = load_frame(con, pd.concat(frames, ignore_index=True), Origin(source="web"))
+    assert result.rejected == 0, result.errors[:3]
+    return result
+
+
+@pytest.fixture
+def city(con):
+    """City hall: KT 6 failures + 4 'all good', SKT 2 + 8 (20 reporters). Gangnam: 4 reporters only."""
+    _load(
+        con,
+        _rows(CITY_HALL, "KT", ["dropped_call"] * 4 + ["no_data"] * 2 + ["ok"] * 4, prefix="KT"),
+        _rows(CITY_HALL, "SKT", ["dropped_call"] * 2 + ["ok"] * 8, prefix="SK", when=f"{SATURDAY}T18:10:00+09:00"),
+        _rows(GANGNAM, "KT", ["dropped_call"] * 4 + ["ok"] * 4, prefix="GN",
+              codes=["GN0", "GN1", "GN2", "GN3"] * 2),
+    )
+    return con.cursor()
+
+
+def _only(view) -> dict:
+    assert len(view.frame) == 1, view.frame
+    return view.frame.iloc[0].to_dict()
+
+
+def test_counts_of_a_hex_all_carriers(city):
+    view = mapview.level_view(city, MapQuery())
+    row = _only(view)
+    assert row["cell_id"] == HALL_HEX
+    assert (row["failures"], row["samples"], row["reports"]) == (8, 12, 20)
+    assert 16 <= row["reporters"] <= 20  # estimated above 2k (HyperLogLog); exact below, where k matters
+    assert view.measure == mapview.RATE
+    assert row["observed"] == pytest.approx(0.4)
+    assert row["low"] < row["estimate"] < row["high"]
+    assert row["gu_ko"] == "종로구"  # the hex's centre lies just across the 중구 border
+
+
+@pytest.mark.parametrize(("query", "failures", "reports"), [
+    (MapQuery(carrier="KT"), 6, 10),
+    (MapQuery(carrier="SKT"), 2, 10),
+    (MapQuery(kinds=("no_data",)), 2, 20),  # attempts stay all reports: a rate of this kind among them
+    (MapQuery(kinds=("dropped_call",), carrier="KT"), 4, 10),
+    (MapQuery(hours=(8, 8)), 6, 10),
+    (MapQuery(hours=(18, 23)), 2, 10),
+    (MapQuery(day_type="weekend"), 2, 10),
+    (MapQuery(day_type="weekday"), 6, 10),
+    (MapQuery(since=date(2021, 10, 21)), 2, 10),
+    (MapQuery(until=date(2021, 10, 20)), 6, 10),
+])
+def test_filters_change_the_counts(city, query, failures, reports):
+    row = _only(mapview.level_view(city, query))
+    assert (row["failures"], row["reports"]) == (failures, reports)
+
+
+def test_a_hex_with_k_minus_one_reporters_is_never_drawn(city):
+    # Gangnam: 8 reports from 4 people (k = 5), in every view and table
+    level = mapview.level_view(city, MapQuery())
+    assert GANGNAM_HEX not in set(level.frame["cell_id"])
+    assert level.hidden == 1
+    assert GANGNAM_HEX not in set(mapview.compare_view(city, MapQuery(mode="compare")).frame["cell_id"])
+    worst, _ = mapview.worst_places(city, MapQuery())
+    assert GANGNAM_HEX not in set(worst["cell_id"])
+    assert not mapdetail.cell_detail(city, MapQuery(), GANGNAM_HEX).published
+
+
+def test_k_comes_from_the_setting(city, monkeypatch):
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", "3")
+    assert GANGNAM_HEX in set(mapview.level_view(city, MapQuery()).frame["cell_id"])
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", "1")  # never below the floor of 3
+    assert mapview.level_view(city, MapQuery()).k == 3
+
+
+def test_no_private_column_in_any_map_output(city):
+    frames = [mapview.level_view(city, MapQuery()).frame, mapview.compare_view(city, MapQuery()).frame,
+              mapview.worst_places(city, MapQuery())[0], mapdetail.hour_profile(city, MapQuery(), "rate"),
+              mapdetail.day_trend(city, MapQuery(), "rate")]
+    detail = mapdetail.cell_detail(city, MapQuery(), HALL_HEX)
+    frames += [detail.carriers, detail.hours, detail.kinds, detail.devices]
+    for frame in frames:
+        assert not PRIVATE_COLUMNS.intersection(frame.columns)
+
+
+def test_density_when_there_are_no_samples(con):
+    _load(con, _rows(CITY_HALL, "KT", ["no_service"] * 6, prefix="D"))
+    view = mapview.level_view(con.cursor(), MapQuery())
+    row = _only(view)
+    assert view.measure == mapview.DENSITY and "no_samples" in view.notes
+    area = h3.cell_area(HALL_HEX, "km^2")
+    assert view.hours_observed == 24  # one day of data, all hours
+    assert row["observed"] == pytest.approx(6 / (area * 24))
+    prior = view.prior
+    assert row["estimate"] == pytest.approx((6 + prior.shape) / (area * 24 + prior.rate))
+
+
+def test_density_can_be_asked_for(city):
+    view = mapview.level_view(city, MapQuery(measure="density"))
+    assert view.measure == mapview.DENSITY
+    assert _only(view)["failures"] == 8
+
+
+def test_compare_mode_relative_risk(city):
+    view = mapview.compare_view(city, MapQuery(carrier="KT", mode="compare"))
+    row = _only(view)
+    expected = stats.relative_risk([6], [10], [2], [10])
+    assert view.focus == "KT" and view.ratio_of == mapview.RATE
+    assert row["estimate"] == pytest.approx(3.0)
+    assert (row["low"], row["high"]) == pytest.approx((expected.low[0], expected.high[0]))
+    assert row["observed"] == pytest.approx(0.6) and row["observed_others"] == pytest.approx(0.2)
+
+
+def test_compare_mode_needs_k_reporters_per_carrier(con):
+    _load(con, _rows(CITY_HALL, "KT", ["dropped_call"] * 3 + ["ok"] * 7, prefix="K"),
+          _rows(CITY_HALL, "SKT", ["ok"] * 4, prefix="S"))  # SKT: 4 reporters, below k
+    assert mapview.compare_view(con.cursor(), MapQuery(carrier="KT", mode="compare")).frame.empty
+
+
+def test_mvno_brands_by_host_network(con):
+    _load(con, _rows(CITY_HALL, "KT M모바일", ["dropped_call"] * 3 + ["ok"] * 3, prefix="M"),
+          _rows(CITY_HALL, "KT", ["ok"] * 6, prefix="O"))
+    cur = con.cursor()
+    assert _only(mapview.level_view(cur, MapQuery(carrier="KT", brand="mvno")))["failures"] == 3
+    assert _only(mapview.level_view(cur, MapQuery(carrier="KT", brand="own")))["reports"] == 6
+    assert _only(mapview.level_view(cur, MapQuery(carrier="KT")))["reports"] == 12
+
+
+def test_worst_places_have_names(city):
+    worst, measure = mapview.worst_places(city, MapQuery())
+    assert measure == mapview.RATE
+    assert set(worst["network"]) == {"KT", "SKT"}
+    kt = worst[worst["network"] == "KT"].iloc[0]
+    centre = h3.cell_to_latlng(HALL_HEX)
+    from geo.places import place_of
+
+    place = place_of(*centre)
+    assert (kt["rank"], kt["cell_id"]) == (1, HALL_HEX)
+    assert kt["gu_ko"] == place["gu"].name_ko and kt["dong_ko"] == place["dong"].name_ko
+    assert kt["station"] == place["station"].name
+
+
+def test_small_hexes_never_top_the_worst_places(con):
+    # 30 ordinary hexes at ~10 % with 10 reporters each, and one with 5 reporters, all failing.
+    rng = np.random.default_rng(1)
+    cells = h3.grid_disk(HALL_HEX, 3)[:30]
+    frames = []
+    for i, cell in enumerate(cells):
+        lat, lon = h3.cell_to_latlng(cell)
+        fails = int(rng.binomial(40, 0.1))
+        frames.append(_rows((lat, lon), "KT", ["dropped_call"] * fails + ["ok"] * (40 - fails), prefix=f"H{i}-",
+                            codes=[f"H{i}-{j % 10}" for j in range(40)]))
+    lat, lon = h3.cell_to_latlng(h3.grid_disk(HALL_HEX, 6)[-1])
+    frames.append(_rows((lat, lon), "KT", ["dropped_call"] * 10, prefix="T", codes=[f"T{j % 5}" for j in range(10)]))
+    _load(con, *frames)
+    worst, _ = mapview.worst_places(con.cursor(), MapQuery())
+    assert h3.grid_disk(HALL_HEX, 6)[-1] not in set(worst["cell_id"])  # no samples: grey, not ranked
+    view = mapview.level_view(con.cursor(), MapQuery())
+    tiny = view.frame[view.frame["samples"] == 0]
+    assert len(tiny) == 1 and tiny.iloc[0]["cls"] == mapview.GREY
+
+
+def test_hour_profile_and_daily_trend(city):
+    hours = mapdetail.hour_profile(city, MapQuery(), "rate").set_index(["hour", "network"])
+    # city hall and Gangnam together: the whole view's KT at 08h
+    assert hours.loc[(8, "KT"), "failures"] == 10 and hours.loc[(8, "KT"), "value"] == pytest.approx(10 / 18)
+    assert hours.loc[(18, "SKT"), "reports"] == 10
+    days = mapdetail.day_trend(city, MapQuery(), "rate").set_index(["day", "network"])
+    assert days.loc[(pd.Timestamp(WEDNESDAY), "KT"), "failures"] == 10
+    assert days.loc[(pd.Timestamp(SATURDAY), "SKT"), "reports"] == 10
+    assert (pd.Timestamp(SATURDAY), "KT") not in days.index
+
+
+def test_hour_profile_hides_groups_under_k(con):
+    _load(con, _rows(CITY_HALL, "LGU+", ["dropped_call"] * 4, prefix="L"))
+    hours = mapdetail.hour_profile(con.cursor(), MapQuery(), "rate")
+    assert hours["hidden"].all() and hours["failures"].isna().all()
+
+
+def test_cell_detail(city, con):
+    _load(con, _rows(CITY_HALL, "KT", ["dropped_call"] * 5, prefix="X", device="<script>alert(1)</script>",
+                     when=f"{WEDNESDAY}T09:00:00+09:00"),
+          _rows(CITY_HALL, "KT", ["dropped_call"] * 4, prefix="Y", device="SM-RARE"))
+    detail = mapdetail.cell_detail(con.cursor(), MapQuery(), HALL_HEX)
+    assert detail.published and detail.res == 8 and detail.reporters == 29
+    carriers = detail.carriers.set_index("network")
+    assert carriers.loc["KT", "failures"] == 15 and carriers.loc["SKT", "failures"] == 2
+    # only models named by >= k reporters; the text is data here (escaped where rendered)
+    assert detail.devices["device_model"].tolist() == ["<script>alert(1)</script>"]
+    # kind x carrier groups under k reporters (KT no_data: 2, SKT dropped_call: 2) are left out
+    assert list(zip(detail.kinds["kind"], detail.kinds["network"], strict=True)) == [("dropped_call", "KT")]
+    assert detail.place["gu"].name_ko == "종로구"
+
+
+def test_cell_detail_rejects_resolutions_the_map_does_not_use(city):
+    from core.errors import InputError
+
+    with pytest.raises(InputError):
+        mapdetail.cell_detail(city, MapQuery(), h3.cell_to_parent(HALL_HEX, 6))
+
+
+def test_cell_at_and_auto_resolution():
+    from geo.mapquery import auto_resolution
+
+    assert mapview.cell_at(*CITY_HALL, 8) == HALL_HEX
+    assert [auto_resolution(z) for z in (8, 9, 10, 11, 12, 16)] == [7, 7, 8, 8, 9, 9]
+
+
+@pytest.mark.parametrize(("start", "end", "day_type", "days"), [
+    (date(2021, 10, 18), date(2021, 10, 24), None, 7),
+    (date(2021, 10, 18), date(2021, 10, 24), "weekday", 5),
+    (date(2021, 10, 18), date(2021, 10, 24), "weekend", 2),
+    (date(2021, 10, 24), date(2021, 10, 18), None, 0),
+])
+def test_count_days(start, end, day_type, days):
+    assert mapview.count_days(start, end, day_type) == days
+
+
+def test_approximate_distinct_counts_never_overcount_small_groups(con):
+    # The privacy shortcut in store/map_sql.py relies on this property of DuckDB's HyperLogLog.
+    from store.map_sql import approx_distinct_never_overcounts
+
+    assert approx_distinct_never_overcounts(con.cursor())
+
+
+def test_threshold_is_exact_over_many_hexes(con):
+    # 60 hexes with 4 reporters (many reports each) and 60 with exactly 5: the first never shown, all the second.
+    cells = h3.grid_disk(HALL_HEX, 6)[:120]
+    frames = []
+    for i, cell in enumerate(cells):
+        people = 4 if i < 60 else 5
+        lat, lon = h3.cell_to_latlng(cell)
+        frames.append(_rows((lat, lon), "SKT", ["dropped_call", "ok", "ok"] * people * 2, prefix=f"P{i}-",
+                            codes=[f"P{i}-{j % people}" for j in range(6 * people)]))
+    _load(con, *frames)
+    shown = set(mapview.level_view(con.cursor(), MapQuery()).frame["cell_id"])
+    assert shown == set(cells[60:])
+
+
+def test_fast_local_clock_agrees_with_the_filter_definition(con):
+    # map_sql computes local hours and weekdays with integer arithmetic; ReportFilter
+    # with DuckDB's time-zone functions. Both must select the same rows, also
+    # around local midnight and across a weekend.
+    from store.filters import ReportFilter
+    from store.map_sql import hex_counts, local_day_sql
+
+    times = pd.date_range("2021-10-22T20:00:00+09:00", "2021-10-25T05:00:00+09:00", freq="37min")
+    frame = pd.DataFrame({
+        "lat": CITY_HALL[0], "lon": CITY_HALL[1], "carrier": "KT", "kind": "dropped_call",
+        "observed_at": [t.isoformat() for t in times], "reporter_code": [f"C{i}" for i in range(len(times))],
+    })
+    _load(con, frame)
+    cur = con.cursor()
+    for hours, day_type in [((0,), None), ((23,), None), ((8, 9), None), ((), "weekend"), ((), "weekday"),
+                            ((0, 1), "weekend"), ((23,), "weekday")]:
+        flt = ReportFilter(hours=hours, day_type=day_type)
+        where, values = flt.where()
+        expected = cur.execute(f"SELECT count(*) FROM reports WHERE {where}", values).fetchone()[0]
+        got = hex_counts(cur, 8, flt, k=5)["reports"].sum()
+        assert got == expected, (hours, day_type)
+    days = cur.execute(f"SELECT DISTINCT {local_day_sql()} FROM reports ORDER BY 1").fetchall()
+    assert [date(1970, 1, 1).toordinal() + d[0] for d in days] == [
+        date(2021, 10, d).toordinal() for d in (22, 23, 24, 25)]

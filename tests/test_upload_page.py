@@ -1,0 +1,101 @@
+"""The upload page (AppTest) and ingest.upload: progress, rejected rows with reasons, a fixable download."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ingest import upload as upload_module
+from ingest.upload import load_upload
+from store.db import close_shared, connect
+
+GOOD_AND_BAD = (
+    "위도,경도,통신사,유형,일시,메모\n"
+    "37.5665,126.978,KT,통화끊김,2021-10-25 11:20,첫 줄\n"
+    "north,126.978,KT,통화끊김,2021-10-25 11:21,=HYPERLINK(\"http://x\")\n"
+    "37.5000,127.000,Vodafone,먹통,2021-10-25 11:22,\n"
+    "37.5100,127.010,SKT,데이터느림,2021-10-25 11:23,\n"
+).encode()
+
+
+@pytest.fixture
+def page(db_path):
+    at = AppTest.from_file("../ui/upload.py", default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    yield at
+    close_shared()
+
+
+def stored(db_path):
+    close_shared()
+    con = connect(db_path, read_only=True)
+    try:
+        return con.execute("SELECT source, reporter, note FROM reports").df()
+    finally:
+        con.close()
+
+
+def test_upload_keeps_good_rows_and_lists_the_rejected(page, db_path):
+    page.file_uploader(key="upload_file").set_value(("reports.csv", GOOD_AND_BAD, "text/csv")).run()
+    page.button(key="upload_go").click().run()
+    assert not page.exception
+    assert [m.value for m in page.metric] == ["2", "0", "2", "0"]
+    errors = page.dataframe[0].value
+    assert errors[["row", "field"]].values.tolist() == [[2, "lat"], [3, "carrier"]]
+    rows = stored(db_path)
+    assert len(rows) == 2 and set(rows["source"]) == {"upload:csv"}
+    assert rows["reporter"].nunique() == 1  # the file counts as one reporter
+
+
+def test_rejected_rows_download_is_fixable_and_formula_safe(db_path, con):
+    result = load_upload(con, GOOD_AND_BAD, "reports.csv")
+    rejected = result.rejected_rows
+    assert rejected["row"].tolist() == [2, 3]
+    assert rejected["errors"].str.contains("lat: ").tolist() == [True, False]
+    from evidence.csv_safe import to_csv_bytes
+
+    text = to_csv_bytes(rejected).decode("utf-8-sig")
+    assert "'=HYPERLINK" in text
+    back = pd.read_csv(io.StringIO(text))
+    assert {"lat", "lon", "carrier", "kind", "observed_at", "errors"} <= set(back.columns)
+    # Fixed and uploaded again: the extra columns are ignored, the rows are stored.
+    back.loc[0, "lat"] = "37.56"
+    back.loc[1, "carrier"] = "KT"
+    again = load_upload(con, back.drop(columns=["row"]).to_csv(index=False).encode(), "fixed.csv")
+    assert again.accepted == 2 and again.rejected == 0
+
+
+def test_same_file_twice_stores_nothing_new(con, db_path):
+    first = load_upload(con, GOOD_AND_BAD, "a.csv")
+    second = load_upload(con, GOOD_AND_BAD, "a.csv")
+    assert (first.accepted, second.accepted, second.duplicates) == (2, 0, 2)
+
+
+def test_reporter_codes_inside_a_file_are_ignored(con):
+    rows = "\n".join(f"37.{5000 + i},127.0,KT,no_data,2021-10-25 1{i % 10}:00,CODE-{i:04d}-XXXX" for i in range(6))
+    data = ("lat,lon,carrier,kind,observed_at,reporter_code\n" + rows).encode()
+    result = load_upload(con, data, "many.csv", reporter_code="UPLO-ADER-CODE")
+    assert result.accepted == 6
+    assert con.execute("SELECT count(DISTINCT reporter) FROM reports").fetchone()[0] == 1
+
+
+def test_large_files_are_stored_in_chunks_with_progress(con, monkeypatch):
+    monkeypatch.setattr(upload_module, "CHUNK_ROWS", 4)
+    rows = "\n".join(f"37.{5000 + i * 10},127.0,KT,no_data,2021-10-{1 + i:02d} 12:00" for i in range(10))
+    steps = []
+    result = load_upload(con, ("lat,lon,carrier,kind,observed_at\n" + rows).encode(), "big.csv",
+                         progress=lambda fraction, text: steps.append(fraction))
+    assert result.accepted == 10
+    assert steps == sorted(steps) and steps[-1] == 1.0 and len(steps) == 5  # read, 3 chunks, done
+    assert con.execute("SELECT count(*) FROM batches").fetchone()[0] == 3
+
+
+def test_unreadable_file_is_an_error_with_the_fix(page):
+    page.file_uploader(key="upload_file").set_value(("empty.csv", b"   ", "text/csv")).run()
+    page.button(key="upload_go").click().run()
+    assert not page.exception
+    assert page.error and "empty" in page.error[0].value

@@ -1,0 +1,332 @@
+"""Explore: the per-carrier failure map by time of day.
+
+Widgets -> geo.mapquery.MapQuery -> geo.mapview / geo.mapdetail (cached for
+DROPMAP_CACHE_SECONDS) -> geo.mapdraw (folium) and ui.map_charts. Every filter
+and the map position live in the URL, so a shared link reopens this view.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from core import settings
+from core.city import load_city
+from core.errors import DropMapError, InputError
+from geo import mapdetail, mapdraw, mapview
+from geo.mapquery import (
+    ALL_HOURS,
+    BRANDS,
+    MEASURES,
+    MODES,
+    RES_CHOICES,
+    MapQuery,
+    MapState,
+    auto_resolution,
+    params_from_state,
+    state_from_params,
+)
+from geo.privacy import min_reporters
+from ingest.vocab import KINDS, NETWORKS
+from store import map_sql
+from store.summary import demo_share
+from ui import map_charts
+from ui.common import cursor, lang, show_error, tr
+
+CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
+PLAY_SECONDS = 3.0
+MAP_HEIGHT = 580
+
+
+# --- cached package calls (the database path is part of every key) ---------------
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _view(q: MapQuery, db: str) -> mapview.HexView:
+    if q.mode == "compare":
+        return mapview.compare_view(cursor(), q)
+    if q.all_hours:
+        return mapview.level_view(cursor(), q)
+    # Colour classes from the whole day, so playing through the hours shows the daily rhythm.
+    whole_day = mapview.level_view(cursor(), q.with_changes(hours=ALL_HOURS))
+    view = mapview.level_view(cursor(), q, breaks=whole_day.breaks)
+    return view if view.measure == whole_day.measure else mapview.level_view(cursor(), q)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _period(db: str):
+    return map_sql.data_period(cursor())
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _profiles(q: MapQuery, measure: str, db: str):
+    cur = cursor()
+    return mapdetail.hour_profile(cur, q, measure), mapdetail.day_trend(cur, q, measure)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _worst(q: MapQuery, db: str):
+    return mapview.worst_places(cursor(), q.with_changes(mode="level"), per_carrier=10)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _detail(q: MapQuery, cell: str, db: str) -> mapdetail.CellDetail:
+    return mapdetail.cell_detail(cursor(), q, cell)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _synthetic(db: str) -> bool:
+    return demo_share(cursor()) > 0
+
+
+# --- state: URL <-> widgets -------------------------------------------------------
+
+def _seed_widgets(state: MapState) -> None:
+    """First visit (or a fresh URL): widgets start from the query string."""
+    q = state.query
+    seeds = {
+        "explore_mode": q.mode, "explore_carrier": q.carrier or "all", "explore_brand": q.brand,
+        "explore_kinds": list(q.kinds), "explore_hours": q.hours, "explore_days": q.day_type or "all",
+        "explore_res": state.res_choice, "explore_measure": q.measure, "explore_tiles": state.tiles,
+        "explore_dates": tuple(d for d in (q.since, q.until) if d),
+        "explore_pos": (state.lat, state.lon, state.zoom), "explore_cell": state.cell,
+    }
+    for key, value in seeds.items():
+        st.session_state.setdefault(key, value)
+
+
+def _play_tick() -> None:
+    """Advances the hour while playing; skipped in the script run that draws the page."""
+    run = st.session_state.get("explore_run", 0)
+    if st.session_state.get("explore_tick_run") != run:
+        st.session_state["explore_tick_run"] = run
+        return
+    start = st.session_state["explore_hours"][0]
+    nxt = 0 if st.session_state["explore_hours"] == ALL_HOURS else (start + 1) % 24
+    st.session_state["explore_hours"] = (nxt, nxt)
+    st.rerun()
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    """Option labels in the current language, fixed when the page runs (format_func must not look it up later)."""
+    return {
+        "mode": {"level": tr("장애 수준", "Failure level"), "compare": tr("통신사 비교", "Compare carriers")},
+        "carrier": {"all": tr("전체", "All"), **{n: map_charts.carrier_name(n, lang()) for n in NETWORKS}},
+        "brand": {"all": tr("전체", "All"), "own": tr("통신사 자체", "Carrier's own"),
+                  "mvno": tr("알뜰폰(MVNO, 이 망 사용)", "MVNOs on this network")},
+        "kind": {k: names[lang()] for k, names in KINDS.items()},
+        "days": {"all": tr("전체", "All"), "weekday": tr("평일", "Weekdays"), "weekend": tr("주말", "Weekends")},
+        "res": {"auto": tr("자동 (확대 수준에 따라)", "Auto (from zoom)"), "7": "7 (~5 km²)", "8": "8 (~0.7 km²)",
+                "9": "9 (~0.1 km²)"},
+        "measure": {"auto": tr("자동 (가능하면 비율)", "Auto (rate when possible)"),
+                    "rate": tr("장애 비율", "Failure rate"), "density": tr("장애 밀도", "Failure density")},
+    }
+
+
+def _sidebar(first: object, last: object) -> None:
+    labels = _labels()
+    with st.sidebar:
+        st.header(tr("지도 설정", "Map settings"))
+        st.radio(tr("보기", "View"), MODES, key="explore_mode", horizontal=True, format_func=labels["mode"].get)
+        st.selectbox(tr("통신사 (망)", "Carrier (network)"), ["all", *NETWORKS], key="explore_carrier",
+                     format_func=labels["carrier"].get)
+        st.selectbox(tr("브랜드", "Brand"), BRANDS, key="explore_brand", format_func=labels["brand"].get)
+        st.multiselect(tr("장애 유형", "Failure kind"), list(KINDS), key="explore_kinds",
+                       format_func=labels["kind"].get, placeholder=tr("모든 유형", "All kinds"))
+        st.slider(tr("시간대 (서울 시각)", "Hours of day (Seoul time)"), 0, 23, key="explore_hours")
+        st.toggle(tr("▶ 24시간 재생", "▶ Play through 24 hours"), key="explore_play",
+                  help=tr(f"{PLAY_SECONDS:.0f}초마다 한 시간씩 넘깁니다.",
+                          f"Moves on one hour every {PLAY_SECONDS:.0f} s."))
+        st.radio(tr("요일", "Days"), ["all", "weekday", "weekend"], key="explore_days", horizontal=True,
+                 format_func=labels["days"].get)
+        if first and last:
+            st.date_input(tr("기간", "Dates"), min_value=first, max_value=last, key="explore_dates",
+                          format="YYYY-MM-DD")
+        st.selectbox(tr("육각형 크기 (H3 해상도)", "Hex size (H3 resolution)"), RES_CHOICES, key="explore_res",
+                     format_func=labels["res"].get)
+        st.selectbox(tr("측정값", "Measure"), MEASURES, key="explore_measure", format_func=labels["measure"].get)
+        st.toggle(tr("배경 지도 (OpenStreetMap 서버에 요청)", "Base map (requests OpenStreetMap's servers)"),
+                  key="explore_tiles")
+        st.page_link("ui/methodology.py", label=tr("지도 읽는 법·방법론", "How to read the map"), icon="📐")
+
+
+def _state_from_widgets() -> MapState:
+    ss = st.session_state
+    lat, lon, zoom = ss["explore_pos"]
+    dates = tuple(ss.get("explore_dates") or ())
+    res_choice = ss["explore_res"]
+    query = MapQuery(
+        carrier=None if ss["explore_carrier"] == "all" else ss["explore_carrier"],
+        brand=ss["explore_brand"], kinds=tuple(ss["explore_kinds"]), hours=tuple(ss["explore_hours"]),
+        day_type=None if ss["explore_days"] == "all" else ss["explore_days"],
+        since=dates[0] if len(dates) == 2 else None, until=dates[1] if len(dates) == 2 else None,
+        res=auto_resolution(zoom) if res_choice == "auto" else int(res_choice),
+        measure=ss["explore_measure"], mode=ss["explore_mode"],
+    )
+    return MapState(query=query, res_choice=res_choice, lat=lat, lon=lon, zoom=zoom,
+                    cell=ss.get("explore_cell"), tiles=ss["explore_tiles"])
+
+
+def _write_url(state: MapState) -> None:
+    wanted = params_from_state(state)
+    if "lang" in st.query_params:
+        wanted["lang"] = st.query_params["lang"]
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+# --- rendering ---------------------------------------------------------------------
+
+def _caption(view: mapview.HexView, q: MapQuery) -> str:
+    carrier = map_charts.carrier_name(q.carrier, lang()) if q.carrier else tr("모든 통신사", "all carriers")
+    h0, h1 = q.hours
+    hours = tr("하루 전체", "all day") if q.all_hours else tr(
+        f"{h0:02d}시" if h0 == h1 else f"{h0:02d}–{h1:02d}시", f"{h0:02d}:00–{h1:02d}:59")
+    what = mapdraw.measure_title(view, lang())
+    return tr(
+        f"**{what}** — {carrier}, {hours}. 단위: {mapdraw.unit_label(view.measure, lang())}. "
+        f"육각형 해상도 {view.res}. 제보자 {view.k}명 미만인 육각형은 그리지 않습니다.",
+        f"**{what}** — {carrier}, {hours}. Unit: {mapdraw.unit_label(view.measure, lang())}. "
+        f"Hex resolution {view.res}. Hexes with fewer than {view.k} reporters are not drawn.",
+    )
+
+
+def _notes(view: mapview.HexView) -> None:
+    if "no_samples" in view.notes:
+        st.info(tr("이 보기에는 '정상' 표본이 부족해 비율 대신 밀도(면적·시간당 제보 수)를 보여 줍니다.",
+                   "Too few 'all good' samples in this view: showing density (reports per area and hour), "
+                   "not rates."), icon="ℹ️")
+    if "coarsened" in view.notes:
+        st.info(tr("육각형이 너무 많아 더 큰 육각형으로 묶었습니다.", "Too many hexes: drawn at a coarser resolution."))
+    if view.frame.empty:
+        st.warning(tr("이 조건에서 공개할 수 있는 육각형이 없습니다. 통신사·시간대·기간을 넓혀 보세요.",
+                      "No hex can be shown for these filters. Widen the carrier, hours or dates."))
+
+
+def _render_map(view: mapview.HexView, state: MapState, db: str) -> None:
+    center = load_city().center
+    m = mapdraw.build_map(view, lang=lang(), center=center, zoom=load_city().zoom, tiles=state.tiles,
+                          synthetic=_synthetic(db))
+    out = st_folium(m, key="explore_map", height=MAP_HEIGHT, use_container_width=True,
+                    returned_objects=["last_object_clicked", "zoom", "center"],
+                    center=(state.lat, state.lon), zoom=state.zoom) or {}
+    if out.get("center") and out.get("zoom"):
+        pos = (round(out["center"]["lat"], 4), round(out["center"]["lng"], 4), int(out["zoom"]))
+        if pos != st.session_state["explore_pos"]:
+            st.session_state["explore_pos"] = pos
+            if state.res_choice == "auto" and auto_resolution(pos[2]) != view.res:
+                st.rerun()
+    clicked = out.get("last_object_clicked")
+    if clicked:
+        cell = mapview.cell_at(clicked["lat"], clicked["lng"], view.res)
+        if cell != st.session_state.get("explore_cell") and cell in set(view.frame["cell_id"]):
+            st.session_state["explore_cell"] = cell
+
+
+def _place_line(place: dict) -> str:
+    def name(area):
+        return (area.name_en if lang() == "en" else area.name_ko) if area else "–"
+
+    return (f"**{name(place['gu'])} {name(place['dong'])}** · {tr('가까운 역', 'nearest station')}: "
+            f"{place['station'].name} ({place['station_m']:.0f} m)")
+
+
+def _render_detail(q: MapQuery, cell: str, db: str) -> None:
+    try:
+        detail = _detail(q, cell, db)
+    except InputError as e:
+        show_error(e)
+        return
+    head, clear = st.columns([5, 1])
+    head.subheader(tr("선택한 육각형", "Selected hex"))
+    if clear.button(tr("선택 해제", "Clear selection"), key="explore_clear_cell"):
+        st.session_state["explore_cell"] = None
+        st.rerun()
+    if not detail.published:
+        st.info(tr(f"이 육각형은 이 조건에서 제보자가 {min_reporters()}명 미만이라 공개하지 않습니다.",
+                   f"Fewer than {min_reporters()} reporters in this hex for these filters: not shown."))
+        return
+    st.markdown(_place_line(detail.place))
+    st.caption(f"H3 {cell} · res {detail.res} · {tr('제보자', 'reporters')} {detail.reporters} · "
+               + tr("통신사 필터와 관계없이 모든 통신사를 나란히 보여 줍니다.", "All carriers side by side, whatever "
+                    "the carrier filter."))
+    left, right = st.columns(2)
+    with left:
+        st.dataframe(map_charts.carriers_table(detail.carriers, lang()), hide_index=True,
+                     key="explore_detail_carriers")
+        if not detail.kinds.empty:
+            st.altair_chart(map_charts.kinds_chart(detail.kinds, lang()), width="stretch")
+        st.caption(tr(f"많이 보고된 단말기 (제보자 {min_reporters()}명 이상인 기종만)",
+                      f"Device models most reported (only models named by {min_reporters()}+ reporters)"))
+        if detail.devices.empty:
+            st.caption(tr("— 해당하는 기종이 없습니다.", "— no model qualifies."))
+        else:
+            devices = detail.devices.rename(columns={
+                "device_model": tr("기종", "Model"), "failures": tr("장애", "Failures"),
+                "reporters": tr("제보자", "Reporters")})
+            st.dataframe(devices, hide_index=True, key="explore_detail_devices")
+    with right:
+        st.caption(tr("24시간 장애 비율 (통신사별, 95% 구간; 제보자가 부족한 시간은 빠짐)",
+                      "Failure rate over 24 hours per carrier (95% band; hours with too few reporters left out)"))
+        st.altair_chart(map_charts.trend_chart(detail.hours, "rate", lang(), x="hour"), width="stretch")
+
+
+def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
+    measure = view.ratio_of if view.measure == mapview.RATIO else view.measure
+    hours, days = _profiles(q, measure, db)
+    tab_hours, tab_days, tab_worst = st.tabs([tr("시간대 × 통신사", "Hour × carrier"), tr("일별 추이", "Daily trend"),
+                                              tr("취약 지역 순위", "Worst places")])
+    with tab_hours:
+        st.altair_chart(map_charts.hour_heatmap(hours, measure, lang()), width="stretch")
+    with tab_days:
+        st.altair_chart(map_charts.trend_chart(days, measure, lang()), width="stretch")
+    with tab_worst:
+        worst, worst_measure = _worst(q, db)
+        st.caption(tr("통신사별로 소표본 보정값이 가장 높은 육각형 10곳 (판단 보류 육각형 제외).",
+                      "Per carrier, the 10 hexes with the highest shrunk estimate (hexes too thin to rate left out)."))
+        if worst.empty:
+            st.info(tr("순위를 매길 육각형이 없습니다.", "No hex to rank."))
+        else:
+            st.dataframe(map_charts.worst_table(worst, worst_measure, lang()), hide_index=True, key="explore_worst")
+
+
+def main() -> None:
+    st.title(tr("장애 지도", "Failure map"))
+    db = str(settings.db_path())
+    state, problems = state_from_params(st.query_params.to_dict())
+    for problem in problems:
+        st.warning(tr("주소의 값 하나를 무시했습니다: ", "Ignored one value in the address: ") + str(problem))
+    _seed_widgets(state)
+    st.session_state["explore_run"] = st.session_state.get("explore_run", 0) + 1
+    first, last = _period(db)
+    if first is None:
+        st.warning(tr("아직 데이터가 없습니다.", "No data yet."))
+        return
+    _sidebar(first, last)
+    try:
+        state = _state_from_widgets()
+        view = _view(state.query, db)
+    except DropMapError as e:
+        show_error(e)
+        return
+    st.markdown(_caption(view, state.query))
+    _notes(view)
+    _render_map(view, state, db)
+    if st.session_state.get("explore_cell"):
+        _render_detail(state.query, st.session_state["explore_cell"], db)
+    else:
+        st.caption(tr("육각형에 마우스를 올리면 수치가, 누르면 통신사별 수치·24시간 변화·장애 유형·단말기·위치 이름이 "
+                      "지도 아래에 나옵니다.",
+                      "Hover a hex for its numbers; click it for numbers per carrier, the 24-hour profile, failure "
+                      "kinds, devices and place names below the map."))
+    _write_url(_state_from_widgets())
+    if st.session_state.get("explore_play"):
+        st.caption(tr("재생 중에는 아래 차트와 순위를 멈춥니다.", "Charts and rankings below pause while playing."))
+    else:
+        _render_below(view, state.query, db)
+    if st.session_state.get("explore_play"):
+        st.fragment(run_every=PLAY_SECONDS)(_play_tick)()
+    st.caption(tr(f"새 제보는 {CACHE_SECONDS}초 안에 지도에 반영됩니다.",
+                  f"New reports reach the map within {CACHE_SECONDS} s."))
+
+
+main()
