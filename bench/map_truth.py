@@ -11,7 +11,10 @@ database, then, per carrier, at resolution 8 and all hours:
             left out), highest shrunk estimate first;
   raw count the 20 hexes with the most failure reports (a naive density map),
             among the same publishable hexes;
-  raw rate  the 20 hexes with the highest observed failure rate, same hexes.
+  raw rate  the 20 hexes with the highest observed failure rate, grey hexes
+            left out as the map does (shrinkage alone is what differs);
+  raw rate (all) the same over every publishable hex, grey ones included (no
+            small-count handling at all).
 
 Precision = |ranked top 20 ∩ the carrier's 20 truly weakest hexes| / 20, where
 the truly weakest are the 20 highest ``failure_rate`` of demo_truth for that
@@ -50,6 +53,7 @@ def precision_table(cur, top: int = 20):
             "map": rated.nlargest(top, "estimate")["cell"],
             "raw_count": group.nlargest(top, "failures")["cell"],
             "raw_rate": rated.nlargest(top, "observed")["cell"],
+            "raw_rate_all": group.nlargest(top, "observed")["cell"],
         }
         shown_weak = len(weakest & set(group["cell"]))
         rows.append({"network": network, "measure": measure, "publishable_hexes": len(group),
@@ -85,7 +89,7 @@ def main() -> int:
     con.close()
     print(table.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     print(f"\nmean precision: map {table['map'].mean():.2f}, raw counts {table['raw_count'].mean():.2f}, "
-          f"raw rates {table['raw_rate'].mean():.2f}")
+          f"raw rates {table['raw_rate'].mean():.2f}, raw rates with thin hexes {table['raw_rate_all'].mean():.2f}")
     if work is not None:
         for f in work.iterdir():
             f.unlink()

@@ -217,17 +217,23 @@ def district_shapes() -> tuple[dict, tuple[tuple[str, str, float, float], ...]]:
 
 
 class _Legend(MacroElement):
-    """A Leaflet control in the map's corner holding pre-escaped legend HTML."""
+    """A Leaflet control in the map's corner holding pre-escaped legend HTML.
+
+    It lives in the hex layer's feature group, which streamlit-folium swaps on
+    every filter change without reloading the map; the previous legend is
+    removed first so exactly one stays.
+    """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: 'bottomright'});
-        {{ this.get_name() }}.onAdd = function () {
+        if (window.dmLegend) { window.dmLegend.remove(); }
+        window.dmLegend = L.control({position: 'bottomright'});
+        window.dmLegend.onAdd = function () {
             var div = L.DomUtil.create('div', 'dm-legend');
             div.innerHTML = {{ this.html|tojson }};
             return div;
         };
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        window.dmLegend.addTo({{ this._parent._parent.get_name() }});
         {% endmacro %}
     """)
 
@@ -263,23 +269,38 @@ def offline_map(center: tuple[float, float], zoom: int, *, tiles: bool = False) 
     return m
 
 
-def build_map(view: HexView, *, lang: str, center: tuple[float, float], zoom: int,
-              tiles: bool = False, synthetic: bool = False) -> folium.Map:
-    """The whole map of one view: hexes, district outlines and names, legend."""
+def base_map(*, lang: str, center: tuple[float, float], zoom: int, tiles: bool = False) -> folium.Map:
+    """The map without data: district outlines (above the hexes) and names, optional tiles."""
     m = offline_map(center, zoom, tiles=tiles)
-    fields, labels = tooltip_fields(view, lang)
-    # folium checks tooltip fields against the features: an empty view gets none.
-    tooltip = folium.GeoJsonTooltip(fields=fields, aliases=labels, labels=True, sticky=True) \
-        if len(view.frame) else None
-    folium.GeoJson(hex_features(view, lang), name="hexes", style=_HEX_STYLE, on_each_feature=_HEX_HOVER,
-                   tooltip=tooltip).add_to(m)
+    # Outlines in their own pane above the hexes (overlayPane is 400), letting the pointer through.
+    folium.map.CustomPane("districts", z_index=450, pointer_events=False).add_to(m)
     outlines, labels = district_shapes()
-    folium.GeoJson(outlines, name="districts", interactive=False).add_to(m)
+    folium.GeoJson(outlines, name="districts", interactive=False, pane="districts").add_to(m)
     for ko, en, lat, lon in labels:
         folium.Marker([lat, lon], interactive=False, keyboard=False, icon=folium.DivIcon(
             html=f"<div>{escape(en if lang == 'en' else ko)}</div>", class_name="dm-gu-label",
             icon_size=(0, 0))).add_to(m)
-    m.add_child(_Legend(legend_html(view, lang, synthetic=synthetic)))
+    return m
+
+
+def hex_layer(view: HexView, *, lang: str, synthetic: bool = False) -> folium.FeatureGroup:
+    """The view's hexes (coloured, with hover values) and its legend, as one swappable feature group."""
+    group = folium.FeatureGroup(name="hexes", control=False)
+    fields, labels = tooltip_fields(view, lang)
+    # folium checks tooltip fields against the features: an empty view gets none.
+    tooltip = folium.GeoJsonTooltip(fields=fields, aliases=labels, labels=True, sticky=True) \
+        if len(view.frame) else None
+    folium.GeoJson(hex_features(view, lang), name="hex cells", style=_HEX_STYLE, on_each_feature=_HEX_HOVER,
+                   tooltip=tooltip).add_to(group)
+    group.add_child(_Legend(legend_html(view, lang, synthetic=synthetic)))
+    return group
+
+
+def build_map(view: HexView, *, lang: str, center: tuple[float, float], zoom: int,
+              tiles: bool = False, synthetic: bool = False) -> folium.Map:
+    """The whole map of one view as one folium map (for a standalone page, tests and benchmarks)."""
+    m = base_map(lang=lang, center=center, zoom=zoom, tiles=tiles)
+    hex_layer(view, lang=lang, synthetic=synthetic).add_to(m)
     return m
 
 

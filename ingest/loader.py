@@ -127,13 +127,14 @@ def _load_raw(cur, con, present: set[str], origin: Origin, *, now: datetime | No
     _add_unparsed(problems, unparsed)
     rows_read = problems.rows + len(unparsed)
     good = problems.rows - sql.count_bad(cur)
-    _stage(cur)
+    repeats_possible = _stage(cur)
     if flagger is not None:
         _apply_flagger(cur, con, flagger)
+        repeats_possible = True
     accepted, duplicates, pairs = insert_batch(
         cur, batch_id=batch_id, source=origin.source, received_at=now, file_name=origin.file_name,
         sha256=origin.sha256, fmt=origin.fmt, rows_read=rows_read, rejected=rows_read - good,
-        duplicates=0, return_rows=return_ids,
+        duplicates=0, return_rows=return_ids, repeats_possible=repeats_possible,
     )
     return LoadResult(
         batch_id=batch_id, rows_read=rows_read, accepted=accepted, rejected=rows_read - good,
@@ -222,14 +223,19 @@ def _computed(numbers: dict) -> pa.Table:
     })
 
 
-def _stage(cur) -> None:
-    """View ``staged`` over the good rows of ``checked`` and their computed columns."""
+def _stage(cur) -> bool:
+    """View ``staged`` over the good rows of ``checked`` and their computed columns.
+
+    Returns whether a fingerprint repeats within the batch (a hash set here is
+    cheaper than asking the database).
+    """
     computed = _computed(sql.good_numbers(cur))
     cur.register("computed", computed)  # registered for the cursor's lifetime; the view reads it
     sql.staged_view(cur, "computed")
     misaligned = sql.staged_misaligned(cur, "computed")
     if misaligned:  # never seen; refuse rather than store cells of the wrong rows
         raise StoreError(f"internal error: {misaligned} staged rows out of order; nothing was stored")
+    return bool(pd.Series(computed.column("fingerprint").to_numpy()).duplicated().any())
 
 
 # --- flagger -------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ SELECT row FROM (
 ) WHERE nth > 1
 """
 
+_NO_REPEATS = "CREATE OR REPLACE TEMP TABLE batch_repeats (row BIGINT)"
+
 # Fingerprints of the batch that are stored already. The time bounds let DuckDB
 # skip every row group outside the batch's period, so a batch of new times
 # costs almost nothing here.
@@ -60,20 +62,22 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, received_at: datetime,
                  file_name: str | None, sha256: str | None, fmt: str | None, rows_read: int, rejected: int,
-                 duplicates: int = 0, return_rows: bool = False) -> tuple[int, int, list[tuple[str, int]]]:
+                 duplicates: int = 0, return_rows: bool = False,
+                 repeats_possible: bool = True) -> tuple[int, int, list[tuple[str, int]]]:
     """Store the rows of relation ``staged`` (a TEMP view or table of ``cur``) and the batch row, atomically.
 
     ``staged`` has ``STAGED_COLUMNS`` plus ``row`` (the record number). Rows
     whose fingerprint is stored already, or repeats an earlier row of the batch,
     are left out and counted as duplicates, as are ``duplicates`` rows the caller
-    dropped before. Returns (accepted, duplicates, [(report_id, row)]) -- the
-    pairs only when ``return_rows``.
+    dropped before. ``repeats_possible=False`` says the caller knows no
+    fingerprint repeats within ``staged`` (it skips that query). Returns
+    (accepted, duplicates, [(report_id, row)]) -- the pairs only when ``return_rows``.
     """
     with _write_lock:
         cur.execute("BEGIN TRANSACTION")
         try:
             staged, t0, t1 = cur.execute("SELECT count(*), min(observed_at), max(observed_at) FROM staged").fetchone()
-            cur.execute(_REPEATS)
+            cur.execute(_REPEATS if repeats_possible else _NO_REPEATS)
             cur.execute(_ALREADY_STORED, {"t0": t0, "t1": t1})
             params = {"received_at": received_at, "source": source, "batch_id": batch_id}
             # The table's row order means nothing (every reader sorts or groups), so

@@ -55,7 +55,7 @@ def _content(con) -> pd.DataFrame:
 # --- determinism -----------------------------------------------------------------------------------
 
 def test_same_seed_gives_the_same_reports_and_truth(tmp_path):
-    options = DemoOptions(reports=1500, seed=3)
+    options = DemoOptions(reports=800, seed=3)
     first, second = connect(tmp_path / "a.duckdb"), connect(tmp_path / "b.duckdb")
     build_demo(first, options)
     build_demo(second, options)

@@ -18,10 +18,11 @@ CITY_HALL = (37.5663, 126.9779)
 HALL_HEX = "8830e1d8c1fffff"
 
 
-def _page(path: str = "ui/explore.py", **params) -> AppTest:
+def _page(path: str = "ui/explore.py", *, panel: str = "worst", **params) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     for key, value in params.items():
         at.query_params[key] = value
+    at.session_state["explore_panel"] = panel  # the panel below the map (only one is computed)
     at.switch_page(path)
     return at.run()
 
@@ -102,6 +103,15 @@ def test_a_bad_url_value_is_ignored_with_a_warning(demo_db, name, value):
     at = _page(**{name: value})
     assert not at.exception
     assert any(name in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("panel", ["hours", "days"])
+def test_panels_below_the_map(demo_db, panel):
+    at = _page(panel=panel, carrier="KT")
+    assert not at.exception
+    assert at.get_by_key("explore_panel") is not None
+    with pytest.raises(KeyError):
+        _worst(at)  # only the chosen panel is computed
 
 
 def test_english_interface(demo_db):

@@ -29,7 +29,19 @@ _AREA = {7: "5.2", 8: "0.74", 9: "0.1"}
 
 @st.cache_data(ttl=settings.get_int("DROPMAP_CACHE_SECONDS"), show_spinner=False)
 def _preview(query: ExportQuery, db: str):
-    return preview(cursor(), query)
+    cur = cursor()  # its own cursor: the aggregate's temp tables go when it closes
+    try:
+        return preview(cur, query)
+    finally:
+        cur.close()
+
+
+def _export(query: ExportQuery, fmt: str):
+    cur = cursor()
+    try:
+        return export_bytes(cur, query, fmt)
+    finally:
+        cur.close()
 
 
 st.title(tr("열린 데이터 내려받기", "Open data downloads"))
@@ -101,7 +113,7 @@ name = file_name(query, fmt)
 ready_key = (query, fmt)
 if st.button(tr("파일 만들기", "Prepare the file"), key="dl_prepare", type="primary", disabled=not shown.rows):
     try:
-        data, manifest = export_bytes(cursor(), query, fmt)
+        data, manifest = _export(query, fmt)
     except DropMapError as e:
         show_error(e)
         st.stop()

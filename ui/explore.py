@@ -58,14 +58,18 @@ def _period(db: str):
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _profiles(q: MapQuery, measure: str, db: str):
-    cur = cursor()
-    return mapdetail.hour_profile(cur, q, measure), mapdetail.day_trend(cur, q, measure)
+def _hour_profile(q: MapQuery, measure: str, db: str):
+    return mapdetail.hour_profile(cursor(), q, measure)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _day_trend(q: MapQuery, measure: str, db: str):
+    return mapdetail.day_trend(cursor(), q, measure)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _worst(q: MapQuery, db: str):
-    return mapview.worst_places(cursor(), q.with_changes(mode="level"), per_carrier=10)
+    return mapview.worst_places(cursor(), q, per_carrier=10)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
@@ -204,10 +208,11 @@ def _notes(view: mapview.HexView) -> None:
 
 def _render_map(view: mapview.HexView, state: MapState, db: str) -> None:
     center = load_city().center
-    m = mapdraw.build_map(view, lang=lang(), center=center, zoom=load_city().zoom, tiles=state.tiles,
-                          synthetic=_synthetic(db))
-    out = st_folium(m, key="explore_map", height=MAP_HEIGHT, use_container_width=True,
-                    returned_objects=["last_object_clicked", "zoom", "center"],
+    base = mapdraw.base_map(lang=lang(), center=center, zoom=load_city().zoom, tiles=state.tiles)
+    # The hexes travel as a feature group: a filter change swaps them without reloading the map.
+    layer = mapdraw.hex_layer(view, lang=lang(), synthetic=_synthetic(db))
+    out = st_folium(base, key="explore_map", height=MAP_HEIGHT, use_container_width=True,
+                    feature_group_to_add=layer, returned_objects=["last_object_clicked", "zoom", "center"],
                     center=(state.lat, state.lon), zoom=state.zoom) or {}
     if out.get("center") and out.get("zoom"):
         pos = (round(out["center"]["lat"], 4), round(out["center"]["lng"], 4), int(out["zoom"]))
@@ -270,17 +275,28 @@ def _render_detail(q: MapQuery, cell: str, db: str) -> None:
         st.altair_chart(map_charts.trend_chart(detail.hours, "rate", lang(), x="hour"), width="stretch")
 
 
+PANELS = ("hours", "days", "worst")
+
+
 def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
+    """One of three panels; only the chosen one is computed (each is a scan of every report)."""
     measure = view.ratio_of if view.measure == mapview.RATIO else view.measure
-    hours, days = _profiles(q, measure, db)
-    tab_hours, tab_days, tab_worst = st.tabs([tr("시간대 × 통신사", "Hour × carrier"), tr("일별 추이", "Daily trend"),
-                                              tr("취약 지역 순위", "Worst places")])
-    with tab_hours:
-        st.altair_chart(map_charts.hour_heatmap(hours, measure, lang()), width="stretch")
-    with tab_days:
-        st.altair_chart(map_charts.trend_chart(days, measure, lang()), width="stretch")
-    with tab_worst:
-        worst, worst_measure = _worst(q, db)
+    names = {"hours": tr("시간대 × 통신사", "Hour × carrier"), "days": tr("일별 추이", "Daily trend"),
+             "worst": tr("취약 지역 순위", "Worst places")}
+    st.session_state.setdefault("explore_panel", "hours")
+    panel = st.segmented_control(tr("지도 아래", "Below the map"), PANELS, key="explore_panel",
+                                 format_func=names.get, label_visibility="collapsed") or "hours"
+    # Cache keys hold only what each panel depends on, so other filter changes reuse them.
+    if panel == "hours":
+        st.caption(tr("하루 전체, 통신사별 (선택한 통신사·시간과 관계없이 모든 시간·통신사).",
+                      "Whole day, every carrier (whatever carrier and hours are chosen above)."))
+        profile = _hour_profile(q.with_changes(carrier=None, hours=ALL_HOURS, res=8, mode="level"), measure, db)
+        st.altair_chart(map_charts.hour_heatmap(profile, measure, lang()), width="stretch")
+    elif panel == "days":
+        trend = _day_trend(q.with_changes(carrier=None, res=8, mode="level"), measure, db)
+        st.altair_chart(map_charts.trend_chart(trend, measure, lang()), width="stretch")
+    else:
+        worst, worst_measure = _worst(q.with_changes(mode="level"), db)
         st.caption(tr("통신사별로 소표본 보정값이 가장 높은 육각형 10곳 (판단 보류 육각형 제외).",
                       "Per carrier, the 10 hexes with the highest shrunk estimate (hexes too thin to rate left out)."))
         if worst.empty:
