@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api import _tcp
 from core import settings
 from core.errors import DropMapError, InputError, StoreError, UnreadableFileError
 from ingest.abuse import RateLimitedError
@@ -22,6 +23,8 @@ from ingest.fields import FIELD_ALIASES, map_columns
 from ingest.readers import records_from_json
 from ingest.submit import client_address, submit_reports
 from store.db import shared_connection
+
+_tcp.enable()  # before the server accepts connections: see api/_tcp.py
 
 JSON_TYPES = ("application/json", "application/geo+json")
 CODE_HEADER = "x-reporter-code"

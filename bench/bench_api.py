@@ -3,7 +3,8 @@
 Starts the real site (`streamlit run app.py`) on a free loopback port over a
 fresh temporary database, with the hourly rate limits off, and measures
 
-  baseline   8 clients GET /api/v1/openapi.json (the server's floor for a tiny answer)
+  baseline   8 clients GET /_stcore/health, then GET /api/v1/openapi.json (the server's floor: a
+             trivial answer, and one of our JSON routes)
   serial     1 client posting single reports
   floor      in-process: one ingest.loader.load_frame call for one report (what each batch costs)
   concurrent 8 clients posting single reports (the target: >= 300 reports/s, p95 < 50 ms)
@@ -141,6 +142,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         drive(url, 2, 5, 30, post("serial"))  # warm-up: first import, first connection
+        health = drive(url, 8, args.per_client, args.seconds, lambda http, c, n: http.get("/_stcore/health"))
         baseline = drive(url, 8, args.per_client, args.seconds,
                          lambda http, c, n: http.get("/api/v1/openapi.json"))
         serial = drive(url, 1, args.per_client, args.seconds, post("serial"))
@@ -157,10 +159,12 @@ def main() -> None:
     con.close()
     accepted = serial["accepted"] + concurrent["accepted"] + 10  # + warm-up
     result = {
-        "machine": f"{os.cpu_count()} cores, shared", "baseline_get_openapi": baseline, "serial_post": serial,
+        "machine": f"{os.cpu_count()} cores, shared", "baseline_get_health": health,
+        "baseline_get_openapi": baseline, "serial_post": serial,
         "concurrent_post": concurrent,
         "ratio_concurrent_to_serial_throughput": round(concurrent["per_second"] / serial["per_second"], 2),
         "ratio_concurrent_post_to_baseline_get": round(concurrent["per_second"] / baseline["per_second"], 3),
+        "ratio_concurrent_post_to_health": round(concurrent["per_second"] / health["per_second"], 3),
         "load_frame_single_report": floor,
         "ratio_serial_p50_to_load_frame": round(serial["p50_ms"] / floor["median_ms"], 2),
         "mean_reports_per_batch": round(stored / batches, 2) if batches else None,

@@ -194,13 +194,24 @@ def _views():
     ]
 
 
-def _times(fn, repeat: int) -> list[float]:
-    fn()  # warm-up: file cache, DuckDB's first-use costs
-    out = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
+def _ms(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def _interleaved(fns: dict, repeat: int, every: dict) -> dict[str, list[float]]:
+    """Times each function in turn, round after round, so all share the machine's load alike.
+
+    ``every[name] = n`` runs that one only every n-th round (the slow exact baseline).
+    """
+    for fn in fns.values():
+        fn()  # warm-up: file cache, DuckDB's first-use costs
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for i in range(repeat):
+        for name, fn in fns.items():
+            if i % every.get(name, 1) == 0:
+                out[name].append(_ms(fn))
     return out
 
 
@@ -219,10 +230,13 @@ def bench_queries(path: Path, repeat: int) -> None:
     print(f"{'view':40} {'baseline':>9} {'lean':>7} {'ours p50':>9} {'ours p95':>9} {'ours/base':>9} "
           f"{'ours/lean':>9} {'hexes':>6}")
     for name, query, sql in _views():
-        base = statistics.median(_times(lambda sql=sql: cur.execute(sql).fetchall(), max(3, repeat // 3)))
-        lean = statistics.median(_times(lambda sql=_lean_sql(sql): cur.execute(sql).fetchall(), repeat))
         view_fn = mapview.compare_view if query.mode == "compare" else mapview.level_view
-        ours = _times(lambda q=query, f=view_fn: f(cur, q), repeat)
+        runs = _interleaved({
+            "base": lambda sql=sql: cur.execute(sql).fetchall(),
+            "lean": lambda sql=_lean_sql(sql): cur.execute(sql).fetchall(),
+            "ours": lambda q=query, f=view_fn: f(cur, q),
+        }, repeat, every={"base": 3})
+        base, lean, ours = statistics.median(runs["base"]), statistics.median(runs["lean"]), runs["ours"]
         hexes = len(view_fn(cur, query).frame)
         p50 = statistics.median(ours)
         print(f"{name:40} {base:6.0f} ms {lean:4.0f} ms {p50:6.0f} ms {_p95(ours):6.0f} ms {p50 / base:9.2f} "

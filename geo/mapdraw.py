@@ -21,8 +21,7 @@ import folium
 import h3
 import numpy as np
 import shapely
-from branca.element import MacroElement
-from folium.utilities import JsCode
+from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from core.settings import DATA_DIR
@@ -49,6 +48,7 @@ _STYLE = """
 .dm-legend i {display: inline-block; width: 14px; height: 12px; margin-right: 6px; vertical-align: -1px;
   border: 1px solid #999;}
 .dm-legend small {display: block; color: #555; margin-top: 4px;}
+.dm-tip th {text-align: left; padding-right: 8px; font-weight: 600;}
 .leaflet-container {background: #f7f7f4;}
 </style>
 """
@@ -143,28 +143,42 @@ def tooltip_fields(view: HexView, lang: str) -> tuple[list[str], list[str]]:
     return names, [escape(label) for label in labels]
 
 
-def tooltip_values(view: HexView, row, lang: str) -> dict[str, str]:
-    """The hover values of one hex, formatted and escaped."""
-    m = view.measure
-    gu = (row["gu_en"] if lang == "en" else row["gu_ko"]) or _t(lang, "서울 밖", "outside Seoul")
-    shown = f"{format_value(row['estimate'], m)} ({format_value(row['low'], m)}–{format_value(row['high'], m)})"
-    out = {"gu": gu, "cell": row["cell_id"], "v": shown, "note": ""}
+def _intervals(estimate, low, high, measure: str) -> list[str]:
+    return [f"{format_value(v, measure)} ({format_value(lo, measure)}–{format_value(hi, measure)})"
+            for v, lo, hi in zip(estimate, low, high, strict=True)]
+
+
+def tooltip_columns(view: HexView, lang: str) -> dict[str, list[str]]:
+    """The hover values of every hex, column by column, formatted and HTML-escaped."""
+    f, m = view.frame, view.measure
+    gu_names = f["gu_en"] if lang == "en" else f["gu_ko"]
+    outside = _t(lang, "서울 밖", "outside Seoul")
+    safe = {name: escape(name or outside) for name in set(gu_names)}  # few distinct names
+    out = {"gu": [safe[g] for g in gu_names], "cell": [escape(c) for c in f["cell_id"]],
+           "v": _intervals(f["estimate"], f["low"], f["high"], m)}
+    failures = f["failures"].astype("int64").astype(str)
     if m == RATIO:
         if view.ratio_of == RATE:
-            out["own"], out["others"] = format_value(row["observed"], RATE), format_value(row["observed_others"], RATE)
+            out["own"] = [format_value(x, RATE) for x in f["observed"]]
+            out["others"] = [format_value(x, RATE) for x in f["observed_others"]]
         else:
-            out["own"], out["others"] = f"{int(row['failures'])}", f"{int(row['failures_others'])}"
-        out["note"] = _t(lang, *_RATIO_NAMES[int(row["cls"])])
+            out["own"], out["others"] = list(failures), list(f["failures_others"].astype("int64").astype(str))
+        verdicts = [escape(_t(lang, *names)) for names in _RATIO_NAMES]
+        out["note"] = [verdicts[int(c)] for c in f["cls"]]
     elif m == RATE:
-        out["n"] = f"{int(row['failures'])} / {int(row['reports'])}"
-        if row["cls"] == GREY:
-            out["note"] = _t(lang, "제보가 적어 판단 보류", "too few reports to rate")
+        out["n"] = list(failures + " / " + f["reports"].astype("int64").astype(str))
+        grey = escape(_t(lang, "제보가 적어 판단 보류", "too few reports to rate"))
+        out["note"] = [grey if c == GREY else "" for c in f["cls"]]
     else:
-        out["n"] = f"{int(row['failures'])}"
-    return {key: escape(str(value)) for key, value in out.items()}
+        out["n"] = list(failures)
+        out["note"] = [""] * len(f)
+    return out
 
 
 # --- layers -----------------------------------------------------------------------
+
+_POLYGONS: dict[int, list] = {}  # cell -> rings; a cell's shape never changes
+
 
 def cell_polygon(cell: int) -> list[list[list[float]]]:
     """GeoJSON polygon rings ([lon, lat], closed) of an H3 cell.
@@ -172,32 +186,90 @@ def cell_polygon(cell: int) -> list[list[list[float]]]:
     Rounded to 4 decimals (~10 m): neighbours share vertices, so they round
     alike and no gap opens between hexes.
     """
-    ring = [[round(lng, _COORD_DIGITS), round(lat, _COORD_DIGITS)]
-            for lat, lng in h3.api.basic_int.cell_to_boundary(int(cell))]
-    return [ring + [ring[0]]]
+    cell = int(cell)
+    rings = _POLYGONS.get(cell)
+    if rings is None:
+        ring = [[round(lng, _COORD_DIGITS), round(lat, _COORD_DIGITS)]
+                for lat, lng in h3.api.basic_int.cell_to_boundary(cell)]
+        rings = _POLYGONS[cell] = [ring + [ring[0]]]
+    return rings
 
 
 def hex_features(view: HexView, lang: str) -> dict:
     """The published hexes as one GeoJSON FeatureCollection: colour ``c`` and hover fields per feature."""
-    features = []
-    for row in view.frame.to_dict("records"):
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": cell_polygon(row["cell"])},
-            "properties": {"c": hex_colour(view, row["cls"]), **tooltip_values(view, row, lang)},
-        })
+    columns = tooltip_columns(view, lang)
+    colours = [hex_colour(view, c) for c in view.frame["cls"]]
+    names = list(columns)
+    features = [
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": cell_polygon(cell)},
+         "properties": {"c": colour, **dict(zip(names, values, strict=True))}}
+        for cell, colour, *values in zip(view.frame["cell"], colours, *columns.values(), strict=True)
+    ]
     return {"type": "FeatureCollection", "features": features}
 
 
-# Style from each feature's colour; the rest is shared (one function, not one dict per hex).
-_HEX_STYLE = JsCode(
-    "function (f) { return {fillColor: f.properties.c, color: '#666', weight: 0.4, fillOpacity: 0.72}; }"
-)
-# Hover: a thicker outline on the hex under the pointer.
-_HEX_HOVER = JsCode("""function (feature, layer) {
-    layer.on('mouseover', function () { layer.setStyle({weight: 2.5, color: '#222'}); layer.bringToFront(); });
-    layer.on('mouseout', function () { layer.setStyle({weight: 0.4, color: '#666'}); });
-}""")
+class _RawScript(Element):
+    """Script text placed in the page verbatim.
+
+    branca turns every rendered script into a new Jinja template; for a map's
+    megabytes of GeoJSON that costs ~0.2 s per MB and would also evaluate any
+    '{{' in the data. This element is never parsed as a template.
+    """
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs) -> str:
+        return self.text
+
+
+class _HexCells(MacroElement):
+    """The hexes as one ``L.geoJson`` call: colour, hover table and outline highlight.
+
+    The data is serialised once with ``json.dumps`` (UTF-8, '<' as \\u003c so
+    no text can close the script tag); every value and label in it was already
+    HTML-escaped by ``tooltip_values`` / ``tooltip_fields``.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
+            style: function (f) {
+                return {fillColor: f.properties.c, color: '#666', weight: 0.4, fillOpacity: 0.72};
+            },
+            onEachFeature: function (f, layer) {
+                var fields = {{ this.fields_js }};
+                layer.bindTooltip(function () {
+                    var rows = fields.map(function (fl) {
+                        var v = f.properties[fl[0]];
+                        return v ? '<tr><th>' + fl[1] + '</th><td>' + v + '</td></tr>' : '';
+                    });
+                    return '<table class="dm-tip">' + rows.join('') + '</table>';
+                }, {sticky: true});
+                layer.on('mouseover', function () {
+                    layer.setStyle({weight: 2.5, color: '#222'});
+                    layer.bringToFront();
+                });
+                layer.on('mouseout', function () { layer.setStyle({weight: 0.4, color: '#666'}); });
+            }
+        }).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, data: dict, fields: list[tuple[str, str]]):
+        super().__init__()
+        self._name = "HexCells"
+        self.data_js = _json_for_script(data)
+        self.fields_js = _json_for_script([list(f) for f in fields])
+
+    def render(self, **kwargs) -> None:
+        script = self._template.module.__dict__["script"]
+        self.get_root().script.add_child(_RawScript(str(script(self, kwargs))), name=self.get_name())
+
+
+def _json_for_script(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 @lru_cache(maxsize=1)
@@ -287,11 +359,7 @@ def hex_layer(view: HexView, *, lang: str, synthetic: bool = False) -> folium.Fe
     """The view's hexes (coloured, with hover values) and its legend, as one swappable feature group."""
     group = folium.FeatureGroup(name="hexes", control=False)
     fields, labels = tooltip_fields(view, lang)
-    # folium checks tooltip fields against the features: an empty view gets none.
-    tooltip = folium.GeoJsonTooltip(fields=fields, aliases=labels, labels=True, sticky=True) \
-        if len(view.frame) else None
-    folium.GeoJson(hex_features(view, lang), name="hex cells", style=_HEX_STYLE, on_each_feature=_HEX_HOVER,
-                   tooltip=tooltip).add_to(group)
+    group.add_child(_HexCells(hex_features(view, lang), list(zip(fields, labels, strict=True))))
     group.add_child(_Legend(legend_html(view, lang, synthetic=synthetic)))
     return group
 

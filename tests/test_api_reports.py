@@ -222,3 +222,17 @@ def test_openapi_documents_every_status_code():
     post = document()["paths"]["/api/v1/reports"]["post"]
     assert set(post["responses"]) >= {"200", "201", "400", "413", "415", "429", "503"}
     assert "application/geo+json" in post["requestBody"]["content"]
+
+
+def test_keep_alive_connections_get_tcp_nodelay():
+    """Streamlit's listening socket has proto 0; asyncio would leave Nagle on (a 40 ms stall per response)."""
+    import asyncio.base_events
+    import socket
+
+    from api import _tcp
+
+    _tcp.enable()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        assert sock.proto == 0
+        asyncio.base_events._set_nodelay(sock)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

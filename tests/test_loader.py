@@ -207,3 +207,14 @@ def test_fingerprints_agree_with_and_without_a_flagger(con):
                                                ("Ｋ７ＱＸ－Ｍ２ＰＡ", "K7QXM2PA"), ("---", "")])
 def test_normalise_code(typed, normal):
     assert normalise_code(typed) == normal
+
+
+def test_a_huge_value_in_a_csv_is_cut_not_fatal(con, tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("lat,lon,carrier,kind,observed_at,note\n"
+                    f"37.5665,126.978,KT,no_data,2021-10-25 11:16,{'x' * 5_000_000}\n"
+                    "37.5547,126.9707,SKT,no_data,2021-10-25 11:17,short\n", encoding="utf-8")
+    result = load_file(con, path)
+    assert (result.accepted, result.rejected) == (2, 0)
+    assert [(w["row"], w["field"]) for w in result.warnings] == [(1, "note")]
+    assert con.execute("SELECT max(length(note)) FROM reports").fetchone() == (500,)

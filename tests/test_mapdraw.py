@@ -132,3 +132,15 @@ def test_ten_thousand_hexes_stay_under_five_megabytes():
     # About the most one view may draw (geo.mapview.MAX_HEXES), in Korean (the larger text).
     html = _html(_view(10_000, res=9))
     assert len(html.encode("utf-8")) < 5_000_000
+
+
+def test_data_is_never_evaluated_as_a_template():
+    # branca renders scripts through Jinja; the hex data must bypass that.
+    html = _html(_view(gu="{{ 7 * 7 }}{% if true %}x{% endif %}"))
+    assert "{{ 7 * 7 }}" in html and "{% if true %}" in html
+
+
+def test_hex_data_cannot_close_the_script_tag():
+    view = _view(gu="</script><b>")
+    html = _html(view)
+    assert "</script><b>" not in html and "&lt;/script&gt;" in html

@@ -218,7 +218,7 @@ def _check(frame: pd.DataFrame, fast: bool):
     return good, problems
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.fixed_dictionaries({k: HOSTILE for k in
                                        ("lat", "lon", "carrier", "kind", "observed_at", "accuracy_m", "note")}),
                 min_size=1, max_size=8))
