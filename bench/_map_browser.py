@@ -19,13 +19,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+# Hexes on screen: SVG paths (their count and first fills) or, for big views, Leaflet's canvas.
 _SIGNATURE_JS = """sel => { const f = document.querySelector(sel); const d = f && f.contentDocument;
     if (!d) return ''; const ps = [...d.querySelectorAll('path.leaflet-interactive')];
-    return ps.length + ':' + ps.slice(0, 400).map(p => p.getAttribute('fill')).join(','); }"""
+    return ps.length + ':' + ps.slice(0, 400).map(p => p.getAttribute('fill')).join(',')
+        + ':' + d.querySelectorAll('canvas.leaflet-zoom-animated').length; }"""
 _CHANGED_JS = """([sel, old]) => { const f = document.querySelector(sel); const d = f && f.contentDocument;
     if (!d) return false; const ps = [...d.querySelectorAll('path.leaflet-interactive')];
-    return ps.length > 0
-        && (ps.length + ':' + ps.slice(0, 400).map(p => p.getAttribute('fill')).join(',')) !== old; }"""
+    const canvases = d.querySelectorAll('canvas.leaflet-zoom-animated').length;
+    const now = ps.length + ':' + ps.slice(0, 400).map(p => p.getAttribute('fill')).join(',') + ':' + canvases;
+    return (ps.length > 0 || canvases > 0) && now !== old; }"""
 
 
 def _free_port() -> int:

@@ -35,6 +35,7 @@ LEAFLET_CSS = "/app/static/vendor/leaflet/leaflet.css"
 LEVEL_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 RATIO_COLOURS = ("#2166ac", "#92c5de", "#f0f0f0", "#f4a582", "#b2182b")
 GREY_COLOUR = "#bdbdbd"
+CANVAS_ABOVE = 3000  # hexes; bigger views are drawn on a canvas instead of one SVG path per hex
 _COORD_DIGITS = 4  # ~10 m: plenty for a 170 m hex (res 9), and keeps the HTML small
 
 _STYLE = """
@@ -235,6 +236,9 @@ class _HexCells(MacroElement):
     _template = Template("""
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
+            {%- if this.canvas %}
+            renderer: L.canvas({padding: 0.5}),
+            {%- endif %}
             style: function (f) {
                 return {fillColor: f.properties.c, color: '#666', weight: 0.4, fillOpacity: 0.72};
             },
@@ -260,6 +264,8 @@ class _HexCells(MacroElement):
     def __init__(self, data: dict, fields: list[tuple[str, str]]):
         super().__init__()
         self._name = "HexCells"
+        # Thousands of SVG paths make the browser slow to draw and to pan; one canvas is quicker.
+        self.canvas = len(data["features"]) > CANVAS_ABOVE
         self.data_js = _json_for_script(data)
         self.fields_js = _json_for_script([list(f) for f in fields])
 
