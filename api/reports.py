@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -19,8 +18,8 @@ from api import _tcp
 from core import settings
 from core.errors import DropMapError, InputError, StoreError, UnreadableFileError
 from ingest.abuse import RateLimitedError
-from ingest.fields import FIELD_ALIASES, map_columns
-from ingest.readers import records_from_json
+from ingest.fields import FIELD_ALIASES
+from ingest.readers import records_from_json, records_to_fields
 from ingest.submit import client_address, submit_reports
 from store.db import shared_connection
 
@@ -52,24 +51,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def client_ip(request: Request) -> str | None:
     """The client's address (see ingest.submit.client_address for X-Forwarded-For)."""
     return client_address(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
-
-
-def records_to_raw(records: list[dict]) -> pd.DataFrame:
-    """Report objects -> raw rows named by field, values as text (validation parses them)."""
-    table = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    mapping, _ = map_columns(list(table.columns))
-    frame = table[list(mapping)].rename(columns=mapping)
-    return frame.map(_as_text).reset_index(drop=True)
-
-
-def _as_text(value):
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)[:200]  # refused by validation, shown in the error
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
 
 
 async def _records(request: Request) -> list[dict] | JSONResponse:
@@ -105,7 +86,7 @@ async def post_reports(request: Request) -> JSONResponse:
         return records
     try:
         result = await run_in_threadpool(
-            submit_reports, shared_connection(), records_to_raw(records), source="api",
+            submit_reports, shared_connection(), records_to_fields(records)[0], source="api",
             reporter_code=request.headers.get(CODE_HEADER), ip=client_ip(request),
         )
     except RateLimitedError as e:

@@ -65,6 +65,20 @@ def test_a_list_and_the_code_header(client, db_path):
     assert reporters == {keyed_hash("code", "K7QXM2PA9RTB")}
 
 
+def test_records_may_name_fields_differently(client, db_path):
+    # One client says lat/lon, the next latitude/lng, a third 통신사: all three are reports.
+    second = {"latitude": 37.57, "lng": 126.98, "carrier": "SKT", "kind": "no_data",
+              "observed_at": "2021-10-25T11:21:00+09:00"}
+    third = {"위도": 37.58, "경도": 126.99, "통신사": "엘지유플러스", "유형": "먹통",
+             "time": "2021-10-25 11:22"}
+    r = client.post("/api/v1/reports", json=[report(), second, third])
+    assert r.status_code == 201, r.json()
+    assert r.json()["accepted"] == 3
+    stored = rows(db_path, "lat, network, kind")
+    assert stored.to_dict("list") == {"lat": [37.5665, 37.57, 37.58], "network": ["KT", "SKT", "LGU+"],
+                                      "kind": ["dropped_call", "no_data", "no_service"]}
+
+
 def test_geojson_feature_collection(client, db_path):
     doc = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [126.978, 37.5665]},
