@@ -24,6 +24,7 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
+from core.city import load_city
 from core.settings import DATA_DIR
 from geo.mapview import DENSITY, GREY, RATE, RATIO, HexView
 
@@ -31,10 +32,11 @@ LEAFLET_JS = "/app/static/vendor/leaflet/leaflet.js"
 LEAFLET_CSS = "/app/static/vendor/leaflet/leaflet.css"
 
 # Sequential (failure level, low -> high) and diverging (carrier vs others) palettes,
-# ColorBrewer YlOrRd-5 and RdBu-5 (colour-blind safe), with a neutral grey.
-LEVEL_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+# ColorBrewer YlOrRd-6 and RdBu-5 (colour-blind safe), with a neutral grey.
+LEVEL_COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
 RATIO_COLOURS = ("#2166ac", "#92c5de", "#f0f0f0", "#f4a582", "#b2182b")
 GREY_COLOUR = "#bdbdbd"
+MIN_ZOOM, MAX_ZOOM = 8, 17  # the whole metropolitan area .. a few streets (geo.mapquery accepts 8-18)
 CANVAS_ABOVE = 3000  # hexes; bigger views are drawn on a canvas instead of one SVG path per hex
 _COORD_DIGITS = 4  # ~10 m: plenty for a 170 m hex (res 9), and keeps the HTML small
 
@@ -108,7 +110,7 @@ def class_labels(view: HexView, lang: str) -> list[tuple[str, str]]:
         labels = [_t(lang, "모든 육각형", "all hexes")]
     else:
         labels = [f"< {b[0]}"] + [f"{lo} – {hi}" for lo, hi in zip(b, b[1:], strict=False)] + [f"≥ {b[-1]}"]
-    rows = list(zip(LEVEL_COLOURS[-len(labels):] if len(labels) < 5 else LEVEL_COLOURS, labels, strict=False))
+    rows = list(zip(LEVEL_COLOURS[-len(labels):], labels, strict=True))
     if view.measure == RATE:
         rows.append((GREY_COLOUR, _t(lang, "판단 보류 (제보가 적음)", "too few reports to rate")))
     return rows
@@ -119,8 +121,7 @@ def hex_colour(view: HexView, cls: int) -> str:
         return RATIO_COLOURS[int(cls)]
     if cls == GREY:
         return GREY_COLOUR
-    n = len(view.breaks) + 1
-    palette = LEVEL_COLOURS[-n:] if n < 5 else LEVEL_COLOURS
+    palette = LEVEL_COLOURS[-(len(view.breaks) + 1):]  # fewer classes take the darker end
     return palette[min(int(cls), len(palette) - 1)]
 
 
@@ -326,7 +327,8 @@ def legend_html(view: HexView, lang: str, *, synthetic: bool) -> str:
                    for c, label in class_labels(view, lang))
     notes = [escape(unit_label(view.measure, lang))]
     if view.measure != RATIO:
-        notes.append(escape(_t(lang, "색 구간: 5분위(보정값 기준)", "classes: quintiles of the shrunk values")))
+        notes.append(escape(_t(lang, "색 구간: 보정값의 5분위, 맨 위는 상위 2.5%",
+                               "classes: quintiles of the shrunk values, the top one the highest 2.5%")))
     notes.append(escape(_t(lang, f"제보자 {view.k}명 미만 육각형 {view.hidden}개는 표시하지 않음",
                            f"{view.hidden} hexes with fewer than {view.k} reporters not drawn")))
     if synthetic:
@@ -336,8 +338,13 @@ def legend_html(view: HexView, lang: str, *, synthetic: bool) -> str:
 
 def offline_map(center: tuple[float, float], zoom: int, *, tiles: bool = False) -> folium.Map:
     """A folium map loading only the site's own Leaflet; OpenStreetMap tiles only when asked for."""
-    m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, min_zoom=8, max_zoom=17,
-                   control_scale=True, prefer_canvas=False)
+    m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True, prefer_canvas=False)
+    # folium passes min/max zoom to its tile layer only; without tiles they must be map options.
+    # Panning stays within a degree of the city, so a shared URL always shows it.
+    box = load_city().city_bbox
+    bounds = [[round(box.lat_min - 1, 4), round(box.lon_min - 1, 4)],
+              [round(box.lat_max + 1, 4), round(box.lon_max + 1, 4)]]
+    m.options.update(min_zoom=MIN_ZOOM, max_zoom=MAX_ZOOM, max_bounds=bounds)
     # Instance attributes: folium's class defaults (CDN URLs) stay untouched for other maps.
     m.default_js = [("leaflet", LEAFLET_JS)]
     m.default_css = [("leaflet_css", LEAFLET_CSS)]

@@ -198,14 +198,20 @@ def share_ratio(f1, f0, total1, total0) -> Estimates:
     return Estimates(ratio, low, high)
 
 
-def quantile_breaks(values, classes: int = 5) -> tuple[float, ...]:
-    """``classes - 1`` increasing class limits at even quantiles of the finite values."""
+MAP_CLASS_QUANTILES = (0.2, 0.4, 0.6, 0.8, 0.975)  # quintiles, and the top 2.5 % apart
+
+
+def quantile_breaks(values, quantiles=MAP_CLASS_QUANTILES) -> tuple[float, ...]:
+    """Increasing class limits at the given quantiles of the finite values (ties merged).
+
+    The default gives quintiles plus a top class of the highest 2.5 %, so a
+    few truly exceptional hexes stand out from the merely high ones.
+    """
     v = _as_float(values)
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return ()
-    limits = np.quantile(v, np.linspace(0, 1, classes + 1)[1:-1])
-    return tuple(float(x) for x in np.unique(limits))
+    return tuple(float(x) for x in np.unique(np.quantile(v, quantiles)))
 
 
 def classify(values, breaks) -> np.ndarray:

@@ -76,8 +76,8 @@ def test_hex_features_carry_colour_and_hover_values():
     view.frame.loc[2, "uncertain"] = True
     features = mapdraw.hex_features(view, "en")["features"]
     assert [f["properties"]["cell"] for f in features] == list(view.frame["cell_id"])
-    assert [f["properties"]["c"] for f in features] == [mapdraw.LEVEL_COLOURS[0], mapdraw.LEVEL_COLOURS[1],
-                                                         mapdraw.GREY_COLOUR]
+    five = mapdraw.LEVEL_COLOURS[-5:]  # 4 breaks: 5 classes, from the palette's darker end
+    assert [f["properties"]["c"] for f in features] == [five[0], five[1], mapdraw.GREY_COLOUR]
     first = features[0]["properties"]
     assert first["v"] == "8.0% (5.0%–30.0%)" and first["n"] == "5 / 45"
     assert features[2]["properties"]["note"] == "too few reports to rate"
@@ -144,3 +144,14 @@ def test_hex_data_cannot_close_the_script_tag():
     view = _view(gu="</script><b>")
     html = _html(view)
     assert "</script><b>" not in html and "&lt;/script&gt;" in html
+
+
+def test_big_views_draw_on_a_canvas():
+    assert "L.canvas(" not in _html(_view(50))
+    assert "L.canvas(" in _html(_view(mapdraw.CANVAS_ABOVE + 1, res=9))
+
+
+def test_zoom_is_bounded_without_tiles():
+    html = _html(_view())
+    assert '"minZoom": 8' in html and '"maxZoom": 17' in html
+    assert re.search(r'"maxBounds": \[\s*\[\s*36\.4,\s*125\.74,\s*\],\s*\[\s*38\.72,\s*128\.21,', html)

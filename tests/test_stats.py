@@ -134,9 +134,17 @@ def test_share_ratio_of_an_ordinary_hex_is_one():
 # --- colour classes -----------------------------------------------------------------
 
 def test_quantile_breaks_and_classes():
-    breaks = stats.quantile_breaks(np.arange(1, 11))
+    breaks = stats.quantile_breaks(np.arange(1, 11), (0.2, 0.4, 0.6, 0.8))
     assert breaks == pytest.approx((2.8, 4.6, 6.4, 8.2))
     assert stats.classify([1, 3, 10, 8.2], breaks).tolist() == [0, 1, 4, 4]
+
+
+def test_default_breaks_set_the_top_two_and_a_half_percent_apart():
+    values = np.arange(1, 1001)
+    breaks = stats.quantile_breaks(values)
+    assert len(breaks) == 5
+    top = stats.classify(values, breaks) == 5
+    assert top.sum() == 25  # 975.025 < v: 976..1000
 
 
 @pytest.mark.parametrize("values", [[], [np.nan], [3.0, 3.0, 3.0]])

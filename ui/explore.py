@@ -215,7 +215,8 @@ def _render_map(view: mapview.HexView, state: MapState, db: str) -> None:
                     feature_group_to_add=layer, returned_objects=["last_object_clicked", "zoom", "center"],
                     center=(state.lat, state.lon), zoom=state.zoom) or {}
     if out.get("center") and out.get("zoom"):
-        pos = (round(out["center"]["lat"], 4), round(out["center"]["lng"], 4), int(out["zoom"]))
+        zoom = min(max(int(out["zoom"]), mapdraw.MIN_ZOOM), mapdraw.MAX_ZOOM)
+        pos = (round(out["center"]["lat"], 4), round(out["center"]["lng"], 4), zoom)
         if pos != st.session_state["explore_pos"]:
             st.session_state["explore_pos"] = pos
             if state.res_choice == "auto" and auto_resolution(pos[2]) != view.res:

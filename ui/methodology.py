@@ -69,8 +69,8 @@ st.markdown(tr(
     "- 모든 값에는 **95% 구간**(사후분포의 2.5%–97.5%)이 함께 나옵니다(마우스를 올리면 보임).\n"
     f"- 제보가 {MIN_ATTEMPTS_TO_RATE}건 미만이거나 '정상' 표본이 하나도 없는 육각형은 **회색**(판단 보류)으로 그리고 "
     "순위에서 뺍니다.\n"
-    "- 색 구간은 보정값의 5분위입니다. 시간대를 고르면 하루 전체 기준의 구간을 그대로 써서, "
-    "24시간 재생 때 하루의 리듬이 보이게 했습니다.",
+    "- 색 구간은 보정값의 5분위이고, 맨 위 구간은 상위 2.5%만 따로 표시합니다. "
+    "시간대를 고르면 하루 전체 기준의 구간을 그대로 써서, 24시간 재생 때 하루의 리듬이 보이게 했습니다.",
     "A hex with two reports, both failures, has an observed rate of 100 %, yet that alone does not make it the "
     "worst place in Seoul. The map therefore uses **empirical-Bayes shrinkage**:\n"
     "- Rates: a beta-binomial model. A prior Beta(α, β) is fitted by maximum likelihood to all hexes of the same "
@@ -80,7 +80,8 @@ st.markdown(tr(
     "- Every value comes with a **95 % interval** (2.5 %–97.5 % of the posterior), shown on hover.\n"
     f"- Hexes with fewer than {MIN_ATTEMPTS_TO_RATE} reports, or no 'all good' sample at all, are drawn **grey** "
     "(too few to rate) and left out of rankings.\n"
-    "- Colour classes are quintiles of the shrunk values. When hours are chosen, the whole day's classes are "
+    "- Colour classes are the quintiles of the shrunk values, with the highest 2.5 % as a class of its own. "
+    "When hours are chosen, the whole day's classes are "
     "kept, so playing through the 24 hours shows the daily rhythm.",
 ))
 

@@ -23,6 +23,9 @@ if not info["failures"] and not info["samples"]:
                   "No data yet. `make run` builds the demo data on first run."))
     st.stop()
 
+st.page_link("ui/explore.py", icon="🗺️",
+             label=tr("장애 지도 보기 — 통신사·시간대별", "Open the failure map — by carrier and hour"))
+
 tz = load_city().tz
 cols = st.columns(4)
 cols[0].metric(tr("장애 제보", "Failure reports"), f"{info['failures']:,}")
