@@ -263,7 +263,7 @@ def main() -> int:
     parser.add_argument("--browser", action="store_true", help="also time the map in headless Chromium")
     parser.add_argument("--skip-query", action="store_true", help="only the browser timing")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="dropmap-bench-map-"))
+    work = None if args.db else Path(tempfile.mkdtemp(prefix="dropmap-bench-map-"))
     path = args.db or work / "bench.duckdb"
     if not path.exists():
         print(f"building {args.reports:,} synthetic reports in {path} ...", flush=True)
@@ -276,7 +276,7 @@ def main() -> int:
 
             time_filter_change(path)
     finally:
-        if not args.keep and not args.db:
+        if work is not None and not args.keep:
             for f in work.iterdir():
                 f.unlink()
             work.rmdir()
