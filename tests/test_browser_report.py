@@ -46,7 +46,7 @@ def choose(page, box_label: str, option: str) -> None:
 
 
 def failures_on_overview(page, url) -> int:
-    page.goto(url + "/overview")
+    page.goto(url + "/")
     value = page.locator('[data-testid="stMetricValue"]').first
     value.wait_for(timeout=60_000)
     return int(value.inner_text().replace(",", ""))

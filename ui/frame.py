@@ -10,7 +10,7 @@ from ui.common import lang, tr
 def pages():
     """The site's pages, in menu order (titles in the current language)."""
     return st.navigation([
-        st.Page("ui/overview.py", title=tr("개요", "Overview"), icon="📶", default=True, url_path="overview"),
+        st.Page("ui/overview.py", title=tr("개요", "Overview"), icon="📶", default=True),
         st.Page("ui/report.py", title=tr("장애 제보", "Report a failure"), icon="📣", url_path="report"),
         st.Page("ui/my_reports.py", title=tr("내 제보", "My reports"), icon="🔑", url_path="my_reports"),
         st.Page("ui/upload.py", title=tr("파일 올리기", "Upload a file"), icon="📤", url_path="upload"),

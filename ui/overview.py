@@ -41,5 +41,7 @@ if not table.empty:
     table["network"] = table["network"].map(lambda n: NETWORK_NAMES[n][lang()])
     table["kind"] = table["kind"].map(lambda k: KINDS.get(k, {}).get(lang(), k))
     pivot = table.pivot_table(index="kind", columns="network", values="reports", fill_value=0, aggfunc="sum")
+    pivot.index.name = tr("장애 유형", "Failure kind")
+    pivot.columns.name = tr("통신사", "Carrier")
     st.subheader(tr("통신사·장애 유형별 제보 수", "Reports by carrier and failure kind"))
     st.dataframe(pivot, width="stretch", key="overview_table")
