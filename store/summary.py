@@ -24,7 +24,7 @@ def overview(cur) -> dict:
         """
     ).fetchone()
     keys = ("failures", "samples", "first", "last", "reporters", "flagged", "demo")
-    return dict(zip(keys, row))
+    return dict(zip(keys, row, strict=True))
 
 
 def counts_by_network_kind(cur) -> pd.DataFrame:
