@@ -138,7 +138,7 @@ def time_naive(csv_path: Path, work: Path, rows: int) -> float:
 
 # Where (b) spends its time: the steps of ingest.loader.load_file, timed by wrapping them.
 STAGES = [("ingest.readers", "read_into_raw", "read the CSV into memory (DuckDB)"),
-          ("ingest.readers", "sha256_of", "SHA-256 of the file"),
+          ("core.files", "sha256_of", "SHA-256 of the file"),
           ("ingest.validate", "_lookups", "distinct spellings -> carrier/kind/tech/reporter lookups"),
           ("ingest.sql", "build_checked", "every check, vectorised (DuckDB)"),
           ("ingest.validate", "_problems", "collect the errors"),

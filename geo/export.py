@@ -11,7 +11,6 @@ fetching a snapshot URL never sees half a file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -29,6 +28,7 @@ from shapely.geometry.polygon import orient
 
 from core.city import load_city
 from core.errors import InputError
+from core.files import sha256_of
 from geo.aggregate import PERIOD_NOTES, RESOLVE, Aggregate, ExportQuery, build
 from geo.datadict import COLUMNS
 from store import aggregate_sql
@@ -152,14 +152,6 @@ WRITERS = {"csv": write_csv, "parquet": write_parquet, "geoparquet": write_geopa
 
 
 # --- manifest and the whole export -------------------------------------------------
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe(agg: Aggregate, *, generated_at: datetime, rows: int) -> dict:

@@ -99,7 +99,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path, *, fmt: str = "auto", source
               reporter_code: str | None = None, file_name: str | None = None,
               flagger: Flagger | None = None, now: datetime | None = None) -> LoadResult:
     """Read a file (see ingest.readers) and store its good rows as one batch."""
-    from ingest.readers import read_into_raw, sha256_of
+    from core.files import sha256_of
+    from ingest.readers import read_into_raw
 
     path = Path(path)
     cur = con.cursor()

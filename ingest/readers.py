@@ -11,7 +11,6 @@ same rows as a DataFrame.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import os
 import tempfile
@@ -51,14 +50,6 @@ class RawInfo:
     present: set[str]
     ignored_columns: list[str] = field(default_factory=list)
     unparsed: list[tuple[int, str]] = field(default_factory=list)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
