@@ -14,7 +14,8 @@ from api.openapi import document
 from core.errors import StoreError
 from ingest.abuse import LIMITER
 from ingest.identity import keyed_hash
-from store.db import close_shared, connect
+from store.db import close_shared
+from stored import stored_reports
 
 CODE = "K7QX-M2PA-9RTB"
 
@@ -35,12 +36,7 @@ def report(**more):
 
 
 def rows(db_path, columns="*"):
-    close_shared()
-    con = connect(db_path, read_only=True)
-    try:
-        return con.execute(f"SELECT {columns} FROM reports ORDER BY observed_at").df()
-    finally:
-        con.close()
+    return stored_reports(db_path, columns, order_by="observed_at")
 
 
 def test_one_report_201_with_its_id(client, db_path):

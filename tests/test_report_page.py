@@ -10,6 +10,7 @@ from ingest.identity import keyed_hash
 from ingest.vocab import normalise_carrier
 from ingest.web_form import CARRIER_CHOICES, form_row
 from store.db import close_shared, connect
+from stored import stored_reports
 
 STATION = "시청 (1호선, 2호선)"
 
@@ -25,13 +26,7 @@ def page(db_path):
 
 
 def stored(db_path):
-    close_shared()
-    con = connect(db_path)  # the page may not have created the file yet
-    try:
-        return con.execute("SELECT lat, lon, network, brand, kind, device_model, note, source, reporter, accuracy_m"
-                           " FROM reports ORDER BY received_at").df()
-    finally:
-        con.close()
+    return stored_reports(db_path, "lat, lon, network, brand, kind, device_model, note, source, reporter, accuracy_m")
 
 
 def fill(at, *, station=STATION, carrier="KT", kind="dropped_call"):

@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from ingest import upload as upload_module
 from ingest.upload import load_upload
-from store.db import close_shared, connect
+from store.db import close_shared
+from stored import stored_reports
 
 GOOD_AND_BAD = (
     "위도,경도,통신사,유형,일시,메모\n"
@@ -31,12 +32,7 @@ def page(db_path):
 
 
 def stored(db_path):
-    close_shared()
-    con = connect(db_path, read_only=True)
-    try:
-        return con.execute("SELECT source, reporter, note FROM reports").df()
-    finally:
-        con.close()
+    return stored_reports(db_path, "source, reporter, note")
 
 
 def test_upload_keeps_good_rows_and_lists_the_rejected(page, db_path):

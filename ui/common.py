@@ -30,9 +30,14 @@ def _connection(path: str):
     return shared_connection(path)
 
 
+def connection():
+    """The process-wide connection itself, for writers that share loads (ingest.submit)."""
+    return _connection(str(settings.db_path()))
+
+
 def cursor():
     """A fresh cursor on the process-wide connection (one per query/thread)."""
-    return _connection(str(settings.db_path())).cursor()
+    return connection().cursor()
 
 
 def show_error(error: DropMapError) -> None:

@@ -17,9 +17,8 @@ from ingest.identity import new_reporter_code
 from ingest.submit import client_address, submit_reports
 from ingest.vocab import KINDS, OK_KIND
 from ingest.web_form import CARRIER_CHOICES, STATION_ACCURACY_M, TECH_CHOICES, carrier_label, form_row, kind_label
-from store.db import shared_connection
 from ui import pick_map
-from ui.common import lang, show_error, tr
+from ui.common import connection, lang, show_error, tr
 
 CODE = "reporter_code"  # session key shared with the "My reports" page
 city = load_city()
@@ -144,7 +143,7 @@ def _submit(chosen_kind: str) -> None:
                    observed_at=observed or datetime.now(city.tz), tech=tech, device_model=device, note=note,
                    accuracy_m=point.get("accuracy_m"))
     try:
-        result = submit_reports(shared_connection(), row, source="web", reporter_code=code,
+        result = submit_reports(connection(), row, source="web", reporter_code=code,
                                 ip=_client())
     except RateLimitedError as e:
         st.error(tr(f"제보가 너무 많습니다. {e.retry_after // 60 + 1}분 뒤에 다시 보내 주세요.",

@@ -12,8 +12,7 @@ from evidence.csv_safe import to_csv_bytes
 from ingest.readers import FORMATS
 from ingest.submit import client_address
 from ingest.upload import load_upload
-from store.db import shared_connection
-from ui.common import show_error, tr
+from ui.common import connection, show_error, tr
 
 CODE = "reporter_code"
 FORMAT_NAMES = {
@@ -56,7 +55,7 @@ if uploaded is not None and st.button(tr("올리기", "Upload"), type="primary",
         bar.progress(min(fraction, 1.0), text=tr("처리 중: ", "Working: ") + text)
 
     try:
-        result = load_upload(shared_connection(), uploaded.getvalue(), uploaded.name, fmt=fmt,
+        result = load_upload(connection(), uploaded.getvalue(), uploaded.name, fmt=fmt,
                              reporter_code=code.strip(), ip=_client(), progress=_progress)
     except DropMapError as e:
         bar.empty()
