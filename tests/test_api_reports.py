@@ -8,6 +8,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.testclient import TestClient
+from stored import stored_reports
 
 from api import reports as api_reports
 from api.openapi import document
@@ -15,7 +16,6 @@ from core.errors import StoreError
 from ingest.abuse import LIMITER
 from ingest.identity import keyed_hash
 from store.db import close_shared
-from stored import stored_reports
 
 CODE = "K7QX-M2PA-9RTB"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from stored import stored_reports
 from streamlit.testing.v1 import AppTest
 
 from ingest.abuse import LIMITER
@@ -10,7 +11,6 @@ from ingest.identity import keyed_hash
 from ingest.vocab import normalise_carrier
 from ingest.web_form import CARRIER_CHOICES, form_row
 from store.db import close_shared, connect
-from stored import stored_reports
 
 STATION = "시청 (1호선, 2호선)"
 

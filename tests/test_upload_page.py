@@ -6,12 +6,12 @@ import io
 
 import pandas as pd
 import pytest
+from stored import stored_reports
 from streamlit.testing.v1 import AppTest
 
 from ingest import upload as upload_module
 from ingest.upload import load_upload
 from store.db import close_shared
-from stored import stored_reports
 
 GOOD_AND_BAD = (
     "위도,경도,통신사,유형,일시,메모\n"
