@@ -171,12 +171,18 @@ class AbuseChecks:
             stored = stored_reports_near(cur, reporters, start.to_pydatetime(), end.to_pydatetime())
         finally:
             cur.close()
-        stored_by_reporter = {int(r): g for r, g in stored.groupby("reporter")} if len(stored) else {}
+        stored_by_reporter: dict[int, list[_Point]] = {}
+        for reporter, micros, lat, lon, accuracy, network, kind, status in stored:
+            accuracy = 0.0 if accuracy is None or math.isnan(accuracy) else accuracy
+            stored_by_reporter.setdefault(int(reporter), []).append(
+                _Point(micros / 1e6, lat, lon, accuracy, network, kind, status == "ok"))
         new_points = _points(staged, trusted=np.ones(len(staged), dtype=bool), rows=staged["row"].to_numpy())
         keep = np.ones(len(staged), dtype=bool)
-        for reporter, idx in staged.groupby("reporter", sort=False).indices.items():
-            group = stored_by_reporter.get(int(reporter))
-            past = _Timeline(_points(group, trusted=(group["status"] == "ok").to_numpy()) if group is not None else [])
+        by_reporter: dict[int, list[int]] = {}
+        for i, reporter in enumerate(staged["reporter"].tolist()):
+            by_reporter.setdefault(int(reporter), []).append(i)
+        for reporter, idx in by_reporter.items():
+            past = _Timeline(stored_by_reporter.get(reporter, []))
             for i in idx:  # in time order
                 self._check(new_points[i], past, keep, i)
         staged = staged[keep].copy()
@@ -215,7 +221,7 @@ class _Point:
 
 
 def _points(frame: pd.DataFrame, *, trusted: np.ndarray, rows: np.ndarray | None = None) -> list[_Point]:
-    seconds = pd.to_datetime(frame["observed_at"], utc=True).dt.as_unit("ns").astype("int64").to_numpy() / 1e9
+    seconds = pd.to_datetime(frame["observed_at"], utc=True).dt.as_unit("us").astype("int64").to_numpy() / 1e6
     accuracy = pd.to_numeric(frame["accuracy_m"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
     columns = zip(seconds, frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float), accuracy,
                   frame["network"].tolist(), frame["kind"].tolist(), trusted.tolist(),

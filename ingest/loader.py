@@ -23,11 +23,11 @@ from core import settings
 from core.errors import StoreError
 from geo.cells import latlngs_to_cell_columns
 from geo.places import cells_to_district_codes
-from ingest import sql
+from ingest import quick, sql
 from ingest.fields import MAX_LENGTHS
 from ingest.identity import keyed_hash, normalise_code
 from ingest.validate import MAX_ERRORS, check_raw, frame_into_raw, text_id
-from store.reports import insert_batch
+from store.reports import insert_batch, insert_small_batch
 
 Flagger = Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], pd.DataFrame]
 
@@ -78,14 +78,21 @@ class Origin:
 def load_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame, origin: Origin, *,
                row_numbers: np.ndarray | None = None, now: datetime | None = None,
                return_ids: bool = False, status: pd.Series | None = None,
-               flagger: Flagger | None = None) -> LoadResult:
+               flagger: Flagger | None = None, allow_quick: bool = True) -> LoadResult:
     """Validate ``raw`` (columns named by field) and store the good rows as one batch.
 
     ``status`` ('ok' or 'flagged', one per row) is stored as given. ``flagger``
     (e.g. ``ingest.abuse.AbuseChecks()``) sees the staged rows as a DataFrame
     just before the insert; it may drop rows (they count as duplicates) or set
-    their ``status``/``flag_reason``.
+    their ``status``/``flag_reason``. A few plainly valid rows take the quick
+    path (``ingest.quick``; ``allow_quick=False`` forces the full one), which
+    stores exactly the same.
     """
+    now = now or datetime.now(UTC)
+    if allow_quick and status is None:
+        clean = quick.clean_rows(raw, now=now)
+        if clean is not None:
+            return _load_clean(con, clean, origin, row_numbers, now=now, return_ids=return_ids, flagger=flagger)
     cur = con.cursor()
     try:
         sql.quiet(cur)
@@ -177,16 +184,25 @@ class _Staging:
         self.origin, self.batch_id = origin, batch_id
 
     def __call__(self, codes: list[str]) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
-        fallback = keyed_hash(*_fallback_identity(self.origin, self.batch_id))
+        reporters = pd.DataFrame({"code": pd.array(codes, dtype="string"),
+                                  "reporter": pd.array(self.reporters(codes), dtype="UInt64")})
+        return {"reporter_map": reporters}, {"fallback_reporter": self.fallback(), "ip_hash": self.ip_hash()}
+
+    def fallback(self) -> int:
+        return keyed_hash(*_fallback_identity(self.origin, self.batch_id))
+
+    def reporters(self, codes: list[str | None]) -> list[int]:
+        """The stored reporter of each code (the batch's fallback identity for a missing or empty one)."""
+        fallback = self.fallback()
         secret = settings.site_secret()  # read once: codes can number in the hundred thousands
         hashes = []
         for code in codes:
-            normal = normalise_code(code[:MAX_LENGTHS["reporter_code"]])  # as the warning says: cut to length
-            hashes.append(keyed_hash("code", normal, secret=secret) if normal else fallback)
-        reporters = pd.DataFrame({"code": pd.array(codes, dtype="string"),
-                                  "reporter": pd.array(hashes, dtype="UInt64")})
-        ip_hash = keyed_hash("ip", self.origin.ip) if self.origin.ip else None
-        return {"reporter_map": reporters}, {"fallback_reporter": fallback, "ip_hash": ip_hash}
+            normal = normalise_code(code[:MAX_LENGTHS["reporter_code"]]) if code is not None else ""
+            hashes.append(keyed_hash("code", normal, secret=secret) if normal else fallback)  # cut as warned
+        return hashes
+
+    def ip_hash(self) -> int | None:
+        return keyed_hash("ip", self.origin.ip) if self.origin.ip else None
 
 
 _DISTRICTS: dict[int, str | None] = {}  # res-9 cell -> district code; boundaries never change in a run
@@ -244,18 +260,66 @@ def _stage(cur) -> bool:
 def _apply_flagger(cur, con, flagger: Flagger) -> None:
     """Let ``flagger`` rewrite the staged rows; they replace view ``staged`` (fingerprints recomputed)."""
     frame = flagger(con, sql.staged_frame(cur))  # ip_hash comes as UInt64: a missing hash stays missing
-    frame = frame.reset_index(drop=True)
+    _replace_staged(cur, _with_fingerprints(frame.reset_index(drop=True)))
+
+
+def _with_fingerprints(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (staged columns) with its fingerprints computed from its own columns."""
     frame["fingerprint"] = fingerprints(
         frame["observed_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy(),
         frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float),
         *(np.array([text_id(v) for v in frame[c].tolist()], dtype=np.uint64) for c in ("network", "brand", "kind")),
         frame["reporter"].to_numpy(dtype=np.uint64),
     )
+    return frame
+
+
+def _replace_staged(cur, frame: pd.DataFrame) -> None:
     cur.register("flagged_frame", frame)
     try:
         sql.replace_staged(cur, "flagged_frame")
     finally:
         cur.unregister("flagged_frame")
+
+
+# --- the quick path ------------------------------------------------------------------------
+
+def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndarray | None, *, now: datetime,
+                return_ids: bool, flagger: Flagger | None) -> LoadResult:
+    """Store rows ``ingest.quick`` found plainly valid: the staged columns are computed here, not in SQL."""
+    batch_id = str(uuid.uuid4())
+    n = len(rows.lat)
+    staging = _Staging(origin, batch_id)
+    lat, lon = np.array(rows.lat, dtype=float), np.array(rows.lon, dtype=float)
+    cells = latlngs_to_cell_columns(lat, lon)
+    frame = pd.DataFrame({
+        "row": np.arange(1, n + 1) if row_numbers is None else np.asarray(row_numbers, dtype=np.int64),
+        "observed_at": pd.DatetimeIndex(rows.observed_at).as_unit("us"),
+        "lat": lat, "lon": lon,
+        "accuracy_m": np.array([np.nan if a is None else a for a in rows.accuracy_m], dtype=np.float32),
+        **cells,
+        "sig_cd": _district_codes(cells["h3_r9"]).to_pylist(),
+        "network": rows.network, "brand": rows.brand, "mvno": rows.mvno, "tech": rows.tech, "kind": rows.kind,
+        "device_model": pd.array(rows.device_model, dtype=object),
+        "reporter": np.array(staging.reporters(rows.reporter_code), dtype=np.uint64),
+        "ip_hash": pd.array([staging.ip_hash()] * n, dtype="UInt64"),
+        "status": ["ok"] * n, "flag_reason": pd.array([None] * n, dtype=object),
+        "note": pd.array(rows.note, dtype=object),
+    })
+    if flagger is not None:
+        frame = flagger(con, frame).reset_index(drop=True)
+    frame = _with_fingerprints(frame)
+    cur = con.cursor()
+    try:
+        accepted, _, pairs = insert_small_batch(
+            cur, pa.Table.from_pandas(frame, preserve_index=False), batch_id=batch_id, source=origin.source,
+            received_at=now, rows_read=n, file_name=origin.file_name, sha256=origin.sha256, fmt=origin.fmt,
+        )
+    finally:
+        cur.close()
+    pairs = pairs if return_ids else []
+    return LoadResult(batch_id=batch_id, rows_read=n, accepted=accepted, rejected=0, duplicates=n - accepted,
+                      report_ids=pairs)
 
 
 # --- fingerprints --------------------------------------------------------------------------

@@ -284,29 +284,27 @@ def _feature_record(feature) -> tuple[dict, str | None]:
 
 
 def records_to_fields(records: list[dict]) -> tuple[pd.DataFrame, list[str]]:
-    """Field-named text columns of records whose keys may differ (lat in one, latitude in the next)."""
-    frame = records_to_frame(records)
-    by_field, ignored = columns_by_field(list(frame.columns))
+    """Field-named text columns of records whose keys may differ (lat in one, latitude in the next).
+
+    A field's value is the first of its columns (in order of first appearance) that the record
+    has and that is not null. Plain object columns of str/None: building pandas' string arrays
+    cost more than the whole quick path of a single report (ingest.validate reads either kind).
+    """
+    keys = list(dict.fromkeys(str(key) for record in records for key in record))
+    by_field, ignored = columns_by_field(keys)
     fields = {}
     for name, columns in by_field.items():
-        value = frame[columns[0]]
-        for other in columns[1:]:
-            value = value.fillna(frame[other])
-        fields[name] = value
-    return pd.DataFrame(fields, index=frame.index), ignored
-
-
-def records_to_frame(records: list[dict]) -> pd.DataFrame:
-    """Records as a DataFrame of text (validation parses it); nested values kept as JSON text."""
-    columns: dict[str, list] = {}
-    for n, record in enumerate(records):
-        for key, value in record.items():
-            column = columns.setdefault(str(key), [None] * n)
-            column.extend([None] * (n - len(column)))
-            column.append(_scalar_text(value))
-    for column in columns.values():
-        column.extend([None] * (len(records) - len(column)))
-    return pd.DataFrame({k: pd.array(v, dtype="string") for k, v in columns.items()}, index=range(len(records)))
+        values = []
+        for record in records:
+            texts = {str(k): v for k, v in record.items()} if any(not isinstance(k, str) for k in record) else record
+            value = None
+            for column in columns:
+                value = _scalar_text(texts.get(column))
+                if value is not None:
+                    break
+            values.append(value)
+        fields[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(fields, index=range(len(records))), ignored
 
 
 def _scalar_text(value):
