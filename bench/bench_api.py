@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=150)
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
     db, port = tmp / "bench.duckdb", free_port()
     proc = start_site(db, port, tmp / "streamlit.log")
@@ -156,6 +157,10 @@ def main() -> None:
     con = connect(db, read_only=True)
     stored = con.execute("SELECT count(*) FROM reports WHERE source = 'api'").fetchone()[0]
     batches = con.execute("SELECT count(*) FROM batches WHERE source = 'api'").fetchone()[0]
+    # The concurrent run's reports are dated 10 days after the others: its own batches.
+    concurrent_batches, concurrent_stored = con.execute(
+        "SELECT count(DISTINCT batch_id), count(*) FROM reports WHERE source = 'api' AND observed_at >= ?",
+        [(BASE_TIME + timedelta(days=10, hours=-9)).isoformat() + "+00:00"]).fetchone()
     con.close()
     accepted = serial["accepted"] + concurrent["accepted"] + 10  # + warm-up
     result = {
@@ -168,6 +173,9 @@ def main() -> None:
         "load_frame_single_report": floor,
         "ratio_serial_p50_to_load_frame": round(serial["p50_ms"] / floor["median_ms"], 2),
         "mean_reports_per_batch": round(stored / batches, 2) if batches else None,
+        "concurrent_reports_per_batch": (round(concurrent_stored / concurrent_batches, 2)
+                                         if concurrent_batches else None),
+        "load_average_before_after": [load_before, [round(x, 2) for x in os.getloadavg()]],
         "store_count": stored, "accepted_count": accepted, "store_equals_accepted": stored == accepted,
     }
     out = ROOT / "bench" / "out"

@@ -162,21 +162,25 @@ class AbuseChecks:
     def __call__(self, con, staged: pd.DataFrame) -> pd.DataFrame:
         if staged.empty:
             return staged
-        staged = staged.sort_values(["observed_at", "row"], kind="stable").reset_index(drop=True)
-        start = staged["observed_at"].min() - TRAVEL_LOOKAROUND
-        end = staged["observed_at"].max() + TRAVEL_LOOKAROUND
-        reporters = [int(r) for r in pd.unique(staged["reporter"])]
+        micros = _micros(staged["observed_at"])
+        order = np.lexsort((staged["row"].to_numpy(), micros))  # by time, then by record
+        if (order != np.arange(len(order))).any():
+            staged, micros = staged.iloc[order], micros[order]
+        staged = staged.reset_index(drop=True)
+        start = pd.Timestamp(int(micros.min()), unit="us", tz="UTC") - TRAVEL_LOOKAROUND
+        end = pd.Timestamp(int(micros.max()), unit="us", tz="UTC") + TRAVEL_LOOKAROUND
+        reporters = list(dict.fromkeys(int(r) for r in staged["reporter"].tolist()))
         cur = con.cursor()
         try:
             stored = stored_reports_near(cur, reporters, start.to_pydatetime(), end.to_pydatetime())
         finally:
             cur.close()
         stored_by_reporter: dict[int, list[_Point]] = {}
-        for reporter, micros, lat, lon, accuracy, network, kind, status in stored:
+        for reporter, at, lat, lon, accuracy, network, kind, status in stored:
             accuracy = 0.0 if accuracy is None or math.isnan(accuracy) else accuracy
             stored_by_reporter.setdefault(int(reporter), []).append(
-                _Point(micros / 1e6, lat, lon, accuracy, network, kind, status == "ok"))
-        new_points = _points(staged, trusted=np.ones(len(staged), dtype=bool), rows=staged["row"].to_numpy())
+                _Point(at / 1e6, lat, lon, accuracy, network, kind, status == "ok"))
+        new_points = _points(staged, micros, trusted=np.ones(len(staged), dtype=bool), rows=staged["row"].to_numpy())
         keep = np.ones(len(staged), dtype=bool)
         by_reporter: dict[int, list[int]] = {}
         for i, reporter in enumerate(staged["reporter"].tolist()):
@@ -185,8 +189,9 @@ class AbuseChecks:
             past = _Timeline(stored_by_reporter.get(reporter, []))
             for i in idx:  # in time order
                 self._check(new_points[i], past, keep, i)
-        staged = staged[keep].copy()
-        if self.flagged:
+        if not keep.all():
+            staged = staged[keep].copy()
+        if any(p.row in self.flagged for p in new_points):
             hit = staged["row"].isin(list(self.flagged))
             staged.loc[hit, "status"] = "flagged"
             staged.loc[hit, "flag_reason"] = staged.loc[hit, "row"].map(self.flagged)
@@ -220,9 +225,15 @@ class _Point:
     row: int = -1
 
 
-def _points(frame: pd.DataFrame, *, trusted: np.ndarray, rows: np.ndarray | None = None) -> list[_Point]:
-    seconds = pd.to_datetime(frame["observed_at"], utc=True).dt.as_unit("us").astype("int64").to_numpy() / 1e6
-    accuracy = pd.to_numeric(frame["accuracy_m"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+def _micros(times: pd.Series) -> np.ndarray:
+    """Epoch microseconds of a column of times (UTC)."""
+    return pd.to_datetime(times, utc=True).dt.as_unit("us").astype("int64").to_numpy()
+
+
+def _points(frame: pd.DataFrame, micros: np.ndarray, *, trusted: np.ndarray,
+            rows: np.ndarray | None = None) -> list[_Point]:
+    seconds = micros / 1e6
+    accuracy = np.nan_to_num(pd.to_numeric(frame["accuracy_m"], errors="coerce").to_numpy(dtype=float), nan=0.0)
     columns = zip(seconds, frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float), accuracy,
                   frame["network"].tolist(), frame["kind"].tolist(), trusted.tolist(),
                   rows.tolist() if rows is not None else [-1] * len(frame), strict=True)

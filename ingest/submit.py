@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from ingest.identity import keyed_hash, normalise_code
 from ingest.loader import Origin, load_frame
 
 MAX_BATCH_ROWS = 5000  # a merged batch stops growing here, so one load stays short
+GATHER_SECONDS = 0.010  # the longest a new batch waits for submissions on their way
 
 _gate = threading.Lock()
 
@@ -135,17 +137,26 @@ class _GroupCommit:
     """Leader/follower batching: the first waiting submitter stores everything pending."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # a batch was stored
+        self._arrived = threading.Condition(lock)  # a submission joined the pending ones
         self._pending: list[_Submission] = []
         self._leading = False
+        self._inside = 0  # submissions between arriving and leaving submit()
+        self._peak = 1  # most submissions inside at once since the last batch was taken
+        self._expected = 1  # pending submissions a new batch waits for (the peak before it)
 
     def submit(self, sub: _Submission) -> SubmissionResult:
         with self._cond:
             self._pending.append(sub)
+            self._inside += 1
+            self._peak = max(self._peak, self._inside)
+            self._arrived.notify()
             while self._leading and not sub.done:
                 self._cond.wait()
             if not sub.done:
                 self._leading = True
+                self._gather()
                 batch = self._take(sub)
         if not sub.done:
             try:
@@ -154,9 +165,28 @@ class _GroupCommit:
                 with self._cond:
                     self._leading = False
                     self._cond.notify_all()
+        with self._cond:
+            self._inside -= 1
         if sub.error is not None:
             raise sub.error
         return sub.result
+
+    def _gather(self) -> None:
+        """Wait (the lock held) until as many submissions are pending as were inside at once
+        during the last batch, or GATHER_SECONDS.
+
+        When a batch is stored its submitters answer their clients, and those
+        send their next reports a few milliseconds later; without this wait the
+        first of them would lead a small batch, and the clients would split
+        into small groups taking turns. A lone client never waits; when clients
+        go away, one short wait finds the new, smaller number.
+        """
+        deadline = time.monotonic() + GATHER_SECONDS
+        while len(self._pending) < self._expected:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._arrived.wait(timeout=left)
 
     def _take(self, leader: _Submission) -> list[_Submission]:
         """The leader and the pending submissions that can share its batch (same connection and source)."""
@@ -170,6 +200,7 @@ class _GroupCommit:
             else:
                 rest.append(sub)
         self._pending = rest
+        self._expected, self._peak = self._peak, self._inside
         return batch
 
 
@@ -234,17 +265,18 @@ class _IdentityThenChecks:
         self.valid_rows = set(staged["row"].tolist())
         if staged.empty:
             return staged
-        subs = self.owner[staged["row"].to_numpy() - 1]
-        ip_hashes = pd.Series([ip_hash(self.batch[s].ip) if self.batch[s].ip else None for s in subs],
-                              dtype="UInt64", index=staged.index)
-        staged["ip_hash"] = ip_hashes
+        subs = self.owner[staged["row"].to_numpy() - 1].tolist()
+        ip_of = {n: ip_hash(self.batch[n].ip) for n in set(subs) if self.batch[n].ip}
+        staged["ip_hash"] = pd.array([ip_of.get(n) for n in subs], dtype="UInt64")
         # Rows without any code: the loader gave the whole merged batch one identity;
         # each submission's own is its IP (as for an unmerged batch), else the request.
-        codeless = np.array([not self.batch[s].reporter_code for s in subs])
-        if codeless.any():
-            identities = [("ip", self.batch[s].ip) if self.batch[s].ip else ("request", self.batch[s].identity)
-                          for s in subs[codeless]]
-            staged.loc[codeless, "reporter"] = np.array([keyed_hash(*i) for i in identities], dtype=np.uint64)
+        codeless = [i for i, n in enumerate(subs) if not self.batch[n].reporter_code]
+        if codeless:
+            reporters = staged["reporter"].to_numpy(dtype=np.uint64).copy()
+            for i in codeless:
+                sub = self.batch[subs[i]]
+                reporters[i] = keyed_hash(*(("ip", sub.ip) if sub.ip else ("request", sub.identity)))
+            staged["reporter"] = reporters
         return self.checks(con, staged)
 
 
