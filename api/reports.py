@@ -86,8 +86,7 @@ async def post_reports(request: Request) -> JSONResponse:
         return records
     try:
         result = await run_in_threadpool(
-            submit_reports, shared_connection(), records_to_fields(records)[0], source="api",
-            reporter_code=request.headers.get(CODE_HEADER), ip=client_ip(request),
+            _submit, records, reporter_code=request.headers.get(CODE_HEADER), ip=client_ip(request),
         )
     except RateLimitedError as e:
         return _problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
@@ -98,6 +97,12 @@ async def post_reports(request: Request) -> JSONResponse:
     except DropMapError as e:
         return _problem(500, str(e))
     return _answer(result)
+
+
+def _submit(records: list[dict], *, reporter_code: str | None, ip: str | None):
+    """In a worker thread: the event loop stays free to read the next requests."""
+    return submit_reports(shared_connection(), records_to_fields(records)[0], source="api",
+                          reporter_code=reporter_code, ip=ip)
 
 
 def _answer(result) -> JSONResponse:
