@@ -111,6 +111,8 @@ def _clean_row(row: dict, out: CleanRows, city: City, bounds: tuple[datetime, da
                                  or _UNPLAIN.search(text)):
             return False
         texts[name] = text
+    if any(row[name] is not None and _UNPLAIN.search(row[name]) for name in ("carrier", "network", "kind", "tech")):
+        return False  # invisible or control characters: the full path sees exactly what the database holds
     try:
         carrier = vocab.normalise_carrier(row["carrier"], row["network"])
         kind = vocab.normalise_kind(row["kind"])

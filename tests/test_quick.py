@@ -31,7 +31,7 @@ VALUES = {
     "lat": ["37.5665", "37.5", "+37.51", "37", "126.978", "37,5665", " 37.5", "1e1", "nan", "91", "abc", "", None],
     "lon": ["126.978", "127.1", "126.9000000001", "37.5665", "126,9", "200", "", None],
     "carrier": ["KT", "SKT", "LGU+", "lg u+", "케이티", "450-05", "헬로모바일 KT", "헬로모바일", "KT M모바일", "olleh ",
-                "Ｋ\uff34", "unknown telco", "", None],
+                "Ｋ\uff34", "K\x00T", "KT\u200b", "unknown telco", "", None],
     "network": ["KT", "SKT", "", "nonsense", None],
     "kind": ["dropped_call", "ok", "통화끊김", "먹통", " no data", "boom", "", None],
     "observed_at": ["2021-10-25T11:16:00+09:00", "2021-10-25T02:16:00Z", "2021-10-25 11:16", "2021-10-25T11:16:00",
@@ -113,6 +113,8 @@ def test_random_rows_do_reach_the_quick_path():
     {"device_model": " SM-G991N"},  # trimmed
     {"carrier": "헬로모바일"},  # needs its host network
     {"carrier": "boom"},
+    {"carrier": "K\x00T"},  # a control character inside a spelling
+    {"kind": "ok\u200b"},
     {"kind": "boom"},
     {"observed_at": "2031-01-01T00:00:00+09:00"},  # future
     {"observed_at": "2021-10-25 오후 1:16:00"},  # Korean Excel layout
