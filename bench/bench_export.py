@@ -48,6 +48,7 @@ from geo.export import export  # noqa: E402
 from geo.privacy import min_reporters  # noqa: E402
 from store.aggregate_sql import aggregate_select  # noqa: E402
 from store.db import connect  # noqa: E402
+from store.filters import local_time_columns_sql  # noqa: E402
 
 KINDS = np.array(["ok", "dropped_call", "call_setup_failure", "no_service", "no_data", "slow_data",
                   "sms_failure", "other"])
@@ -56,10 +57,12 @@ NETWORKS = np.array(["SKT", "KT", "LGU+"])
 START = datetime(2021, 8, 2, tzinfo=UTC)  # a Monday; 13 weeks of data
 DAYS = 91
 CHUNK = 2_000_000
-_INSERT = """
+# The last three: the stored local hour, weekday and date (migration 0003), as store/reports.py computes them.
+_INSERT = f"""
 INSERT INTO reports
 SELECT uuid(), observed_at, observed_at, lat, lon, NULL, h3_r6, h3_r7, h3_r8, h3_r9, h3_r10, NULL,
-       network, network, false, 'LTE', kind, NULL, reporter, NULL, 'bench', ?, 'ok', NULL, NULL, fingerprint
+       network, network, false, 'LTE', kind, NULL, reporter, NULL, 'bench', ?, 'ok', NULL, NULL, fingerprint,
+       {", ".join(local_time_columns_sql("observed_at").values())}
 FROM chunk
 """
 

@@ -160,22 +160,23 @@ def publishable(frame: pd.DataFrame, measure: str, k: int) -> pd.DataFrame:
     return frame[keep].sort_values(order).reset_index(drop=True)
 
 
-_DISTRICT_OF_CELL: dict[int, tuple[str, str]] = {}  # cell -> (ko, en); cells never move, so this only grows
+_PLACE_OF_CELL: dict[int, tuple[str, str, str]] = {}  # cell -> (id, gu ko, gu en); cells never move: only grows
 
 
 def _with_places(frame: pd.DataFrame) -> pd.DataFrame:
     """Adds cell_id and the district (gu) of each hex's centre."""
     out = frame.copy()
     cells = [int(c) for c in out["cell"]]
-    out["cell_id"] = [cell_to_str(c) for c in cells]
-    new = [c for c in set(cells) if c not in _DISTRICT_OF_CELL]
+    new = [c for c in set(cells) if c not in _PLACE_OF_CELL]
     if new:
         codes = cells_to_district_codes(np.array(new, dtype=np.uint64))
         for cell, code in zip(new, codes, strict=True):
             area = district_by_code(code) if code else None
-            _DISTRICT_OF_CELL[cell] = (area.name_ko, area.name_en) if area else ("", "")
-    out["gu_ko"] = [_DISTRICT_OF_CELL[c][0] for c in cells]
-    out["gu_en"] = [_DISTRICT_OF_CELL[c][1] for c in cells]
+            _PLACE_OF_CELL[cell] = (cell_to_str(cell), *((area.name_ko, area.name_en) if area else ("", "")))
+    places = [_PLACE_OF_CELL[c] for c in cells]
+    out["cell_id"] = [p[0] for p in places]
+    out["gu_ko"] = [p[1] for p in places]
+    out["gu_en"] = [p[2] for p in places]
     return out
 
 

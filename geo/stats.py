@@ -80,6 +80,18 @@ def _betabinom_loglik(f, n, log_a, log_b) -> float:
     return float(np.sum(special.betaln(f + a, n - f + b) - special.betaln(a, b)))
 
 
+def _distinct_pairs(f: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (f, n) pairs and the index of each input pair among them.
+
+    Many hexes share small counts (3 of 5, 1 of 12 ...): their intervals are
+    computed once per distinct pair (about 3x fewer at res 9). (Weighting the
+    prior's likelihood the same way moved the fitted prior by up to 2 % on this
+    flat likelihood -- summation order -- so the fit keeps one term per hex.)
+    """
+    pairs, inverse = np.unique(np.stack([f, n], axis=1), axis=0, return_inverse=True)
+    return pairs[:, 0], pairs[:, 1], inverse.reshape(-1)
+
+
 def _grid_start(objective_of_log_strength) -> float:
     """The log prior strength, on a grid from the minimum to the maximum, with the lowest objective."""
     grid = np.linspace(np.log(_MIN_STRENGTH), np.log(_MAX_STRENGTH), 17)
@@ -117,8 +129,12 @@ def shrink_rates(failures, attempts, prior: BetaPrior) -> Estimates:
     f, n = _as_float(failures), _as_float(attempts)
     a = prior.alpha + f
     b = prior.beta + np.maximum(n - f, 0)
-    low, high = (stats.beta.ppf(q, a, b) for q in _LEVEL)
-    return Estimates(a / (a + b), np.asarray(low), np.asarray(high))
+    if len(f) == 0:
+        return Estimates(a, a.copy(), a.copy())
+    uf, un, index = _distinct_pairs(f, n)
+    ua, ub = prior.alpha + uf, prior.beta + np.maximum(un - uf, 0)
+    low, high = (np.asarray(stats.beta.ppf(q, ua, ub))[index] for q in _LEVEL)
+    return Estimates(a / (a + b), low, high)
 
 
 def fit_gamma_prior(counts, exposure) -> GammaPrior:

@@ -3,12 +3,26 @@
 Every public view (map, downloads, API, feeds) starts from ``ReportFilter``;
 flagged reports are excluded unless a caller asks otherwise, and local time
 (hour of day, weekday, date) is always the city's zone, computed from UTC.
+
+Local time, fast and exact:
+- ``local_time_sql`` is DuckDB's ``timezone(zone, observed_at)``, but while the
+  zone keeps one UTC offset (Asia/Seoul: +9 since 1988) it is integer
+  arithmetic on epoch microseconds instead (ICU's ``timezone()`` costs ~10x
+  more per row). The fast form is guarded: an instant outside the period
+  checked for a fixed offset (the oldest accepted observation to two years
+  ahead) still goes through ``timezone()``, so both forms agree on every row.
+- Every report also stores its local hour, ISO weekday and date
+  (``LOCAL_TIME_COLUMNS``, migration 0003, filled by the one INSERT in
+  store/reports.py), so filters on hours and weekdays read a one-byte column.
+  They are in the zone configured when each row was stored: a database keeps
+  its city's zone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from core.city import load_city
 from core.errors import InputError
@@ -16,12 +30,51 @@ from ingest.vocab import ALL_KINDS, NETWORKS
 
 WEEKDAY = "weekday"
 WEEKEND = "weekend"
+FIXED_OFFSET_YEARS_AHEAD = 2  # the fast local clock is checked up to this far past start-up
+
+# Stored local-time columns: name -> (type, SQL over the local wall-clock time).
+LOCAL_TIME_COLUMNS: dict[str, tuple[str, str]] = {
+    "local_hour": ("UTINYINT", "hour({local})"),  # 0-23
+    "local_dow": ("UTINYINT", "isodow({local})"),  # ISO weekday: 1 = Monday ... 7 = Sunday
+    "local_date": ("DATE", "CAST({local} AS DATE)"),
+}
+
+
+@lru_cache(maxsize=8)
+def fixed_offset_period(zone_name: str, oldest: datetime) -> tuple[int, datetime, datetime] | None:
+    """(UTC offset in microseconds, start, end) if ``zone_name`` kept one offset from ``oldest`` to two years ahead.
+
+    Checked once a day over the period: every change of offset a zone has made
+    (daylight saving, a new standard time) lasted far longer than a day.
+    """
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone_name)
+    start = oldest.astimezone(UTC)
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(days=365 * FIXED_OFFSET_YEARS_AHEAD)
+    offsets = {tz.utcoffset(start + timedelta(days=d)) for d in range((end - start).days + 1)}
+    offsets.add(tz.utcoffset(end))
+    if len(offsets) != 1:
+        return None
+    return int(offsets.pop() / timedelta(microseconds=1)), start, end
 
 
 def local_time_sql(column: str = "observed_at") -> str:
-    """SQL for the local (city zone) wall-clock time of a TIMESTAMPTZ column."""
-    zone = load_city().timezone  # from configuration, not from a user
-    return f"timezone('{zone}', {column})"
+    """SQL for the local (city zone) wall-clock time (a TIMESTAMP) of a TIMESTAMPTZ column."""
+    city = load_city()  # zone and period from configuration, not from a user
+    exact = f"timezone('{city.timezone}', {column})"
+    fixed = fixed_offset_period(city.timezone, city.oldest_observation)
+    if fixed is None:
+        return exact
+    offset, start, end = fixed
+    return (f"CASE WHEN {column} >= TIMESTAMPTZ '{start.isoformat()}' AND {column} < TIMESTAMPTZ '{end.isoformat()}' "
+            f"THEN make_timestamp(epoch_us({column}) + {offset}) ELSE {exact} END")
+
+
+def local_time_columns_sql(column: str = "observed_at") -> dict[str, str]:
+    """SQL computing each stored local-time column from a TIMESTAMPTZ column (for INSERT and backfill)."""
+    local = local_time_sql(column)
+    return {name: f"CAST({expr.format(local=local)} AS {kind})" for name, (kind, expr) in LOCAL_TIME_COLUMNS.items()}
 
 
 @dataclass(frozen=True)
@@ -86,14 +139,14 @@ class ReportFilter:
             parts.append("FALSE")
 
     def _time_conditions(self, p: str, parts: list[str], values: list) -> None:
-        local = local_time_sql(f"{p}observed_at")
+        # The stored local-time columns: the same values as local_time_sql, read from one byte.
         if self.hours:
-            parts.append(f"hour({local}) IN ({', '.join('?' * len(self.hours))})")
+            parts.append(f"{p}local_hour IN ({', '.join('?' * len(self.hours))})")
             values.extend(int(h) for h in self.hours)
         if self.day_type == WEEKDAY:
-            parts.append(f"isodow({local}) <= 5")
+            parts.append(f"{p}local_dow <= 5")
         elif self.day_type == WEEKEND:
-            parts.append(f"isodow({local}) >= 6")
+            parts.append(f"{p}local_dow >= 6")
         # Local dates become UTC instants, so DuckDB can skip row groups by time.
         tz = load_city().tz
         if self.since:

@@ -1,8 +1,8 @@
 """All SQL behind the failure map (the explore page).
 
 Every query starts from a ``ReportFilter`` (values bound with ``?``); the only
-identifiers formatted in are the H3 column from ``geo.cells.column_for`` (an
-allow-list), the city's zone and its fixed UTC offset from configuration.
+identifier formatted in is the H3 column from ``geo.cells.column_for`` (an
+allow-list).
 
 Counting rules (see docs/METHODOLOGY.md):
 - ``failures``: reports of the chosen failure kinds (all kinds when none chosen);
@@ -11,99 +11,80 @@ Counting rules (see docs/METHODOLOGY.md):
 - ``reporters``: distinct reporters behind the number shown: of all reports
   (``of_failures=False``, for rates) or of the counted failures only
   (``of_failures=True``, for densities; then samples and other kinds are not
-  read at all). Exact below 2k and for one hex; above 2k over many groups a
-  HyperLogLog estimate (a few per cent off), used only to compare with k.
+  read at all). Exact wherever it is below k; from k up, a lower bound (at
+  least k). It is only ever compared with k.
 
-Two measured shortcuts keep one view near DuckDB's plain GROUP BY speed on
-10 M reports (bench/bench_map.py):
-- Distinct reporters are first estimated with ``approx_count_distinct``
-  (HyperLogLog, ~8x cheaper than an exact distinct count here). A group whose
-  estimate reaches ``2 * k`` certainly has k reporters (the estimate never
-  exceeds the true count at small counts; tests/test_mapview.py checks that on
-  this DuckDB); every other group is counted exactly in a second, narrow query.
-  So the privacy threshold is applied to exact counts wherever it matters.
-- Local hour and weekday come from integer arithmetic on epoch milliseconds
-  when the city's zone kept one UTC offset over all valid observation times
-  (Asia/Seoul: +9 since 1988); DuckDB's ICU ``timezone()`` costs ~10x more per
-  row. Other zones fall back to ``store.filters.local_time_sql``.
+What keeps one view near DuckDB's plain GROUP BY speed on 10 M reports
+(bench/bench_map.py, docs/BENCHMARKS.md):
+- Distinct reporters are first bounded from below in the same scan as the
+  counts: each group ORs one bit per reporter (``reporter & 63``; reporters are
+  keyed hashes, so evenly spread) into a 64-bit word, and the number of bits set
+  can never exceed the number of distinct reporters. A group with k bits set
+  certainly has k reporters; a group with as many bits as reports has one
+  reporter per report. Only the other groups are counted exactly, in a second,
+  narrow query joined to their hexes. So the privacy threshold always rests on
+  exact counts, and the bound costs a fraction of ``approx_count_distinct``
+  (the previous estimate) or of an exact count.
+- A view expected to select few rows (under ``EXACT_SCAN_ROWS``, judged from
+  a 1 % sample of the table's vectors) is counted exactly in one scan instead:
+  for an hour of one carrier the filters cost more than the counting.
+- Hours and weekdays come from the stored ``local_hour`` / ``local_dow`` /
+  ``local_date`` columns (store/filters.py), never from a time zone per row.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from datetime import date
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from core.city import load_city
 from geo.cells import column_for
-from store.filters import WEEKDAY, WEEKEND, ReportFilter, local_time_sql
+from store.filters import ReportFilter
 
-EXACT_BELOW_FACTOR = 2  # groups estimated under this many times k are counted exactly
-_MS_PER_HOUR, _MS_PER_DAY = 3_600_000, 86_400_000
+EXACT_BELOW_FACTOR = 1  # groups with fewer than this many times k bits set are counted exactly
+# A view expected to select fewer rows than this is counted exactly in one scan: there the
+# filters cost more than the counting, and the bound plus a recount would pay for them twice.
+EXACT_SCAN_ROWS = 500_000
+_SAMPLE_PERCENT = 1  # of the table's vectors, read to expect a view's rows (~2-9 ms on 10 M rows)
 
-# One distinct count per query: a second, filtered one tripled the time on 10 M rows.
-_COUNTS = """
+# One hex, or a view of few rows: every count exact, in one query.
+_EXACT_COUNTS = """
     count(*) FILTER (WHERE {failure}) AS failures,
     count(*) FILTER (WHERE kind = 'ok') AS samples,
     count(*) AS reports,
-    approx_count_distinct(reporter) AS reporters
+    count(DISTINCT reporter) AS reporters
 """
-_EXACT = "count(DISTINCT reporter) AS reporters"
-
-
-@lru_cache(maxsize=4)
-def _fixed_offset_ms(zone_name: str) -> int | None:
-    """The zone's UTC offset in ms if it never changed from the oldest valid observation to 2 years ahead."""
-    tz = load_city().tz
-    start = load_city().oldest_observation.astimezone(UTC)
-    end = datetime.now(UTC) + timedelta(days=730)
-    offsets = {tz.utcoffset(start + timedelta(days=d)) for d in range(0, (end - start).days + 1, 7)}
-    if len(offsets) != 1:
-        return None
-    return int(offsets.pop().total_seconds() * 1000)
-
-
-def _local_ms() -> str | None:
-    offset = _fixed_offset_ms(load_city().timezone)
-    return None if offset is None else f"(epoch_ms(observed_at) + {offset})"
-
-
-def local_hour_sql() -> str:
-    """SQL for the local hour of day (0-23) of ``observed_at``."""
-    ms = _local_ms()
-    return f"hour({local_time_sql()})" if ms is None else f"(({ms} // {_MS_PER_HOUR}) % 24)"
-
-
-def local_day_sql() -> str:
-    """SQL for the local date of ``observed_at`` as days since 1970-01-01 (an integer)."""
-    ms = _local_ms()
-    return f"(CAST({local_time_sql()} AS DATE) - DATE '1970-01-01')" if ms is None else f"({ms} // {_MS_PER_DAY})"
+# Many groups: one scan grouped by the keys and the kind, counting reports and
+# ORing one bit per reporter; the few thousand rows that come out are then
+# summed per group. Grouping by kind costs less than comparing it row by row
+# (a ``FILTER (WHERE kind = 'ok')`` costs about half the scan on 10 M rows), and
+# the failure kinds are then picked from a handful of rows per group.
+_GROUP_COUNTS = """
+WITH per_kind AS (
+    SELECT {keys}kind, count(*) AS n, bit_or(1::UBIGINT << (reporter & 63)) AS seen
+    FROM reports WHERE {where} GROUP BY ALL
+)
+SELECT {names}coalesce(sum(n) FILTER (WHERE {failure}), 0) AS failures,
+       coalesce(sum(n) FILTER (WHERE kind = 'ok'), 0) AS samples,
+       coalesce(sum(n), 0) AS reports,
+       coalesce(bit_count(bit_or(seen)), 0) AS reporters
+FROM per_kind {group}
+"""
+_EXACT = "count(DISTINCT reporter)"
 
 
 def _where(flt: ReportFilter, cell: tuple[int, int] | None = None, *, of_failures: bool = False) -> tuple[str, list]:
-    """The rows behind the counts: failures of every kind and 'all good' samples, or only the counted failures.
-
-    Hours and weekdays are expressed with the fast local clock; everything else
-    is ``ReportFilter.where`` itself.
-    """
-    base = dataclasses.replace(flt, kinds=(), failures_only=False, hours=(), day_type=None)
+    """The rows behind the counts: failures of every kind and 'all good' samples, or only the counted failures."""
+    base = dataclasses.replace(flt, kinds=(), failures_only=False)
     where, values = base.where()
     parts, extra = [where], []
     if of_failures:
         failure, failure_values = _failure_condition(flt.kinds)
         parts.append(failure)
         extra.extend(failure_values)
-    if flt.hours:
-        parts.append(f"{local_hour_sql()} IN ({', '.join('?' * len(flt.hours))})")
-        extra.extend(int(h) for h in flt.hours)
-    if flt.day_type in (WEEKDAY, WEEKEND):
-        # 1970-01-01 was a Thursday: ISO weekday = (days + 3) % 7 + 1
-        isodow = f"(({local_day_sql()} + 3) % 7 + 1)"
-        parts.append(f"{isodow} <= 5" if flt.day_type == WEEKDAY else f"{isodow} >= 6")
     if cell is not None:
         # First, so the scan can skip rows of other hexes before anything else.
         return " AND ".join([f"{column_for(cell[0])} = ?", *parts]), [int(cell[1]), *values, *extra]
@@ -119,38 +100,56 @@ def _failure_condition(kinds: tuple[str, ...]) -> tuple[str, list]:
 
 def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFilter, *, k: int,
              cell: tuple[int, int] | None = None, of_failures: bool = False) -> pd.DataFrame:
-    """Counts per group of ``keys`` (name -> SQL), with distinct reporters exact wherever below 2k.
+    """Counts per group of ``keys`` (name -> SQL), with distinct reporters exact wherever below k.
 
-    One hex (``cell``) is counted exactly throughout: it is cheap there.
+    One hex (``cell``), and a view expected to select few rows, is counted
+    exactly throughout; other views get the bound and a recount of the groups
+    it leaves open. Both give the same counts and the same groups at or above k.
     """
     failure, failure_values = _failure_condition(flt.kinds)
     where, values = _where(flt, cell, of_failures=of_failures)
-    select = ", ".join(f"{sql} AS {name}" for name, sql in keys.items())
+    select = "".join(f"{sql} AS {name}, " for name, sql in keys.items())
     group = "GROUP BY ALL" if keys else ""
-    counts = _COUNTS if cell is None else _COUNTS.replace("approx_count_distinct(reporter)", "count(DISTINCT reporter)")
-    sql = f"SELECT {select + ', ' if keys else ''}{counts.format(failure=failure)} FROM reports WHERE {where} {group}"
-    frame = cur.execute(sql, failure_values + values).df()
-    thin = frame["reporters"] < EXACT_BELOW_FACTOR * k
-    if thin.any() and cell is None:
-        frame = _count_exactly(cur, frame, thin, keys, flt, of_failures)
+    exact = cell is not None or _expected_rows(cur, where, values) < EXACT_SCAN_ROWS
+    if exact:
+        sql = f"SELECT {select}{_EXACT_COUNTS.format(failure=failure)} FROM reports WHERE {where} {group}"
+        frame = cur.execute(sql, failure_values + values).df()
+    else:
+        sql = _GROUP_COUNTS.format(keys=select, where=where, names="".join(f"{name}, " for name in keys),
+                                   failure=failure, group=group)
+        frame = cur.execute(sql, values + failure_values).df()
+    for name in ("failures", "samples", "reports", "reporters"):
+        frame[name] = frame[name].astype("int64")
+    if not exact:
+        # Bits set <= distinct reporters <= reports: exact when the bound meets the count of reports.
+        thin = (frame["reporters"] < EXACT_BELOW_FACTOR * k) & (frame["reporters"] < frame["reports"])
+        if thin.any():
+            frame = _count_exactly(cur, frame, thin, keys, flt, of_failures)
     names = list(keys)
     return frame.sort_values(names).reset_index(drop=True) if names else frame
 
 
+def _expected_rows(cur: duckdb.DuckDBPyConnection, where: str, values: list) -> int:
+    """Rows the view selects, expected from a sample of the table's vectors (it only picks the faster plan)."""
+    sql = f"SELECT count(*) FROM reports TABLESAMPLE {_SAMPLE_PERCENT}% (system, 7) WHERE {where}"
+    return int(cur.execute(sql, values).fetchone()[0]) * 100 // _SAMPLE_PERCENT
+
+
 def _count_exactly(cur, frame, thin, keys, flt, of_failures) -> pd.DataFrame:
     where, values = _where(flt, of_failures=of_failures)
-    restrict, restrict_values = "", []
+    join, join_values = "", []
     if "cell" in keys:
-        # A semi-join on the thin hexes: ~0.3 s on 10 M rows (a literal IN list took 12 s).
-        restrict = f" AND {keys['cell']} IN (SELECT unnest(?::UBIGINT[]))"
-        restrict_values = [[int(c) for c in frame.loc[thin, "cell"].unique()]]
+        # An inner join on the thin hexes lets DuckDB filter the scan by them (semi-join: 2x the time;
+        # a literal IN list: 25x).
+        join = f" JOIN (SELECT unnest(?::UBIGINT[]) AS thin_cell) ON {keys['cell']} = thin_cell"
+        join_values = [[int(c) for c in frame.loc[thin, "cell"].unique()]]
     select = ", ".join(f"{sql} AS {name}" for name, sql in keys.items())
     group = "GROUP BY ALL" if keys else ""
-    sql = f"SELECT {select + ', ' if keys else ''}{_EXACT} FROM reports WHERE {where}{restrict} {group}"
-    exact = cur.execute(sql, values + restrict_values).df()
+    sql = f"SELECT {select + ', ' if keys else ''}{_EXACT} AS reporters FROM reports{join} WHERE {where} {group}"
+    exact = cur.execute(sql, join_values + values).df()
     names = list(keys)
     if not names:
-        frame["reporters"] = exact["reporters"].to_numpy()
+        frame["reporters"] = exact["reporters"].to_numpy().astype("int64")
         return frame
     merged = frame.merge(exact, on=names, how="left", suffixes=("", "_exact"))
     merged["reporters"] = merged["reporters_exact"].where(thin.to_numpy(), merged["reporters"]).astype("int64")
@@ -166,14 +165,14 @@ def hex_counts(cur, res: int, flt: ReportFilter, *, k: int, by_network: bool = F
 
 def hour_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False) -> pd.DataFrame:
     """Counts per local hour of day and host network, over the whole view."""
-    keys = {"hour": f"{local_hour_sql()}::INTEGER", "network": "network"}
+    keys = {"hour": "local_hour::INTEGER", "network": "network"}
     return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
 
 
 def day_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False) -> pd.DataFrame:
     """Counts per local date and host network, over the whole view."""
-    frame = _grouped(cur, {"day_number": local_day_sql(), "network": "network"}, flt, k=k, of_failures=of_failures)
-    frame.insert(0, "day", pd.to_datetime(frame.pop("day_number").astype("int64"), unit="D"))
+    frame = _grouped(cur, {"day": "local_date", "network": "network"}, flt, k=k, of_failures=of_failures)
+    frame["day"] = pd.to_datetime(frame["day"])
     return frame
 
 
@@ -181,7 +180,7 @@ def cell_counts(cur, res: int, cell: int, flt: ReportFilter, *, k: int, by_netwo
                 by_hour: bool = False) -> pd.DataFrame:
     """Counts of one hex, per host network (and local hour), or in total."""
     keys = ({"network": "network"} if by_network else {}) | \
-        ({"hour": f"{local_hour_sql()}::INTEGER"} if by_hour else {})
+        ({"hour": "local_hour::INTEGER"} if by_hour else {})
     return _grouped(cur, keys, flt, k=k, cell=(res, cell))
 
 
@@ -219,16 +218,3 @@ def data_period(cur) -> tuple[date | None, date | None]:
 def demo_truth(cur) -> pd.DataFrame:
     """The demo generator's true failure rate per (network, res-8 hex)."""
     return cur.execute("SELECT network, h3_r8 AS cell, failure_rate FROM demo_truth").df()
-
-
-def approx_distinct_never_overcounts(cur, max_true: int = 7, groups: int = 2000, seed: int = 1) -> bool:
-    """Checks, on this DuckDB, that approx_count_distinct never exceeds the true count at small counts."""
-    rng = np.random.default_rng(seed)
-    sizes = rng.integers(1, max_true + 1, groups)
-    group = np.repeat(np.arange(groups), sizes * 3)
-    values = rng.integers(1, 2**63, int(sizes.sum()), dtype=np.int64).astype(np.uint64)
-    values = np.repeat(values, 3)  # each reporter three times, as real groups repeat people
-    probe = pd.DataFrame({"g": group, "v": values})  # noqa: F841 (read by DuckDB)
-    worst = cur.execute("SELECT max(d) FROM (SELECT approx_count_distinct(v) - count(DISTINCT v) AS d "
-                        "FROM probe GROUP BY g)").fetchone()[0]
-    return worst <= 0

@@ -9,6 +9,16 @@ from __future__ import annotations
 import duckdb
 
 from core.errors import StoreError
+from store.filters import LOCAL_TIME_COLUMNS, local_time_columns_sql
+
+# Local hour, ISO weekday and date of each report in the city's zone, stored so
+# filters and groups on them read one byte instead of computing a time zone per
+# row (docs/DATA.md). Backfilled by 0003; store/reports.py fills them on insert.
+_ADD_LOCAL_TIME = "".join(
+    f"ALTER TABLE reports ADD COLUMN {name} {kind};\n" for name, (kind, _) in LOCAL_TIME_COLUMNS.items()
+) + "UPDATE reports SET " + ", ".join(f"{name} = {sql}" for name, sql in local_time_columns_sql().items()) + ";"
+# NOT NULL makes any INSERT that forgets them fail instead of hiding rows from time filters.
+_REQUIRE_LOCAL_TIME = "".join(f"ALTER TABLE reports ALTER COLUMN {name} SET NOT NULL;\n" for name in LOCAL_TIME_COLUMNS)
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -126,6 +136,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    ("0003_local_time_columns", _ADD_LOCAL_TIME),
+    # A step of its own: DuckDB refuses a new constraint in the transaction that updated the rows.
+    ("0003_local_time_columns_required", _REQUIRE_LOCAL_TIME),
 ]
 
 

@@ -10,6 +10,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.filters import local_time_columns_sql
+
 # One writer at a time in this process: the duplicate check and the insert
 # must see each other's rows, or two concurrent submissions of the same
 # report would both be accepted. (Other processes cannot write at all while
@@ -50,10 +52,12 @@ WHERE r.observed_at BETWEEN $t0 AND $t1
 
 # Columns named: migrations of other features may add columns with defaults.
 # ``_insert_from`` is the one INSERT of reports, for both ways a batch is stored.
+# The local hour/weekday/date columns are computed here, in the city's zone (store.filters).
 def _insert_from(report_id: str, relation: str, where: str = "") -> str:
+    local = local_time_columns_sql("observed_at")
     return f"""
-INSERT INTO reports (report_id, received_at, source, batch_id, {_STORED})
-SELECT {report_id}, $received_at, $source, $batch_id, {_STORED} FROM {relation}
+INSERT INTO reports (report_id, received_at, source, batch_id, {_STORED}, {", ".join(local)})
+SELECT {report_id}, $received_at, $source, $batch_id, {_STORED}, {", ".join(local.values())} FROM {relation}
 {where}
 """
 
@@ -156,9 +160,9 @@ def insert_small_batch(cur: duckdb.DuckDBPyConnection, rows: pa.Table, *, batch_
             accepted = len(keep)
             duplicates = rows.num_rows - accepted
             if accepted:
-                cur.register("new_rows", new_rows)
+                # DuckDB reads the local Arrow table ``new_rows`` by its name (a replacement scan):
+                # cheaper for a few rows than registering it.
                 cur.execute(_INSERT_NEW, {"received_at": received_at, "source": source, "batch_id": batch_id})
-                cur.unregister("new_rows")
             cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
                                         accepted, rejected, duplicates])
             cur.execute("COMMIT")

@@ -40,8 +40,17 @@ def _load(con, *frames):
     return result
 
 
+@pytest.fixture(params=["exact", "bound"])
+def plan(request, monkeypatch):
+    """Both ways store/map_sql.py counts a view: exactly in one scan, or a reporter bound plus a recount."""
+    from store import map_sql
+
+    monkeypatch.setattr(map_sql, "EXACT_SCAN_ROWS", 10**12 if request.param == "exact" else 0)
+    return request.param
+
+
 @pytest.fixture
-def city(con):
+def city(con, plan):
     """City hall: KT 6 failures + 4 'all good', SKT 2 + 8 (20 reporters). Gangnam: 4 reporters only."""
     _load(
         con,
@@ -115,7 +124,7 @@ def test_no_private_column_in_any_map_output(city):
         assert not PRIVATE_COLUMNS.intersection(frame.columns)
 
 
-def test_density_when_there_are_no_samples(con):
+def test_density_when_there_are_no_samples(con, plan):
     _load(con, _rows(CITY_HALL, "KT", ["no_service"] * 6, prefix="D"))
     view = mapview.level_view(con.cursor(), MapQuery())
     row = _only(view)
@@ -143,7 +152,7 @@ def test_compare_mode_relative_risk(city):
     assert row["observed"] == pytest.approx(0.6) and row["observed_others"] == pytest.approx(0.2)
 
 
-def test_compare_mode_needs_k_reporters_per_carrier(con):
+def test_compare_mode_needs_k_reporters_per_carrier(con, plan):
     _load(con, _rows(CITY_HALL, "KT", ["dropped_call"] * 3 + ["ok"] * 7, prefix="K"),
           _rows(CITY_HALL, "SKT", ["ok"] * 4, prefix="S"))  # SKT: 4 reporters, below k
     assert mapview.compare_view(con.cursor(), MapQuery(carrier="KT", mode="compare")).frame.empty
@@ -172,7 +181,7 @@ def test_worst_places_have_names(city):
     assert kt["station"] == place["station"].name
 
 
-def test_small_hexes_never_top_the_worst_places(con):
+def test_small_hexes_never_top_the_worst_places(con, plan):
     # 30 ordinary hexes at ~10 % with 10 reporters each, and one with 5 reporters, all failing.
     rng = np.random.default_rng(1)
     cells = h3.grid_disk(HALL_HEX, 3)[:30]
@@ -203,7 +212,7 @@ def test_hour_profile_and_daily_trend(city):
     assert (pd.Timestamp(SATURDAY), "KT") not in days.index
 
 
-def test_hour_profile_hides_groups_under_k(con):
+def test_hour_profile_hides_groups_under_k(con, plan):
     _load(con, _rows(CITY_HALL, "LGU+", ["dropped_call"] * 4, prefix="L"))
     hours = mapdetail.hour_profile(con.cursor(), MapQuery(), "rate")
     assert hours["hidden"].all() and hours["failures"].isna().all()
@@ -248,14 +257,43 @@ def test_count_days(start, end, day_type, days):
     assert mapview.count_days(start, end, day_type) == days
 
 
-def test_approximate_distinct_counts_never_overcount_small_groups(con):
-    # The privacy shortcut in store/map_sql.py relies on this property of DuckDB's HyperLogLog.
-    from store.map_sql import approx_distinct_never_overcounts
+def test_reporters_whose_bitmap_bits_collide_are_counted_exactly(con, plan):
+    # store/map_sql.py bounds distinct reporters from below by one bit per reporter (reporter & 63).
+    # Here every reporter of a hex lands on the same bit: the bound says 1, so only the exact
+    # recount can tell a hex of 6 people (shown) from one of 4 (hidden).
+    six = _rows(CITY_HALL, "KT", ["dropped_call", "ok"] * 6, prefix="S", codes=[f"S{i // 2}" for i in range(12)])
+    four = _rows(GANGNAM, "KT", ["dropped_call", "ok"] * 6, prefix="F", codes=[f"F{i % 4}" for i in range(12)])
+    _load(con, six, four)
+    con.execute("UPDATE reports SET reporter = (reporter >> 6 << 6) | 5")  # distinct people, one bit
+    assert con.execute("SELECT count(DISTINCT reporter), count(DISTINCT reporter & 63) FROM reports").fetchone() == (
+        10, 1)
+    view = mapview.level_view(con.cursor(), MapQuery())
+    assert list(view.frame["cell_id"]) == [HALL_HEX]
+    assert int(view.frame["reporters"].iloc[0]) == 6
+    assert view.hidden == 1
 
-    assert approx_distinct_never_overcounts(con.cursor())
+
+def test_reporter_bound_never_exceeds_the_true_count(con, plan):
+    from store.filters import ReportFilter
+    from store.map_sql import hex_counts
+
+    cells = h3.grid_disk(HALL_HEX, 3)
+    frames = []
+    for i, cell in enumerate(cells):
+        lat, lon = h3.cell_to_latlng(cell)
+        people = 1 + i % 12
+        frames.append(_rows((lat, lon), "SKT", ["no_data", "ok"] * people * 2, prefix=f"B{i}-",
+                            codes=[f"B{i}-{j % people}" for j in range(4 * people)]))
+    _load(con, *frames)
+    cur = con.cursor()
+    exact = dict(cur.execute("SELECT h3_r8, count(DISTINCT reporter) FROM reports GROUP BY ALL").fetchall())
+    counts = hex_counts(cur, 8, ReportFilter(), k=5)
+    for cell, reporters in zip(counts["cell"], counts["reporters"], strict=True):
+        # Exact below k; from k up, at least k and never more than the truth.
+        assert reporters == exact[cell] if exact[cell] < 5 else 5 <= reporters <= exact[cell]
 
 
-def test_threshold_is_exact_over_many_hexes(con):
+def test_threshold_is_exact_over_many_hexes(con, plan):
     # 60 hexes with 4 reporters (many reports each) and 60 with exactly 5: the first never shown, all the second.
     cells = h3.grid_disk(HALL_HEX, 6)[:120]
     frames = []
@@ -269,12 +307,11 @@ def test_threshold_is_exact_over_many_hexes(con):
     assert shown == set(cells[60:])
 
 
-def test_fast_local_clock_agrees_with_the_filter_definition(con):
-    # map_sql computes local hours and weekdays with integer arithmetic; ReportFilter
-    # with DuckDB's time-zone functions. Both must select the same rows, also
-    # around local midnight and across a weekend.
+def test_stored_local_clock_agrees_with_the_zone_definition(con, plan):
+    # The map filters and groups on the stored local-time columns; they must select the same
+    # rows as DuckDB's own time-zone functions, also around local midnight and across a weekend.
     from store.filters import ReportFilter
-    from store.map_sql import hex_counts, local_day_sql
+    from store.map_sql import day_counts, hex_counts, hour_counts
 
     times = pd.date_range("2021-10-22T20:00:00+09:00", "2021-10-25T05:00:00+09:00", freq="37min")
     frame = pd.DataFrame({
@@ -283,13 +320,21 @@ def test_fast_local_clock_agrees_with_the_filter_definition(con):
     })
     _load(con, frame)
     cur = con.cursor()
-    for hours, day_type in [((0,), None), ((23,), None), ((8, 9), None), ((), "weekend"), ((), "weekday"),
-                            ((0, 1), "weekend"), ((23,), "weekday")]:
-        flt = ReportFilter(hours=hours, day_type=day_type)
-        where, values = flt.where()
-        expected = cur.execute(f"SELECT count(*) FROM reports WHERE {where}", values).fetchone()[0]
-        got = hex_counts(cur, 8, flt, k=5)["reports"].sum()
+    local = "timezone('Asia/Seoul', observed_at)"
+    for hours, day_type, condition in [
+        ((0,), None, f"hour({local}) = 0"), ((23,), None, f"hour({local}) = 23"),
+        ((8, 9), None, f"hour({local}) IN (8, 9)"), ((), "weekend", f"isodow({local}) >= 6"),
+        ((), "weekday", f"isodow({local}) <= 5"), ((0, 1), "weekend", f"hour({local}) <= 1 AND isodow({local}) >= 6"),
+        ((23,), "weekday", f"hour({local}) = 23 AND isodow({local}) <= 5"),
+    ]:
+        expected = cur.execute(f"SELECT count(*) FROM reports WHERE {condition}").fetchone()[0]
+        assert expected > 0
+        got = hex_counts(cur, 8, ReportFilter(hours=hours, day_type=day_type), k=5)["reports"].sum()
         assert got == expected, (hours, day_type)
-    days = cur.execute(f"SELECT DISTINCT {local_day_sql()} FROM reports ORDER BY 1").fetchall()
-    assert [date(1970, 1, 1).toordinal() + d[0] for d in days] == [
-        date(2021, 10, d).toordinal() for d in (22, 23, 24, 25)]
+    by_hour = hour_counts(cur, ReportFilter(), k=5)
+    assert dict(zip(by_hour["hour"], by_hour["failures"], strict=True)) == dict(cur.execute(
+        f"SELECT hour({local}), count(*) FROM reports GROUP BY ALL").fetchall())
+    by_day = day_counts(cur, ReportFilter(), k=5)
+    assert [d.date() for d in by_day["day"]] == [date(2021, 10, d) for d in (22, 23, 24, 25)]
+    assert list(by_day["failures"]) == [n for (_, n) in cur.execute(
+        f"SELECT CAST({local} AS DATE) AS d, count(*) FROM reports GROUP BY d ORDER BY d").fetchall()]
