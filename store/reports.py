@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 
 import duckdb
@@ -77,6 +78,19 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
+@contextmanager
+def _transaction(cur: duckdb.DuckDBPyConnection):
+    """The one writer of this process, in one transaction: committed whole, or rolled back."""
+    with _write_lock:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+
 def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, received_at: datetime,
                  file_name: str | None, sha256: str | None, fmt: str | None, rows_read: int, rejected: int,
                  duplicates: int = 0, return_rows: bool = False,
@@ -90,8 +104,7 @@ def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, 
     fingerprint repeats within ``staged`` (it skips that query). Returns
     (accepted, duplicates, [(report_id, row)]) -- the pairs only when ``return_rows``.
     """
-    with _write_lock:
-        cur.execute("BEGIN TRANSACTION")
+    with _transaction(cur):
         try:
             staged, t0, t1 = cur.execute("SELECT count(*), min(observed_at), max(observed_at) FROM staged").fetchone()
             cur.execute(_REPEATS if repeats_possible else _NO_REPEATS)
@@ -109,10 +122,6 @@ def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, 
             duplicates += staged - accepted
             cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
                                         accepted, rejected, duplicates])
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         finally:
             cur.execute("RESET SESSION preserve_insertion_order")
     pairs = _rows_of(cur, returned) if return_rows else []
@@ -142,32 +151,26 @@ def insert_small_batch(cur: duckdb.DuckDBPyConnection, rows: pa.Table, *, batch_
     """
     fingerprints = rows.column("fingerprint").to_pylist()
     times = rows.column("observed_at")
-    with _write_lock:
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            stored = set()
-            if rows.num_rows:
-                t0, t1 = pc.min(times).as_py(), pc.max(times).as_py()
-                stored = {fp for (fp,) in cur.execute(_STORED_OF, [t0, t1, fingerprints]).fetchall()}
-            keep, seen = [], set()
-            for i, fp in enumerate(fingerprints):
-                if fp not in stored and fp not in seen:
-                    keep.append(i)
-                    seen.add(fp)
-            new_rows = rows.take(pa.array(keep, type=pa.int64()))
-            ids = [str(uuid.uuid4()) for _ in keep]
-            new_rows = new_rows.append_column("report_id", pa.array(ids, type=pa.string()))
-            accepted = len(keep)
-            duplicates = rows.num_rows - accepted
-            if accepted:
-                # DuckDB reads the local Arrow table ``new_rows`` by its name (a replacement scan):
-                # cheaper for a few rows than registering it.
-                cur.execute(_INSERT_NEW, {"received_at": received_at, "source": source, "batch_id": batch_id})
-            cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
-                                        accepted, rejected, duplicates])
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+    with _transaction(cur):
+        stored = set()
+        if rows.num_rows:
+            t0, t1 = pc.min(times).as_py(), pc.max(times).as_py()
+            stored = {fp for (fp,) in cur.execute(_STORED_OF, [t0, t1, fingerprints]).fetchall()}
+        keep, seen = [], set()
+        for i, fp in enumerate(fingerprints):
+            if fp not in stored and fp not in seen:
+                keep.append(i)
+                seen.add(fp)
+        new_rows = rows.take(pa.array(keep, type=pa.int64()))
+        ids = [str(uuid.uuid4()) for _ in keep]
+        new_rows = new_rows.append_column("report_id", pa.array(ids, type=pa.string()))
+        accepted = len(keep)
+        duplicates = rows.num_rows - accepted
+        if accepted:
+            # DuckDB reads the local Arrow table ``new_rows`` by its name (a replacement scan):
+            # cheaper for a few rows than registering it.
+            cur.execute(_INSERT_NEW, {"received_at": received_at, "source": source, "batch_id": batch_id})
+        cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
+                                    accepted, rejected, duplicates])
     pairs = sorted(zip(ids, new_rows.column("row").to_pylist(), strict=True), key=lambda pair: pair[1])
     return accepted, duplicates, pairs
