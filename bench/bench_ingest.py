@@ -8,8 +8,9 @@ committed), then times, in the same run, alternating:
   (a) DuckDB alone: ``CREATE TABLE t AS SELECT * FROM read_csv('f.csv')`` into a fresh
       database file, then CHECKPOINT;
   (b) ours: ``ingest.loader.load_file`` into a fresh database (every field validated,
-      reporter codes hashed, H3 cells at res 6-10, district, fingerprint, duplicate
-      check, one transaction), then CHECKPOINT -- what ``python -m ingest load`` does;
+      reporter codes hashed, H3 cells at res 6-10, district, local time columns,
+      fingerprint, duplicate check, one transaction), then CHECKPOINT -- what
+      ``python -m ingest load`` does;
   (c) a naive path: pandas.read_csv, a Python loop calling h3 per row and resolution,
       and ``executemany`` inserts. executemany runs at about 1 k rows/s, so (c) is timed
       on the first ``--naive-rows`` rows and extrapolated linearly.
@@ -136,9 +137,10 @@ def time_naive(csv_path: Path, work: Path, rows: int) -> float:
     return elapsed
 
 
-# Where (b) spends its time: the steps of ingest.loader.load_file, timed by wrapping them.
+# Where (b) spends its time: the steps of ingest.loader.load_file, timed by wrapping them
+# (CPU is the whole process's, so a step that overlaps another counts the other's CPU too).
 STAGES = [("ingest.readers", "read_into_raw", "read the CSV into memory (DuckDB)"),
-          ("core.files", "sha256_of", "SHA-256 of the file"),
+          ("core.files", "sha256_of", "SHA-256 of the file (in a thread, beside the read)"),
           ("ingest.validate", "_lookups", "distinct spellings -> carrier/kind/tech/reporter lookups"),
           ("ingest.sql", "build_checked", "every check, vectorised (DuckDB)"),
           ("ingest.validate", "_problems", "collect the errors"),

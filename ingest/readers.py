@@ -171,12 +171,14 @@ def _read_csv(cur: duckdb.DuckDBPyConnection, path: Path, csv_path: Path, fmt: s
         return RawInfo(fmt, frame_into_raw(cur, frame, rows))
     mapping, ignored = map_columns(list(range(len(names))), names=names)
     _require_some_field(path, mapping.values(), names)
-    try:
-        sql.csv_into_raw(cur, str(csv_path), options, len(names), mapping)
-    except duckdb.Error as e:
-        if sql.NEEDS_SERIAL not in str(e) or sql.SERIAL in options:
-            raise
-        sql.csv_into_raw(cur, str(csv_path), options + sql.SERIAL, len(names), mapping)
+    while True:  # a long line or a quoted line break further on than the sniffer looked
+        try:
+            sql.csv_into_raw(cur, str(csv_path), options, len(names), mapping)
+            break
+        except duckdb.Error as e:
+            options = sql.retry_options(options, e)
+            if options is None:
+                raise
     return RawInfo("csv", set(mapping.values()), ignored)
 
 

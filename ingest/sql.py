@@ -6,7 +6,7 @@ uploads, the API, the demo) or the in-memory scratch database's
 cursor. In order:
 
   raw      row (1-based record number) + one VARCHAR column per field present:
-           a TABLE read from a file, or a VIEW over a registered frame;
+           a VIEW over the TABLE ``raw_rows`` read from a file, or over a registered frame;
   checked  TABLE: texts cleaned, numbers and times parsed, swapped coordinates fixed,
            carrier/kind/tech looked up, ``problems`` (bit i: check i holds) and ``bad``;
            when staging, also the reporter's and the IP's keyed hashes;
@@ -49,51 +49,75 @@ def quiet(cur: duckdb.DuckDBPyConnection) -> None:
 # --- reading CSV -----------------------------------------------------------------
 
 # Every value as text (validation parses it); short rows padded with NULL, long
-# rows get extra columns (ignored); stray quotes kept as text. 64 MB lines: a
-# huge note is cut to length by validation instead of failing the file.
-CSV_OPTIONS = ("all_varchar = true, header = true, null_padding = true, strict_mode = false, "
-               "max_line_size = 67108864")
-SERIAL = ", parallel = false"
+# rows get extra columns (ignored); stray quotes kept as text.
+CSV_OPTIONS = "all_varchar = true, header = true, null_padding = true, strict_mode = false"
 # DuckDB's parallel reader cannot pad short rows when a quoted field holds a
 # line break; such files are read again on one thread (``SERIAL``).
+SERIAL = ", parallel = false"
 NEEDS_SERIAL = "parallel=false"
+# A line longer than DuckDB's default (2 MB) is read again allowing 64 MB, so a
+# huge note is cut to length by validation instead of failing the file. Not the
+# default: a buffer must hold the longest line, and with 64 MB the whole file
+# fits one buffer and is read on one thread.
+LONG_LINES = ", max_line_size = 67108864"
+NEEDS_LONG_LINES = "Maximum line size of"
+
+
+def retry_options(options: str, error: Exception) -> str | None:
+    """The reader options to try again with after ``error``, or None when no other options would help."""
+    text = str(error)
+    if NEEDS_LONG_LINES in text and LONG_LINES not in options:
+        return options + LONG_LINES
+    if NEEDS_SERIAL in text and SERIAL not in options:
+        return options + SERIAL
+    return None
 
 
 def csv_header(cur: duckdb.DuckDBPyConnection, path: str) -> tuple[list[str], str]:
     """The column names DuckDB sniffs from the file, and the reader options that work for it."""
-    for options in (CSV_OPTIONS, CSV_OPTIONS + SERIAL):
+    options = CSV_OPTIONS
+    while True:
         try:
             rows = cur.execute(f"DESCRIBE SELECT * FROM read_csv($path, {options})", {"path": path}).fetchall()
             return [r[0] for r in rows], options
         except duckdb.Error as e:
-            if NEEDS_SERIAL not in str(e):
+            options = retry_options(options, e)
+            if options is None:
                 raise
-    raise AssertionError("unreachable")
 
 
 def csv_into_raw(cur: duckdb.DuckDBPyConnection, path: str, options: str, n_columns: int,
                  fields_by_position: dict[int, str]) -> None:
-    """Table ``raw`` from a CSV: record numbers and the mapped columns, renamed to fields.
+    """View ``raw`` over a CSV read into memory: record numbers and the mapped columns, renamed to fields.
 
     Read once into memory: the checks look at it twice (spellings, then rows),
     and reading the file twice costs more than keeping it.
     """
     names = ", ".join(f"'c{i}'" for i in range(n_columns))  # our own names: header text never enters SQL
-    select = "".join(f", c{pos} AS {field}" for pos, field in fields_by_position.items())
-    # row_number() OVER () runs as DuckDB's streaming window, which keeps file
-    # order (tests/test_readers.py checks it on a multi-chunk file).
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE raw AS SELECT row_number() OVER () AS row{select} "
-                f"FROM read_csv($path, {options}, names = [{names}])", {"path": path})
+    select = ", ".join(f"c{pos} AS {field}" for pos, field in fields_by_position.items()) or "NULL AS no_field"
+    # The record number is the table's rowid + 1: with insertion order preserved
+    # (forced for this statement), DuckDB's parallel reader stores rows in file
+    # order (tests/test_readers.py checks it on a multi-chunk file). A window
+    # function would number them on one thread; this reads on all of them.
+    cur.execute("SET SESSION preserve_insertion_order = true")
+    try:
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE raw_rows AS SELECT {select} "
+                    f"FROM read_csv($path, {options}, names = [{names}])", {"path": path})
+    finally:
+        cur.execute("RESET SESSION preserve_insertion_order")
+    fields = "".join(f", {field}" for field in fields_by_position.values())
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT rowid + 1 AS row{fields} FROM raw_rows")
 
 
 def csv_as_text_frame(cur: duckdb.DuckDBPyConnection, path: str, options: str):
     """The whole CSV as a DataFrame of text, columns as named in the file (logger formats)."""
-    try:
-        return cur.execute(f"SELECT * FROM read_csv($path, {options})", {"path": path}).df()
-    except duckdb.Error as e:
-        if NEEDS_SERIAL not in str(e) or SERIAL in options:
-            raise
-        return cur.execute(f"SELECT * FROM read_csv($path, {options}{SERIAL})", {"path": path}).df()
+    while True:
+        try:
+            return cur.execute(f"SELECT * FROM read_csv($path, {options})", {"path": path}).df()
+        except duckdb.Error as e:
+            options = retry_options(options, e)
+            if options is None:
+                raise
 
 
 def frame_raw_view(cur: duckdb.DuckDBPyConnection, frame_name: str, fields: list[str]) -> None:
@@ -175,6 +199,19 @@ def _text(field: str, present: set[str]) -> str:
     return field if field in present else "CAST(NULL AS VARCHAR)"
 
 
+# DuckDB's trim() removes the Unicode space separators (category Zs) at either
+# end, and nothing else. Most values have none there, and testing the first
+# and last character is cheaper than trimming every value of a million rows.
+_ZS = (" ", "\u00a0", "\u1680", *(chr(c) for c in range(0x2000, 0x200B)), "\u202f", "\u205f", "\u3000")
+
+
+def trimmed(text: str) -> str:
+    """SQL: ``trim(text)``, computed only where an end of ``text`` is a space (same result, cheaper)."""
+    first = ", ".join(str(ord(c)) for c in _ZS)
+    last = " OR ".join(f"ends_with({text}, '{c}')" for c in _ZS)
+    return f"CASE WHEN ascii({text}) IN ({first}) OR {last} THEN trim({text}) ELSE {text} END"
+
+
 def blank(text: str) -> str:
     """SQL: ``text`` is missing or only spaces (``text`` evaluated lazily: use after a cheaper test)."""
     return f"({text} IS NULL OR trim({text}) = '')"
@@ -209,7 +246,9 @@ class Check:
     warning: bool = False
 
 
-# Columns kept in ``checked`` only for rows with a problem: what is shown back.
+# Texts kept in ``checked`` only for rows with a problem, to show back: one
+# struct column ``shown`` (NULL on the many good rows, so it costs little to
+# store); ``flagged_rows`` unpacks it beside device_model and note.
 SHOWN = ("lat_text", "lon_text", "time_text", "accuracy_text", "carrier", "network", "kind", "tech", "status",
          "carrier_message", "kind_message", "tech_message")
 
@@ -224,7 +263,8 @@ def build_checked(cur: duckdb.DuckDBPyConnection, present: set[str], checks: lis
     """Table ``checked`` from view ``raw`` and the lookup tables carrier_map, kind_map, tech_map.
 
     One row per raw row: ``problems`` (bit i set: check i holds), ``bad`` (an
-    error holds), the normalised values, and the SHOWN texts where a problem is.
+    error holds), the normalised values, and the SHOWN texts where a problem is
+    (struct ``shown``).
     ``all_clear`` is a cheap condition that implies no check holds: most rows
     pass it, and only the others have every check evaluated.
     With ``staging``, also the reporter's keyed hash and the IP's; that needs
@@ -236,16 +276,20 @@ def build_checked(cur: duckdb.DuckDBPyConnection, present: set[str], checks: lis
     swapped_in = "(lon_n BETWEEN $lat_min AND $lat_max AND lat_n BETWEEN $lon_min AND $lon_max)"
     texts = ", ".join(f"{_text(f, present)} AS {f}" for f in ("carrier", "network", "kind", "tech", "status"))
     stored = ", ".join(f"{_clean(f) if f in present else 'CAST(NULL AS VARCHAR)'} AS {f}" for f in STORED_TEXTS)
-    shown = ", ".join(f"CASE WHEN problems <> 0 THEN {c} END AS {c}" for c in SHOWN)
+    code_cut = f"left(reporter_code, {int(caps['reporter_code'])})"
+    shown = ", ".join(f"'{c}': {c}" for c in SHOWN)
+    shown = f"CASE WHEN problems <> 0 THEN {{{shown}, 'reporter_code': {code_cut}}} END AS shown"
     problems = bits or "CAST(0 AS UBIGINT)"
     if all_clear:
         problems = f"CASE WHEN {all_clear} THEN CAST(0 AS UBIGINT) ELSE {problems} END"
-    capped = ", ".join(f"left({f}, {int(caps[f])}) AS {f}" for f in (*STORED_TEXTS, "reporter_code"))
+    capped = ", ".join(f"left({f}, {int(caps[f])}) AS {f}" for f in STORED_TEXTS)
+    if not staging:  # validation alone returns the codes; a load stores only their keyed hashes
+        capped += f", {code_cut} AS reporter_code"
     sql = f"""
     CREATE OR REPLACE TEMP TABLE checked AS
     WITH t AS (
         SELECT row, {_text('lat', present)} AS lat_text, {_text('lon', present)} AS lon_text,
-               trim({_text('observed_at', present)}) AS time_text, {_text('accuracy_m', present)} AS accuracy_text,
+               {trimmed(_text('observed_at', present))} AS time_text, {_text('accuracy_m', present)} AS accuracy_text,
                {texts}, {stored}, {_text('reporter_code', present)} AS reporter_code
         FROM raw
     ), n AS (
@@ -303,16 +347,18 @@ def flagged_rows(cur: duckdb.DuckDBPyConnection, checks: list[Check], indexes: l
     """(row, check index, value, message) of the first ``limit`` problems, by row then check."""
     if not indexes:
         return []
+    flagged = "(SELECT row, problems, device_model, note, shown.* FROM checked WHERE problems <> 0)"
     parts = [f"SELECT row, {i} AS check_no, CAST({checks[i].value} AS VARCHAR) AS value, "
-             f"{checks[i].message} AS message FROM checked WHERE problems & CAST({1 << i} AS UBIGINT) <> 0"
+             f"{checks[i].message} AS message FROM {flagged} WHERE problems & CAST({1 << i} AS UBIGINT) <> 0"
              for i in indexes]
     sql = " UNION ALL ".join(parts) + f" ORDER BY row, check_no LIMIT {int(limit)}"
     return cur.execute(sql, messages).fetchall()
 
 
-def _good_select(row: str = "row") -> str:
+def _good_select(row: str = "row", *, codes: bool = True) -> str:
     return (f"{row} AS row, observed_at, lat, lon, accuracy_m, network_name AS network, brand, mvno, "
-            "tech_name AS tech, kind_name AS kind, device_model, note, reporter_code, status_name AS status")
+            f"tech_name AS tech, kind_name AS kind, device_model, note, {'reporter_code, ' if codes else ''}"
+            "status_name AS status")
 
 
 def good_rows(cur: duckdb.DuckDBPyConnection):
@@ -348,7 +394,7 @@ def staged_view(cur: duckdb.DuckDBPyConnection, computed: str) -> None:
 
     ``computed`` names a registered table with row, h3_r6..h3_r10, sig_cd and fingerprint.
     """
-    good = _good_select(row="c.row")
+    good = _good_select(row="c.row", codes=False)
     cur.execute(f"""
         CREATE OR REPLACE TEMP VIEW staged AS
         SELECT {good}, n.h3_r6, n.h3_r7, n.h3_r8, n.h3_r9, n.h3_r10, n.sig_cd, reporter, ip_hash,

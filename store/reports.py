@@ -51,6 +51,11 @@ SELECT DISTINCT r.fingerprint FROM reports r JOIN staged s ON r.fingerprint = s.
 WHERE r.observed_at BETWEEN $t0 AND $t1
 """
 
+# Whether any stored report falls in the batch's period; when none does (new
+# times: the usual case for a fresh file) the join above has nothing to find.
+_ANY_STORED = "SELECT EXISTS (SELECT 1 FROM reports WHERE observed_at BETWEEN $t0 AND $t1)"
+_NONE_STORED = "CREATE OR REPLACE TEMP TABLE already_stored (fingerprint UBIGINT)"
+
 # Columns named: migrations of other features may add columns with defaults.
 # ``_insert_from`` is the one INSERT of reports, for both ways a batch is stored.
 # The local hour/weekday/date columns are computed here, in the city's zone (store.filters).
@@ -104,14 +109,16 @@ def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, 
     fingerprint repeats within ``staged`` (it skips that query). Returns
     (accepted, duplicates, [(report_id, row)]) -- the pairs only when ``return_rows``.
     """
-    with _transaction(cur):
-        try:
+    try:
+        with _transaction(cur):
             staged, t0, t1 = cur.execute("SELECT count(*), min(observed_at), max(observed_at) FROM staged").fetchone()
             cur.execute(_REPEATS if repeats_possible else _NO_REPEATS)
-            cur.execute(_ALREADY_STORED, {"t0": t0, "t1": t1})
+            period = {"t0": t0, "t1": t1}
+            stored_possible = staged > 0 and cur.execute(_ANY_STORED, period).fetchone()[0]
+            cur.execute(*((_ALREADY_STORED, period) if stored_possible else (_NONE_STORED,)))
             params = {"received_at": received_at, "source": source, "batch_id": batch_id}
             # The table's row order means nothing (every reader sorts or groups), so
-            # DuckDB may write with all its threads; this cursor's setting only.
+            # DuckDB may write in any order; this cursor's setting only.
             cur.execute("SET SESSION preserve_insertion_order = false")
             if return_rows:
                 # RETURNING gives stored columns only: rows are matched back by fingerprint.
@@ -122,8 +129,8 @@ def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, 
             duplicates += staged - accepted
             cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
                                         accepted, rejected, duplicates])
-        finally:
-            cur.execute("RESET SESSION preserve_insertion_order")
+    finally:  # after the commit or rollback: an aborted transaction refuses even a SET
+        cur.execute("RESET SESSION preserve_insertion_order")
     pairs = _rows_of(cur, returned) if return_rows else []
     return accepted, duplicates, pairs
 
