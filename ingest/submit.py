@@ -33,7 +33,7 @@ from ingest.identity import keyed_hash, normalise_code
 from ingest.loader import Origin, load_frame
 
 MAX_BATCH_ROWS = 5000  # a merged batch stops growing here, so one load stays short
-GATHER_SECONDS = 0.010  # the longest a new batch waits for submissions on their way
+GATHER_SECONDS = 0.020  # the longest a new batch waits for submissions on their way
 
 _gate = threading.Lock()
 
