@@ -305,8 +305,8 @@ def records_to_fields(records: list[dict]) -> tuple[pd.DataFrame, list[str]]:
                 if value is not None:
                     break
             values.append(value)
-        fields[name] = pd.Series(values, dtype=object)
-    return pd.DataFrame(fields, index=range(len(records))), ignored
+        fields[name] = values
+    return pd.DataFrame(fields, index=range(len(records)), dtype=object), ignored
 
 
 def _scalar_text(value):

@@ -247,7 +247,7 @@ def _merge(batch: list[_Submission]) -> tuple[pd.DataFrame, np.ndarray]:
                 code = None if _missing(codes[i]) else str(codes[i]).strip()
                 codes[i] = code or sub.reporter_code
         owners.append(np.full(rows, n))
-    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in data.items()}), np.concatenate(owners)
+    return pd.DataFrame(data, dtype=object), np.concatenate(owners)
 
 
 def _missing(value) -> bool:

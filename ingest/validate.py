@@ -15,6 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import duckdb
 import numpy as np
@@ -126,6 +127,7 @@ def _checks(present: set[str], city: City) -> tuple[list[Check], dict[str, objec
 
 # --- vocabulary lookups --------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)  # vocabulary values: a few dozen
 def text_id(text: str | None) -> int | None:
     """A stable 64-bit id of a vocabulary value (for fingerprints); blake2b, not a DuckDB hash."""
     if text is None:
