@@ -315,13 +315,17 @@ def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndar
         "lat": lat, "lon": lon,
         "accuracy_m": np.array([np.nan if a is None else a for a in rows.accuracy_m], dtype=np.float32),
         **cells,
-        "sig_cd": _district_codes(cells["h3_r9"]).to_pylist(),
-        "network": rows.network, "brand": rows.brand, "mvno": rows.mvno, "tech": rows.tech, "kind": rows.kind,
-        "device_model": pd.array(rows.device_model, dtype=object),
+        # Text as plain objects: pandas' own string arrays cost more to build than the rest of the frame.
+        **{name: np.array(values, dtype=object) for name, values in (
+            ("sig_cd", _district_codes(cells["h3_r9"]).to_pylist()), ("network", rows.network),
+            ("brand", rows.brand))},
+        "mvno": np.array(rows.mvno, dtype=bool),
+        **{name: np.array(values, dtype=object) for name, values in (
+            ("tech", rows.tech), ("kind", rows.kind), ("device_model", rows.device_model))},
         "reporter": np.array(staging.reporters(rows.reporter_code), dtype=np.uint64),
         "ip_hash": pd.array([staging.ip_hash()] * n, dtype="UInt64"),
-        "status": ["ok"] * n, "flag_reason": pd.array([None] * n, dtype=object),
-        "note": pd.array(rows.note, dtype=object),
+        **{name: np.array(values, dtype=object) for name, values in (
+            ("status", ["ok"] * n), ("flag_reason", [None] * n), ("note", rows.note))},
     })
     if flagger is not None:
         frame = flagger(con, frame).reset_index(drop=True)
