@@ -122,7 +122,9 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
         frame[name] = frame[name].astype("int64")
     if not exact:
         # Bits set <= distinct reporters <= reports: exact when the bound meets the count of reports.
-        thin = (frame["reporters"] < EXACT_BELOW_FACTOR * k) & (frame["reporters"] < frame["reports"])
+        # A group of fewer than k reports has fewer than k reporters: hidden whatever the exact count.
+        thin = ((frame["reporters"] < EXACT_BELOW_FACTOR * k) & (frame["reporters"] < frame["reports"])
+                & (frame["reports"] >= k))
         if thin.any():
             frame = _count_exactly(cur, frame, thin, keys, flt, of_failures)
     names = list(keys)
