@@ -7,6 +7,7 @@ fresh temporary database, with the hourly rate limits off, and measures
              trivial answer, and one of our JSON routes)
   serial     1 client posting single reports
   floor      in-process: one ingest.loader.load_frame call for one report (what each batch costs)
+  breakdown  in-process: CPU per merged batch of 8 single reports, by step (ingest.submit._store)
   concurrent 8 clients posting single reports (the target: >= 300 reports/s, p95 < 50 ms)
 
 then stops the server and checks that the store holds exactly the reports the
@@ -131,6 +132,65 @@ def load_frame_floor(tmp: Path, calls: int = 40) -> dict:
     return {"calls": calls, "median_ms": round(statistics.median(times), 1)}
 
 
+def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
+    """In-process CPU per merged batch of ``clients`` single reports, by step (ms; steps nest:
+    ``load_clean`` holds the flagger, the insert and the staging steps; the flagger holds the abuse checks,
+    which hold their stored-neighbours query)."""
+    from collections import defaultdict
+
+    import ingest.abuse
+    import ingest.loader
+    import ingest.readers
+    import ingest.submit
+    from store.db import connect
+
+    cpu: dict[str, float] = defaultdict(float)
+    steps = [(ingest.readers, "records_to_fields"), (ingest.submit, "_merge"), (ingest.loader, "_load_clean"),
+             (ingest.loader.quick, "clean_rows"), (ingest.loader, "insert_small_batch"),
+             (ingest.loader, "_with_fingerprints"), (ingest.loader, "_district_codes"),
+             (ingest.abuse, "stored_reports_near"), (ingest.submit._IdentityThenChecks, "__call__"),
+             (ingest.abuse.AbuseChecks, "__call__")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name in steps]
+
+    def timed(label, fn):
+        def run(*args, **kwargs):
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                cpu[label] += time.process_time() - t0
+        return run
+
+    for owner, name, fn in originals:
+        label = {"_IdentityThenChecks": "flagger", "AbuseChecks": "abuse_checks"}.get(
+            getattr(owner, "__name__", ""), name)
+        setattr(owner, name, timed(label, fn))
+    con = connect(tmp / "breakdown.duckdb")
+    try:
+        def batch(n: int) -> None:
+            subs = [ingest.submit._Submission(ingest.readers.records_to_fields([report(c, n, "serial")])[0], "api",
+                                              f"BNCH-BRKD-{c:04d}", f"10.0.0.{c}", con) for c in range(clients)]
+            ingest.submit._store(subs)
+            if subs[0].error is not None:
+                raise subs[0].error
+
+        for n in range(3):  # warm-up
+            batch(n)
+        cpu.clear()
+        t0 = time.process_time()
+        for n in range(3, 3 + batches):
+            batch(n)
+        total = time.process_time() - t0
+    finally:
+        for owner, name, fn in originals:
+            setattr(owner, name, fn)
+        con.close()
+    ranked = sorted(cpu.items(), key=lambda kv: -kv[1])
+    steps_ms = {label: round(seconds / batches * 1000, 2) for label, seconds in ranked}
+    return {"batches": batches, "reports_per_batch": clients, "cpu_ms_per_batch": round(total / batches * 1000, 2),
+            "steps_cpu_ms_per_batch": steps_ms}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-client", type=int, default=150)
@@ -152,6 +212,7 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
     floor = load_frame_floor(tmp)
+    breakdown = batch_breakdown(tmp)
     from store.db import connect
 
     con = connect(db, read_only=True)
@@ -171,6 +232,7 @@ def main() -> None:
         "ratio_concurrent_post_to_baseline_get": round(concurrent["per_second"] / baseline["per_second"], 3),
         "ratio_concurrent_post_to_health": round(concurrent["per_second"] / health["per_second"], 3),
         "load_frame_single_report": floor,
+        "batch_breakdown": breakdown,
         "ratio_serial_p50_to_load_frame": round(serial["p50_ms"] / floor["median_ms"], 2),
         "mean_reports_per_batch": round(stored / batches, 2) if batches else None,
         "concurrent_reports_per_batch": (round(concurrent_stored / concurrent_batches, 2)
