@@ -269,6 +269,49 @@ def bench_queries(path: Path, repeat: int) -> None:
     con.close()
 
 
+def compare_anatomy(path: Path, repeat: int = 9) -> None:
+    """Why compare mode costs what it does: its groups, the ones the reporter bound leaves open, and
+    the counting scan against the scan plus the exact recount (medians; KT vs others, res 8)."""
+    from geo.mapquery import MapQuery
+    from geo.privacy import min_reporters
+    from store import map_sql
+    from store.db import connect
+
+    con = connect(path, read_only=True)
+    cur = con.cursor()
+    k = min_reporters()
+    flt = MapQuery(carrier="KT", mode="compare", res=8).report_filter(carrier=False)
+    stats = cur.execute(f"""
+        WITH g AS (
+            SELECT h3_r8, network, count(*) AS n, bit_count(bit_or(1::UBIGINT << (reporter & 63))) AS bits,
+                   count(DISTINCT reporter) AS people
+            FROM reports WHERE status = 'ok' GROUP BY ALL)
+        SELECT count(*), count(*) FILTER (WHERE bits < {k} AND bits < n AND n >= {k}),
+               count(*) FILTER (WHERE bits < {k} AND bits < n AND n >= {k} AND people >= {k}),
+               count(DISTINCT h3_r8) FILTER (WHERE bits < {k} AND bits < n AND n >= {k})
+        FROM g""").fetchone()
+
+    def median_ms(factor: int) -> float:
+        saved, map_sql.EXACT_BELOW_FACTOR = map_sql.EXACT_BELOW_FACTOR, factor  # 0: nothing left to recount
+        try:
+            map_sql.hex_counts(cur, 8, flt, k=k, by_network=True)
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                map_sql.hex_counts(cur, 8, flt, k=k, by_network=True)
+                times.append((time.perf_counter() - t0) * 1000)
+            return statistics.median(times)
+        finally:
+            map_sql.EXACT_BELOW_FACTOR = saved
+
+    scan, full = median_ms(0), median_ms(map_sql.EXACT_BELOW_FACTOR)
+    con.close()
+    print(f"\ncompare mode (KT vs others, res 8): {stats[0]:,} hex x carrier groups; {stats[1]} with at least k reports"
+          f" left open by the reporter bound, of which {stats[2]} bitmap collisions (really k reporters or more),"
+          f" in {stats[3]} hexes")
+    print(f"  counting scan alone {scan:.0f} ms; with the exact recount {full:.0f} ms (medians of {repeat})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reports", type=int, default=10_000_000)
@@ -277,6 +320,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary bench database")
     parser.add_argument("--browser", action="store_true", help="also time the map in headless Chromium")
     parser.add_argument("--skip-query", action="store_true", help="only the browser timing")
+    parser.add_argument("--anatomy", action="store_true", help="also break compare mode's cost down")
     args = parser.parse_args()
     work = None if args.db else Path(tempfile.mkdtemp(prefix="dropmap-bench-map-"))
     path = args.db or work / "bench.duckdb"
@@ -288,6 +332,8 @@ def main() -> int:
     try:
         if not args.skip_query:
             bench_queries(path, args.repeat)
+        if args.anatomy:
+            compare_anatomy(path)
         if args.browser:
             from _map_browser import time_filter_change
 
