@@ -25,6 +25,7 @@ from core import settings
 from core.errors import InputError, StoreError
 from geo.aggregate import BY_CHOICES, DEMO_CHOICES, EXPORT_RESOLUTIONS, ExportQuery, QueryErrors, build, parse_query
 from geo.export import MEDIA_TYPES, WRITERS, describe, file_name, inline_metadata, write_geojson
+from ingest.vocab import NETWORKS
 
 MAX_ROWS = 50_000
 API_FORMATS = ("json", "csv", "geojson", "parquet", "geoparquet")
@@ -186,7 +187,7 @@ OPENAPI_PATHS: dict = {
                 _parameter("res", "H3 resolution", {"type": "integer", "enum": list(EXPORT_RESOLUTIONS),
                                                     "default": 8}),
                 _parameter("carrier", "host network (MVNOs count under theirs); default all",
-                           {"type": "string", "enum": ["SKT", "KT", "LGU+", "all"]}),
+                           {"type": "string", "enum": [*NETWORKS, "all"]}),
                 _parameter("since", "first local (Seoul) date", {"type": "string", "format": "date"}),
                 _parameter("until", "last local date", {"type": "string", "format": "date"}),
                 _parameter("by", "time bucket", {"type": "string", "enum": list(BY_CHOICES), "default": "hour"}),

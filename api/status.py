@@ -34,10 +34,15 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _cursor():
+def _on_cursor(read, *args):
+    """``read(cur, *args)`` on a fresh cursor of the site's one connection (run in a worker thread)."""
     from store.db import shared_connection
 
-    return shared_connection(settings.db_path()).cursor()
+    cur = shared_connection(settings.db_path()).cursor()
+    try:
+        return read(cur, *args)
+    finally:
+        cur.close()
 
 
 def _listed(params, name: str) -> list[str]:
@@ -122,47 +127,31 @@ class _QueryErrors(Exception):
 
 # --- handlers ---------------------------------------------------------------------
 
-def _status(base_url: str) -> dict:
+def _status(cur, base_url: str) -> dict:
     from outages.feeds import status_document
 
-    cur = _cursor()
-    try:
-        return status_document(cur, base_url=base_url)
-    finally:
-        cur.close()
+    return status_document(cur, base_url=base_url)
 
 
-def _incidents(query: dict) -> list[dict]:
+def _incidents(cur, query: dict) -> list[dict]:
     from outages import _sql
     from outages.public import load_public
 
-    cur = _cursor()
-    try:
-        return load_public(cur, _sql.list_incidents(cur, **query))
-    finally:
-        cur.close()
+    return load_public(cur, _sql.list_incidents(cur, **query))
 
 
-def _incident(incident_id: str) -> dict | None:
+def _incident(cur, incident_id: str) -> dict | None:
     from outages import _sql
     from outages.public import load_public
 
-    cur = _cursor()
-    try:
-        row = _sql.get_incident(cur, incident_id)
-        return load_public(cur, [row])[0] if row else None
-    finally:
-        cur.close()
+    row = _sql.get_incident(cur, incident_id)
+    return load_public(cur, [row])[0] if row else None
 
 
-def _atom(base_url: str, lang: str) -> bytes:
+def _atom(cur, base_url: str, lang: str) -> bytes:
     from outages.feeds import atom_feed
 
-    cur = _cursor()
-    try:
-        return atom_feed(cur, base_url=base_url, lang=lang)
-    finally:
-        cur.close()
+    return atom_feed(cur, base_url=base_url, lang=lang)
 
 
 def _unavailable(error: StoreError) -> JSONResponse:
@@ -171,7 +160,7 @@ def _unavailable(error: StoreError) -> JSONResponse:
 
 async def get_status(request: Request) -> Response:
     try:
-        return JSONResponse(await run_in_threadpool(_status, _base_url(request)),
+        return JSONResponse(await run_in_threadpool(_on_cursor, _status, _base_url(request)),
                             headers={"Cache-Control": "no-cache"})
     except StoreError as e:
         return _unavailable(e)
@@ -183,7 +172,7 @@ async def get_incidents(request: Request) -> Response:
     except _QueryErrors as e:
         return _errors(e.errors)
     try:
-        incidents = await run_in_threadpool(_incidents, query)
+        incidents = await run_in_threadpool(_on_cursor, _incidents, query)
     except StoreError as e:
         return _unavailable(e)
     return JSONResponse({"incidents": incidents, "count": len(incidents), "limit": query["limit"],
@@ -193,7 +182,7 @@ async def get_incidents(request: Request) -> Response:
 async def get_incident(request: Request) -> Response:
     incident_id = request.path_params["incident_id"]
     try:
-        incident = await run_in_threadpool(_incident, incident_id)
+        incident = await run_in_threadpool(_on_cursor, _incident, incident_id)
     except StoreError as e:
         return _unavailable(e)
     if incident is None:
@@ -207,7 +196,7 @@ async def get_atom(request: Request) -> Response:
     if lang not in ("ko", "en"):
         return _errors([InputError("lang", lang, "use ko or en")])
     try:
-        body = await run_in_threadpool(_atom, _base_url(request), lang)
+        body = await run_in_threadpool(_on_cursor, _atom, _base_url(request), lang)
     except StoreError as e:
         return _unavailable(e)
     return Response(body, media_type="application/atom+xml; charset=utf-8")

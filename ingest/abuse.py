@@ -180,7 +180,7 @@ class AbuseChecks:
             accuracy = 0.0 if accuracy is None or math.isnan(accuracy) else accuracy
             stored_by_reporter.setdefault(int(reporter), []).append(
                 _Point(at / 1e6, lat, lon, accuracy, network, kind, status == "ok"))
-        new_points = _points(staged, micros, trusted=np.ones(len(staged), dtype=bool), rows=staged["row"].to_numpy())
+        new_points = _points(staged, micros)
         keep = np.ones(len(staged), dtype=bool)
         by_reporter: dict[int, list[int]] = {}
         for i, reporter in enumerate(staged["reporter"].tolist()):
@@ -230,15 +230,13 @@ def _micros(times: pd.Series) -> np.ndarray:
     return pd.to_datetime(times, utc=True).dt.as_unit("us").astype("int64").to_numpy()
 
 
-def _points(frame: pd.DataFrame, micros: np.ndarray, *, trusted: np.ndarray,
-            rows: np.ndarray | None = None) -> list[_Point]:
+def _points(frame: pd.DataFrame, micros: np.ndarray) -> list[_Point]:
+    """The staged rows as points, trusted until a check says otherwise."""
     seconds = micros / 1e6
     accuracy = np.nan_to_num(pd.to_numeric(frame["accuracy_m"], errors="coerce").to_numpy(dtype=float), nan=0.0)
     columns = zip(seconds, frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float), accuracy,
-                  frame["network"].tolist(), frame["kind"].tolist(), trusted.tolist(),
-                  rows.tolist() if rows is not None else [-1] * len(frame), strict=True)
-    return [_Point(float(t), float(la), float(lo), float(a), n, k, bool(ok), int(r))
-            for t, la, lo, a, n, k, ok, r in columns]
+                  frame["network"].tolist(), frame["kind"].tolist(), frame["row"].tolist(), strict=True)
+    return [_Point(float(t), float(la), float(lo), float(a), n, k, True, int(r)) for t, la, lo, a, n, k, r in columns]
 
 
 def _metres(a: _Point, b: _Point) -> float:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from store.reports import STAGED_COLUMNS  # the stored columns, in the order store.reports inserts them
+
 _lock = threading.Lock()
 _scratch: duckdb.DuckDBPyConnection | None = None
 
@@ -364,13 +366,6 @@ def _good_select(row: str = "row", *, codes: bool = True) -> str:
 def good_rows(cur: duckdb.DuckDBPyConnection):
     """The rows that passed every check, in file order, as an Arrow table (validation only)."""
     return cur.execute(f"SELECT {_good_select()} FROM checked WHERE NOT bad ORDER BY row").fetch_arrow_table()
-
-
-STAGED_COLUMNS = (
-    "observed_at", "lat", "lon", "accuracy_m", "h3_r6", "h3_r7", "h3_r8", "h3_r9", "h3_r10", "sig_cd",
-    "network", "brand", "mvno", "tech", "kind", "device_model", "reporter", "ip_hash", "status",
-    "flag_reason", "note", "fingerprint",
-)
 
 
 def good_numbers(cur: duckdb.DuckDBPyConnection) -> dict:

@@ -15,11 +15,14 @@ from urllib.parse import quote
 from core import settings
 from ingest.vocab import NETWORKS
 from outages import _sql
-from outages.public import load_public, summary_text, title_text
+from outages.public import incidents_with_areas, load_public, summary_text, title_text
 
 ATOM = "http://www.w3.org/2005/Atom"
 _NAMESPACE = uuid.UUID("9c1f3f0e-4a55-5d0b-9a5e-0d6c0b1e2d11")  # DropMap's own namespace for uuid5 ids
 FEED_TITLE = {"ko": "끊김지도 — 통신 장애 감지", "en": "DropMap — detected mobile-network outages"}
+SYNTHETIC_TAG = {"ko": " [합성 데이터]", "en": " [synthetic]"}
+# The most serious open status names a carrier's state: ongoing > suspected > recovering.
+_STATUS_RANK = {"normal": 0, "recovering": 1, "suspected": 2, "ongoing": 3}
 FEED_SUBTITLE = {
     "ko": "시민 제보의 급증으로 감지한 서울의 통신사별 장애. 추정치이며 통신사의 공식 발표가 아닙니다.",
     "en": "Carrier outages in Seoul detected from surges of residents' reports. "
@@ -44,15 +47,12 @@ def status_document(cur, *, base_url: str = "", now: datetime | None = None) -> 
     """Current status per carrier and the open incidents (GET /api/v1/status)."""
     now = now or datetime.now(UTC)
     scanned, _ = _sql.scan_state(cur)
-    open_rows = _sql.open_incidents(cur)
-    incidents = load_public(cur, open_rows)
+    incidents = load_public(cur, _sql.open_incidents(cur))
     carriers = {n: {"status": "normal", "incidents": []} for n in NETWORKS}
     for incident in incidents:
         entry = carriers[incident["carrier"]]
         entry["incidents"].append(incident["id"])
-        # The most serious open status wins: ongoing > suspected > recovering.
-        rank = {"normal": 0, "recovering": 1, "suspected": 2, "ongoing": 3}
-        if rank[incident["status"]] > rank[entry["status"]]:
+        if _STATUS_RANK[incident["status"]] > _STATUS_RANK[entry["status"]]:
             entry["status"] = incident["status"]
     base = base_url.rstrip("/")
     return {
@@ -72,8 +72,7 @@ def atom_feed(cur, *, base_url: str, lang: str = "ko", limit: int = 50, now: dat
     """The latest incidents as an Atom 1.0 feed (UTF-8 bytes)."""
     lang = "en" if lang == "en" else "ko"
     now = now or datetime.now(UTC)
-    rows = _sql.list_incidents(cur, limit=limit)
-    areas = _sql.areas_of(cur, [r["incident_id"] for r in rows])
+    incidents = incidents_with_areas(cur, limit=limit)
     base = base_url.rstrip("/")
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": lang})
@@ -87,7 +86,7 @@ def atom_feed(cur, *, base_url: str, lang: str = "ko", limit: int = 50, now: dat
     sub(feed, "id", f"urn:uuid:{uuid.uuid5(_NAMESPACE, 'incidents-feed')}")
     sub(feed, "title", FEED_TITLE[lang])
     sub(feed, "subtitle", FEED_SUBTITLE[lang])
-    updated = max((r["changed_at"] for r in rows), default=now)
+    updated = max((r["changed_at"] for r, _ in incidents), default=now)
     sub(feed, "updated", _rfc3339(updated))
     author = sub(feed, "author")
     sub(author, "name", "DropMap (끊김지도)")
@@ -96,12 +95,10 @@ def atom_feed(cur, *, base_url: str, lang: str = "ko", limit: int = 50, now: dat
     sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/outages" + ("?lang=en" if lang == "en" else ""))
     sub(feed, "generator", "DropMap")
     sub(feed, "rights", "CC BY 4.0")
-    for row in rows:
-        where = areas[row["incident_id"]]
+    for row, where in incidents:
         entry = sub(feed, "entry")
         sub(entry, "id", incident_urn(row["incident_id"]))
-        sub(entry, "title", title_text(row, where, lang) + (" [합성 데이터]" if row["synthetic"] and lang == "ko"
-                                                            else " [synthetic]" if row["synthetic"] else ""))
+        sub(entry, "title", title_text(row, where, lang) + (SYNTHETIC_TAG[lang] if row["synthetic"] else ""))
         sub(entry, "updated", _rfc3339(row["changed_at"]))
         sub(entry, "published", _rfc3339(row["detected_at"]))
         sub(entry, "link", rel="alternate", type="text/html", href=incident_page_url(base, row["incident_id"], lang))

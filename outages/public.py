@@ -142,46 +142,53 @@ def title_text(row: dict, areas: list[dict], lang: str) -> str:
     return f"{carrier} {status} — {where} (from {onset:%Y-%m-%d %H:%M})"
 
 
+# The feed and webhook summary, one sentence a line, filled in by ``summary_text``.
+_SUMMARY = {
+    "ko": ("{carrier} 장애 제보 급증: {where}.",
+           "추정 시작 {onset:%Y-%m-%d %H:%M}, 감지 {detected:%H:%M}{end} (지속 {hours}시간 {mins}분).",
+           "제보자 {reporters}명, 제보 {reports}건, 최대 평소의 {peak:.0f}배.",
+           "상태: {status}."),
+    "en": ("Surge of {carrier} failure reports in {where}.",
+           "Estimated start {onset:%Y-%m-%d %H:%M}, detected {detected:%H:%M}{end} ({hours} h {mins} min).",
+           "{reporters} reporters, {reports} reports, peak {peak:.0f}× the usual.",
+           "Status: {status}."),
+}
+_SUMMARY_END = {"ko": ", 추정 종료 {:%H:%M}", "en": ", estimated end {:%H:%M}"}
+_SUMMARY_SYNTHETIC = {"ko": "시연용 합성 데이터입니다(실제 장애가 아님).",
+                      "en": "Synthetic demo data (not a real outage)."}
+
+
 def summary_text(row: dict, areas: list[dict], lang: str) -> str:
     """A few sentences for feeds and webhooks: times, size, status, synthetic or not."""
     tz = load_city().tz
-    onset = row["onset_at"].astimezone(tz)
-    detected = row["detected_at"].astimezone(tz)
-    minutes = duration_minutes(row)
-    hours, mins = divmod(minutes, 60)
-    ended = row["ended_at"].astimezone(tz) if row["ended_at"] else None
-    synthetic = row["synthetic"]
-    if lang == "ko":
-        parts = [f"{NETWORK_NAMES[row['network']]['ko']} 장애 제보 급증: {area_text(row, areas, 'ko')}.",
-                 f"추정 시작 {onset:%Y-%m-%d %H:%M}, 감지 {detected:%H:%M}"
-                 + (f", 추정 종료 {ended:%H:%M}" if ended else "") + f" (지속 {hours}시간 {mins}분).",
-                 f"제보자 {row['reporters']}명, 제보 {row['reports']}건, 최대 평소의 {row['peak_ratio']:.0f}배.",
-                 f"상태: {STATUS_NAMES[row['status']]['ko']}."]
-        if synthetic:
-            parts.append("시연용 합성 데이터입니다(실제 장애가 아님).")
-        return " ".join(parts)
-    parts = [f"Surge of {NETWORK_NAMES[row['network']]['en']} failure reports in {area_text(row, areas, 'en')}.",
-             f"Estimated start {onset:%Y-%m-%d %H:%M}, detected {detected:%H:%M}"
-             + (f", estimated end {ended:%H:%M}" if ended else "") + f" ({hours} h {mins} min).",
-             f"{row['reporters']} reporters, {row['reports']} reports, peak {row['peak_ratio']:.0f}× the usual.",
-             f"Status: {STATUS_NAMES[row['status']]['en']}."]
-    if synthetic:
-        parts.append("Synthetic demo data (not a real outage).")
+    hours, mins = divmod(duration_minutes(row), 60)
+    ended = row["ended_at"]
+    values = {
+        "carrier": NETWORK_NAMES[row["network"]][lang], "where": area_text(row, areas, lang),
+        "onset": row["onset_at"].astimezone(tz), "detected": row["detected_at"].astimezone(tz),
+        "end": _SUMMARY_END[lang].format(ended.astimezone(tz)) if ended else "", "hours": hours, "mins": mins,
+        "reporters": row["reporters"], "reports": row["reports"], "peak": row["peak_ratio"],
+        "status": STATUS_NAMES[row["status"]][lang],
+    }
+    parts = [line.format(**values) for line in _SUMMARY[lang]]
+    if row["synthetic"]:
+        parts.append(_SUMMARY_SYNTHETIC[lang])
     return " ".join(parts)
+
+
+def _with_areas(cur, rows: list[dict]) -> list[tuple[dict, list[dict]]]:
+    areas = _sql.areas_of(cur, [r["incident_id"] for r in rows])
+    return [(r, areas[r["incident_id"]]) for r in rows]
 
 
 def open_with_areas(cur) -> list[tuple[dict, list[dict]]]:
     """Open incidents (suspected, ongoing, recovering) with their named districts, oldest first."""
-    rows = _sql.open_incidents(cur)
-    areas = _sql.areas_of(cur, [r["incident_id"] for r in rows])
-    return [(r, areas[r["incident_id"]]) for r in rows]
+    return _with_areas(cur, _sql.open_incidents(cur))
 
 
 def incidents_with_areas(cur, **filters) -> list[tuple[dict, list[dict]]]:
     """Incidents (newest onset first) with their named districts; filters as ``_sql.list_incidents``."""
-    rows = _sql.list_incidents(cur, **filters)
-    areas = _sql.areas_of(cur, [r["incident_id"] for r in rows])
-    return [(r, areas[r["incident_id"]]) for r in rows]
+    return _with_areas(cur, _sql.list_incidents(cur, **filters))
 
 
 def incident_detail(cur, incident_id: str) -> tuple[dict, list[dict], list] | None:

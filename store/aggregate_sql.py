@@ -19,17 +19,18 @@ import pandas as pd
 import pyarrow as pa
 
 from geo.cells import column_for
-from store.filters import ReportFilter, local_time_sql
+from store.filters import ReportFilter
 
 AGG_TABLE = "hex_agg"
 CELLS_TABLE = "hex_cells"
 ALL_FAILURES = "all_failures"
 
-# Time buckets: output column -> SQL over the local (city zone) wall-clock time.
+# Time buckets: output column -> the stored local (city zone) time column it is read from
+# (store.filters.LOCAL_TIME_COLUMNS: the same values as converting observed_at per row).
 BUCKETS: dict[str, tuple[tuple[str, str], ...]] = {
-    "hour": (("hour", "hour({local})"),),
-    "weekday_hour": (("weekday", "isodow({local})"), ("hour", "hour({local})")),
-    "date": (("date", "CAST({local} AS DATE)"),),
+    "hour": (("hour", "local_hour::INTEGER"),),
+    "weekday_hour": (("weekday", "local_dow::INTEGER"), ("hour", "local_hour::INTEGER")),
+    "date": (("date", "local_date"),),
 }
 
 # z for a two-sided 95% interval.
@@ -140,7 +141,6 @@ def aggregate_select(*, res: int, by: str, report_filter: ReportFilter | None, k
     string, centre and area.
     """
     buckets = BUCKETS[by]
-    local = local_time_sql("observed_at")
     if report_filter is None:
         where, params = "FALSE", {}
     else:
@@ -148,9 +148,7 @@ def aggregate_select(*, res: int, by: str, report_filter: ReportFilter | None, k
     names = ", ".join(name for name, _ in buckets)
     sql = _AGGREGATE.format(
         cell_col=column_for(res),
-        bucket_exprs=", ".join(f"{expr.format(local=local)}::INTEGER AS {name}"
-                               if name != "date" else f"{expr.format(local=local)} AS {name}"
-                               for name, expr in buckets),
+        bucket_exprs=", ".join(f"{sql} AS {name}" for name, sql in buckets),
         b=names,
         k_b=", ".join(f"k.{name}" for name, _ in buckets),
         where=where,

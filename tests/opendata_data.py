@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.loader import Origin, load_frame
+from store.db import connect
 
 # Seoul City Hall and a point about 800 m east: different res-8 cells, the same res-7 cell.
 CITY_HALL = (37.5665, 126.9780)
@@ -80,3 +81,14 @@ def load(con, frame: pd.DataFrame, *, source: str = "test") -> int:
     result = load_frame(con, frame, Origin(source=source), now=NOW)
     assert result.rejected == 0, result.errors[:3]
     return result.accepted
+
+
+def build_store(path, *, seed: int, n: int, reporters: int, source: str = "test"):
+    """A store file with ``known_rows()`` and a seeded crowd (``source`` for the crowd); returns ``path``."""
+    con = connect(path)
+    try:
+        load(con, known_rows())
+        load(con, random_rows(seed=seed, n=n, reporters=reporters), source=source)
+    finally:
+        con.close()
+    return path

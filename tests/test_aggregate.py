@@ -23,10 +23,12 @@ from geo.aggregate import (
     QueryErrors,
     build,
     parse_query,
+    report_filter,
     resolve_period,
     snapshot_period,
 )
 from geo.privacy import PRIVATE_COLUMNS
+from store.aggregate_sql import aggregate_select
 
 EAST_R8 = h3.latlng_to_cell(*EAST, 8)
 ASKED_FOR = (date(2021, 10, 18), date(2021, 10, 24))
@@ -106,6 +108,13 @@ def test_cell_centre_and_area_are_the_cells_never_a_report(known):
 def test_bucket_columns(known, by, columns):
     frame = rows_of(known, res=8, by=by)
     assert [c for c in frame.columns if c in ("weekday", "hour", "date")] == columns
+
+
+@pytest.mark.parametrize("by", BY_CHOICES)
+def test_buckets_read_the_stored_local_time(by):
+    # The stored local_hour/local_dow/local_date (tests/test_local_time.py) instead of a zone conversion per row.
+    sql, _ = aggregate_select(res=8, by=by, report_filter=report_filter(ExportQuery(by=by)), k=5)
+    assert "timezone(" not in sql and "make_timestamp" not in sql and "local_" in sql
 
 
 def test_weekday_hour_and_date_buckets_are_local_time(known):

@@ -11,7 +11,7 @@ import urllib.request
 import httpx
 import pandas as pd
 import pytest
-from opendata_data import CITY_HALL_R8, known_rows, load, random_rows
+from opendata_data import CITY_HALL_R8, build_store
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -23,15 +23,11 @@ from geo.aggregate import ExportQuery, build
 @pytest.fixture(scope="module")
 def api_db(tmp_path_factory):
     """One small store for the module (the API only reads it)."""
-    from store.db import close_shared, connect
+    from store.db import close_shared
 
-    path = tmp_path_factory.mktemp("api") / "api.duckdb"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DROPMAP_MIN_REPORTERS", "5")
-        con = connect(path)
-        load(con, known_rows())
-        load(con, random_rows(seed=9, n=2000, reporters=30))
-        con.close()
+        path = build_store(tmp_path_factory.mktemp("api") / "api.duckdb", seed=9, n=2000, reporters=30)
     yield path
     close_shared()
 

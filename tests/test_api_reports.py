@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.testclient import TestClient
-from stored import stored_reports
+from stored import route_client, stored_reports
 
 from api import reports as api_reports
 from api.openapi import document
 from core.errors import StoreError
 from ingest.abuse import LIMITER
 from ingest.identity import keyed_hash
-from store.db import close_shared
 
 CODE = "K7QX-M2PA-9RTB"
 
@@ -23,9 +20,8 @@ CODE = "K7QX-M2PA-9RTB"
 @pytest.fixture
 def client(db_path):
     LIMITER.clear()
-    with TestClient(Starlette(routes=api_reports.ROUTES)) as c:
+    with route_client(api_reports.ROUTES) as c:
         yield c
-    close_shared()
     LIMITER.clear()
 
 

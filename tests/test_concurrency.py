@@ -108,3 +108,33 @@ def test_site_sessions_and_api_clients_together(app, db_path):
     accepted = run_threads(mixed)
     assert sum(accepted) == THREADS * PER_THREAD
     assert stored_counts(db_path) == (THREADS * PER_THREAD, THREADS * PER_THREAD, THREADS)
+
+
+def test_a_merged_batch_gives_each_submission_its_own_rows_and_identity(con):
+    """Group commit, made deterministic: three submissions stored as one batch (ingest.submit._store)."""
+    from ingest import submit
+    from ingest.identity import keyed_hash
+
+    def frame(*rows):
+        return pd.DataFrame(list(rows), dtype=object)
+
+    bad = {**report(9, 0), "lat": "north"}
+    coded = submit._Submission(frame(report(1, 0), bad), "api", "THRD-0001-CODE", "10.0.0.1", con)
+    by_ip = submit._Submission(frame({k: v for k, v in report(2, 0).items() if k != "reporter_code"}), "api",
+                               None, "10.0.0.2", con)
+    # No code, no IP: its own request identity; its second row is a near-duplicate of its first.
+    anonymous = submit._Submission(frame({k: v for k, v in report(3, 0).items() if k != "reporter_code"},
+                                         {k: v for k, v in report(3, 0).items() if k != "reporter_code"}
+                                         | {"lat": 37.5001}), "api", None, None, con)
+    submit._store([coded, by_ip, anonymous])
+    results = [s.result for s in (coded, by_ip, anonymous)]
+    assert [(r.rows, r.accepted, r.rejected, r.duplicates) for r in results] == [(2, 1, 1, 0), (1, 1, 0, 0),
+                                                                                  (2, 1, 0, 1)]
+    assert [[p["row"] for p in r.reports] for r in results] == [[1], [1], [1]]
+    assert {e["row"] for e in coded.result.errors} == {2} and not by_ip.result.errors
+    assert [c["row"] for c in anonymous.result.collapsed] == [2]
+    assert con.execute("SELECT count(*) FROM batches").fetchone()[0] == 1
+    stored = dict(con.execute("SELECT CAST(report_id AS VARCHAR), reporter FROM reports").fetchall())
+    assert stored[coded.result.reports[0]["id"]] == keyed_hash("code", "THRD0001CODE")
+    assert stored[by_ip.result.reports[0]["id"]] == keyed_hash("ip", "10.0.0.2")
+    assert stored[anonymous.result.reports[0]["id"]] == keyed_hash("request", anonymous.identity)

@@ -7,7 +7,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from opendata_data import known_rows, load, random_rows
+from opendata_data import build_store
 from streamlit.testing.v1 import AppTest
 
 from store.db import close_shared, connect, shared_connection
@@ -16,12 +16,8 @@ from store.db import close_shared, connect, shared_connection
 @pytest.fixture(scope="module")
 def page_db(tmp_path_factory):
     """One small store for the module (the page only reads it)."""
-    path = tmp_path_factory.mktemp("downloads") / "page.duckdb"
-    con = connect(path)
-    load(con, known_rows())
-    load(con, random_rows(seed=4, n=2000, reporters=30), source="demo")
-    con.close()
-    yield path
+    yield build_store(tmp_path_factory.mktemp("downloads") / "page.duckdb", seed=4, n=2000, reporters=30,
+                      source="demo")
     close_shared()
 
 

@@ -161,3 +161,28 @@ def test_incidents_are_matched_by_network_and_time_when_the_table_exists():
                 " ('SKT-1', 'SKT', '2021-10-25T02:00:00Z', '2021-10-25T04:00:00Z')")
     found = overlapping_incidents(cur, mine)
     assert found[["incident_id", "my_reports"]].values.tolist() == [["KT-1", 1]]
+
+
+def test_incidents_in_the_site_schema_skip_withdrawn_ones_and_other_districts(con):
+    from datetime import timedelta
+
+    from outages import _sql as outage_sql
+
+    onset = pd.Timestamp("2021-10-25T02:16:00Z").to_pydatetime()
+    columns = dict.fromkeys(outage_sql.INCIDENT_COLUMNS)
+
+    def save(incident_id, status, scope, areas):
+        row = {**columns, "incident_id": incident_id, "network": "KT", "status": status, "confirmed": True,
+               "scope": scope, "onset_at": onset, "detected_at": onset, "ended_at": onset + timedelta(minutes=89),
+               "changed_at": onset, "as_of": onset, "reporters": 20, "reports": 30, "synthetic": False,
+               "created_at": onset, "updated_at": onset}
+        outage_sql.save_incident(con.cursor(), row, [], areas)
+
+    save("KT-city", "resolved", "city", [])
+    save("KT-withdrawn", "withdrawn", "city", [])
+    save("KT-jung-gu", "resolved", "districts", [("11140", 12, 14, 0.5)])
+    save("KT-mapo", "resolved", "districts", [("11440", 12, 14, 0.5)])
+    mine = pd.DataFrame({"observed_at": pd.to_datetime(["2021-10-25T02:30:00Z"]), "network": ["KT"],
+                         "sig_cd": ["11140"]})
+    found = overlapping_incidents(con.cursor(), mine)
+    assert sorted(found["incident_id"]) == ["KT-city", "KT-jung-gu"]

@@ -10,7 +10,7 @@ from datetime import date
 
 import pyarrow.parquet as pq
 import pytest
-from opendata_data import known_rows, load, random_rows
+from opendata_data import build_store
 
 from core.settings import ROOT
 from geo.cli import main
@@ -20,14 +20,7 @@ from geo.snapshot import read_index, snapshot_file_name, write_snapshot
 @pytest.fixture(scope="module")
 def db_file(tmp_path_factory):
     """One small store for the module; every test opens and closes its own connection."""
-    from store.db import connect
-
-    path = tmp_path_factory.mktemp("cli") / "cli.duckdb"
-    con = connect(path)
-    load(con, known_rows())
-    load(con, random_rows(seed=5, n=1500, reporters=25), source="demo")
-    con.close()
-    return path
+    return build_store(tmp_path_factory.mktemp("cli") / "cli.duckdb", seed=5, n=1500, reporters=25, source="demo")
 
 
 def test_export_writes_file_and_manifest(db_file, tmp_path, capsys):

@@ -24,6 +24,14 @@ def test_every_column_has_a_row_in_data_md(column):
     assert re.search(rf"^\| `{column}` \|", DATA_MD, re.MULTILINE), column
 
 
+@pytest.mark.parametrize("column", list(COLUMNS))
+def test_type_and_unit_in_data_md_match_the_dictionary(column):
+    # The manifests' "columns" come from geo.datadict; docs/DATA.md must say the same.
+    row = re.search(rf"^\| `{column}` \| ([^|]*) \| ([^|]*) \|", DATA_MD, re.MULTILINE)
+    plain = [cell.replace("`", "").replace("–", "-").strip() for cell in row.groups()]
+    assert plain == list(COLUMNS[column][:2])
+
+
 @pytest.mark.parametrize("parameter", PARAMETERS)
 def test_every_parameter_is_documented(parameter):
     assert f"`{parameter}`" in DATA_MD

@@ -12,13 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from outage_data import SEOUL
-from starlette.applications import Starlette
-from starlette.testclient import TestClient
+from stored import route_client
 
 from api import status as status_api
 from outages import _sql, webhooks
 from outages.feeds import atom_feed, incident_urn
-from store.db import close_shared
+from outages.public import summary_text
 
 A = "{http://www.w3.org/2005/Atom}"
 ONSET = datetime(2021, 10, 25, 11, 16, tzinfo=SEOUL)
@@ -79,10 +78,39 @@ def test_atom_feed_is_valid_atom_1_0(incidents):
     assert feed.find(f"{A}updated").text == "2021-10-26T02:24:00Z"  # the latest change: SKT 11:24 KST
 
 
+def test_atom_in_english_labels_synthetic_data(incidents):
+    feed = ET.fromstring(atom_feed(incidents.cursor(), base_url="http://h", lang="en"))
+    titles = [entry.find(f"{A}title").text for entry in feed.findall(f"{A}entry")]
+    assert [t.endswith(" [synthetic]") for t in titles] == [False, True]  # only the KT incident is synthetic
+    assert titles[1].startswith("KT Resolved — all of Seoul")
+
+
 def test_atom_ids_are_stable_and_distinct():
     assert incident_urn("KT-20211025-1116") == incident_urn("KT-20211025-1116")
     assert incident_urn("KT-20211025-1116") != incident_urn("KT-20211025-1117")
     assert incident_urn("KT-20211025-1116").startswith("urn:uuid:")
+
+
+_MAPO = [{"sig_cd": "11440", "reporters": 12, "observed": 14, "expected": 0.5}]
+
+
+@pytest.mark.parametrize(("row", "areas", "lang", "expected"), [
+    (_row("KT-1", synthetic=True), [], "ko",
+     "KT 장애 제보 급증: 서울 전역. 추정 시작 2021-10-25 11:16, 감지 11:19, 추정 종료 12:45 (지속 1시간 29분). "
+     "제보자 900명, 제보 1100건, 최대 평소의 38배. 상태: 해소. 시연용 합성 데이터입니다(실제 장애가 아님)."),
+    (_row("KT-1", synthetic=True), [], "en",
+     "Surge of KT failure reports in all of Seoul. Estimated start 2021-10-25 11:16, detected 11:19, "
+     "estimated end 12:45 (1 h 29 min). 900 reporters, 1100 reports, peak 38× the usual. Status: Resolved. "
+     "Synthetic demo data (not a real outage)."),
+    (_row("SKT-1", status="ongoing", network="SKT", scope="districts"), _MAPO, "ko",
+     "SK텔레콤 장애 제보 급증: 마포구. 추정 시작 2021-10-25 11:16, 감지 11:19 (지속 0시간 15분). "
+     "제보자 900명, 제보 1100건, 최대 평소의 38배. 상태: 장애 진행 중."),
+    (_row("SKT-1", status="ongoing", network="SKT", scope="districts"), _MAPO, "en",
+     "Surge of SK Telecom failure reports in Mapo-gu. Estimated start 2021-10-25 11:16, detected 11:19 "
+     "(0 h 15 min). 900 reporters, 1100 reports, peak 38× the usual. Status: Ongoing outage."),
+])
+def test_feed_summary_text(row, areas, lang, expected):
+    assert summary_text(row, areas, lang) == expected
 
 
 def test_atom_escapes_every_text(con):
@@ -102,9 +130,8 @@ def test_atom_of_an_empty_site_is_still_valid(con):
 @pytest.fixture
 def client(incidents):
     incidents.close()
-    with TestClient(Starlette(routes=status_api.ROUTES)) as test_client:
+    with route_client(status_api.ROUTES) as test_client:
         yield test_client
-    close_shared()
 
 
 def test_status_lists_open_incidents_per_carrier(client):

@@ -94,3 +94,14 @@ def test_random_bytes_through_the_cli_exit_0_or_2(tmp_path_factory, data):
 
         summary = json.loads(out.getvalue())
         assert summary["accepted"] + summary["rejected"] + summary["duplicates"] >= 0
+        # Every record read is accounted for, and the printed counts are the stored batch's.
+        con = connect(work / "cli.duckdb", read_only=True)
+        try:
+            stored = con.execute("SELECT rows_read, accepted, rejected, duplicates FROM batches WHERE batch_id = ?",
+                                 [summary["batch_id"]]).fetchone()
+            reports = con.execute("SELECT count(*) FROM reports WHERE batch_id = ?", [summary["batch_id"]]).fetchone()
+        finally:
+            con.close()
+        assert stored[1:] == (summary["accepted"], summary["rejected"], summary["duplicates"])
+        assert stored[0] == sum(stored[1:])
+        assert reports[0] == summary["accepted"]

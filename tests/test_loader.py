@@ -218,3 +218,12 @@ def test_a_huge_value_in_a_csv_is_cut_not_fatal(con, tmp_path):
     assert (result.accepted, result.rejected) == (2, 0)
     assert [(w["row"], w["field"]) for w in result.warnings] == [(1, "note")]
     assert con.execute("SELECT max(length(note)) FROM reports").fetchone() == (500,)
+
+
+def test_both_load_paths_stage_the_stored_columns_in_order():
+    """The quick path's Arrow types and the full path's staged table name the columns store.reports inserts."""
+    import ingest.loader
+    import ingest.sql
+
+    assert tuple(ingest.loader._STAGED_TYPES) == ("row", *store.reports.STAGED_COLUMNS)
+    assert ingest.sql.STAGED_COLUMNS == store.reports.STAGED_COLUMNS

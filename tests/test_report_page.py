@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from stored import stored_reports
+from stored import page_run, stored_reports
 from streamlit.testing.v1 import AppTest
 
 from ingest.abuse import LIMITER
@@ -18,11 +18,8 @@ STATION = "시청 (1호선, 2호선)"
 @pytest.fixture
 def page(db_path):
     LIMITER.clear()
-    at = AppTest.from_file("../ui/report.py", default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    yield at
-    close_shared()
+    with page_run("report.py") as at:
+        yield at
 
 
 def stored(db_path):

@@ -6,12 +6,10 @@ import io
 
 import pandas as pd
 import pytest
-from stored import stored_reports
-from streamlit.testing.v1 import AppTest
+from stored import page_run, stored_reports
 
 from ingest import upload as upload_module
 from ingest.upload import load_upload
-from store.db import close_shared
 
 GOOD_AND_BAD = (
     "위도,경도,통신사,유형,일시,메모\n"
@@ -24,11 +22,8 @@ GOOD_AND_BAD = (
 
 @pytest.fixture
 def page(db_path):
-    at = AppTest.from_file("../ui/upload.py", default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    yield at
-    close_shared()
+    with page_run("upload.py") as at:
+        yield at
 
 
 def stored(db_path):

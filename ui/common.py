@@ -8,8 +8,11 @@ import streamlit as st
 
 from core import settings
 from core.errors import DropMapError
+from ingest.submit import client_address
 
 LANGS = ("ko", "en")
+# Session key of the reporter code: set by the report page, read by upload and "My reports".
+REPORTER_CODE = "reporter_code"
 
 
 def lang() -> str:
@@ -38,6 +41,11 @@ def connection():
 def cursor():
     """A fresh cursor on the process-wide connection (one per query/thread)."""
     return connection().cursor()
+
+
+def client_ip() -> str | None:
+    """The visitor's address, for rate limits (X-Forwarded-For only behind trusted proxies)."""
+    return client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For"))
 
 
 def show_error(error: DropMapError) -> None:

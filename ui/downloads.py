@@ -8,14 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from core import settings
-from core.city import load_city
 from core.errors import DropMapError
 from geo.aggregate import BY_CHOICES, EXPORT_RESOLUTIONS, PERIOD_NOTES, ExportQuery, preview
 from geo.datadict import COLUMNS
 from geo.export import FORMATS, export_bytes, file_name
 from geo.snapshot import SNAPSHOT_URL, read_index
 from ingest.vocab import NETWORK_NAMES, NETWORKS
-from store.summary import overview
+from store.map_sql import data_period
 from ui.common import cursor, lang, show_error, tr
 
 ALL = "all"
@@ -52,10 +51,7 @@ st.caption(tr(
     "GeoJSON. No report position, note or reporter code is included; the data is free to use under CC BY 4.0.",
 ))
 
-info = overview(cursor())
-tz = load_city().tz
-first = info["first"].astimezone(tz).date() if info["first"] else None
-last = info["last"].astimezone(tz).date() if info["last"] else None
+first, last = data_period(cursor())  # Seoul dates; min/max come from row-group statistics
 
 cols = st.columns(4)
 res = cols[0].selectbox(tr("해상도", "Resolution"), EXPORT_RESOLUTIONS, index=1, key="dl_res",

@@ -29,9 +29,9 @@ from geo.mapquery import (
 from geo.privacy import min_reporters
 from ingest.vocab import KINDS, NETWORKS
 from store import map_sql
-from store.summary import demo_share
 from ui import map_charts
 from ui.common import cursor, lang, show_error, tr
+from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
 PLAY_SECONDS = 3.0
@@ -75,11 +75,6 @@ def _worst(q: MapQuery, db: str):
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _detail(q: MapQuery, cell: str, db: str) -> mapdetail.CellDetail:
     return mapdetail.cell_detail(cursor(), q, cell)
-
-
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _synthetic(db: str) -> bool:
-    return demo_share(cursor()) > 0
 
 
 # --- state: URL <-> widgets -------------------------------------------------------
@@ -210,7 +205,7 @@ def _render_map(view: mapview.HexView, state: MapState, db: str) -> None:
     center = load_city().center
     base = mapdraw.base_map(lang=lang(), center=center, zoom=load_city().zoom, tiles=state.tiles)
     # The hexes travel as a feature group: a filter change swaps them without reloading the map.
-    layer = mapdraw.hex_layer(view, lang=lang(), synthetic=_synthetic(db))
+    layer = mapdraw.hex_layer(view, lang=lang(), synthetic=cached_demo_share(db) > 0)
     out = st_folium(base, key="explore_map", height=MAP_HEIGHT, use_container_width=True,
                     feature_group_to_add=layer, returned_objects=["last_object_clicked", "zoom", "center"],
                     center=(state.lat, state.lon), zoom=state.zoom) or {}

@@ -40,7 +40,7 @@ def value_title(measure: str, lang: str, *, per: str = "day") -> str:
 def _shown(frame: pd.DataFrame, measure: str, lang: str, *, keep_hidden: bool = False) -> pd.DataFrame:
     out = frame.copy() if keep_hidden else frame[~frame["hidden"]].copy()
     out["carrier"] = [carrier_name(n, lang) for n in out["network"]]
-    out["shown"] = [f"{format_value(v, measure)} (95% {format_value(lo, measure)}–{format_value(hi, measure)})"
+    out["shown"] = [_with_interval(v, lo, hi, measure, label="95% ")
                     for v, lo, hi in zip(out["value"], out["low"], out["high"], strict=True)]
     return out
 
@@ -105,8 +105,8 @@ def kinds_chart(frame: pd.DataFrame, lang: str) -> alt.Chart:
     ).properties(height=180)
 
 
-def _with_interval(value, low, high, measure: str) -> str:
-    return f"{format_value(value, measure)} ({format_value(low, measure)}–{format_value(high, measure)})"
+def _with_interval(value, low, high, measure: str, *, label: str = "") -> str:
+    return f"{format_value(value, measure)} ({label}{format_value(low, measure)}–{format_value(high, measure)})"
 
 
 def carriers_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -136,7 +136,7 @@ def worst_table(frame: pd.DataFrame, measure: str, lang: str) -> pd.DataFrame:
         _t(lang, "가까운 역", "Nearest station"): [f"{s} ({m} m)" for s, m in zip(frame["station"], frame["station_m"],
                                                                                 strict=True)],
         _t(lang, "보정값 (95% 구간)", "Shrunk estimate (95% interval)"): [
-            f"{format_value(v, measure)} ({format_value(lo, measure)}–{format_value(hi, measure)})"
+            _with_interval(v, lo, hi, measure)
             for v, lo, hi in zip(frame["estimate"], frame["low"], frame["high"], strict=True)],
         _t(lang, "관측값", "Observed"): [format_value(v, measure) for v in frame["observed"]],
         _t(lang, "장애 / 전체", "Failures / all"): [f"{int(f)} / {int(n)}" for f, n in zip(frame["failures"],

@@ -23,9 +23,9 @@ from evidence import (
 from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent
 from ingest.vocab import KINDS, NETWORK_NAMES
 from ui import pick_map
+from ui.common import REPORTER_CODE as CODE
 from ui.common import cursor, lang, show_error, tr
 
-CODE = "reporter_code"  # session key set by the report page
 GROUP_EN = {
     "same_setup": "same carrier, same model (others)", "model_other_networks": "same model, other carriers",
     "network_other_models": "same carrier, other models", "baseline": "other carriers, other models (baseline)",
@@ -66,6 +66,11 @@ cols[2].metric(tr("검토 대상(공개 제외)", "Flagged (not public)"), f"{in
 if (mine["source"] == "demo").any():
     st.warning(tr("이 코드의 제보에는 시연용 합성 데이터가 있습니다.",
                   "Some of these reports are synthetic demo data."), icon="🧪")
+
+
+def _share(line) -> str:
+    """A failure share with its 95 % interval."""
+    return f"{percent(line.rate)} ({percent(line.interval[0])}–{percent(line.interval[1])})"
 
 
 def _kind(k: str) -> str:
@@ -117,7 +122,7 @@ else:
     rows = [{tr("통신사", "Carrier"): NETWORK_NAMES[n][lang()], tr("다른 제보자", "Other reporters"): line.reporters,
              tr("장애 제보", "Failures"): line.failures, tr("'잘 됨' 표본", "'All good'"): line.ok_samples,
              tr("실패 비율 (95% 구간)", "Failure share (95% interval)"):
-                 f"{percent(line.rate)} ({percent(line.interval[0])}–{percent(line.interval[1])})"}
+                 _share(line)}
             for n, line in sorted(comparison.networks.items())]
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="my_compare")
@@ -138,7 +143,7 @@ else:
                    tr("제보자", "Reporters"): line.reporters, tr("장애", "Failures"): line.failures,
                    tr("'잘 됨'", "'All good'"): line.ok_samples,
                    tr("실패 비율 (95% 구간)", "Failure share (95% interval)"):
-                       f"{percent(line.rate)} ({percent(line.interval[0])}–{percent(line.interval[1])})"}
+                       _share(line)}
                   for g in GROUP_KO if (line := comparison.groups.get(g)) and line.reporters >= comparison.k]
     if group_rows:
         st.dataframe(pd.DataFrame(group_rows), hide_index=True, width="stretch", key="my_phone_groups")

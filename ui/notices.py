@@ -10,7 +10,7 @@ from ui.common import cursor, tr
 
 
 @st.cache_data(ttl=settings.get_int("DROPMAP_CACHE_SECONDS"), show_spinner=False)
-def _demo_share(db: str) -> float:
+def cached_demo_share(db: str) -> float:
     """Cached per database for the map's cache time: a full count on every rerun costs ~0.2 s at 10 M rows."""
     return demo_share(cursor())
 
@@ -19,7 +19,7 @@ def render() -> None:
     from ui import outage_banner
 
     outage_banner.render()
-    share = _demo_share(str(settings.db_path()))
+    share = cached_demo_share(str(settings.db_path()))
     if share > 0:
         st.info(tr(
             f"이 사이트의 데이터 중 {share:.0%}는 시연용 합성 데이터입니다(실제 제보가 아님).",

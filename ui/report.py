@@ -14,13 +14,13 @@ from core.errors import DropMapError
 from geo.places import place_of, stations
 from ingest.abuse import RateLimitedError
 from ingest.identity import new_reporter_code
-from ingest.submit import client_address, submit_reports
+from ingest.submit import submit_reports
 from ingest.vocab import KINDS, OK_KIND
 from ingest.web_form import CARRIER_CHOICES, STATION_ACCURACY_M, TECH_CHOICES, carrier_label, form_row, kind_label
 from ui import pick_map
-from ui.common import connection, lang, show_error, tr
+from ui.common import REPORTER_CODE as CODE
+from ui.common import client_ip, connection, lang, show_error, tr
 
-CODE = "reporter_code"  # session key shared with the "My reports" page
 city = load_city()
 
 st.title(tr("장애 제보", "Report a failure"))
@@ -128,10 +128,6 @@ st.caption(tr(f"제보는 바로 저장되고, 지도에는 늦어도 {cache_s}�
               f"Reports are stored at once and show on the map within {cache_s} seconds."))
 
 
-def _client() -> str | None:
-    return client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For"))
-
-
 def _submit(chosen_kind: str) -> None:
     missing = [name for name, value in ((tr("위치", "place"), point), (tr("통신사", "carrier"), carrier),
                                         (tr("장애 유형", "failure kind"), chosen_kind)) if not value]
@@ -144,7 +140,7 @@ def _submit(chosen_kind: str) -> None:
                    accuracy_m=point.get("accuracy_m"))
     try:
         result = submit_reports(connection(), row, source="web", reporter_code=code,
-                                ip=_client())
+                                ip=client_ip())
     except RateLimitedError as e:
         st.error(tr(f"제보가 너무 많습니다. {e.retry_after // 60 + 1}분 뒤에 다시 보내 주세요.",
                     f"Too many reports. Please try again in {e.retry_after // 60 + 1} minutes."), icon="⏳")

@@ -10,11 +10,10 @@ import streamlit as st
 from core.errors import DropMapError
 from evidence.csv_safe import to_csv_bytes
 from ingest.readers import FORMATS
-from ingest.submit import client_address
 from ingest.upload import load_upload
-from ui.common import connection, show_error, tr
+from ui.common import REPORTER_CODE as CODE
+from ui.common import client_ip, connection, show_error, tr
 
-CODE = "reporter_code"
 FORMAT_NAMES = {
     "auto": ("자동 감지", "detect"), "csv": ("CSV", "CSV"), "jsonl": ("JSON Lines", "JSON Lines"),
     "geojson": ("GeoJSON", "GeoJSON"), "towercollector": ("Tower Collector CSV", "Tower Collector CSV"),
@@ -44,10 +43,6 @@ fmt = st.selectbox(tr("형식", "Format"), FORMATS, key="upload_format",
 code = st.text_input(tr("제보자 코드 (선택)", "Reporter code (optional)"), value=st.session_state.get(CODE, ""),
                      key="upload_code", type="password")
 
-def _client() -> str | None:
-    return client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For"))
-
-
 if uploaded is not None and st.button(tr("올리기", "Upload"), type="primary", key="upload_go"):
     bar = st.progress(0.0, text=tr("읽는 중…", "Reading…"))
 
@@ -56,7 +51,7 @@ if uploaded is not None and st.button(tr("올리기", "Upload"), type="primary",
 
     try:
         result = load_upload(connection(), uploaded.getvalue(), uploaded.name, fmt=fmt,
-                             reporter_code=code.strip(), ip=_client(), progress=_progress)
+                             reporter_code=code.strip(), ip=client_ip(), progress=_progress)
     except DropMapError as e:
         bar.empty()
         show_error(e)
