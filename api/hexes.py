@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api._errors import errors_response
 from core import settings
 from core.errors import InputError, StoreError
 from geo.aggregate import BY_CHOICES, DEMO_CHOICES, EXPORT_RESOLUTIONS, ExportQuery, QueryErrors, build, parse_query
@@ -31,11 +32,6 @@ MAX_ROWS = 50_000
 API_FORMATS = ("json", "csv", "geojson", "parquet", "geoparquet")
 _PAGING = ("format", "limit", "offset")
 _snapshot_lock = threading.Lock()
-
-
-def _errors(errors: list[InputError], status: int = 400) -> JSONResponse:
-    return JSONResponse({"errors": [{"field": e.field, "value": e.value, "message": e.message} for e in errors]},
-                        status_code=status)
 
 
 def _int(params: dict, name: str, default: int, low: int, high: int, fix: str) -> int:
@@ -78,16 +74,16 @@ async def get_hexes(request: Request) -> Response:
     repeated = sorted({k for k, _ in request.query_params.multi_items()
                        if len(request.query_params.getlist(k)) > 1})
     if repeated:
-        return _errors([InputError(k, request.query_params.getlist(k), "give this parameter once")
+        return errors_response([InputError(k, request.query_params.getlist(k), "give this parameter once")
                         for k in repeated])
     try:
         query, fmt, limit, offset = parse_request(params)
     except QueryErrors as e:
-        return _errors(e.errors)
+        return errors_response(e.errors)
     try:
         return await run_in_threadpool(_answer, query, fmt, limit, offset, str(request.url))
     except InputError as e:  # e.g. a period with no complete week
-        return _errors([e])
+        return errors_response([e])
     except StoreError as e:
         return JSONResponse({"errors": [{"field": None, "value": None, "message": str(e)}]}, status_code=503)
 
@@ -139,10 +135,10 @@ async def post_snapshot(request: Request) -> Response:
 
     token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not token or not is_snapshot_token(token):
-        return _errors([InputError("Authorization", None, "a valid snapshot token is required; run "
+        return errors_response([InputError("Authorization", None, "a valid snapshot token is required; run "
                                    "`python -m geo snapshot --site URL` on the site's machine")], status=401)
     if not _snapshot_lock.acquire(blocking=False):
-        return _errors([InputError("snapshot", None, "a snapshot is being written; try again in a minute")],
+        return errors_response([InputError("snapshot", None, "a snapshot is being written; try again in a minute")],
                        status=409)
     try:
         return JSONResponse(await run_in_threadpool(_write_snapshot))

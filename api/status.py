@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api._errors import errors_response
 from core import settings
 from core.city import load_city
 from core.errors import InputError, StoreError
@@ -23,11 +24,6 @@ from ingest.vocab import NETWORKS, normalise_carrier
 MAX_LIMIT = 500
 STATUS_VALUES = ("suspected", "ongoing", "recovering", "resolved", "withdrawn")
 SCOPES = ("city", "districts")
-
-
-def _errors(errors: list[InputError], status: int = 400) -> JSONResponse:
-    return JSONResponse({"errors": [{"field": e.field, "value": e.value, "message": e.message} for e in errors]},
-                        status_code=status)
 
 
 def _base_url(request: Request) -> str:
@@ -170,7 +166,7 @@ async def get_incidents(request: Request) -> Response:
     try:
         query = parse_incident_query(request.query_params)
     except _QueryErrors as e:
-        return _errors(e.errors)
+        return errors_response(e.errors)
     try:
         incidents = await run_in_threadpool(_on_cursor, _incidents, query)
     except StoreError as e:
@@ -186,15 +182,15 @@ async def get_incident(request: Request) -> Response:
     except StoreError as e:
         return _unavailable(e)
     if incident is None:
-        return _errors([InputError("incident_id", incident_id, "no such incident; list them at /api/v1/incidents")],
-                       status=404)
+        missing = InputError("incident_id", incident_id, "no such incident; list them at /api/v1/incidents")
+        return errors_response([missing], status=404)
     return JSONResponse(incident)
 
 
 async def get_atom(request: Request) -> Response:
     lang = request.query_params.get("lang", "ko")
     if lang not in ("ko", "en"):
-        return _errors([InputError("lang", lang, "use ko or en")])
+        return errors_response([InputError("lang", lang, "use ko or en")])
     try:
         body = await run_in_threadpool(_on_cursor, _atom, _base_url(request), lang)
     except StoreError as e:

@@ -13,3 +13,8 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP: CSV injection);
+# evidence/csv_safe.py and store/aggregate_sql.py prefix such cells with an apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

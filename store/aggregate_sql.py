@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core.files import FORMULA_STARTS
 from geo.cells import column_for
 from store.filters import ReportFilter
 
@@ -199,12 +200,16 @@ def output_query(*, res: int, by: str, kind_order: list[str], limit: int | None 
     return sql, params
 
 
+# core.files.FORMULA_STARTS as the body of a regular-expression class: '-' escaped, tab and CR spelled out.
+_FORMULA_CLASS = "".join({"-": "\\-", "\t": "\\t", "\r": "\\r"}.get(c, c) for c in FORMULA_STARTS)
+
+
 def csv_safe_sql(column: str) -> str:
     """SQL for a text column that spreadsheets will not run as a formula.
 
     A cell starting with = + - @ (or tab/CR) gets a leading apostrophe (OWASP's advice).
     """
-    return (f"CASE WHEN regexp_matches({column}, '^[=+\\-@\\t\\r]') "
+    return (f"CASE WHEN regexp_matches({column}, '^[{_FORMULA_CLASS}]') "
             f"THEN '''' || {column} ELSE {column} END")
 
 

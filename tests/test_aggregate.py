@@ -394,3 +394,17 @@ def test_no_output_row_rests_on_fewer_than_k_reporters(property_con, rows, query
     event("per-kind rows shown" if (frame.kind != ALL_FAILURES).any() else "no per-kind rows")
     _check(frame, _truth(property_con, query, agg.period), query.by, k)
     assert np.all(frame.rate_low.dropna() <= frame.failure_rate.dropna())
+
+
+def test_sql_and_python_neutralise_the_same_formula_cells():
+    import duckdb
+
+    from core.files import FORMULA_STARTS
+    from evidence.csv_safe import neutralise
+    from store.aggregate_sql import csv_safe_sql
+
+    cur = duckdb.connect()
+    values = [f"{c}cmd" for c in FORMULA_STARTS] + ["ok", "a-b", "x=1", "", "'quoted"]
+    for value in values:
+        assert cur.execute(f"SELECT {csv_safe_sql('$v')}", {"v": value}).fetchone()[0] == neutralise(value), value
+    assert all(neutralise(f"{c}cmd").startswith("'") for c in FORMULA_STARTS)
