@@ -74,10 +74,30 @@ def _as_float(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _betabinom_loglik(f, n, log_a, log_b) -> float:
+def _betabinom_loglik(f, n, log_a, log_b, weights=None) -> float:
     a, b = np.exp(log_a), np.exp(log_b)
     # The binomial coefficient does not depend on (a, b) and is left out.
-    return float(np.sum(special.betaln(f + a, n - f + b) - special.betaln(a, b)))
+    terms = special.betaln(f + a, n - f + b) - special.betaln(a, b)
+    return float(np.sum(terms if weights is None else weights * terms))
+
+
+def _betabinom_objective(x, f, n, weights) -> tuple[float, np.ndarray]:
+    """Minus the beta-binomial log-likelihood at x = (logit mean, log strength), and its gradient.
+
+    ``weights`` counts the hexes sharing each distinct (f, n) pair. With
+    a = mean * strength, b = (1 - mean) * strength:
+    dLL/da = sum w [psi(f + a) - psi(n + a + b) - psi(a) + psi(a + b)],
+    dLL/db = sum w [psi(n - f + b) - psi(n + a + b) - psi(b) + psi(a + b)],
+    da/dx0 = -db/dx0 = strength * mean * (1 - mean), da/dx1 = a, db/dx1 = b.
+    """
+    mean, strength = special.expit(x[0]), np.exp(x[1])
+    a, b = mean * strength, (1 - mean) * strength
+    loglik = np.sum(weights * (special.betaln(f + a, n - f + b) - special.betaln(a, b)))
+    both = special.digamma(a + b) - special.digamma(n + a + b)
+    d_a = np.sum(weights * (special.digamma(f + a) + both)) - special.digamma(a) * weights.sum()
+    d_b = np.sum(weights * (special.digamma(n - f + b) + both)) - special.digamma(b) * weights.sum()
+    slope = strength * mean * (1 - mean)
+    return -float(loglik), -np.array([(d_a - d_b) * slope, d_a * a + d_b * b])
 
 
 def _distinct_pairs(f: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,6 +108,11 @@ def _distinct_pairs(f: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarra
     prior's likelihood the same way moved the fitted prior by up to 2 % on this
     flat likelihood -- summation order -- so the fit keeps one term per hex.)
     """
+    if len(f) and f.min() >= 0 and n.min() >= 0 and n.max() < 2**31 and f.max() < 2**31 \
+            and np.array_equal(f, np.floor(f)) and np.array_equal(n, np.floor(n)):
+        # Counts: one integer key per pair (sorting one column is ~10x faster than rows).
+        keys, inverse = np.unique(f.astype(np.int64) << 32 | n.astype(np.int64), return_inverse=True)
+        return (keys >> 32).astype(np.float64), (keys & 0xFFFFFFFF).astype(np.float64), inverse.reshape(-1)
     pairs, inverse = np.unique(np.stack([f, n], axis=1), axis=0, return_inverse=True)
     return pairs[:, 0], pairs[:, 1], inverse.reshape(-1)
 
@@ -107,18 +132,22 @@ def fit_beta_prior(failures, attempts) -> BetaPrior:
     if len(n) < 3 or f.sum() == 0 or f.sum() == n.sum():
         return BetaPrior(pooled * _FALLBACK_STRENGTH, (1 - pooled) * _FALLBACK_STRENGTH)
 
+    # One term per distinct (failures, attempts) pair, weighted by the hexes sharing it (about 3x
+    # fewer terms at res 9), and the exact gradient: the optimiser then stops at the peak itself
+    # rather than wherever finite differences on this flat likelihood stop looking.
+    uf, un, index = _distinct_pairs(f, n)
+    weights = np.bincount(index, minlength=len(uf)).astype(np.float64)
+
     def objective(x):
-        mean, log_strength = special.expit(x[0]), x[1]
-        strength = np.exp(log_strength)
-        return -_betabinom_loglik(f, n, np.log(mean * strength), np.log((1 - mean) * strength))
+        return _betabinom_objective(x, uf, un, weights)[0]
 
     # The likelihood is flat far from its peak, so a local optimiser started in
     # the wrong place stalls (moment estimates are thrown off by hexes with one
     # or two reports). Start from the best strength on a coarse grid instead.
     start = _grid_start(lambda log_s: objective([special.logit(pooled), log_s]))
     result = optimize.minimize(
-        objective, x0=[special.logit(pooled), start], method="L-BFGS-B",
-        bounds=[(-12, 12), (np.log(_MIN_STRENGTH), np.log(_MAX_STRENGTH))],
+        _betabinom_objective, x0=[special.logit(pooled), start], args=(uf, un, weights), jac=True,
+        method="L-BFGS-B", bounds=[(-12, 12), (np.log(_MIN_STRENGTH), np.log(_MAX_STRENGTH))],
     )
     mean, strength = float(special.expit(result.x[0])), float(np.exp(result.x[1]))
     return BetaPrior(mean * strength, (1 - mean) * strength)

@@ -50,29 +50,16 @@ EXACT_BELOW_FACTOR = 1  # groups with fewer than this many times k bits set are 
 EXACT_SCAN_ROWS = 500_000
 _SAMPLE_PERCENT = 1  # of the table's vectors, read to expect a view's rows (~2-9 ms on 10 M rows)
 
-# One hex, or a view of few rows: every count exact, in one query.
-_EXACT_COUNTS = """
-    count(*) FILTER (WHERE {failure}) AS failures,
-    count(*) FILTER (WHERE kind = 'ok') AS samples,
-    count(*) AS reports,
-    count(DISTINCT reporter) AS reporters
+# One scan per view. Samples and failures are ``count_if`` in the same pass as
+# ``count(*)``: on 10 M rows that costs less than a ``FILTER`` clause per count
+# (about a third of the scan) or a grouping by kind summed afterwards.
+# ``reporters`` is exact for one hex and views of few rows, else the bound.
+_COUNTS = """
+SELECT {select}{failures} AS failures, count_if(kind = 'ok')::BIGINT AS samples, count(*) AS reports,
+       {reporters} AS reporters
+FROM reports WHERE {where} {group}
 """
-# Many groups: one scan grouped by the keys and the kind, counting reports and
-# ORing one bit per reporter; the few thousand rows that come out are then
-# summed per group. Grouping by kind costs less than comparing it row by row
-# (a ``FILTER (WHERE kind = 'ok')`` costs about half the scan on 10 M rows), and
-# the failure kinds are then picked from a handful of rows per group.
-_GROUP_COUNTS = """
-WITH per_kind AS (
-    SELECT {keys}kind, count(*) AS n, bit_or(1::UBIGINT << (reporter & 63)) AS seen
-    FROM reports WHERE {where} GROUP BY ALL
-)
-SELECT {names}coalesce(sum(n) FILTER (WHERE {failure}), 0) AS failures,
-       coalesce(sum(n) FILTER (WHERE kind = 'ok'), 0) AS samples,
-       coalesce(sum(n), 0) AS reports,
-       coalesce(bit_count(bit_or(seen)), 0) AS reporters
-FROM per_kind {group}
-"""
+_BOUND = "coalesce(bit_count(bit_or(1::UBIGINT << (reporter & 63))), 0)::BIGINT"
 _EXACT = "count(DISTINCT reporter)"
 
 
@@ -111,13 +98,11 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
     select = "".join(f"{sql} AS {name}, " for name, sql in keys.items())
     group = "GROUP BY ALL" if keys else ""
     exact = cell is not None or _expected_rows(cur, where, values) < EXACT_SCAN_ROWS
-    if exact:
-        sql = f"SELECT {select}{_EXACT_COUNTS.format(failure=failure)} FROM reports WHERE {where} {group}"
-        frame = cur.execute(sql, failure_values + values).df()
-    else:
-        sql = _GROUP_COUNTS.format(keys=select, where=where, names="".join(f"{name}, " for name in keys),
-                                   failure=failure, group=group)
-        frame = cur.execute(sql, values + failure_values).df()
+    # Every count but the failures of chosen kinds: failures are the reports that are not samples.
+    failures = "count(*) - count_if(kind = 'ok')" if failure == "kind <> 'ok'" else f"count_if({failure})::BIGINT"
+    sql = _COUNTS.format(select=select, failures=failures, reporters=_EXACT if exact else _BOUND,
+                         where=where, group=group)
+    frame = cur.execute(sql, failure_values + values).df()
     for name in ("failures", "samples", "reports", "reporters"):
         frame[name] = frame[name].astype("int64")
     if not exact:

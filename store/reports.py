@@ -59,11 +59,18 @@ _NONE_STORED = "CREATE OR REPLACE TEMP TABLE already_stored (fingerprint UBIGINT
 # Columns named: migrations of other features may add columns with defaults.
 # ``_insert_from`` is the one INSERT of reports, for both ways a batch is stored.
 # The local hour/weekday/date columns are computed here, in the city's zone (store.filters).
+# A status other than 'ok' or 'flagged' stops the insert: public views select
+# "not flagged" (store.filters.PUBLIC_STATUS), so no third value may ever be stored.
+_CHECKED_STATUS = ("CASE WHEN status IN ('ok', 'flagged') THEN status "
+                   "ELSE error('report status must be ok or flagged, not ' || coalesce(status, 'NULL')) END")
+
+
 def _insert_from(report_id: str, relation: str, where: str = "") -> str:
     local = local_time_columns_sql("observed_at")
+    selected = ", ".join(_CHECKED_STATUS if c == "status" else c for c in STAGED_COLUMNS)
     return f"""
 INSERT INTO reports (report_id, received_at, source, batch_id, {_STORED}, {", ".join(local)})
-SELECT {report_id}, $received_at, $source, $batch_id, {_STORED}, {", ".join(local.values())} FROM {relation}
+SELECT {report_id}, $received_at, $source, $batch_id, {selected}, {", ".join(local.values())} FROM {relation}
 {where}
 """
 

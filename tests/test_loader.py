@@ -155,6 +155,19 @@ def test_a_flagger_may_drop_and_flag_rows(con):
     assert [row for _, row in result.report_ids] == [1, 3]
 
 
+@pytest.mark.parametrize("n", [3, 80])  # the quick path for a few plain rows, the SQL path for more
+def test_a_status_other_than_ok_or_flagged_is_never_stored(con, n):
+    # Public views select "not flagged" (store.filters.PUBLIC_STATUS): a third status would be public.
+    def third_status(_con, staged: pd.DataFrame) -> pd.DataFrame:
+        staged.loc[staged["row"] == 2, "status"] = "hidden"
+        return staged
+
+    with pytest.raises(Exception, match="status must be ok or flagged, not hidden"):
+        load_frame(con, rows(n), Origin(source="web"), now=NOW, flagger=third_status, return_ids=True)
+    assert count(con) == 0
+    assert con.execute("SELECT count(*) FROM batches").fetchone() == (0,)
+
+
 def test_a_flagger_that_changes_the_reporter_changes_the_fingerprint(con):
     def new_reporter(_con, staged):
         staged["reporter"] = np.uint64(12345)

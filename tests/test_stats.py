@@ -44,6 +44,52 @@ def test_beta_prior_is_not_thrown_off_by_many_tiny_hexes():
     assert 40 < prior.strength < 120
 
 
+def test_beta_prior_gradient_is_the_likelihoods_own():
+    from scipy import optimize
+    rng = np.random.default_rng(9)
+    n = rng.integers(1, 60, size=400).astype(float)
+    f = rng.binomial(n.astype(int), 0.15).astype(float)
+    uf, un, index = stats._distinct_pairs(f, n)
+    weights = np.bincount(index).astype(float)
+    for x in ([-2.0, 3.0], [-1.0, 0.0], [0.5, 9.0]):
+        value, grad = stats._betabinom_objective(np.array(x), uf, un, weights)
+        # weighted distinct pairs give the per-hex likelihood
+        assert value == pytest.approx(-stats._betabinom_loglik(f, n, *np.log(_ab(x))), rel=1e-12)
+        error = optimize.check_grad(lambda y: stats._betabinom_objective(y, uf, un, weights)[0],
+                                    lambda y: stats._betabinom_objective(y, uf, un, weights)[1], x)
+        assert error < 1e-4 * max(1.0, np.linalg.norm(grad))
+
+
+def _ab(x):
+    mean, strength = 1 / (1 + math.exp(-x[0])), math.exp(x[1])
+    return mean * strength, (1 - mean) * strength
+
+
+def test_beta_prior_is_the_maximum_of_the_per_hex_likelihood():
+    rng = np.random.default_rng(12)
+    p = rng.beta(4, 30, size=3000)
+    n = np.where(rng.random(3000) < 0.4, rng.integers(1, 6, 3000), rng.integers(20, 300, 3000))
+    f = rng.binomial(n, p)
+    prior = stats.fit_beta_prior(f, n)
+
+    def loglik(mean, strength):
+        return stats._betabinom_loglik(f.astype(float), n.astype(float),
+                                       math.log(mean * strength), math.log((1 - mean) * strength))
+    best = loglik(prior.mean, prior.strength)
+    for dm, ds in ((1.01, 1), (0.99, 1), (1, 1.05), (1, 0.95)):
+        assert loglik(prior.mean * dm, prior.strength * ds) < best
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+def test_distinct_pairs_index_every_pair(fractional):
+    rng = np.random.default_rng(2)
+    f = rng.integers(0, 5, 500).astype(float) + (0.5 if fractional else 0.0)
+    n = f + rng.integers(0, 5, 500)
+    uf, un, index = stats._distinct_pairs(f, n)
+    assert np.array_equal(uf[index], f) and np.array_equal(un[index], n)
+    assert len(set(zip(uf, un))) == len(uf) == len(set(zip(f, n)))
+
+
 @pytest.mark.parametrize(("failures", "attempts"), [([], []), ([1, 2], [3, 4]), ([0, 0, 0], [5, 6, 7]),
                                                     ([5, 6, 7], [5, 6, 7])])
 def test_beta_prior_falls_back_to_a_weak_prior(failures, attempts):
