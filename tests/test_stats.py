@@ -87,7 +87,7 @@ def test_distinct_pairs_index_every_pair(fractional):
     n = f + rng.integers(0, 5, 500)
     uf, un, index = stats._distinct_pairs(f, n)
     assert np.array_equal(uf[index], f) and np.array_equal(un[index], n)
-    assert len(set(zip(uf, un))) == len(uf) == len(set(zip(f, n)))
+    assert len(set(zip(uf, un, strict=True))) == len(uf) == len(set(zip(f, n, strict=True)))
 
 
 @pytest.mark.parametrize(("failures", "attempts"), [([], []), ([1, 2], [3, 4]), ([0, 0, 0], [5, 6, 7]),
