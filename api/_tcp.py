@@ -7,6 +7,11 @@ response on a kept-alive connection then waits for the client's delayed ACK:
 every request after the first took ~44 ms even for /_stcore/health (measured
 with curl and httpx; a fresh connection took 2 ms). Setting TCP_NODELAY on any
 TCP stream socket, as asyncio means to, removes the stall.
+
+With uvloop installed (requirements.txt; uvicorn then uses it) the event loop
+sets TCP_NODELAY itself and this patch is not consulted; it stays for the plain
+asyncio loop (measured with uvloop: a kept-alive GET /api/v1/openapi.json
+answers in 0.7 ms).
 """
 
 from __future__ import annotations

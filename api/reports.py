@@ -7,6 +7,7 @@ hourly rate limits. See docs/API.md for every field and status code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.concurrency import run_in_threadpool
@@ -19,9 +20,9 @@ from core import settings
 from core.errors import DropMapError, InputError, StoreError, UnreadableFileError
 from ingest.abuse import RateLimitedError
 from ingest.fields import FIELD_ALIASES
-from ingest.readers import records_from_json, records_to_fields
-from ingest.submit import client_address, submit_reports
-from store.db import shared_connection
+from ingest.readers import records_from_json, records_to_columns
+from ingest.submit import client_address, start_submission
+from store.db import open_shared_connection, shared_connection
 
 _tcp.enable()  # before the server accepts connections: see api/_tcp.py
 
@@ -85,9 +86,7 @@ async def post_reports(request: Request) -> JSONResponse:
     if isinstance(records, JSONResponse):
         return records
     try:
-        result = await run_in_threadpool(
-            _submit, records, reporter_code=request.headers.get(CODE_HEADER), ip=client_ip(request),
-        )
+        result = await _submit(records, reporter_code=request.headers.get(CODE_HEADER), ip=client_ip(request))
     except RateLimitedError as e:
         return _problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
     except InputError as e:
@@ -99,10 +98,22 @@ async def post_reports(request: Request) -> JSONResponse:
     return _answer(result)
 
 
-def _submit(records: list[dict], *, reporter_code: str | None, ip: str | None):
-    """In a worker thread: the event loop stays free to read the next requests."""
-    return submit_reports(shared_connection(), records_to_fields(records)[0], source="api",
-                          reporter_code=reporter_code, ip=ip)
+async def _submit(records: list[dict], *, reporter_code: str | None, ip: str | None):
+    """Queue the records for the report writer (ingest.submit) and wait for its answer.
+
+    A few records are turned into fields right here (a fraction of a millisecond each); more,
+    and opening the database the first time, go to a worker thread, so the event loop stays
+    free for other requests and the site's pages.
+    """
+    con = open_shared_connection() or await run_in_threadpool(shared_connection)
+    if len(records) <= INLINE_RECORDS:
+        fields = records_to_columns(records)[0]
+    else:
+        fields = await run_in_threadpool(lambda: records_to_columns(records)[0])
+    return await asyncio.wrap_future(start_submission(con, fields, source="api", reporter_code=reporter_code, ip=ip))
+
+
+INLINE_RECORDS = 8
 
 
 def _answer(result) -> JSONResponse:

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -160,42 +161,71 @@ class AbuseChecks:
     flagged: dict[int, str] = field(default_factory=dict)  # row -> flag_reason
 
     def __call__(self, con, staged: pd.DataFrame) -> pd.DataFrame:
+        """The checks on a DataFrame of staged rows (the full path of ingest.loader)."""
         if staged.empty:
             return staged
-        micros = _micros(staged["observed_at"])
-        order = np.lexsort((staged["row"].to_numpy(), micros))  # by time, then by record
-        if (order != np.arange(len(order))).any():
-            staged, micros = staged.iloc[order], micros[order]
-        staged = staged.reset_index(drop=True)
+        accuracy = pd.to_numeric(staged["accuracy_m"], errors="coerce").to_numpy(dtype=float)
+        keep = self._judge(con, _micros(staged["observed_at"]), staged["row"].tolist(),
+                           staged["lat"].to_numpy(dtype=float).tolist(), staged["lon"].to_numpy(dtype=float).tolist(),
+                           accuracy.tolist(), staged["network"].tolist(), staged["kind"].tolist(),
+                           staged["reporter"].tolist())
+        if not keep.all():
+            staged = staged[keep].copy()
+        if self.flagged:
+            hit = staged["row"].isin(list(self.flagged))
+            if hit.any():
+                staged.loc[hit, "status"] = "flagged"
+                staged.loc[hit, "flag_reason"] = staged.loc[hit, "row"].map(self.flagged)
+        return staged.reset_index(drop=True)
+
+    def rows(self, con, staged: dict[str, list]) -> dict[str, list]:
+        """The same checks on staged rows held as lists (the quick path of ingest.loader)."""
+        if not staged["row"]:
+            return staged
+        micros = np.array([(t - _EPOCH) // _MICROSECOND for t in staged["observed_at"]], dtype=np.int64)
+        keep = self._judge(con, micros, staged["row"], staged["lat"], staged["lon"], staged["accuracy_m"],
+                           staged["network"], staged["kind"], staged["reporter"])
+        if not keep.all():
+            staged = {name: [v for v, k in zip(values, keep, strict=True) if k] for name, values in staged.items()}
+        if self.flagged:
+            status, reason = list(staged["status"]), list(staged["flag_reason"])
+            for i, row in enumerate(staged["row"]):
+                if row in self.flagged:
+                    status[i], reason[i] = "flagged", self.flagged[row]
+            staged = {**staged, "status": status, "flag_reason": reason}
+        return staged
+
+    def _judge(self, con, micros: np.ndarray, rows: list, lat: list, lon: list, accuracy: list, network: list,
+               kind: list, reporter: list) -> np.ndarray:
+        """Which rows to keep (collapsing near-duplicates); fills ``collapsed`` and ``flagged``.
+
+        Each reporter's rows are judged in time order (then record order) against their stored
+        reports and their earlier rows of the batch.
+        """
+        order = np.lexsort((np.asarray(rows), micros))  # by time, then by record
         start = pd.Timestamp(int(micros.min()), unit="us", tz="UTC") - TRAVEL_LOOKAROUND
         end = pd.Timestamp(int(micros.max()), unit="us", tz="UTC") + TRAVEL_LOOKAROUND
-        reporters = list(dict.fromkeys(int(r) for r in staged["reporter"].tolist()))
+        reporters = list(dict.fromkeys(int(r) for r in reporter))
         cur = con.cursor()
         try:
             stored = stored_reports_near(cur, reporters, start.to_pydatetime(), end.to_pydatetime())
         finally:
             cur.close()
         stored_by_reporter: dict[int, list[_Point]] = {}
-        for reporter, at, lat, lon, accuracy, network, kind, status in stored:
-            accuracy = 0.0 if accuracy is None or math.isnan(accuracy) else accuracy
-            stored_by_reporter.setdefault(int(reporter), []).append(
-                _Point(at / 1e6, lat, lon, accuracy, network, kind, status == "ok"))
-        new_points = _points(staged, micros)
-        keep = np.ones(len(staged), dtype=bool)
+        for who, at, la, lo, acc, net, knd, status in stored:
+            stored_by_reporter.setdefault(int(who), []).append(
+                _Point(at / 1e6, la, lo, _metres_or_zero(acc), net, knd, status == "ok"))
+        new_points = [_Point(float(micros[i]) / 1e6, float(lat[i]), float(lon[i]), _metres_or_zero(accuracy[i]),
+                             network[i], kind[i], True, int(rows[i])) for i in range(len(rows))]
+        keep = np.ones(len(rows), dtype=bool)
         by_reporter: dict[int, list[int]] = {}
-        for i, reporter in enumerate(staged["reporter"].tolist()):
-            by_reporter.setdefault(int(reporter), []).append(i)
-        for reporter, idx in by_reporter.items():
-            past = _Timeline(stored_by_reporter.get(reporter, []))
+        for i in order.tolist():
+            by_reporter.setdefault(int(reporter[i]), []).append(i)
+        for who, idx in by_reporter.items():
+            past = _Timeline(stored_by_reporter.get(who, []))
             for i in idx:  # in time order
                 self._check(new_points[i], past, keep, i)
-        if not keep.all():
-            staged = staged[keep].copy()
-        if any(p.row in self.flagged for p in new_points):
-            hit = staged["row"].isin(list(self.flagged))
-            staged.loc[hit, "status"] = "flagged"
-            staged.loc[hit, "flag_reason"] = staged.loc[hit, "row"].map(self.flagged)
-        return staged.reset_index(drop=True)
+        return keep
 
     def _check(self, new: _Point, past: _Timeline, keep: np.ndarray, i: int) -> None:
         twin = past.near_duplicate(new)
@@ -230,13 +260,19 @@ def _micros(times: pd.Series) -> np.ndarray:
     return pd.to_datetime(times, utc=True).dt.as_unit("us").astype("int64").to_numpy()
 
 
-def _points(frame: pd.DataFrame, micros: np.ndarray) -> list[_Point]:
-    """The staged rows as points, trusted until a check says otherwise."""
-    seconds = micros / 1e6
-    accuracy = np.nan_to_num(pd.to_numeric(frame["accuracy_m"], errors="coerce").to_numpy(dtype=float), nan=0.0)
-    columns = zip(seconds, frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float), accuracy,
-                  frame["network"].tolist(), frame["kind"].tolist(), frame["row"].tolist(), strict=True)
-    return [_Point(float(t), float(la), float(lo), float(a), n, k, True, int(r)) for t, la, lo, a, n, k, r in columns]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _metres_or_zero(value) -> float:
+    """A stated accuracy in metres; none (or not a number) counts as 0."""
+    if value is None:
+        return 0.0
+    try:
+        metres = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if math.isnan(metres) else metres
 
 
 def _metres(a: _Point, b: _Point) -> float:

@@ -9,10 +9,10 @@ are stored as one batch, all or nothing (``store.reports.insert_batch``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -76,11 +76,11 @@ class Origin:
     ip: str | None = None
 
 
-def load_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame, origin: Origin, *,
+def load_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame | Mapping[str, list], origin: Origin, *,
                row_numbers: np.ndarray | None = None, now: datetime | None = None,
                return_ids: bool = False, status: pd.Series | None = None,
                flagger: Flagger | None = None, allow_quick: bool = True) -> LoadResult:
-    """Validate ``raw`` (columns named by field) and store the good rows as one batch.
+    """Validate ``raw`` (columns named by field: a DataFrame, or lists) and store the good rows as one batch.
 
     ``status`` ('ok' or 'flagged', one per row) is stored as given. ``flagger``
     (e.g. ``ingest.abuse.AbuseChecks()``) sees the staged rows as a DataFrame
@@ -94,6 +94,8 @@ def load_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame, origin: Origin
         clean = quick.clean_rows(raw, now=now)
         if clean is not None:
             return _load_clean(con, clean, origin, row_numbers, now=now, return_ids=return_ids, flagger=flagger)
+    if not isinstance(raw, pd.DataFrame):
+        raw = pd.DataFrame(dict(raw), index=range(quick.row_count(raw)), dtype=object)
     cur = con.cursor()
     try:
         sql.quiet(cur)
@@ -303,37 +305,38 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
 def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndarray | None, *, now: datetime,
                 return_ids: bool, flagger: Flagger | None) -> LoadResult:
-    """Store rows ``ingest.quick`` found plainly valid: the staged columns are computed here, not in SQL."""
+    """Store rows ``ingest.quick`` found plainly valid: the staged columns are computed here, not in SQL.
+
+    The staged rows stay plain lists (field -> values) up to the Arrow table that is inserted: for
+    a few rows, building a DataFrame cost more than every check. A flagger with a ``rows`` method
+    (ingest.abuse.AbuseChecks) judges them as lists; any other flagger gets the usual DataFrame.
+    """
     batch_id = str(uuid.uuid4())
     n = len(rows.lat)
     staging = _Staging(origin, batch_id)
-    lat, lon = np.array(rows.lat, dtype=float), np.array(rows.lon, dtype=float)
-    cells = latlngs_to_cell_columns(lat, lon)
-    frame = pd.DataFrame({
-        "row": np.arange(1, n + 1) if row_numbers is None else np.asarray(row_numbers, dtype=np.int64),
-        "observed_at": pd.DatetimeIndex(rows.observed_at).as_unit("us"),
-        "lat": lat, "lon": lon,
-        "accuracy_m": np.array([np.nan if a is None else a for a in rows.accuracy_m], dtype=np.float32),
-        **cells,
-        # Text as plain objects: pandas' own string arrays cost more to build than the rest of the frame.
-        **{name: np.array(values, dtype=object) for name, values in (
-            ("sig_cd", _district_codes(cells["h3_r9"]).to_pylist()), ("network", rows.network),
-            ("brand", rows.brand))},
-        "mvno": np.array(rows.mvno, dtype=bool),
-        **{name: np.array(values, dtype=object) for name, values in (
-            ("tech", rows.tech), ("kind", rows.kind), ("device_model", rows.device_model))},
-        "reporter": np.array(staging.reporters(rows.reporter_code), dtype=np.uint64),
-        "ip_hash": pd.array([staging.ip_hash()] * n, dtype="UInt64"),
-        **{name: np.array(values, dtype=object) for name, values in (
-            ("status", ["ok"] * n), ("flag_reason", [None] * n), ("note", rows.note))},
-    })
-    if flagger is not None:
-        frame = flagger(con, frame).reset_index(drop=True)
-    frame = _with_fingerprints(frame)
+    cells = latlngs_to_cell_columns(np.array(rows.lat, dtype=float), np.array(rows.lon, dtype=float))
+    ip_hash = staging.ip_hash()
+    staged = {
+        "row": list(range(1, n + 1)) if row_numbers is None else [int(r) for r in row_numbers],
+        "observed_at": list(rows.observed_at), "lat": list(rows.lat), "lon": list(rows.lon),
+        "accuracy_m": list(rows.accuracy_m), **{name: values.tolist() for name, values in cells.items()},
+        "sig_cd": _district_codes(cells["h3_r9"]).to_pylist(), "network": list(rows.network),
+        "brand": list(rows.brand), "mvno": list(rows.mvno), "tech": list(rows.tech), "kind": list(rows.kind),
+        "device_model": list(rows.device_model), "reporter": staging.reporters(rows.reporter_code),
+        "ip_hash": [ip_hash] * n, "status": ["ok"] * n, "flag_reason": [None] * n, "note": list(rows.note),
+    }
+    if flagger is not None and not hasattr(flagger, "rows"):
+        frame = flagger(con, _staged_frame(staged)).reset_index(drop=True)
+        table = _arrow(_with_fingerprints(frame))
+    else:
+        if flagger is not None:
+            staged = flagger.rows(con, staged)
+        staged["fingerprint"] = _row_fingerprints(staged)
+        table = pa.table({name: pa.array(staged[name], type=kind) for name, kind in _STAGED_TYPES.items()})
     cur = con.cursor()
     try:
         accepted, _, pairs = insert_small_batch(
-            cur, _arrow(frame), batch_id=batch_id, source=origin.source,
+            cur, table, batch_id=batch_id, source=origin.source,
             received_at=now, rows_read=n, file_name=origin.file_name, sha256=origin.sha256, fmt=origin.fmt,
         )
     finally:
@@ -341,6 +344,33 @@ def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndar
     pairs = pairs if return_ids else []
     return LoadResult(batch_id=batch_id, rows_read=n, accepted=accepted, rejected=0, duplicates=n - accepted,
                       report_ids=pairs)
+
+
+def _staged_frame(staged: dict[str, list]) -> pd.DataFrame:
+    """Staged rows held as lists, as the DataFrame a flagger gets from the full path."""
+    frame = pd.DataFrame({name: np.array(values, dtype=object) for name, values in staged.items()})
+    frame["row"] = np.array(staged["row"], dtype=np.int64)
+    frame["observed_at"] = pd.DatetimeIndex(staged["observed_at"]).as_unit("us")
+    for name in ("lat", "lon"):
+        frame[name] = np.array(staged[name], dtype=float)
+    frame["accuracy_m"] = np.array([np.nan if a is None else a for a in staged["accuracy_m"]], dtype=np.float32)
+    for name in (*(f"h3_r{r}" for r in range(6, 11)), "reporter"):
+        frame[name] = np.array(staged[name], dtype=np.uint64)
+    frame["mvno"] = np.array(staged["mvno"], dtype=bool)
+    frame["ip_hash"] = pd.array(staged["ip_hash"], dtype="UInt64")
+    return frame
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _row_fingerprints(staged: dict[str, list]) -> list[int]:
+    """``fingerprints`` of staged rows held as lists (the same values ``_with_fingerprints`` gives)."""
+    micros = np.array([(t - _EPOCH) // _MICROSECOND for t in staged["observed_at"]], dtype=np.int64)
+    ids = (np.array([text_id(v) for v in staged[c]], dtype=np.uint64) for c in ("network", "brand", "kind"))
+    return fingerprints(micros, np.array(staged["lat"], dtype=float), np.array(staged["lon"], dtype=float),
+                        *ids, np.array(staged["reporter"], dtype=np.uint64)).tolist()
 
 
 # --- fingerprints --------------------------------------------------------------------------

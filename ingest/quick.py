@@ -20,6 +20,7 @@ paths and requires the same stored values whenever this one accepts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -60,16 +61,21 @@ class CleanRows:
     reporter_code: list[str | None]
 
 
-def clean_rows(raw: pd.DataFrame, *, now: datetime | None = None, city: City | None = None) -> CleanRows | None:
-    """The normalised rows when every row of ``raw`` is plainly valid, else None (use the full path)."""
-    if len(raw) == 0 or len(raw) > MAX_ROWS:
+def clean_rows(raw: pd.DataFrame | Mapping[str, list], *, now: datetime | None = None,
+               city: City | None = None) -> CleanRows | None:
+    """The normalised rows when every row of ``raw`` is plainly valid, else None (use the full path).
+
+    ``raw``: a DataFrame, or columns as lists (field -> one value per row).
+    """
+    n = row_count(raw)
+    if n == 0 or n > MAX_ROWS:
         return None
-    present = [f for f in FIELDS if f in raw.columns]
+    present = [f for f in FIELDS if f in raw]
     if any(f not in present for f in REQUIRED):
         return None
     columns = {}
     for name in present:
-        values = raw[name].tolist()
+        values = raw[name].tolist() if isinstance(raw, pd.DataFrame) else list(raw[name])
         if any(not (v is None or isinstance(v, str) or _missing(v)) for v in values):
             return None  # numbers, datetimes, JSON: the full path turns them into text its own way
         columns[name] = [None if v is None or _missing(v) else v for v in values]
@@ -77,12 +83,22 @@ def clean_rows(raw: pd.DataFrame, *, now: datetime | None = None, city: City | N
     now = now or datetime.now(UTC)
     bounds = (city.oldest_observation, now + timedelta(minutes=city.max_clock_skew_minutes))
     out = CleanRows([], [], [], [], [], [], [], [], [], [], [], [])
-    empty = [None] * len(raw)
-    for i in range(len(raw)):
+    empty = [None] * n
+    for i in range(n):
         row = {name: columns.get(name, empty)[i] for name in FIELDS}
         if not _clean_row(row, out, city, bounds):
             return None
     return out
+
+
+def row_count(raw: pd.DataFrame | Mapping[str, list]) -> int:
+    """Rows of a DataFrame, or of columns given as lists (all of one length)."""
+    if isinstance(raw, pd.DataFrame):
+        return len(raw)
+    lengths = {len(values) for values in raw.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+    return lengths.pop() if lengths else 0
 
 
 def _missing(value) -> bool:

@@ -292,6 +292,16 @@ def records_to_fields(records: list[dict]) -> tuple[pd.DataFrame, list[str]]:
     has and that is not null. Plain object columns of str/None: building pandas' string arrays
     cost more than the whole quick path of a single report (ingest.validate reads either kind).
     """
+    fields, ignored = records_to_columns(records)
+    return pd.DataFrame(fields, index=range(len(records)), dtype=object), ignored
+
+
+def records_to_columns(records: list[dict]) -> tuple[dict[str, list], list[str]]:
+    """``records_to_fields`` as plain lists, field -> one value (str or None) per record.
+
+    What the report API hands to ingest.submit: for a few reports a DataFrame costs more than
+    checking them (the loader builds one only when they need the full checks).
+    """
     keys = list(dict.fromkeys(str(key) for record in records for key in record))
     by_field, ignored = columns_by_field(keys)
     fields = {}
@@ -306,7 +316,7 @@ def records_to_fields(records: list[dict]) -> tuple[pd.DataFrame, list[str]]:
                     break
             values.append(value)
         fields[name] = values
-    return pd.DataFrame(fields, index=range(len(records)), dtype=object), ignored
+    return fields, ignored
 
 
 def _scalar_text(value):

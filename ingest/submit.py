@@ -20,6 +20,8 @@ import ipaddress
 import threading
 import time
 import uuid
+from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,6 +33,7 @@ from core.errors import InputError
 from ingest.abuse import AbuseChecks, reserve_quota
 from ingest.identity import keyed_hash, normalise_code
 from ingest.loader import Origin, load_frame
+from ingest.quick import row_count
 
 MAX_BATCH_ROWS = 5000  # a merged batch stops growing here, so one load stays short
 GATHER_SECONDS = 0.020  # the longest a new batch waits for submissions on their way
@@ -61,15 +64,21 @@ class SubmissionResult:
 
 @dataclass
 class _Submission:
-    raw: pd.DataFrame
+    raw: dict[str, list]  # field -> one value per row (a DataFrame given is turned into lists)
     source: str
     reporter_code: str | None
     ip: str | None
     con: object
     result: SubmissionResult | None = None
     error: BaseException | None = None
-    done: bool = False
+    future: Future = field(default_factory=Future)
     identity: str = field(default_factory=lambda: "request:" + uuid.uuid4().hex)
+    rows: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.raw, pd.DataFrame):
+            self.raw = {str(c): self.raw[c].tolist() for c in self.raw.columns}
+        self.rows = row_count(self.raw)
 
 
 def clean_ip(value) -> str | None:
@@ -106,70 +115,87 @@ def ip_hash(ip: str) -> int:
     return keyed_hash("ip", ip)
 
 
-def request_codes(raw: pd.DataFrame, reporter_code: str | None) -> set[str]:
+def request_codes(raw: pd.DataFrame | Mapping[str, list], reporter_code: str | None) -> set[str]:
     """The distinct (normalised) reporter codes a submission carries."""
     codes = {normalise_code(reporter_code)} if reporter_code and normalise_code(reporter_code) else set()
-    if "reporter_code" in raw.columns:
-        for value in raw["reporter_code"].dropna().astype(str):
-            if normalise_code(value):
-                codes.add(normalise_code(value))
+    if "reporter_code" in raw:
+        values = raw["reporter_code"].tolist() if isinstance(raw, pd.DataFrame) else raw["reporter_code"]
+        for value in values:
+            if not _missing(value) and normalise_code(str(value)):
+                codes.add(normalise_code(str(value)))
     return codes
 
 
-def submit_reports(con, raw: pd.DataFrame, *, source: str, reporter_code: str | None = None,
+def submit_reports(con, raw: pd.DataFrame | Mapping[str, list], *, source: str, reporter_code: str | None = None,
                    ip: str | None = None) -> SubmissionResult:
     """Rate-limit, check and store one submission (a form, an API request); blocks until stored.
 
     Raises InputError when the submission mixes reporter codes and
     ingest.abuse.RateLimitedError when its code or IP is over the hourly limit.
     """
+    return start_submission(con, raw, source=source, reporter_code=reporter_code, ip=ip).result()
+
+
+def start_submission(con, raw: pd.DataFrame | Mapping[str, list], *, source: str, reporter_code: str | None = None,
+                     ip: str | None = None) -> Future:
+    """``submit_reports`` without the wait: a future of its SubmissionResult (an event loop awaits it
+    with ``asyncio.wrap_future``). The limits are checked at once: InputError and RateLimitedError
+    are raised here, not through the future."""
     codes = request_codes(raw, reporter_code)
     if len(codes) > 1:
         raise InputError("reporter_code", f"{len(codes)} codes",
                          "one submission may carry one reporter's reports; send each reporter's separately")
     code = next(iter(codes), None)
+    sub = _Submission(raw, source, code, ip, con)
     reserve_quota(code_hash=code_hash(code) if code else None, ip_hash=ip_hash(ip) if ip else None,
-                  count=len(raw))
-    return _SUBMITTER.submit(_Submission(raw.reset_index(drop=True), source, code, ip, con))
+                  count=sub.rows)
+    return _SUBMITTER.submit(sub)
 
 
 class _GroupCommit:
-    """Leader/follower batching: the first waiting submitter stores everything pending."""
+    """One writer thread stores the pending submissions, as many together as are waiting.
+
+    Submitters only queue their rows and wait on a future: the API's event loop
+    awaits it without a worker thread, and a finished batch wakes its submitters
+    by completing their futures (one hand-over each, not a thread's wake-up).
+    """
 
     def __init__(self) -> None:
-        lock = threading.Lock()
-        self._cond = threading.Condition(lock)  # a batch was stored
-        self._arrived = threading.Condition(lock)  # a submission joined the pending ones
+        self._arrived = threading.Condition(threading.Lock())  # a submission joined the pending ones
         self._pending: list[_Submission] = []
-        self._leading = False
-        self._inside = 0  # submissions between arriving and leaving submit()
+        self._writer: threading.Thread | None = None
+        self._inside = 0  # submissions between arriving and being answered
         self._peak = 1  # most submissions inside at once since the last batch was taken
         self._expected = 1  # pending submissions a new batch waits for (the peak before it)
 
-    def submit(self, sub: _Submission) -> SubmissionResult:
-        with self._cond:
+    def submit(self, sub: _Submission) -> Future:
+        with self._arrived:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._run, name="dropmap-report-writer", daemon=True)
+                self._writer.start()
             self._pending.append(sub)
             self._inside += 1
             self._peak = max(self._peak, self._inside)
             self._arrived.notify()
-            while self._leading and not sub.done:
-                self._cond.wait()
-            if not sub.done:
-                self._leading = True
+        return sub.future
+
+    def _run(self) -> None:
+        while True:
+            with self._arrived:
+                while not self._pending:
+                    self._arrived.wait()
                 self._gather()
-                batch = self._take(sub)
-        if not sub.done:
-            try:
-                _store(batch)
-            finally:
-                with self._cond:
-                    self._leading = False
-                    self._cond.notify_all()
-        with self._cond:
-            self._inside -= 1
-        if sub.error is not None:
-            raise sub.error
-        return sub.result
+                batch = self._take()
+            if not batch:
+                continue
+            _store(batch)  # never raises: a failure is handed to every submitter of the batch
+            with self._arrived:
+                self._inside -= len(batch)
+            for sub in batch:
+                if sub.error is not None:
+                    sub.future.set_exception(sub.error)
+                else:
+                    sub.future.set_result(sub.result)
 
     def _gather(self) -> None:
         """Wait (the lock held) until as many submissions are pending as were inside at once
@@ -177,7 +203,7 @@ class _GroupCommit:
 
         When a batch is stored its submitters answer their clients, and those
         send their next reports a few milliseconds later; without this wait the
-        first of them would lead a small batch, and the clients would split
+        first of them would make a batch of one, and the clients would split
         into small groups taking turns. A lone client never waits; when clients
         go away, one short wait finds the new, smaller number.
         """
@@ -188,20 +214,23 @@ class _GroupCommit:
                 return
             self._arrived.wait(timeout=left)
 
-    def _take(self, leader: _Submission) -> list[_Submission]:
-        """The leader and the pending submissions that can share its batch (same connection and source)."""
-        batch, rest, rows = [leader], [], len(leader.raw)
-        for sub in self._pending:
-            if sub is leader:
-                continue
-            if sub.con is leader.con and sub.source == leader.source and rows + len(sub.raw) <= MAX_BATCH_ROWS:
+    def _take(self) -> list[_Submission]:
+        """The oldest pending submission and those that can share its batch (same connection and source)."""
+        first = self._pending[0]
+        batch, rest, rows = [first], [], first.rows
+        for sub in self._pending[1:]:
+            if sub.con is first.con and sub.source == first.source and rows + sub.rows <= MAX_BATCH_ROWS:
                 batch.append(sub)
-                rows += len(sub.raw)
+                rows += sub.rows
             else:
                 rest.append(sub)
         self._pending = rest
         self._expected, self._peak = self._peak, self._inside
-        return batch
+        # From here a submission runs to its end; one whose waiter went away before (an API client
+        # that disconnected: its future was cancelled) is dropped, unanswered and unstored.
+        running = [sub for sub in batch if sub.future.set_running_or_notify_cancel()]
+        self._inside -= len(batch) - len(running)
+        return running
 
 
 _SUBMITTER = _GroupCommit()
@@ -214,40 +243,36 @@ def _store(batch: list[_Submission]) -> None:
         flagger = _IdentityThenChecks(batch, owner, AbuseChecks())
         with _gate:
             loaded = load_frame(
-                batch[0].con, merged, Origin(source=batch[0].source), row_numbers=np.arange(1, len(merged) + 1),
+                batch[0].con, merged, Origin(source=batch[0].source), row_numbers=np.arange(1, row_count(merged) + 1),
                 now=datetime.now(UTC), return_ids=True, flagger=flagger,
             )
         _split(batch, owner, loaded, flagger)
     except BaseException as e:  # every waiting submitter hears about the failure
         for sub in batch:
             sub.error = e
-    finally:
-        for sub in batch:
-            sub.done = True
 
 
-def _merge(batch: list[_Submission]) -> tuple[pd.DataFrame, np.ndarray]:
-    """One frame of every submission's rows; ``owner[i]`` is the submission of merged row i+1.
+def _merge(batch: list[_Submission]) -> tuple[dict[str, list], np.ndarray]:
+    """Every submission's rows as one set of columns (lists); ``owner[i]`` is the submission of merged row i+1.
 
-    Built from plain lists: concatenating a few one-row DataFrames costs more than storing them.
     A submission's own code fills its rows that carry none (codes given are kept, stripped).
     """
-    columns = list(dict.fromkeys(c for sub in batch for c in sub.raw.columns))
+    columns = list(dict.fromkeys(c for sub in batch for c in sub.raw))
     if any(sub.reporter_code for sub in batch) and "reporter_code" not in columns:
         columns.append("reporter_code")
     data: dict[str, list] = {c: [] for c in columns}
     owners = []
     for n, sub in enumerate(batch):
-        rows = len(sub.raw)
+        rows = sub.rows
         for c in columns:
-            data[c].extend(sub.raw[c].tolist() if c in sub.raw.columns else [None] * rows)
+            data[c].extend(sub.raw[c] if c in sub.raw else [None] * rows)
         if sub.reporter_code:
             codes = data["reporter_code"]
             for i in range(len(codes) - rows, len(codes)):
                 code = None if _missing(codes[i]) else str(codes[i]).strip()
                 codes[i] = code or sub.reporter_code
         owners.append(np.full(rows, n))
-    return pd.DataFrame(data, dtype=object), np.concatenate(owners)
+    return data, np.concatenate(owners)
 
 
 def _missing(value) -> bool:
@@ -279,11 +304,26 @@ class _IdentityThenChecks:
             staged["reporter"] = reporters
         return self.checks(con, staged)
 
+    def rows(self, con, staged: dict[str, list]) -> dict[str, list]:
+        """The same on staged rows held as lists (the loader's quick path)."""
+        self.valid_rows = set(staged["row"])
+        if not staged["row"]:
+            return staged
+        subs = [int(self.owner[row - 1]) for row in staged["row"]]
+        ip_of = {n: ip_hash(self.batch[n].ip) for n in set(subs) if self.batch[n].ip}
+        reporters = list(staged["reporter"])
+        for i, n in enumerate(subs):
+            sub = self.batch[n]
+            if not sub.reporter_code:
+                reporters[i] = keyed_hash(*(("ip", sub.ip) if sub.ip else ("request", sub.identity)))
+        staged = {**staged, "ip_hash": [ip_of.get(n) for n in subs], "reporter": reporters}
+        return self.checks.rows(con, staged)
+
 
 def _split(batch: list[_Submission], owner: np.ndarray, loaded, flagger: _IdentityThenChecks) -> None:
     """Each submission's share of the merged load, with its own row numbers."""
-    offsets = np.concatenate([[0], np.cumsum([len(s.raw) for s in batch])])
-    results = [SubmissionResult(rows=len(s.raw)) for s in batch]
+    offsets = np.concatenate([[0], np.cumsum([s.rows for s in batch])])
+    results = [SubmissionResult(rows=s.rows) for s in batch]
     for report_id, row in loaded.report_ids:
         n = owner[row - 1]
         status = "flagged" if row in flagger.checks.flagged else "ok"

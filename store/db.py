@@ -73,6 +73,13 @@ def shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyConnecti
         return con
 
 
+def open_shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyConnection | None:
+    """The process-wide connection if it is open already, else None (never opens: no waiting on the file)."""
+    key = str(Path(path) if path is not None else settings.db_path())
+    with _shared_lock:
+        return _shared.get(key)
+
+
 def close_shared() -> None:
     """Close every shared connection (tests, shutdown)."""
     with _shared_lock:

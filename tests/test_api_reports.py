@@ -197,7 +197,7 @@ def test_store_unavailable_is_503(client, monkeypatch):
     def broken(*args, **kwargs):
         raise StoreError("database is held by another process")
 
-    monkeypatch.setattr(api_reports, "submit_reports", broken)
+    monkeypatch.setattr(api_reports, "start_submission", broken)
     r = client.post("/api/v1/reports", json=report())
     assert r.status_code == 503
 
