@@ -9,6 +9,11 @@ fresh temporary database, with the hourly rate limits off, and measures
   floor      in-process: one ingest.loader.load_frame call for one report (what each batch costs)
   breakdown  in-process: CPU per merged batch of 8 single reports, by step (ingest.submit._store)
   concurrent 8 clients posting single reports (the target: >= 300 reports/s, p95 < 50 ms)
+  threads    the same from 8 threads of this process (httpx), the harness used before
+
+Clients are separate processes with kept-alive stdlib HTTP connections (``drive_processes``), so
+one client's Python work never holds up another's request; the old threaded driver (``drive``)
+is run as well, for comparison with earlier results.
 
 then stops the server and checks that the store holds exactly the reports the
 API said it accepted. Loops are bounded by a count and a time limit.
@@ -19,7 +24,9 @@ API said it accepted. Loops are bounded by a count and a time limit.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import multiprocessing
 import os
 import socket
 import statistics
@@ -63,13 +70,15 @@ def start_site(db: Path, port: int, log: Path) -> subprocess.Popen:
 
 def report(client: int, n: int, run: str) -> dict:
     """A reporter walking 220 m every 6 minutes: never a near-duplicate, never implausible travel."""
-    at = BASE_TIME + timedelta(minutes=6 * n) + timedelta(days={"serial": 0, "concurrent": 10}[run])
+    at = BASE_TIME + timedelta(minutes=6 * n) + timedelta(days={"serial": 0, "concurrent": 10, "threads": 20}[run])
     return {"lat": 37.45 + 0.002 * (n % 100), "lon": 126.85 + 0.02 * client + 0.0001 * (n // 100),
             "carrier": "KT", "kind": "dropped_call", "observed_at": at.isoformat() + "+09:00"}
 
 
 def drive(url: str, clients: int, per_client: int, seconds: float, make_request) -> dict:
-    """Run ``clients`` threads, each sending up to ``per_client`` requests; latencies in ms."""
+    """Run ``clients`` threads of this process, each sending up to ``per_client`` requests with httpx;
+    latencies in ms. (The threads share this process's interpreter lock, so with several clients
+    the driver's own Python work delays their requests: see ``drive_processes``.)"""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     accepted = [0]
@@ -96,14 +105,68 @@ def drive(url: str, clients: int, per_client: int, seconds: float, make_request)
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
-    latencies.sort()
+    return _summary(clients, latencies, statuses, accepted[0], time.perf_counter() - t0)
+
+
+def _summary(clients: int, latencies: list[float], statuses: dict, accepted: int, wall: float) -> dict:
+    latencies = sorted(latencies)
     return {
         "clients": clients, "requests": len(latencies), "seconds": round(wall, 2),
-        "per_second": round(len(latencies) / wall, 1), "accepted": accepted[0],
+        "per_second": round(len(latencies) / wall, 1), "accepted": accepted,
         "p50_ms": round(statistics.median(latencies), 1),
         "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1), "statuses": statuses,
     }
+
+
+def _client_process(port: int, c: int, per_client: int, seconds: float, what: tuple, start, out) -> None:
+    """One client of ``drive_processes``: a kept-alive stdlib HTTP connection, one request at a time."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies, statuses, accepted = [], {}, 0
+    start.wait()
+    stop_at = time.perf_counter() + seconds
+    for n in range(per_client):
+        if time.perf_counter() > stop_at:
+            break
+        if what[0] == "GET":
+            t0 = time.perf_counter()
+            conn.request("GET", what[1])
+        else:
+            run = what[1]
+            body = json.dumps(report(c, n, run))
+            t0 = time.perf_counter()
+            conn.request("POST", "/api/v1/reports", body=body, headers={
+                "Content-Type": "application/json", "X-Reporter-Code": f"BNCH-{run[:3].upper()}{c}-{c:04d}"})
+        response = conn.getresponse()
+        data = response.read()
+        latencies.append((time.perf_counter() - t0) * 1000)
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+        if response.status == 201:
+            accepted += json.loads(data)["accepted"]
+    conn.close()
+    out.put((latencies, statuses, accepted))
+
+
+def drive_processes(port: int, clients: int, per_client: int, seconds: float, what: tuple) -> dict:
+    """``clients`` client PROCESSES (each its own interpreter, as separate clients are), started
+    together; ``what`` is ("GET", path) or ("POST", run). Latencies in ms."""
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_client_process, args=(port, c, per_client, seconds, what, start, out))
+             for c in range(clients)]
+    for p in procs:
+        p.start()
+    time.sleep(0.5)  # every process up and connected before the clock starts
+    t0 = time.perf_counter()
+    start.set()
+    parts = [out.get(timeout=seconds + 120) for _ in procs]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    statuses: dict[int, int] = {}
+    for _, st, _ in parts:
+        for code, n in st.items():
+            statuses[code] = statuses.get(code, 0) + n
+    return _summary(clients, [x for lat, _, _ in parts for x in lat], statuses, sum(a for *_, a in parts), wall)
 
 
 def post(run: str):
@@ -145,11 +208,11 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
     from store.db import connect
 
     cpu: dict[str, float] = defaultdict(float)
-    steps = [(ingest.readers, "records_to_fields"), (ingest.submit, "_merge"), (ingest.loader, "_load_clean"),
+    steps = [(ingest.readers, "records_to_columns"), (ingest.submit, "_merge"), (ingest.loader, "_load_clean"),
              (ingest.loader.quick, "clean_rows"), (ingest.loader, "insert_small_batch"),
-             (ingest.loader, "_with_fingerprints"), (ingest.loader, "_district_codes"),
-             (ingest.abuse, "stored_reports_near"), (ingest.submit._IdentityThenChecks, "__call__"),
-             (ingest.abuse.AbuseChecks, "__call__")]
+             (ingest.loader, "_row_fingerprints"), (ingest.loader, "_district_codes"),
+             (ingest.abuse, "stored_reports_near"), (ingest.submit._IdentityThenChecks, "rows"),
+             (ingest.abuse.AbuseChecks, "rows")]
     originals = [(owner, name, getattr(owner, name)) for owner, name in steps]
 
     def timed(label, fn):
@@ -168,7 +231,7 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
     con = connect(tmp / "breakdown.duckdb")
     try:
         def batch(n: int) -> None:
-            subs = [ingest.submit._Submission(ingest.readers.records_to_fields([report(c, n, "serial")])[0], "api",
+            subs = [ingest.submit._Submission(ingest.readers.records_to_columns([report(c, n, "serial")])[0], "api",
                                               f"BNCH-BRKD-{c:04d}", f"10.0.0.{c}", con) for c in range(clients)]
             ingest.submit._store(subs)
             if subs[0].error is not None:
@@ -203,11 +266,12 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         drive(url, 2, 5, 30, post("serial"))  # warm-up: first import, first connection
-        health = drive(url, 8, args.per_client, args.seconds, lambda http, c, n: http.get("/_stcore/health"))
-        baseline = drive(url, 8, args.per_client, args.seconds,
-                         lambda http, c, n: http.get("/api/v1/openapi.json"))
-        serial = drive(url, 1, args.per_client, args.seconds, post("serial"))
-        concurrent = drive(url, 8, args.per_client, args.seconds, post("concurrent"))
+        health = drive_processes(port, 8, args.per_client, args.seconds, ("GET", "/_stcore/health"))
+        baseline = drive_processes(port, 8, args.per_client, args.seconds, ("GET", "/api/v1/openapi.json"))
+        serial = drive_processes(port, 1, args.per_client, args.seconds, ("POST", "serial"))
+        concurrent = drive_processes(port, 8, args.per_client, args.seconds, ("POST", "concurrent"))
+        # The same load from 8 httpx threads of one process (this script's harness until 2026-11-22).
+        threads = drive(url, 8, args.per_client, args.seconds, post("threads"))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -220,14 +284,15 @@ def main() -> None:
     batches = con.execute("SELECT count(*) FROM batches WHERE source = 'api'").fetchone()[0]
     # The concurrent run's reports are dated 10 days after the others: its own batches.
     concurrent_batches, concurrent_stored = con.execute(
-        "SELECT count(DISTINCT batch_id), count(*) FROM reports WHERE source = 'api' AND observed_at >= ?",
-        [(BASE_TIME + timedelta(days=10, hours=-9)).isoformat() + "+00:00"]).fetchone()
+        "SELECT count(DISTINCT batch_id), count(*) FROM reports WHERE source = 'api' AND observed_at >= ? "
+        "AND observed_at < ?", [(BASE_TIME + timedelta(days=days, hours=-9)).isoformat() + "+00:00"
+                                for days in (10, 20)]).fetchone()
     con.close()
-    accepted = serial["accepted"] + concurrent["accepted"] + 10  # + warm-up
+    accepted = serial["accepted"] + concurrent["accepted"] + threads["accepted"] + 10  # + warm-up
     result = {
         "machine": f"{os.cpu_count()} cores, shared", "baseline_get_health": health,
         "baseline_get_openapi": baseline, "serial_post": serial,
-        "concurrent_post": concurrent,
+        "concurrent_post": concurrent, "concurrent_post_threads_one_process": threads,
         "ratio_concurrent_to_serial_throughput": round(concurrent["per_second"] / serial["per_second"], 2),
         "ratio_concurrent_post_to_baseline_get": round(concurrent["per_second"] / baseline["per_second"], 3),
         "ratio_concurrent_post_to_health": round(concurrent["per_second"] / health["per_second"], 3),

@@ -10,6 +10,7 @@ import os
 import secrets
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,13 +108,22 @@ def site_secret() -> bytes:
     if value:
         return value.encode("utf-8")
     key_file = DATA_DIR / "secret.key"
-    if not key_file.exists():
+    try:
+        stat = key_file.stat()
+    except FileNotFoundError:
         _create_secret(key_file)
-    secret = key_file.read_text().strip()
+        stat = key_file.stat()
+    # Read once per version of the file (every report hashes a code and an IP with it).
+    return _secret_from_file(str(key_file), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+@lru_cache(maxsize=4)
+def _secret_from_file(path: str, _mtime_ns: int, _size: int, _inode: int) -> bytes:
+    secret = Path(path).read_text().strip()
     if not secret:
         from core.errors import StoreError
 
-        raise StoreError(f"{key_file} is empty; delete it (a new secret is made) or set DROPMAP_SECRET")
+        raise StoreError(f"{path} is empty; delete it (a new secret is made) or set DROPMAP_SECRET")
     return secret.encode("utf-8")
 
 

@@ -136,6 +136,19 @@ def test_an_emptied_secret_file_is_refused(tmp_path, monkeypatch):
         settings.site_secret()
 
 
+def test_a_replaced_secret_file_is_read_again(tmp_path, monkeypatch):
+    # The key is read once per version of the file, never kept after the file changes.
+    monkeypatch.delenv("DROPMAP_SECRET", raising=False)
+    monkeypatch.setattr(settings, "DATA_DIR", tmp_path)
+    key_file = tmp_path / "secret.key"
+    key_file.write_text("first-secret\n")
+    assert settings.site_secret() == b"first-secret"
+    replacement = tmp_path / "new.key"
+    replacement.write_text("second-secret-longer\n")
+    replacement.replace(key_file)
+    assert settings.site_secret() == b"second-secret-longer"
+
+
 def test_the_connection_factory_is_the_only_duckdb_connect_on_the_database():
     root = Path(__file__).parent.parent
     offenders = []
