@@ -21,7 +21,7 @@ import pandas as pd
 from core.city import load_city
 from core.errors import InputError
 from geo.privacy import PRIVATE_COLUMNS, min_reporters
-from ingest.vocab import KINDS, NETWORKS, normalise_carrier
+from ingest.vocab import KINDS, NETWORKS, host_network
 from store import aggregate_sql
 from store.filters import ReportFilter
 
@@ -114,15 +114,10 @@ def _parse_by(name: str, raw: str) -> str:
 def _parse_carrier(name: str, raw: str) -> str | None:
     if raw.lower() in ("all", "any", "전체"):
         return None
-    # In a URL query '+' means a space, so 'LGU+' arrives as 'LGU '; the vocabulary folds both.
     try:
-        carrier = normalise_carrier(raw)
+        return host_network(raw, field=name)
     except InputError as e:
-        raise InputError(name, raw, f"use one of {', '.join(NETWORKS)} (or all)") from e
-    if carrier.mvno:
-        raise InputError(name, raw, "exports are per host network; MVNO reports are counted under their host "
-                                    f"network: use one of {', '.join(NETWORKS)}")
-    return carrier.network
+        raise InputError(name, raw, f"{e.message} (or all)") from e
 
 
 def _parse_date(name: str, raw: str) -> date:

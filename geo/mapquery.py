@@ -17,7 +17,7 @@ from datetime import date
 from core.city import load_city
 from core.errors import InputError
 from geo.cells import str_to_cell
-from ingest.vocab import KINDS, NETWORKS
+from ingest.vocab import KINDS, NETWORKS, host_network
 from store.filters import WEEKDAY, WEEKEND, ReportFilter
 
 MAP_RESOLUTIONS = (7, 8, 9)
@@ -124,12 +124,10 @@ def _parse_hours(text: str) -> tuple[int, int]:
 
 
 def _parse_carrier(text: str) -> str:
-    # A '+' typed into a URL arrives as a space: 'LGU+' may come back as 'LGU '.
-    key = text.strip().upper().replace(" ", "").rstrip("+")
-    network = {"SKT": "SKT", "KT": "KT", "LGU": "LGU+", "LG": "LGU+"}.get(key)
-    if network is None:
-        raise InputError("carrier", text, f"use one of {', '.join(NETWORKS)} or leave empty for all")
-    return network
+    try:
+        return host_network(text)
+    except InputError as e:
+        raise InputError("carrier", text, f"{e.message}, or leave empty for all; MVNO reports: add brand=mvno") from e
 
 
 def _parse_date(name: str, text: str) -> date:

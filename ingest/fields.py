@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
+
 # field -> accepted names, compared after folding (see ``fold_header``).
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "lat": ("lat", "latitude", "위도", "y"),
@@ -70,3 +72,15 @@ def columns_by_field(columns: list[object]) -> tuple[dict[str, list[object]], li
         else:
             by_field.setdefault(field, []).append(col)
     return by_field, ignored
+
+
+def is_missing(value) -> bool:
+    """Whether a cell holds no value: None, NaN, NaT or pandas' NA (a list or a dict is a value)."""
+    if value is None:
+        return True
+    if isinstance(value, (str, list, tuple, dict, set)):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

@@ -29,7 +29,7 @@ import pandas as pd
 from core.city import City, load_city
 from core.errors import InputError
 from ingest import vocab
-from ingest.fields import FIELDS, MAX_LENGTHS, REQUIRED
+from ingest.fields import FIELDS, MAX_LENGTHS, REQUIRED, is_missing
 from ingest.validate import MAX_ACCURACY_M
 
 MAX_ROWS = 64  # larger batches gain nothing here: the full path's fixed cost is shared by their rows
@@ -76,9 +76,9 @@ def clean_rows(raw: pd.DataFrame | Mapping[str, list], *, now: datetime | None =
     columns = {}
     for name in present:
         values = raw[name].tolist() if isinstance(raw, pd.DataFrame) else list(raw[name])
-        if any(not (v is None or isinstance(v, str) or _missing(v)) for v in values):
+        if any(not (v is None or isinstance(v, str) or is_missing(v)) for v in values):
             return None  # numbers, datetimes, JSON: the full path turns them into text its own way
-        columns[name] = [None if v is None or _missing(v) else v for v in values]
+        columns[name] = [None if v is None or is_missing(v) else v for v in values]
     city = city or load_city()
     now = now or datetime.now(UTC)
     bounds = (city.oldest_observation, now + timedelta(minutes=city.max_clock_skew_minutes))
@@ -99,13 +99,6 @@ def row_count(raw: pd.DataFrame | Mapping[str, list]) -> int:
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
     return lengths.pop() if lengths else 0
-
-
-def _missing(value) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def _clean_row(row: dict, out: CleanRows, city: City, bounds: tuple[datetime, datetime]) -> bool:

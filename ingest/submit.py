@@ -31,6 +31,7 @@ import pandas as pd
 from core import settings
 from core.errors import InputError
 from ingest.abuse import AbuseChecks, reserve_quota
+from ingest.fields import is_missing
 from ingest.identity import keyed_hash, normalise_code
 from ingest.loader import Origin, load_frame
 from ingest.quick import row_count
@@ -121,7 +122,7 @@ def request_codes(raw: pd.DataFrame | Mapping[str, list], reporter_code: str | N
     if "reporter_code" in raw:
         values = raw["reporter_code"].tolist() if isinstance(raw, pd.DataFrame) else raw["reporter_code"]
         for value in values:
-            if not _missing(value) and normalise_code(str(value)):
+            if not is_missing(value) and normalise_code(str(value)):
                 codes.add(normalise_code(str(value)))
     return codes
 
@@ -269,14 +270,10 @@ def _merge(batch: list[_Submission]) -> tuple[dict[str, list], np.ndarray]:
         if sub.reporter_code:
             codes = data["reporter_code"]
             for i in range(len(codes) - rows, len(codes)):
-                code = None if _missing(codes[i]) else str(codes[i]).strip()
+                code = None if is_missing(codes[i]) else str(codes[i]).strip()
                 codes[i] = code or sub.reporter_code
         owners.append(np.full(rows, n))
     return data, np.concatenate(owners)
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
 class _IdentityThenChecks:

@@ -167,6 +167,20 @@ _KIND_LOOKUP.update({_key(v["ko"]): k for k, v in KINDS.items()})
 _KIND_LOOKUP.update({_key(v["en"]): k for k, v in KINDS.items()})
 
 
+def host_network(text: str, *, field: str = "carrier") -> str:
+    """The host network a URL or command-line parameter names (SKT, KT, LGU+ in any spelling the
+    reports accept: 'LGU ' from a '+' in a URL, 케이티, 450-05 ...). An MVNO brand is refused:
+    views and exports are per host network, MVNO reports counted under theirs."""
+    try:
+        carrier = normalise_carrier(text)
+    except InputError as e:
+        raise InputError(field, text, f"use one of {', '.join(NETWORKS)}") from e
+    if carrier.mvno:
+        raise InputError(field, text, "MVNO reports are counted under their host network: "
+                                      f"use one of {', '.join(NETWORKS)}")
+    return carrier.network
+
+
 def normalise_kind(text: str | None) -> str:
     if text is None or not str(text).strip():
         raise InputError("kind", text, f"required: one of {', '.join(ALL_KINDS)}")

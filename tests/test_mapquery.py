@@ -22,6 +22,8 @@ GOOD = [
     ({"carrier": "KT"}, {"carrier": "KT"}),
     ({"carrier": "lgu "}, {"carrier": "LGU+"}),  # '+' typed in a URL arrives as a space
     ({"carrier": "LGU+"}, {"carrier": "LGU+"}),
+    ({"carrier": "케이티"}, {"carrier": "KT"}),  # the same spellings reports accept
+    ({"carrier": "450-05"}, {"carrier": "SKT"}),
     ({"brand": "mvno"}, {"brand": "mvno"}),
     ({"kind": "dropped_call,no_data"}, {"kinds": ("dropped_call", "no_data")}),
     ({"hours": "18"}, {"hours": (18, 18)}),
@@ -45,7 +47,7 @@ def test_good_parameters(params, expected):
 
 
 BAD = [
-    ("carrier", "XX"), ("brand", "cheap"), ("kind", "explosion"), ("hours", "25"), ("hours", "10-8"),
+    ("carrier", "XX"), ("carrier", "KT M모바일"), ("brand", "cheap"), ("kind", "explosion"), ("hours", "25"), ("hours", "10-8"),
     ("hours", "noon"), ("days", "holiday"), ("since", "2021-13-01"), ("measure", "vibes"), ("mode", "3d"),
     ("res", "12"), ("lat", "north"), ("lat", "10.0"), ("z", "30"), ("cell", "not-a-cell"),
 ]
@@ -58,6 +60,8 @@ def test_bad_parameters_fall_back_and_are_reported(name, value):
     assert name in str(problems[0])
     if name != "carrier":
         assert state.query.carrier == "SKT"  # the good parameters still count
+    elif value == "KT M모바일":
+        assert "brand=mvno" in problems[0].message  # an MVNO brand: how to ask for it
 
 
 def test_dates_in_the_wrong_order_are_rejected():
