@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import duckdb
 import pandas as pd
 
 from store.filters import local_time_sql
@@ -84,47 +85,33 @@ def nearby_groups(cur, *, me: int, units: pd.DataFrame, start: datetime, end: da
         cur.unregister("my_units")
 
 
-def table_columns(cur, table: str) -> set[str]:
-    """Column names of ``table`` in the main schema; empty when it does not exist."""
-    rows = cur.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
-        [table],
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
-# Names the outage detector may use for an incident's end, in order of preference.
-INCIDENT_END_COLUMNS = ("ended_at", "resolved_at")
+# Incidents of the site's schema (migration 0002) whose span covers one of my reports: same
+# network, the report between onset and end (an open incident: until now), not withdrawn, and in
+# one of its districts when it names districts.
+_OVERLAPPING = """
+    SELECT i.incident_id, i.network, i.onset_at, coalesce(i.ended_at, i.resolved_at, now()) AS end_at,
+           i.status, i.scope, i.reporters, i.synthetic,
+           count(*) AS my_reports, min(m.observed_at) AS first_mine, max(m.observed_at) AS last_mine
+    FROM incidents i
+    JOIN my_reports m ON m.network = i.network AND m.observed_at >= i.onset_at
+                     AND m.observed_at <= coalesce(i.ended_at, i.resolved_at, now())
+    WHERE i.status <> 'withdrawn'
+      AND (i.scope <> 'districts'
+           OR m.sig_cd IN (SELECT a.sig_cd FROM incident_areas a WHERE a.incident_id = i.incident_id))
+    GROUP BY ALL
+    ORDER BY i.onset_at
+"""
 
 
 def overlapping_incidents(cur, reports: pd.DataFrame) -> pd.DataFrame | None:
     """Incidents (outages package) on the same network whose time span covers one of ``reports``.
 
-    None when the store has no usable ``incidents`` table (detector not installed).
-    """
-    columns = table_columns(cur, "incidents")
-    if not {"incident_id", "network", "onset_at"} <= columns:
-        return None
-    ends = [c for c in INCIDENT_END_COLUMNS if c in columns]  # allow-listed identifiers only
-    end_sql = f"coalesce({', '.join('i.' + c for c in ends)}, now())" if ends else "now()"
-    optional = [c for c in ("status", "scope", "reporters", "synthetic") if c in columns]
-    area_sql = "TRUE"
-    if "scope" in columns and {"incident_id", "sig_cd"} <= table_columns(cur, "incident_areas"):
-        area_sql = ("(i.scope <> 'districts' OR m.sig_cd IN "
-                    "(SELECT a.sig_cd FROM incident_areas a WHERE a.incident_id = i.incident_id))")
-    status_sql = "i.status <> 'withdrawn'" if "status" in columns else "TRUE"
-    select_optional = "".join(f", i.{c}" for c in optional)
-    sql = f"""
-        SELECT i.incident_id, i.network, i.onset_at, {end_sql} AS end_at{select_optional},
-               count(*) AS my_reports, min(m.observed_at) AS first_mine, max(m.observed_at) AS last_mine
-        FROM incidents i
-        JOIN my_reports m ON m.network = i.network AND m.observed_at >= i.onset_at AND m.observed_at <= {end_sql}
-        WHERE {status_sql} AND {area_sql}
-        GROUP BY ALL
-        ORDER BY i.onset_at
+    None when the store has no incidents table (a database the site's migrations never touched).
     """
     cur.register("my_reports", reports[["observed_at", "network", "sig_cd"]])
     try:
-        return cur.execute(sql).df()
+        return cur.execute(_OVERLAPPING).df()
+    except duckdb.CatalogException:
+        return None
     finally:
         cur.unregister("my_reports")

@@ -16,6 +16,7 @@ from evidence._sql import overlapping_incidents
 from evidence.compare import Comparison, Line
 from evidence.csv_safe import neutralise, to_csv_bytes
 from evidence.stats import higher_rate_p_value, wilson_interval
+from store.migrations import apply_migrations
 
 
 @pytest.fixture
@@ -154,11 +155,15 @@ def test_incidents_are_matched_by_network_and_time_when_the_table_exists():
     cur = duckdb.connect(":memory:")
     mine = pd.DataFrame({"observed_at": pd.to_datetime(["2021-10-25T02:30:00Z", "2021-10-26T02:30:00Z"]),
                          "network": ["KT", "KT"], "sig_cd": ["11140", "11140"]})
-    assert overlapping_incidents(cur, mine) is None  # no detector tables: said, not guessed
-    cur.execute("CREATE TABLE incidents (incident_id VARCHAR, network VARCHAR, onset_at TIMESTAMPTZ,"
-                " ended_at TIMESTAMPTZ)")
-    cur.execute("INSERT INTO incidents VALUES ('KT-1', 'KT', '2021-10-25T02:16:00Z', '2021-10-25T03:45:00Z'),"
-                " ('SKT-1', 'SKT', '2021-10-25T02:00:00Z', '2021-10-25T04:00:00Z')")
+    assert overlapping_incidents(cur, mine) is None  # no incidents table: said, not guessed
+    apply_migrations(cur)
+    for incident_id, network, onset, end in (("KT-1", "KT", "2021-10-25T02:16:00Z", "2021-10-25T03:45:00Z"),
+                                             ("SKT-1", "SKT", "2021-10-25T02:00:00Z", "2021-10-25T04:00:00Z")):
+        cur.execute("INSERT INTO incidents BY NAME SELECT ? AS incident_id, ? AS network, 'resolved' AS status,"
+                    " true AS confirmed, 'city' AS scope, ?::TIMESTAMPTZ AS onset_at, ?::TIMESTAMPTZ AS detected_at,"
+                    " ?::TIMESTAMPTZ AS ended_at, now() AS changed_at, now() AS as_of, 20 AS reporters,"
+                    " 30 AS reports, false AS synthetic, now() AS created_at, now() AS updated_at",
+                    [incident_id, network, onset, onset, end])
     found = overlapping_incidents(cur, mine)
     assert found[["incident_id", "my_reports"]].values.tolist() == [["KT-1", 1]]
 

@@ -47,7 +47,8 @@ def test_good_parameters(params, expected):
 
 
 BAD = [
-    ("carrier", "XX"), ("carrier", "KT M모바일"), ("brand", "cheap"), ("kind", "explosion"), ("hours", "25"), ("hours", "10-8"),
+    ("carrier", "XX"), ("carrier", "KT M모바일"), ("brand", "cheap"), ("kind", "explosion"), ("hours", "25"),
+    ("hours", "10-8"),
     ("hours", "noon"), ("days", "holiday"), ("since", "2021-13-01"), ("measure", "vibes"), ("mode", "3d"),
     ("res", "12"), ("lat", "north"), ("lat", "10.0"), ("z", "30"), ("cell", "not-a-cell"),
 ]
