@@ -138,3 +138,28 @@ def test_a_merged_batch_gives_each_submission_its_own_rows_and_identity(con):
     assert stored[coded.result.reports[0]["id"]] == keyed_hash("code", "THRD0001CODE")
     assert stored[by_ip.result.reports[0]["id"]] == keyed_hash("ip", "10.0.0.2")
     assert stored[anonymous.result.reports[0]["id"]] == keyed_hash("request", anonymous.identity)
+
+
+def test_the_writer_drops_a_submission_whose_waiter_left_and_keeps_serving(con, monkeypatch):
+    """An API client that disconnects while its report waits: never stored, never answered; the next are."""
+    from ingest import submit
+
+    monkeypatch.setenv("DROPMAP_RATE_PER_IP", "0")
+    monkeypatch.setenv("DROPMAP_RATE_PER_CODE", "0")
+
+    def rows(thread):
+        return pd.DataFrame([report(thread, 0)], dtype=object)
+
+    with submit.writer_gate():  # the writer takes the first submission and waits at the gate
+        first = submit.start_submission(con, rows(1), source="api")
+        for _ in range(200):
+            if first.running():
+                break
+            threading.Event().wait(0.01)
+        assert first.running()
+        gone = submit.start_submission(con, rows(2), source="api")
+        assert gone.cancel()  # still pending: its client went away
+    assert first.result(timeout=60).accepted == 1
+    assert submit.submit_reports(con, rows(3), source="api").accepted == 1  # the writer still serves
+    stored = sorted(r for (r,) in con.execute("SELECT lon FROM reports").fetchall())
+    assert stored == [pytest.approx(126.91), pytest.approx(126.93)]
