@@ -24,7 +24,15 @@ from starlette.routing import Route
 from api._errors import errors_response
 from core import settings
 from core.errors import InputError, StoreError
-from geo.aggregate import BY_CHOICES, DEMO_CHOICES, EXPORT_RESOLUTIONS, ExportQuery, QueryErrors, build, parse_query
+from geo.aggregate import (
+    BY_CHOICES,
+    DEMO_CHOICES,
+    EXPORT_RESOLUTIONS,
+    AggregateCache,
+    ExportQuery,
+    QueryErrors,
+    parse_query,
+)
 from geo.export import MEDIA_TYPES, WRITERS, describe, file_name, inline_metadata, write_geojson
 from ingest.vocab import NETWORKS
 
@@ -32,6 +40,8 @@ MAX_ROWS = 50_000
 API_FORMATS = ("json", "csv", "geojson", "parquet", "geoparquet")
 _PAGING = ("format", "limit", "offset")
 _snapshot_lock = threading.Lock()
+# Paging through one aggregate (limit/offset, the Link header) builds it once while the data stays the same.
+AGGREGATES = AggregateCache()
 
 
 def _int(params: dict, name: str, default: int, low: int, high: int, fix: str) -> int:
@@ -100,7 +110,7 @@ def _answer(query: ExportQuery, fmt: str, limit: int, offset: int, url: str) -> 
 
     cur = shared_connection(settings.db_path()).cursor()
     try:
-        agg = build(cur, query)
+        agg = AGGREGATES.build(cur, query)
         page = max(0, min(limit, agg.rows - offset))
         params = {k: v for k, v in query.as_params().items() if v is not None}
         if agg.period:  # later pages cover the same dates even if a week ends meanwhile

@@ -9,6 +9,8 @@ that have already ended, so two exports never differ by a few hours of data.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,6 +19,7 @@ import duckdb
 import h3
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from core.city import load_city
 from core.errors import InputError
@@ -301,6 +304,55 @@ def build(cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | N
     cells = cell_table(aggregate_sql.aggregate_cells(cur))
     aggregate_sql.register_cells(cur, cells)
     return Aggregate(cursor=cur, query=query, period=period, k=k, rows=rows, cells=cells)
+
+
+@dataclass
+class _Kept:
+    table: pa.Table  # the aggregate's rows
+    cells: pd.DataFrame
+    period: Period | None
+    k: int
+    rows: int
+
+
+class AggregateCache:
+    """Aggregates built recently, so that paging through one (the hex API) builds it once.
+
+    An entry is keyed by the query, k, today's date (open periods end with the last complete
+    week) and the store's data version (``aggregate_sql.data_version``): a new report, a new
+    day or another k builds afresh. Rows are kept as Arrow tables and restored as the TEMP
+    table of the caller's cursor; at most ``entries`` aggregates of at most ``max_rows`` rows.
+    """
+
+    def __init__(self, entries: int = 4, max_rows: int = 1_000_000) -> None:
+        self.entries, self.max_rows = entries, max_rows
+        self._kept: OrderedDict[tuple, _Kept] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def build(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | None = None) -> Aggregate:
+        """``build(cur, query)``, from a kept copy when the same aggregate was built on the same data."""
+        today = today or today_local()
+        key = (tuple(query.as_params().items()), min_reporters(), today, aggregate_sql.data_version(cur))
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+        if kept is not None:
+            aggregate_sql.restore_aggregate(cur, kept.table)
+            aggregate_sql.register_cells(cur, kept.cells)
+            return Aggregate(cursor=cur, query=query, period=kept.period, k=kept.k, rows=kept.rows, cells=kept.cells)
+        agg = build(cur, query, today=today)
+        if agg.rows <= self.max_rows:
+            kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows)
+            with self._lock:
+                self._kept[key] = kept
+                while len(self._kept) > self.entries:
+                    self._kept.popitem(last=False)
+        return agg
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
 
 
 def cell_table(cells: np.ndarray) -> pd.DataFrame:

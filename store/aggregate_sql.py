@@ -169,6 +169,26 @@ def build_aggregate(cur: duckdb.DuckDBPyConnection, *, res: int, by: str, report
     return cur.execute(f"SELECT count(*) FROM {AGG_TABLE}").fetchone()[0]
 
 
+def aggregate_table(cur: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The aggregate TEMP table's rows, to keep and restore on another cursor (``restore_aggregate``)."""
+    return cur.execute(f"SELECT * FROM {AGG_TABLE}").to_arrow_table()
+
+
+def restore_aggregate(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    """The aggregate TEMP table on ``cur`` from rows kept by ``aggregate_table``."""
+    cur.register("hex_agg_kept", table)
+    try:
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {AGG_TABLE} AS SELECT * FROM hex_agg_kept")
+    finally:
+        cur.unregister("hex_agg_kept")
+
+
+def data_version(cur: duckdb.DuckDBPyConnection) -> tuple:
+    """Changes whenever reports are stored: every insert of reports adds its batch row in the same
+    transaction (store.reports), and stored reports are never changed or deleted."""
+    return tuple(cur.execute("SELECT count(*), max(received_at) FROM batches").fetchone())
+
+
 def aggregate_cells(cur: duckdb.DuckDBPyConnection) -> np.ndarray:
     """The distinct cells (uint64) of the aggregate table."""
     rows = cur.execute(f"SELECT DISTINCT cell FROM {AGG_TABLE} ORDER BY cell").fetchnumpy()

@@ -18,6 +18,7 @@ from core.errors import InputError
 from geo.aggregate import (
     ALL_FAILURES,
     BY_CHOICES,
+    AggregateCache,
     ExportQuery,
     Period,
     QueryErrors,
@@ -408,3 +409,37 @@ def test_sql_and_python_neutralise_the_same_formula_cells():
     for value in values:
         assert cur.execute(f"SELECT {csv_safe_sql('$v')}", {"v": value}).fetchone()[0] == neutralise(value), value
     assert all(neutralise(f"{c}cmd").startswith("'") for c in FORMULA_STARTS)
+
+
+def test_the_cache_builds_once_per_query_and_data_version(known, monkeypatch):
+    """Paging (the hex API) reads one built aggregate; a new report, or another query, builds afresh."""
+    import store.aggregate_sql
+
+    builds = []
+    real = store.aggregate_sql.build_aggregate
+
+    def counted(*args, **kwargs):
+        builds.append(kwargs.get("by"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.aggregate_sql, "build_aggregate", counted)
+    cache = AggregateCache()
+    query = ExportQuery(res=8, by="hour")
+
+    def page(limit, offset, q=query):
+        cur = known.cursor()
+        try:
+            agg = cache.build(cur, q, today=date(2021, 11, 10))
+            return agg.rows, agg.records(limit=limit, offset=offset)
+        finally:
+            cur.close()
+
+    rows, everything = page(None, 0)
+    assert page(3, 0) == (rows, everything[:3]) and page(3, 3) == (rows, everything[3:6])
+    assert builds == ["hour"]  # three answers, one build
+    page(None, 0, ExportQuery(res=8, by="date"))
+    assert builds == ["hour", "date"]
+    # One more KT drop at City Hall at 14h from a new person: group A's counts change.
+    load(known, known_rows().iloc[:1].assign(reporter_code="NEW", observed_at="2021-10-19T14:50:00+09:00"))
+    new_rows, new_everything = page(None, 0)
+    assert builds == ["hour", "date", "hour"] and new_everything != everything
