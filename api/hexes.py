@@ -110,7 +110,7 @@ def _answer(query: ExportQuery, fmt: str, limit: int, offset: int, url: str) -> 
 
     cur = shared_connection(settings.db_path()).cursor()
     try:
-        agg = AGGREGATES.build(cur, query)
+        agg = AGGREGATES.build(cur, query, page_rows=limit)
         page = max(0, min(limit, agg.rows - offset))
         params = {k: v for k, v in query.as_params().items() if v is not None}
         if agg.period:  # later pages cover the same dates even if a week ends meanwhile

@@ -110,7 +110,8 @@ async def _submit(records: list[dict], *, reporter_code: str | None, ip: str | N
         fields = records_to_columns(records)[0]
     else:
         fields = await run_in_threadpool(lambda: records_to_columns(records)[0])
-    return await asyncio.wrap_future(start_submission(con, fields, source="api", reporter_code=reporter_code, ip=ip))
+    return await asyncio.wrap_future(start_submission(con, fields, source="api", reporter_code=reporter_code, ip=ip,
+                                                      rows=len(records)))
 
 
 INLINE_RECORDS = 8

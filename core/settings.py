@@ -114,11 +114,11 @@ def site_secret() -> bytes:
         _create_secret(key_file)
         stat = key_file.stat()
     # Read once per version of the file (every report hashes a code and an IP with it).
-    return _secret_from_file(str(key_file), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    return _secret_from_file(str(key_file), stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino)
 
 
 @lru_cache(maxsize=4)
-def _secret_from_file(path: str, _mtime_ns: int, _size: int, _inode: int) -> bytes:
+def _secret_from_file(path: str, _mtime_ns: int, _ctime_ns: int, _size: int, _inode: int) -> bytes:
     secret = Path(path).read_text().strip()
     if not secret:
         from core.errors import StoreError

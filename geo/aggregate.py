@@ -319,9 +319,11 @@ class AggregateCache:
     """Aggregates built recently, so that paging through one (the hex API) builds it once.
 
     An entry is keyed by the query, k, today's date (open periods end with the last complete
-    week) and the store's data version (``aggregate_sql.data_version``): a new report, a new
-    day or another k builds afresh. Rows are kept as Arrow tables and restored as the TEMP
-    table of the caller's cursor; at most ``entries`` aggregates of at most ``max_rows`` rows.
+    week) and the store's data version (``aggregate_sql.data_version``: its file and its
+    batches): a new report, a new day, another k or another store builds afresh, and entries
+    of an older version of the same store are dropped. Rows are kept as Arrow tables (about
+    100 bytes a row) and restored as the TEMP table of the caller's cursor; at most
+    ``entries`` aggregates of at most ``max_rows`` rows, and only those asked for in pages.
     """
 
     def __init__(self, entries: int = 4, max_rows: int = 1_000_000) -> None:
@@ -329,10 +331,15 @@ class AggregateCache:
         self._kept: OrderedDict[tuple, _Kept] = OrderedDict()
         self._lock = threading.Lock()
 
-    def build(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | None = None) -> Aggregate:
-        """``build(cur, query)``, from a kept copy when the same aggregate was built on the same data."""
+    def build(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | None = None,
+              page_rows: int = 0) -> Aggregate:
+        """``build(cur, query)``, from a kept copy when the same aggregate was built on the same data.
+
+        A new aggregate is kept only when it has more than ``page_rows`` rows (more pages to come).
+        """
         today = today or today_local()
-        key = (tuple(query.as_params().items()), min_reporters(), today, aggregate_sql.data_version(cur))
+        version = aggregate_sql.data_version(cur)
+        key = (tuple(query.as_params().items()), min_reporters(), today, version)
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:
@@ -342,9 +349,11 @@ class AggregateCache:
             aggregate_sql.register_cells(cur, kept.cells)
             return Aggregate(cursor=cur, query=query, period=kept.period, k=kept.k, rows=kept.rows, cells=kept.cells)
         agg = build(cur, query, today=today)
-        if agg.rows <= self.max_rows:
+        if page_rows < agg.rows <= self.max_rows:
             kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows)
             with self._lock:
+                for old in [k for k in self._kept if k[3][0] == version[0] and k[3] != version]:
+                    del self._kept[old]  # the same store before its latest reports
                 self._kept[key] = kept
                 while len(self._kept) > self.entries:
                     self._kept.popitem(last=False)

@@ -95,7 +95,8 @@ def load_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame | Mapping[str, 
         if clean is not None:
             return _load_clean(con, clean, origin, row_numbers, now=now, return_ids=return_ids, flagger=flagger)
     if not isinstance(raw, pd.DataFrame):
-        raw = pd.DataFrame(dict(raw), index=range(quick.row_count(raw)), dtype=object)
+        rows = len(row_numbers) if row_numbers is not None else quick.row_count(raw)
+        raw = pd.DataFrame(dict(raw), index=range(rows), dtype=object)
     cur = con.cursor()
     try:
         sql.quiet(cur)
@@ -319,7 +320,9 @@ def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndar
     staged = {
         "row": list(range(1, n + 1)) if row_numbers is None else [int(r) for r in row_numbers],
         "observed_at": list(rows.observed_at), "lat": list(rows.lat), "lon": list(rows.lon),
-        "accuracy_m": list(rows.accuracy_m), **{name: values.tolist() for name, values in cells.items()},
+        # As stored (FLOAT): the abuse checks then judge the same metres as on the full path.
+        "accuracy_m": [None if a is None else float(np.float32(a)) for a in rows.accuracy_m],
+        **{name: values.tolist() for name, values in cells.items()},
         "sig_cd": _district_codes(cells["h3_r9"]).to_pylist(), "network": list(rows.network),
         "brand": list(rows.brand), "mvno": list(rows.mvno), "tech": list(rows.tech), "kind": list(rows.kind),
         "device_model": list(rows.device_model), "reporter": staging.reporters(rows.reporter_code),

@@ -78,8 +78,14 @@ class _Submission:
 
     def __post_init__(self) -> None:
         if isinstance(self.raw, pd.DataFrame):
+            self.rows = len(self.raw)
             self.raw = {str(c): self.raw[c].tolist() for c in self.raw.columns}
-        self.rows = row_count(self.raw)
+            return
+        # Records naming no known field have no columns at all: their number is given, not counted.
+        counted = row_count(self.raw)
+        if self.raw and self.rows and counted != self.rows:
+            raise ValueError(f"{counted} values per column for {self.rows} records")
+        self.rows = self.rows or counted
 
 
 def clean_ip(value) -> str | None:
@@ -138,16 +144,17 @@ def submit_reports(con, raw: pd.DataFrame | Mapping[str, list], *, source: str, 
 
 
 def start_submission(con, raw: pd.DataFrame | Mapping[str, list], *, source: str, reporter_code: str | None = None,
-                     ip: str | None = None) -> Future:
+                     ip: str | None = None, rows: int = 0) -> Future:
     """``submit_reports`` without the wait: a future of its SubmissionResult (an event loop awaits it
     with ``asyncio.wrap_future``). The limits are checked at once: InputError and RateLimitedError
-    are raised here, not through the future."""
+    are raised here, not through the future. ``rows``: the number of records when ``raw`` is lists
+    (records naming no known field add no column, yet each is a row to reject)."""
     codes = request_codes(raw, reporter_code)
     if len(codes) > 1:
         raise InputError("reporter_code", f"{len(codes)} codes",
                          "one submission may carry one reporter's reports; send each reporter's separately")
     code = next(iter(codes), None)
-    sub = _Submission(raw, source, code, ip, con)
+    sub = _Submission(raw, source, code, ip, con, rows=rows)
     reserve_quota(code_hash=code_hash(code) if code else None, ip_hash=ip_hash(ip) if ip else None,
                   count=sub.rows)
     return _SUBMITTER.submit(sub)
@@ -244,7 +251,7 @@ def _store(batch: list[_Submission]) -> None:
         flagger = _IdentityThenChecks(batch, owner, AbuseChecks())
         with _gate:
             loaded = load_frame(
-                batch[0].con, merged, Origin(source=batch[0].source), row_numbers=np.arange(1, row_count(merged) + 1),
+                batch[0].con, merged, Origin(source=batch[0].source), row_numbers=np.arange(1, len(owner) + 1),
                 now=datetime.now(UTC), return_ids=True, flagger=flagger,
             )
         _split(batch, owner, loaded, flagger)

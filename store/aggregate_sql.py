@@ -184,9 +184,12 @@ def restore_aggregate(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
 
 
 def data_version(cur: duckdb.DuckDBPyConnection) -> tuple:
-    """Changes whenever reports are stored: every insert of reports adds its batch row in the same
-    transaction (store.reports), and stored reports are never changed or deleted."""
-    return tuple(cur.execute("SELECT count(*), max(received_at) FROM batches").fetchone())
+    """(database file, batches, latest batch): changes whenever reports are stored -- every insert
+    of reports adds its batch row in the same transaction (store.reports), and stored reports are
+    never changed or deleted -- and differs between two stores."""
+    return tuple(cur.execute(
+        "SELECT (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),"
+        " count(*), max(received_at) FROM batches").fetchone())
 
 
 def aggregate_cells(cur: duckdb.DuckDBPyConnection) -> np.ndarray:

@@ -443,3 +443,25 @@ def test_the_cache_builds_once_per_query_and_data_version(known, monkeypatch):
     load(known, known_rows().iloc[:1].assign(reporter_code="NEW", observed_at="2021-10-19T14:50:00+09:00"))
     new_rows, new_everything = page(None, 0)
     assert builds == ["hour", "date", "hour"] and new_everything != everything
+
+
+def test_the_cache_never_answers_for_another_store(known, tmp_path, monkeypatch):
+    """Two stores with the same number of batches stored at the same time: each gets its own rows."""
+    from store.db import connect
+
+    other = connect(tmp_path / "other.duckdb")
+    try:
+        load(other, known_rows().iloc[:1])  # one batch, like ``known``: same count, same received_at
+        cache = AggregateCache()
+        query = ExportQuery(res=8, by="hour")
+        today = date(2021, 11, 10)
+        mine = cache.build(known.cursor(), query, today=today).records()
+        theirs = cache.build(other.cursor(), query, today=today).records()
+        assert mine and theirs == []  # one report: below k, nothing published
+        assert cache.build(known.cursor(), query, today=today).records() == mine
+        # A new report: the entry of the older version of that store is dropped, not kept beside.
+        load(known, known_rows().iloc[:1].assign(reporter_code="NEW", observed_at="2021-10-19T14:50:00+09:00"))
+        cache.build(known.cursor(), query, today=today)
+        assert len(cache._kept) == 1  # (the other store's empty aggregate has no pages to keep)
+    finally:
+        other.close()

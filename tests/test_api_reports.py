@@ -96,11 +96,14 @@ def test_partly_good_list_is_201_with_errors_for_the_bad_rows(client):
     (report(observed_at="2099-01-01T00:00:00+09:00"), "observed_at"),
     (report(lat=48.85, lon=2.35), "lat/lon"),
     ({"carrier": "KT"}, "lat"),
+    ({"foo": "bar"}, "lat"),  # no field named at all: still a report to reject, not "nothing new"
+    ([{"foo": 1}, {}], "kind"),
 ])
 def test_nothing_valid_is_400_with_per_field_errors(client, payload, field):
     r = client.post("/api/v1/reports", json=payload)
     assert r.status_code == 400
     assert field in {e["field"] for e in r.json()["errors"]}
+    assert r.json()["rejected"] == (len(payload) if isinstance(payload, list) else 1)
 
 
 @pytest.mark.parametrize("content, message", [

@@ -189,3 +189,33 @@ def test_the_quick_path_is_really_taken(con, monkeypatch):
     monkeypatch.setattr(ingest.loader, "check_raw", refuse)
     result = load_frame(con, pd.DataFrame([API_ROW], dtype=object), Origin(source="api"), now=NOW)
     assert result.accepted == 1
+
+
+def test_the_abuse_checks_judge_the_stored_accuracy_on_both_paths(con):
+    """Accuracy is stored as FLOAT: both paths judge travel on that value, so they flag alike.
+
+    Two reports 5 s apart, ~1999.9 m apart with 999.9 m of stated accuracy: whether the distance
+    left over is above 1 km depends on 999.9 as float32 (stored) or float64.
+    """
+    from ingest.abuse import _metres, _Point
+
+    base = _Point(0, 37.5, 127.0, 0.0, "KT", "no_data", True)
+    accuracy64, accuracy32 = 999.9, float(np.float32(999.9))
+    target = 1000.0 + (accuracy64 + accuracy32) / 2
+    lo, hi = 37.5, 37.52
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _metres(_Point(5, mid, 127.0, 0, "KT", "no_data", True), base) < target else (lo, mid)
+    rows = pd.DataFrame([
+        {"lat": "37.5", "lon": "127.0", "carrier": "KT", "kind": "no_data",
+         "observed_at": "2021-10-25T09:00:00+09:00", "reporter_code": "ABCD-1234"},
+        {"lat": f"{hi:.15f}", "lon": "127.0", "carrier": "KT", "kind": "no_data",
+         "observed_at": "2021-10-25T09:00:05+09:00", "accuracy_m": "999.9", "reporter_code": "ABCD-1234"},
+    ], dtype=object)
+    flagged = []
+    for allow_quick in (True, False):
+        checks = AbuseChecks()
+        con.execute("DELETE FROM reports")
+        load_frame(con, rows, Origin(source="web"), now=NOW, flagger=checks, allow_quick=allow_quick)
+        flagged.append(checks.flagged)
+    assert flagged[0] == flagged[1]
