@@ -171,14 +171,7 @@ def _read_csv(cur: duckdb.DuckDBPyConnection, path: Path, csv_path: Path, fmt: s
         return RawInfo(fmt, frame_into_raw(cur, frame, rows))
     mapping, ignored = map_columns(list(range(len(names))), names=names)
     _require_some_field(path, mapping.values(), names)
-    while True:  # a long line or a quoted line break further on than the sniffer looked
-        try:
-            sql.csv_into_raw(cur, str(csv_path), options, len(names), mapping)
-            break
-        except duckdb.Error as e:
-            options = sql.retry_options(options, e)
-            if options is None:
-                raise
+    sql.csv_into_raw(cur, str(csv_path), options, len(names), mapping)
     return RawInfo("csv", set(mapping.values()), ignored)
 
 

@@ -75,25 +75,33 @@ def retry_options(options: str, error: Exception) -> str | None:
     return None
 
 
-def csv_header(cur: duckdb.DuckDBPyConnection, path: str) -> tuple[list[str], str]:
-    """The column names DuckDB sniffs from the file, and the reader options that work for it."""
-    options = CSV_OPTIONS
+def _with_retries(read, options: str):
+    """(``read(options)``, the options it worked with): read again with other options while an error
+    names a fix (``retry_options``: a long line, a quoted line break further on than the sniffer looked)."""
     while True:
         try:
-            rows = cur.execute(f"DESCRIBE SELECT * FROM read_csv($path, {options})", {"path": path}).fetchall()
-            return [r[0] for r in rows], options
+            return read(options), options
         except duckdb.Error as e:
             options = retry_options(options, e)
             if options is None:
                 raise
 
 
+def csv_header(cur: duckdb.DuckDBPyConnection, path: str) -> tuple[list[str], str]:
+    """The column names DuckDB sniffs from the file, and the reader options that work for it."""
+    def describe(options: str) -> list[str]:
+        rows = cur.execute(f"DESCRIBE SELECT * FROM read_csv($path, {options})", {"path": path}).fetchall()
+        return [r[0] for r in rows]
+
+    return _with_retries(describe, CSV_OPTIONS)
+
+
 def csv_into_raw(cur: duckdb.DuckDBPyConnection, path: str, options: str, n_columns: int,
                  fields_by_position: dict[int, str]) -> None:
     """View ``raw`` over a CSV read into memory: record numbers and the mapped columns, renamed to fields.
 
-    Read once into memory: the checks look at it twice (spellings, then rows),
-    and reading the file twice costs more than keeping it.
+    Read once into memory (again with other options when an error names a fix): the checks
+    look at it twice (spellings, then rows), and reading the file twice costs more than keeping it.
     """
     names = ", ".join(f"'c{i}'" for i in range(n_columns))  # our own names: header text never enters SQL
     select = ", ".join(f"c{pos} AS {field}" for pos, field in fields_by_position.items()) or "NULL AS no_field"
@@ -103,8 +111,9 @@ def csv_into_raw(cur: duckdb.DuckDBPyConnection, path: str, options: str, n_colu
     # function would number them on one thread; this reads on all of them.
     cur.execute("SET SESSION preserve_insertion_order = true")
     try:
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE raw_rows AS SELECT {select} "
-                    f"FROM read_csv($path, {options}, names = [{names}])", {"path": path})
+        _with_retries(lambda opts: cur.execute(f"CREATE OR REPLACE TEMP TABLE raw_rows AS SELECT {select} "
+                                               f"FROM read_csv($path, {opts}, names = [{names}])", {"path": path}),
+                      options)
     finally:
         cur.execute("RESET SESSION preserve_insertion_order")
     fields = "".join(f", {field}" for field in fields_by_position.values())
@@ -113,13 +122,8 @@ def csv_into_raw(cur: duckdb.DuckDBPyConnection, path: str, options: str, n_colu
 
 def csv_as_text_frame(cur: duckdb.DuckDBPyConnection, path: str, options: str):
     """The whole CSV as a DataFrame of text, columns as named in the file (logger formats)."""
-    while True:
-        try:
-            return cur.execute(f"SELECT * FROM read_csv($path, {options})", {"path": path}).df()
-        except duckdb.Error as e:
-            options = retry_options(options, e)
-            if options is None:
-                raise
+    return _with_retries(lambda opts: cur.execute(f"SELECT * FROM read_csv($path, {opts})", {"path": path}).df(),
+                         options)[0]
 
 
 def frame_raw_view(cur: duckdb.DuckDBPyConnection, frame_name: str, fields: list[str]) -> None:
