@@ -210,7 +210,7 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
     cpu: dict[str, float] = defaultdict(float)
     steps = [(ingest.readers, "records_to_columns"), (ingest.submit, "_merge"), (ingest.loader, "_load_clean"),
              (ingest.loader.quick, "clean_rows"), (ingest.loader, "insert_small_batch"),
-             (ingest.loader, "_row_fingerprints"), (ingest.loader, "_district_codes"),
+             (ingest.loader, "_staged_fingerprints"), (ingest.loader, "_district_codes"),
              (ingest.abuse, "stored_reports_near"), (ingest.submit._IdentityThenChecks, "rows"),
              (ingest.abuse.AbuseChecks, "rows")]
     originals = [(owner, name, getattr(owner, name)) for owner, name in steps]

@@ -21,13 +21,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
 from core import settings
 from core.errors import DropMapError
+from ingest.fields import epoch_micros
 from store.abuse_sql import stored_reports_near
 
 WINDOW_SECONDS = 3600
@@ -182,9 +182,8 @@ class AbuseChecks:
         """The same checks on staged rows held as lists (the quick path of ingest.loader)."""
         if not staged["row"]:
             return staged
-        micros = np.array([(t - _EPOCH) // _MICROSECOND for t in staged["observed_at"]], dtype=np.int64)
-        keep = self._judge(con, micros, staged["row"], staged["lat"], staged["lon"], staged["accuracy_m"],
-                           staged["network"], staged["kind"], staged["reporter"])
+        keep = self._judge(con, epoch_micros(staged["observed_at"]), staged["row"], staged["lat"], staged["lon"],
+                           staged["accuracy_m"], staged["network"], staged["kind"], staged["reporter"])
         if not keep.all():
             staged = {name: [v for v, k in zip(values, keep, strict=True) if k] for name, values in staged.items()}
         if self.flagged:
@@ -258,10 +257,6 @@ class _Point:
 def _micros(times: pd.Series) -> np.ndarray:
     """Epoch microseconds of a column of times (UTC)."""
     return pd.to_datetime(times, utc=True).dt.as_unit("us").astype("int64").to_numpy()
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _metres_or_zero(value) -> float:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 # field -> accepted names, compared after folding (see ``fold_header``).
@@ -72,6 +74,15 @@ def columns_by_field(columns: list[object]) -> tuple[dict[str, list[object]], li
         else:
             by_field.setdefault(field, []).append(col)
     return by_field, ignored
+
+
+def epoch_micros(times) -> np.ndarray:
+    """Microseconds since 1970-01-01 UTC of timezone-aware datetimes (int64)."""
+    return np.array([(t - _EPOCH) // _MICROSECOND for t in times], dtype=np.int64)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def is_missing(value) -> bool:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -25,7 +25,7 @@ from core.errors import StoreError
 from geo.cells import latlngs_to_cell_columns
 from geo.places import cells_to_district_codes
 from ingest import quick, sql
-from ingest.fields import MAX_LENGTHS
+from ingest.fields import MAX_LENGTHS, epoch_micros
 from ingest.identity import keyed_hash, normalise_code
 from ingest.validate import MAX_ERRORS, check_raw, frame_into_raw, text_id
 from store.reports import insert_batch, insert_small_batch
@@ -271,13 +271,18 @@ def _apply_flagger(cur, con, flagger: Flagger) -> None:
 
 def _with_fingerprints(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (staged columns) with its fingerprints computed from its own columns."""
-    frame["fingerprint"] = fingerprints(
-        frame["observed_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy(),
-        frame["lat"].to_numpy(dtype=float), frame["lon"].to_numpy(dtype=float),
-        *(np.array([text_id(v) for v in frame[c].tolist()], dtype=np.uint64) for c in ("network", "brand", "kind")),
-        frame["reporter"].to_numpy(dtype=np.uint64),
-    )
+    frame["fingerprint"] = _staged_fingerprints(
+        frame["observed_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy(), frame["lat"], frame["lon"],
+        *(frame[c].tolist() for c in ("network", "brand", "kind")), frame["reporter"])
     return frame
+
+
+def _staged_fingerprints(micros: np.ndarray, lat, lon, network: list, brand: list, kind: list,
+                         reporter) -> np.ndarray:
+    """``fingerprints`` of staged rows: the carrier, brand and kind texts by their stable ids."""
+    ids = (np.array([text_id(v) for v in texts], dtype=np.uint64) for texts in (network, brand, kind))
+    return fingerprints(micros, np.asarray(lat, dtype=float), np.asarray(lon, dtype=float), *ids,
+                        np.asarray(reporter, dtype=np.uint64))
 
 
 def _replace_staged(cur, frame: pd.DataFrame) -> None:
@@ -299,9 +304,10 @@ _STAGED_TYPES = {
 }
 
 
-def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """The staged frame as Arrow with the stored types (cheaper than inferring them for a few rows)."""
-    return pa.table({name: pa.array(frame[name], type=kind, from_pandas=True) for name, kind in _STAGED_TYPES.items()})
+def _as_lists(frame: pd.DataFrame) -> dict[str, list]:
+    """Staged rows of a DataFrame as lists of the stored types' values (missing values as None)."""
+    return {name: pa.array(frame[name], type=kind, from_pandas=True).to_pylist()
+            for name, kind in _STAGED_TYPES.items() if name in frame.columns}
 
 
 def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndarray | None, *, now: datetime,
@@ -328,14 +334,13 @@ def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndar
         "device_model": list(rows.device_model), "reporter": staging.reporters(rows.reporter_code),
         "ip_hash": [ip_hash] * n, "status": ["ok"] * n, "flag_reason": [None] * n, "note": list(rows.note),
     }
-    if flagger is not None and not hasattr(flagger, "rows"):
-        frame = flagger(con, _staged_frame(staged)).reset_index(drop=True)
-        table = _arrow(_with_fingerprints(frame))
-    else:
-        if flagger is not None:
-            staged = flagger.rows(con, staged)
-        staged["fingerprint"] = _row_fingerprints(staged)
-        table = pa.table({name: pa.array(staged[name], type=kind) for name, kind in _STAGED_TYPES.items()})
+    if flagger is not None:
+        staged = flagger.rows(con, staged) if hasattr(flagger, "rows") else \
+            _as_lists(flagger(con, _staged_frame(staged)))
+    staged["fingerprint"] = _staged_fingerprints(
+        epoch_micros(staged["observed_at"]), staged["lat"], staged["lon"], staged["network"], staged["brand"],
+        staged["kind"], staged["reporter"]).tolist()
+    table = pa.table({name: pa.array(staged[name], type=kind) for name, kind in _STAGED_TYPES.items()})
     cur = con.cursor()
     try:
         accepted, _, pairs = insert_small_batch(
@@ -362,18 +367,6 @@ def _staged_frame(staged: dict[str, list]) -> pd.DataFrame:
     frame["mvno"] = np.array(staged["mvno"], dtype=bool)
     frame["ip_hash"] = pd.array(staged["ip_hash"], dtype="UInt64")
     return frame
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _row_fingerprints(staged: dict[str, list]) -> list[int]:
-    """``fingerprints`` of staged rows held as lists (the same values ``_with_fingerprints`` gives)."""
-    micros = np.array([(t - _EPOCH) // _MICROSECOND for t in staged["observed_at"]], dtype=np.int64)
-    ids = (np.array([text_id(v) for v in staged[c]], dtype=np.uint64) for c in ("network", "brand", "kind"))
-    return fingerprints(micros, np.array(staged["lat"], dtype=float), np.array(staged["lon"], dtype=float),
-                        *ids, np.array(staged["reporter"], dtype=np.uint64)).tolist()
 
 
 # --- fingerprints --------------------------------------------------------------------------

@@ -291,37 +291,37 @@ class _IdentityThenChecks:
         self.valid_rows: set[int] = set()
 
     def __call__(self, con, staged: pd.DataFrame) -> pd.DataFrame:
-        self.valid_rows = set(staged["row"].tolist())
         if staged.empty:
+            self.valid_rows = set()
             return staged
-        subs = self.owner[staged["row"].to_numpy() - 1].tolist()
-        ip_of = {n: ip_hash(self.batch[n].ip) for n in set(subs) if self.batch[n].ip}
-        staged["ip_hash"] = pd.array([ip_of.get(n) for n in subs], dtype="UInt64")
-        # Rows without any code: the loader gave the whole merged batch one identity;
-        # each submission's own is its IP (as for an unmerged batch), else the request.
-        codeless = [i for i, n in enumerate(subs) if not self.batch[n].reporter_code]
-        if codeless:
-            reporters = staged["reporter"].to_numpy(dtype=np.uint64).copy()
-            for i in codeless:
-                sub = self.batch[subs[i]]
-                reporters[i] = keyed_hash(*(("ip", sub.ip) if sub.ip else ("request", sub.identity)))
-            staged["reporter"] = reporters
+        ip_hashes, reporters = self._identities(staged["row"].tolist(), staged["reporter"].tolist())
+        staged["ip_hash"] = pd.array(ip_hashes, dtype="UInt64")
+        staged["reporter"] = np.array(reporters, dtype=np.uint64)
         return self.checks(con, staged)
 
     def rows(self, con, staged: dict[str, list]) -> dict[str, list]:
         """The same on staged rows held as lists (the loader's quick path)."""
-        self.valid_rows = set(staged["row"])
         if not staged["row"]:
+            self.valid_rows = set()
             return staged
-        subs = [int(self.owner[row - 1]) for row in staged["row"]]
+        ip_hashes, reporters = self._identities(staged["row"], staged["reporter"])
+        return self.checks.rows(con, {**staged, "ip_hash": ip_hashes, "reporter": reporters})
+
+    def _identities(self, rows: list[int], reporters: list[int]) -> tuple[list[int | None], list[int]]:
+        """Each row's IP hash and reporter, from the submission it came from (``rows`` are merged row numbers).
+
+        Rows without any code: the loader gave the whole merged batch one identity;
+        each submission's own is its IP (as for an unmerged batch), else the request.
+        """
+        self.valid_rows = set(rows)
+        subs = [int(self.owner[row - 1]) for row in rows]
         ip_of = {n: ip_hash(self.batch[n].ip) for n in set(subs) if self.batch[n].ip}
-        reporters = list(staged["reporter"])
+        reporters = [int(r) for r in reporters]
         for i, n in enumerate(subs):
             sub = self.batch[n]
             if not sub.reporter_code:
                 reporters[i] = keyed_hash(*(("ip", sub.ip) if sub.ip else ("request", sub.identity)))
-        staged = {**staged, "ip_hash": [ip_of.get(n) for n in subs], "reporter": reporters}
-        return self.checks.rows(con, staged)
+        return [ip_of.get(n) for n in subs], reporters
 
 
 def _split(batch: list[_Submission], owner: np.ndarray, loaded, flagger: _IdentityThenChecks) -> None:
