@@ -28,6 +28,7 @@ _tcp.enable()  # before the server accepts connections: see api/_tcp.py
 
 JSON_TYPES = ("application/json", "application/geo+json")
 CODE_HEADER = "x-reporter-code"
+INLINE_RECORDS = 8  # records turned into fields on the event loop; more go to a worker thread
 
 
 def _problem(status: int, message: str, *, field: str | None = None, value=None, headers=None) -> JSONResponse:
@@ -113,8 +114,6 @@ async def _submit(records: list[dict], *, reporter_code: str | None, ip: str | N
     return await asyncio.wrap_future(start_submission(con, fields, source="api", reporter_code=reporter_code, ip=ip,
                                                       rows=len(records)))
 
-
-INLINE_RECORDS = 8
 
 
 def _answer(result) -> JSONResponse:

@@ -7,7 +7,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from store.filters import local_time_sql
+from store.filters import PUBLIC_STATUS, local_time_sql
 
 # A phone model compared without case, spaces or punctuation ('SM-G991N' == 'sm g991n').
 MODEL_KEY_SQL = "regexp_replace(lower(coalesce({col}, '')), '[^0-9a-z가-힣]', '', 'g')"
@@ -33,7 +33,7 @@ WITH others AS (
     SELECT r.h3_r8, hour({local_time_sql('r.observed_at')}) // 4 AS bucket, r.network, r.reporter, r.kind,
            r.source, {MODEL_KEY_SQL.format(col='r.device_model')} AS model_key
     FROM reports r
-    WHERE r.status = 'ok' AND r.reporter <> $me
+    WHERE r.{PUBLIC_STATUS} AND r.reporter <> $me
       AND r.observed_at >= $start AND r.observed_at < $end
       AND r.h3_r8 IN (SELECT h3_r8 FROM my_units)
 ),

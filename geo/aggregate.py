@@ -338,8 +338,8 @@ class AggregateCache:
         A new aggregate is kept only when it has more than ``page_rows`` rows (more pages to come).
         """
         today = today or today_local()
-        version = aggregate_sql.data_version(cur)
-        key = (tuple(query.as_params().items()), min_reporters(), today, version)
+        store, *version = aggregate_sql.data_version(cur)
+        key = (store, tuple(version), tuple(query.as_params().items()), min_reporters(), today)
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:
@@ -352,16 +352,12 @@ class AggregateCache:
         if page_rows < agg.rows <= self.max_rows:
             kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows)
             with self._lock:
-                for old in [k for k in self._kept if k[3][0] == version[0] and k[3] != version]:
+                for old in [k for k in self._kept if k[0] == store and k[1] != key[1]]:
                     del self._kept[old]  # the same store before its latest reports
                 self._kept[key] = kept
                 while len(self._kept) > self.entries:
                     self._kept.popitem(last=False)
         return agg
-
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
 
 
 def cell_table(cells: np.ndarray) -> pd.DataFrame:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from store.filters import PUBLIC_STATUS
+
 
 def clear_demo(con: duckdb.DuckDBPyConnection) -> int:
     """Delete earlier synthetic reports, their batches and the ground truth; returns rows deleted.
@@ -126,7 +128,7 @@ def ranking_hits(con: duckdb.DuckDBPyConnection, *, top: int = 20, min_reporters
                 WITH observed AS (
                     SELECT network, h3_r8, count(*) AS n, count(*) FILTER (WHERE kind <> 'ok') AS f
                     FROM reports
-                    WHERE source = 'demo' AND status = 'ok'
+                    WHERE source = 'demo' AND {PUBLIC_STATUS}
                       AND ($start IS NULL OR NOT (observed_at >= $start AND observed_at < $end))
                     GROUP BY network, h3_r8
                     HAVING count(DISTINCT reporter) >= $k

@@ -26,6 +26,7 @@ from core.errors import InputError
 from ingest import sql, vocab
 from ingest.fields import FIELDS, MAX_LENGTHS
 from ingest.sql import Check
+from store.filters import STATUSES
 
 MAX_ERRORS = 1000  # errors (and warnings) listed in full; the rest are only counted
 _VALUE_SHOWN = 80  # characters of a bad value echoed back
@@ -35,7 +36,6 @@ OUTPUT_COLUMNS = (
     "row", "observed_at", "lat", "lon", "accuracy_m", "network", "brand", "mvno", "tech", "kind",
     "device_model", "note", "reporter_code",
 )
-STATUSES = ("ok", "flagged")
 
 
 @dataclass

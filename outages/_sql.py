@@ -10,17 +10,19 @@ from datetime import datetime
 
 import pandas as pd
 
+from store.filters import PUBLIC_STATUS
+
 OPEN_STATUSES = ("suspected", "ongoing", "recovering")
 
 # A reporter's "first report": their first failure report on a network, or the
 # first after an hour of silence. Downdetector counts a user's first report per
 # service the same way, so one person (or five) flooding the form adds little.
-_FIRST_REPORTS = """
+_FIRST_REPORTS = f"""
 WITH failures AS (
     SELECT network, sig_cd, observed_at,
            lag(observed_at) OVER (PARTITION BY network, reporter ORDER BY observed_at) AS previous
     FROM reports
-    WHERE status = 'ok' AND kind <> 'ok'
+    WHERE {PUBLIC_STATUS} AND kind <> 'ok'
       AND observed_at >= $lead_in AND observed_at < $end
       AND ($network IS NULL OR network = $network)
 )
@@ -55,9 +57,9 @@ def daily_volume(cur, *, start: datetime, end: datetime, origin: datetime) -> pd
     weeks to today's user base.
     """
     return cur.execute(
-        """
+        f"""
         SELECT (epoch_ms(observed_at) - $origin_ms) // 86400000 AS day, count(*) AS n
-        FROM reports WHERE status = 'ok' AND observed_at >= $start AND observed_at < $end
+        FROM reports WHERE {PUBLIC_STATUS} AND observed_at >= $start AND observed_at < $end
         GROUP BY ALL
         """,
         {"origin_ms": int(origin.timestamp() * 1000), "start": start, "end": end},
@@ -67,7 +69,7 @@ def daily_volume(cur, *, start: datetime, end: datetime, origin: datetime) -> pd
 def next_report_time(cur, after: datetime) -> datetime | None:
     """The observed_at of the first unflagged failure report at or after ``after``."""
     row = cur.execute(
-        "SELECT min(observed_at) FROM reports WHERE status = 'ok' AND kind <> 'ok' AND observed_at >= ?",
+        f"SELECT min(observed_at) FROM reports WHERE {PUBLIC_STATUS} AND kind <> 'ok' AND observed_at >= ?",
         [after],
     ).fetchone()
     return row[0]
@@ -91,11 +93,11 @@ def area_totals(cur, *, network: str, start: datetime, end: datetime) -> pd.Data
     publishes a district only when it has at least k reporters.
     """
     return cur.execute(
-        """
+        f"""
         SELECT sig_cd, count(DISTINCT reporter) AS reporters, count(*) AS reports,
                count(*) FILTER (WHERE source = 'demo') AS demo_reports
         FROM reports
-        WHERE status = 'ok' AND kind <> 'ok' AND network = ? AND sig_cd IS NOT NULL
+        WHERE {PUBLIC_STATUS} AND kind <> 'ok' AND network = ? AND sig_cd IS NOT NULL
           AND observed_at >= ? AND observed_at < ?
         GROUP BY sig_cd
         """,
@@ -109,7 +111,7 @@ def reporters_in(cur, *, network: str, start: datetime, end: datetime, sig_cds: 
         return 0
     marks = ", ".join("?" * len(sig_cds))
     row = cur.execute(
-        f"SELECT count(DISTINCT reporter) FROM reports WHERE status = 'ok' AND kind <> 'ok'"
+        f"SELECT count(DISTINCT reporter) FROM reports WHERE {PUBLIC_STATUS} AND kind <> 'ok'"
         f" AND network = ? AND observed_at >= ? AND observed_at < ? AND sig_cd IN ({marks})",
         [network, start, end, *sig_cds],
     ).fetchone()
@@ -129,7 +131,7 @@ def kinds_in(cur, *, network: str, start: datetime, end: datetime, sig_cds: list
         f"""
         SELECT kind, count(*) AS reports, count(DISTINCT reporter) AS reporters
         FROM reports
-        WHERE status = 'ok' AND kind <> 'ok' AND network = ? AND observed_at >= ? AND observed_at < ?
+        WHERE {PUBLIC_STATUS} AND kind <> 'ok' AND network = ? AND observed_at >= ? AND observed_at < ?
           AND {area}
         GROUP BY kind ORDER BY reports DESC
         """,

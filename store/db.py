@@ -64,7 +64,7 @@ def _translate_open_error(path: Path, error: Exception) -> StoreError:
 
 def shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     """The process-wide read-write connection; callers use ``.cursor()`` per thread."""
-    key = str(Path(path) if path is not None else settings.db_path())
+    key = _shared_key(path)
     with _shared_lock:
         con = _shared.get(key)
         if con is None:
@@ -75,9 +75,12 @@ def shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyConnecti
 
 def open_shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyConnection | None:
     """The process-wide connection if it is open already, else None (never opens: no waiting on the file)."""
-    key = str(Path(path) if path is not None else settings.db_path())
     with _shared_lock:
-        return _shared.get(key)
+        return _shared.get(_shared_key(path))
+
+
+def _shared_key(path: str | Path | None) -> str:
+    return str(Path(path) if path is not None else settings.db_path())
 
 
 def close_shared() -> None:

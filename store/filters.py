@@ -31,10 +31,11 @@ from ingest.vocab import ALL_KINDS, NETWORKS
 WEEKDAY = "weekday"
 WEEKEND = "weekend"
 FIXED_OFFSET_YEARS_AHEAD = 2  # the fast local clock is checked up to this far past start-up
-# Reports in public views: every stored status is 'ok' or 'flagged' (ingest.validate.STATUSES,
-# checked before every insert). Written as "not flagged" because DuckDB then skips the test
-# in every row group whose statistics hold no flagged row (all of them, usually): on 10 M
-# rows ``status = 'ok'`` costs 30-60 ms per scan, this nothing.
+# A stored report's status: the one INSERT of reports (store/reports.py) refuses any other.
+STATUSES = ("ok", "flagged")
+# Reports in public views: those not flagged, i.e. the 'ok' ones. Written as "not flagged"
+# because DuckDB then skips the test in every row group whose statistics hold no flagged row
+# (all of them, usually): on 10 M rows ``status = 'ok'`` costs 30-60 ms per scan, this nothing.
 PUBLIC_STATUS = "status <> 'flagged'"
 
 # Stored local-time columns: name -> (type, SQL over the local wall-clock time).

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from store.filters import local_time_columns_sql
+from store.filters import STATUSES, local_time_columns_sql
 
 # One writer at a time in this process: the duplicate check and the insert
 # must see each other's rows, or two concurrent submissions of the same
@@ -61,8 +61,8 @@ _NONE_STORED = "CREATE OR REPLACE TEMP TABLE already_stored (fingerprint UBIGINT
 # The local hour/weekday/date columns are computed here, in the city's zone (store.filters).
 # A status other than 'ok' or 'flagged' stops the insert: public views select
 # "not flagged" (store.filters.PUBLIC_STATUS), so no third value may ever be stored.
-_CHECKED_STATUS = ("CASE WHEN status IN ('ok', 'flagged') THEN status "
-                   "ELSE error('report status must be ok or flagged, not ' || coalesce(status, 'NULL')) END")
+_CHECKED_STATUS = (f"CASE WHEN status IN ({', '.join(repr(s) for s in STATUSES)}) THEN status "
+                   f"ELSE error('report status must be {' or '.join(STATUSES)}, not ' || coalesce(status, 'NULL')) END")
 
 
 def _insert_from(report_id: str, relation: str, where: str = "") -> str:

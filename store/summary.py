@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from store.filters import PUBLIC_STATUS
+
 
 def demo_share(cur) -> float:
     """Fraction of stored reports that are synthetic (source='demo')."""
@@ -30,9 +32,9 @@ def overview(cur) -> dict:
 def counts_by_network_kind(cur) -> pd.DataFrame:
     """Unflagged failure reports per host network and kind (private: totals only, no places)."""
     return cur.execute(
-        """
+        f"""
         SELECT network, kind, count(*) AS reports
-        FROM reports WHERE status = 'ok' AND kind <> 'ok'
+        FROM reports WHERE {PUBLIC_STATUS} AND kind <> 'ok'
         GROUP BY ALL ORDER BY network, kind
         """
     ).df()
