@@ -74,13 +74,6 @@ def _as_float(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _betabinom_loglik(f, n, log_a, log_b, weights=None) -> float:
-    a, b = np.exp(log_a), np.exp(log_b)
-    # The binomial coefficient does not depend on (a, b) and is left out.
-    terms = special.betaln(f + a, n - f + b) - special.betaln(a, b)
-    return float(np.sum(terms if weights is None else weights * terms))
-
-
 def _betabinom_objective(x, f, n, weights) -> tuple[float, np.ndarray]:
     """Minus the beta-binomial log-likelihood at x = (logit mean, log strength), and its gradient.
 
@@ -92,6 +85,7 @@ def _betabinom_objective(x, f, n, weights) -> tuple[float, np.ndarray]:
     """
     mean, strength = special.expit(x[0]), np.exp(x[1])
     a, b = mean * strength, (1 - mean) * strength
+    # The binomial coefficient does not depend on (a, b) and is left out.
     loglik = np.sum(weights * (special.betaln(f + a, n - f + b) - special.betaln(a, b)))
     both = special.digamma(a + b) - special.digamma(n + a + b)
     d_a = np.sum(weights * (special.digamma(f + a) + both)) - special.digamma(a) * weights.sum()
