@@ -142,7 +142,12 @@ def test_a_replaced_secret_file_is_read_again(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "DATA_DIR", tmp_path)
     key_file = tmp_path / "secret.key"
     key_file.write_text("first-secret\n")
+    reads = []
+    real_read = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: reads.append(self) or real_read(self, *a, **k))
     assert settings.site_secret() == b"first-secret"
+    assert settings.site_secret() == settings.site_secret() == b"first-secret"
+    assert reads == [key_file]  # read once while the file stays the same
     replacement = tmp_path / "new.key"
     replacement.write_text("second-secret-longer\n")
     replacement.replace(key_file)
