@@ -305,11 +305,77 @@ def compare_anatomy(path: Path, repeat: int = 9) -> None:
             map_sql.EXACT_BELOW_FACTOR = saved
 
     scan, full = median_ms(0), median_ms(map_sql.EXACT_BELOW_FACTOR)
+    forms = _scan_forms(cur, repeat)
+    fits = _prior_fits(cur, k, repeat)
     con.close()
     print(f"\ncompare mode (KT vs others, res 8): {stats[0]:,} hex x carrier groups; {stats[1]} with at least k reports"
           f" left open by the reporter bound, of which {stats[2]} bitmap collisions (really k reporters or more),"
           f" in {stats[3]} hexes")
     print(f"  counting scan alone {scan:.0f} ms; with the exact recount {full:.0f} ms (medians of {repeat})")
+    print(f"  the counting scan written other ways (interleaved, medians of {repeat}):")
+    for name, ms in forms.items():
+        print(f"    {name:58} {ms:6.0f} ms")
+    print(f"  beta prior of SKT weekdays 08-09 h, res 9 ({fits['hexes']:,} hexes; medians of {repeat}):")
+    print(f"    per hex, finite-difference gradient (the earlier fit)        {fits['per_hex']:6.1f} ms")
+    print(f"    distinct pairs, exact gradient (geo.stats.fit_beta_prior)     {fits['now']:6.1f} ms")
+
+
+# The compare view's counting scan (hex x carrier, every report) in the forms measured while
+# choosing the one in store/map_sql.py: how public rows are selected, how samples are counted.
+_BITS = "bit_count(bit_or(1::UBIGINT << (reporter & 63)))"
+_SCAN_FORMS = {
+    "count_if, WHERE status <> 'flagged' (store/map_sql.py)":
+        f"SELECT h3_r8, network, count(*) - count_if(kind = 'ok'), count_if(kind = 'ok'), count(*), {_BITS} "
+        "FROM reports WHERE status <> 'flagged' GROUP BY ALL",
+    "count_if, WHERE status = 'ok'":
+        f"SELECT h3_r8, network, count(*) - count_if(kind = 'ok'), count_if(kind = 'ok'), count(*), {_BITS} "
+        "FROM reports WHERE status = 'ok' GROUP BY ALL",
+    "count_if, no status filter at all (a floor)":
+        f"SELECT h3_r8, network, count(*) - count_if(kind = 'ok'), count_if(kind = 'ok'), count(*), {_BITS} "
+        "FROM reports GROUP BY ALL",
+    "grouped by kind, then summed (the earlier form), status <> 'flagged'":
+        "WITH p AS (SELECT h3_r8, network, kind, count(*) AS n, bit_or(1::UBIGINT << (reporter & 63)) AS s "
+        "FROM reports WHERE status <> 'flagged' GROUP BY ALL) "
+        "SELECT h3_r8, network, sum(n) FILTER (WHERE kind <> 'ok'), sum(n) FILTER (WHERE kind = 'ok'), sum(n), "
+        "bit_count(bit_or(s)) FROM p GROUP BY ALL",
+    "count(*) FILTER (WHERE ...), status <> 'flagged'":
+        "SELECT h3_r8, network, count(*) FILTER (WHERE kind <> 'ok'), count(*) FILTER (WHERE kind = 'ok'), "
+        f"count(*), {_BITS} FROM reports WHERE status <> 'flagged' GROUP BY ALL",
+}
+
+
+def _scan_forms(cur, repeat: int) -> dict[str, float]:
+    runs = _interleaved({name: (lambda sql=sql: cur.execute(sql).fetchall()) for name, sql in _SCAN_FORMS.items()},
+                        repeat, every={})
+    return {name: statistics.median(times) for name, times in runs.items()}
+
+
+def _prior_fits(cur, k: int, repeat: int) -> dict:
+    """The beta prior's fit now against the earlier one (one likelihood term per hex, L-BFGS-B estimating
+    the gradient by finite differences), on the counts of the SKT res-9 view."""
+    from scipy import optimize, special
+
+    from geo import stats
+    from geo.mapquery import MapQuery
+    from store import map_sql
+
+    q = MapQuery(carrier="SKT", hours=(8, 9), day_type="weekday", res=9)
+    counts = map_sql.hex_counts(cur, 9, q.report_filter(), k=k)
+    f, n = counts["failures"].to_numpy(dtype=float), counts["reports"].to_numpy(dtype=float)
+    f, n = f[n > 0], n[n > 0]
+    pooled = (f.sum() + 0.5) / (n.sum() + 1.0)
+
+    def per_hex(x):
+        a, b = special.expit(x[0]) * np.exp(x[1]), (1 - special.expit(x[0])) * np.exp(x[1])
+        return -float(np.sum(special.betaln(f + a, n - f + b) - special.betaln(a, b)))
+
+    def earlier():
+        start = stats._grid_start(lambda log_s: per_hex([special.logit(pooled), log_s]))
+        optimize.minimize(per_hex, x0=[special.logit(pooled), start], method="L-BFGS-B",
+                          bounds=[(-12, 12), (np.log(stats._MIN_STRENGTH), np.log(stats._MAX_STRENGTH))])
+
+    runs = _interleaved({"per_hex": earlier, "now": lambda: stats.fit_beta_prior(f, n)}, repeat, every={})
+    return {"hexes": len(f), **{name: statistics.median(times) for name, times in runs.items()}}
 
 
 def main() -> int:
@@ -320,7 +386,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary bench database")
     parser.add_argument("--browser", action="store_true", help="also time the map in headless Chromium")
     parser.add_argument("--skip-query", action="store_true", help="only the browser timing")
-    parser.add_argument("--anatomy", action="store_true", help="also break compare mode's cost down")
+    parser.add_argument("--anatomy", action="store_true",
+                        help="also break compare mode's cost down, time other forms of its scan and the prior fit")
     args = parser.parse_args()
     work = None if args.db else Path(tempfile.mkdtemp(prefix="dropmap-bench-map-"))
     path = args.db or work / "bench.duckdb"
