@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 import streamlit as st
 
 from core import settings
 from core.errors import DropMapError
+from core.text import html_literal, markdown_literal
 from ingest.submit import client_address
 
 LANGS = ("ko", "en")
@@ -48,11 +47,18 @@ def client_ip() -> str | None:
     return client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For"))
 
 
+def plain(text: object) -> str:
+    """User-controlled text (URL values, file names, notes, error values) for any Streamlit call that
+    renders Markdown (st.markdown, warning, error, info, caption, success, labels): shown as typed,
+    never as an image, a link, HTML, a colour directive or LaTeX. The one helper for it (core.text)."""
+    return markdown_literal(text)
+
+
 def show_error(error: DropMapError) -> None:
-    """An error with its fix, never a traceback."""
-    st.error(str(error), icon="⚠️")
+    """An error with its fix, never a traceback; its text may carry a value from a URL or a file."""
+    st.error(plain(str(error)), icon="⚠️")
 
 
 def escape(text: object) -> str:
     """Untrusted text made safe for HTML (folium popups, st.markdown with HTML)."""
-    return html.escape("" if text is None else str(text), quote=True)
+    return html_literal(text)
