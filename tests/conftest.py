@@ -66,19 +66,29 @@ def demo_db(demo_db_file, tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def real_demo_db_file(tmp_path_factory) -> Path:
+    """The default demo city, exactly as `make run` builds it (`python -m ingest demo`, default options),
+    built once per test session. Story tests run on it: fixtures made for a test miss what real data does."""
+    path = tmp_path_factory.mktemp("real-demo") / "dropmap.duckdb"
+    subprocess.run([sys.executable, "-m", "ingest", "demo", "--db", str(path)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def site(demo_db_file, tmp_path_factory):
-    """The real site (`streamlit run app.py`) on a free loopback port, over a copy of the demo city."""
+def start_site(db_file: Path, tmp_path_factory, **env_extra: str):
+    """`streamlit run app.py` on a free loopback port over a copy of ``db_file``; a generator that
+    yields {"url", "db", "process"} and stops the site when closed."""
     path = tmp_path_factory.mktemp("site") / "site.duckdb"
-    shutil.copy(demo_db_file, path)
+    shutil.copy(db_file, path)
     port = free_port()
-    env = {**os.environ, "DROPMAP_DB": str(path), "DROPMAP_SCAN_SECONDS": "0"}
+    env = {**os.environ, "DROPMAP_DB": str(path), "DROPMAP_SCAN_SECONDS": "0", **env_extra}
     log = open(tmp_path_factory.mktemp("site-log") / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -103,6 +113,18 @@ def site(demo_db_file, tmp_path_factory):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def site(demo_db_file, tmp_path_factory):
+    """The real site (`streamlit run app.py`) on a free loopback port, over a copy of the small demo city."""
+    yield from start_site(demo_db_file, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def real_site(real_demo_db_file, tmp_path_factory):
+    """The real site over a copy of the default demo city (what `make run` serves), for story tests."""
+    yield from start_site(real_demo_db_file, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -136,3 +158,21 @@ def page(browser):
 def screenshot_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser):
+    """A page at a phone's size (390x844, touch, Korean); ``page.outside_requests`` lists every request
+    to another host (the site must make none)."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  locale="ko-KR")
+    outside = []
+    pg = context.new_page()
+    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
+                                                                               "blob:", "about:")) else None)
+    pg.outside_requests = outside
+    yield pg
+    context.close()
