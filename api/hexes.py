@@ -21,7 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api._budget import BudgetExceeded, charge_heavy
 from api._errors import errors_response
+from api.reports import client_ip
 from core import settings
 from core.errors import InputError, StoreError
 from geo.aggregate import (
@@ -35,6 +37,7 @@ from geo.aggregate import (
 )
 from geo.export import MEDIA_TYPES, WRITERS, describe, file_name, inline_metadata, write_geojson
 from ingest.vocab import NETWORKS
+from store.read import run_read, unavailable_body
 
 MAX_ROWS = 50_000
 API_FORMATS = ("json", "csv", "geojson", "parquet", "geoparquet")
@@ -90,12 +93,18 @@ async def get_hexes(request: Request) -> Response:
         query, fmt, limit, offset = parse_request(params)
     except QueryErrors as e:
         return errors_response(e.errors)
+    # Links are relative to DROPMAP_BASE_URL (or the site): never built from the Host header.
+    url = settings.base_url() + request.url.path
     try:
-        return await run_in_threadpool(_answer, query, fmt, limit, offset, str(request.url))
+        return await run_in_threadpool(run_read, _answer, query, fmt, limit, offset, url, client_ip(request))
     except InputError as e:  # e.g. a period with no complete week
         return errors_response([e])
+    except BudgetExceeded as e:
+        return JSONResponse({"errors": [{"field": None, "value": None, "message": str(e)}]}, status_code=429,
+                            headers={"Retry-After": str(e.retry_after)})
     except StoreError as e:
-        return JSONResponse({"errors": [{"field": None, "value": None, "message": str(e)}]}, status_code=503)
+        body, status, headers = unavailable_body(e)
+        return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _next_url(url: str, params: dict, offset: int, limit: int, total: int) -> str | None:
@@ -104,40 +113,38 @@ def _next_url(url: str, params: dict, offset: int, limit: int, total: int) -> st
     return url.split("?", 1)[0] + "?" + urlencode({**params, "offset": offset + limit, "limit": limit})
 
 
-def _answer(query: ExportQuery, fmt: str, limit: int, offset: int, url: str) -> Response:
-    """Runs in a worker thread, on its own cursor of the site's one connection."""
-    from store.db import shared_connection
+def _answer(cur, query: ExportQuery, fmt: str, limit: int, offset: int, url: str, ip: str | None) -> Response:
+    """Runs in a worker thread, on its own cursor of the site's one connection (store.read.run_read).
 
-    cur = shared_connection(settings.db_path()).cursor()
-    try:
-        agg = AGGREGATES.build(cur, query, page_rows=limit)
-        page = max(0, min(limit, agg.rows - offset))
-        params = {k: v for k, v in query.as_params().items() if v is not None}
-        if agg.period:  # later pages cover the same dates even if a week ends meanwhile
-            params.update(since=agg.period.since.isoformat(), until=agg.period.until.isoformat())
-        params["format"] = fmt
-        next_url = _next_url(url, params, offset, limit, agg.rows)
-        metadata = inline_metadata(describe(agg, generated_at=datetime.now(UTC), rows=page))
-        metadata.update(rows=page, total_rows=agg.rows, offset=offset, limit=limit, next=next_url,
-                        more="page with offset=, or download /app/static/opendata/index.json")
-        headers = {"X-Total-Rows": str(agg.rows), "X-Synthetic-Data": str(metadata["synthetic"]).lower()}
-        if next_url:
-            headers["Link"] = f'<{next_url}>; rel="next"'
-        if fmt == "json":
-            body = {"metadata": metadata, "rows": agg.records(limit=limit, offset=offset)}
-            return JSONResponse(body, headers=headers)
-        with tempfile.TemporaryDirectory(prefix="dropmap-api-") as tmp:
-            path = Path(tmp) / "page"
-            if fmt == "geojson":
-                write_geojson(agg, path, limit=limit, offset=offset, metadata=metadata)
-            else:
-                WRITERS[fmt](agg, path, limit=limit, offset=offset)
-            content = path.read_bytes()
-        name = file_name(query, fmt)
-        headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        return Response(content, media_type=MEDIA_TYPES[fmt], headers=headers)
-    finally:
-        cur.close()
+    Building an aggregate is the heavy part: it is charged to the client's address
+    (DROPMAP_HEAVY_PER_MINUTE); pages of an aggregate the cache holds are free.
+    """
+    agg = AGGREGATES.build(cur, query, page_rows=limit, before_build=lambda: charge_heavy(ip))
+    page = max(0, min(limit, agg.rows - offset))
+    params = {k: v for k, v in query.as_params().items() if v is not None}
+    if agg.period:  # later pages cover the same dates even if a week ends meanwhile
+        params.update(since=agg.period.since.isoformat(), until=agg.period.until.isoformat())
+    params["format"] = fmt
+    next_url = _next_url(url, params, offset, limit, agg.rows)
+    metadata = inline_metadata(describe(agg, generated_at=datetime.now(UTC), rows=page))
+    metadata.update(rows=page, total_rows=agg.rows, offset=offset, limit=limit, next=next_url,
+                    more="page with offset=, or download /app/static/opendata/index.json")
+    headers = {"X-Total-Rows": str(agg.rows), "X-Synthetic-Data": str(metadata["synthetic"]).lower()}
+    if next_url:
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    if fmt == "json":
+        body = {"metadata": metadata, "rows": agg.records(limit=limit, offset=offset)}
+        return JSONResponse(body, headers=headers)
+    with tempfile.TemporaryDirectory(prefix="dropmap-api-") as tmp:
+        path = Path(tmp) / "page"
+        if fmt == "geojson":
+            write_geojson(agg, path, limit=limit, offset=offset, metadata=metadata)
+        else:
+            WRITERS[fmt](agg, path, limit=limit, offset=offset)
+        content = path.read_bytes()
+    name = file_name(query, fmt)
+    headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return Response(content, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 async def post_snapshot(request: Request) -> Response:
@@ -209,7 +216,10 @@ OPENAPI_PATHS: dict = {
                 "200": {"description": "JSON {metadata, rows}, CSV, GeoJSON, Parquet or GeoParquet; headers "
                                        "X-Total-Rows and Link rel=next"},
                 "400": _ERROR,
-                "503": {"description": "The database is not available"},
+                "429": {"description": "This address had too many new aggregates built in the last minute "
+                                       "(DROPMAP_HEAVY_PER_MINUTE); see Retry-After"},
+                "503": {"description": "The database is not available, or the query ran past its time limit "
+                                       "(DROPMAP_QUERY_MS); see Retry-After"},
             },
         }
     },

@@ -15,13 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api import _tcp
+from api import _budget, _tcp
 from core import settings
 from core.errors import DropMapError, InputError, StoreError, UnreadableFileError
 from ingest.abuse import RateLimitedError
 from ingest.fields import FIELD_ALIASES
 from ingest.readers import records_from_json, records_to_columns
-from ingest.submit import client_address, start_submission
+from ingest.submit import client_address, start_submission, unencodable_field
 from store.db import open_shared_connection, shared_connection
 
 _tcp.enable()  # before the server accepts connections: see api/_tcp.py
@@ -55,45 +55,125 @@ def client_ip(request: Request) -> str | None:
     return client_address(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
 
 
-async def _records(request: Request) -> list[dict] | JSONResponse:
-    """The report objects of the request, or the error response that refuses it."""
+MAX_DEPTH = 16  # a report is at most 5 levels deep (a FeatureCollection's coordinates)
+VALUES_PER_ITEM = 64  # structural characters allowed per report before a body is parsed
+
+
+class _Refused(Exception):
+    """A body refused before any report in it is looked at: the answer to send."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        self.response = response
+
+
+def _refuse(status: int, message: str, *, field: str | None = "(body)", value=None, headers=None) -> _Refused:
+    return _Refused(_problem(status, message, field=field, value=value, headers=headers))
+
+
+def _over_budget(e: _budget.BudgetExceeded) -> _Refused:
+    # Connection: close, since the body may be unread: the server drops it instead of reading it.
+    return _refuse(429, str(e), field=None, headers={"Retry-After": str(e.retry_after), "Connection": "close"})
+
+
+async def _records(request: Request, ip: str | None) -> list[dict]:
+    """The report objects of the request; raises _Refused with the answer that refuses it.
+
+    Order matters (issue 11): the address's request budget is charged before anything is read,
+    its byte budget before the body is parsed, and the parse runs in a worker thread after a
+    cheap bound on its work (``_parse``), so no body holds the event loop.
+    """
+    try:
+        _budget.charge_request(ip)
+    except _budget.BudgetExceeded as e:
+        raise _over_budget(e) from None
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in JSON_TYPES:
-        return _problem(415, "send JSON: Content-Type: application/json (or application/geo+json)",
-                        field="Content-Type", value=content_type or None)
+        raise _refuse(415, "send JSON: Content-Type: application/json (or application/geo+json)",
+                      field="Content-Type", value=content_type or None)
     limit = settings.get_int("DROPMAP_MAX_BODY_BYTES")
     too_large = f"body larger than {limit} bytes; send fewer reports per request"
     declared = request.headers.get("content-length")
     if declared is not None and not declared.isdigit():
-        return _problem(400, "Content-Length must be a number of bytes", field="Content-Length", value=declared)
+        raise _refuse(400, "Content-Length must be a number of bytes", field="Content-Length", value=declared)
     if declared is not None and int(declared) > limit:
-        return _problem(413, too_large)
+        raise _refuse(413, too_large, field=None, headers={"Connection": "close"})
     try:
-        records, _ = records_from_json(json.loads(await _read_body(request, limit)))
+        if declared is not None:
+            _budget.charge_bytes(ip, int(declared))
+        body = await _read_body(request, limit)
+        if declared is None:
+            _budget.charge_bytes(ip, len(body))
     except _TooLarge:
-        return _problem(413, too_large)
+        raise _refuse(413, too_large, field=None, headers={"Connection": "close"}) from None
+    except _budget.BudgetExceeded as e:
+        raise _over_budget(e) from None
+    return await run_in_threadpool(_parse, body)
+
+
+def _parse(body: bytes) -> list[dict]:
+    """The records of a body (run in a worker thread); raises _Refused.
+
+    ``json.loads`` holds the interpreter lock until it returns, so a worker thread alone would
+    not keep the event loop free: a 4.8 MB ``[[],[],...]`` takes half a second to parse. Every
+    JSON value but the first follows a ``,`` or opens with ``[``/``{``, so counting those bytes
+    (a few milliseconds, also inside strings: an upper bound) bounds the parse before it starts.
+    """
+    items = settings.get_int("DROPMAP_MAX_ITEMS")
+    too_many = f"more than {items} reports in one request (DROPMAP_MAX_ITEMS); send them in smaller requests"
+    if body.count(b",") + body.count(b"[") + body.count(b"{") > items * VALUES_PER_ITEM:
+        raise _refuse(413, too_many)
+    try:
+        doc = json.loads(body)
+    except RecursionError:
+        raise _refuse(400, f"JSON nested deeper than {MAX_DEPTH} levels; a report is a flat object") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        return _problem(400, f"not valid JSON: {e}", field="(body)")
+        raise _refuse(400, f"not valid JSON: {e}") from None
+    if _depth_over(doc, MAX_DEPTH):
+        raise _refuse(400, f"JSON nested deeper than {MAX_DEPTH} levels; a report is a flat object")
+    try:
+        records, _ = records_from_json(doc)
     except UnreadableFileError as e:
-        return _problem(400, str(e), field="(body)")
+        raise _refuse(400, str(e)) from None
     if not records:
-        return _problem(400, "no reports in the body: send one report object, a list or a FeatureCollection",
-                        field="(body)")
+        raise _refuse(400, "no reports in the body: send one report object, a list or a FeatureCollection")
+    if len(records) > items:
+        raise _refuse(413, too_many)
+    for row, record in enumerate(records, start=1):
+        problem = unencodable_field(record)
+        if problem:
+            field, value = problem
+            raise _Refused(JSONResponse({"errors": [{"row": row, "field": field, "value": value, "message": (
+                "text that is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text")}]},
+                status_code=400))
     return records
 
 
+def _depth_over(doc, limit: int) -> bool:
+    """Whether ``doc`` nests lists and objects more than ``limit`` levels deep (no recursion)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
 async def post_reports(request: Request) -> JSONResponse:
-    records = await _records(request)
-    if isinstance(records, JSONResponse):
-        return records
+    ip = client_ip(request)
     try:
-        result = await _submit(records, reporter_code=request.headers.get(CODE_HEADER), ip=client_ip(request))
+        records = await _records(request, ip)
+    except _Refused as refused:
+        return refused.response
+    try:
+        result = await _submit(records, reporter_code=request.headers.get(CODE_HEADER), ip=ip)
     except RateLimitedError as e:
         return _problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
     except InputError as e:
         return _problem(400, e.message, field=e.field, value=e.value)
-    except StoreError as e:
-        return _problem(503, f"the store is unavailable: {e}")
+    except StoreError:
+        return _problem(503, "the store is unavailable; try again shortly", headers={"Retry-After": "30"})
     except DropMapError as e:
         return _problem(500, str(e))
     return _answer(result)

@@ -20,6 +20,7 @@ from core import settings
 from core.city import load_city
 from core.errors import InputError, StoreError
 from ingest.vocab import NETWORKS, normalise_carrier
+from store.read import run_read, unavailable_body
 
 MAX_LIMIT = 500
 STATUS_VALUES = ("suspected", "ongoing", "recovering", "resolved", "withdrawn")
@@ -27,18 +28,13 @@ SCOPES = ("city", "districts")
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Links go to DROPMAP_BASE_URL, or are relative: never built from the Host header a client sends."""
+    return settings.base_url()
 
 
 def _on_cursor(read, *args):
-    """``read(cur, *args)`` on a fresh cursor of the site's one connection (run in a worker thread)."""
-    from store.db import shared_connection
-
-    cur = shared_connection(settings.db_path()).cursor()
-    try:
-        return read(cur, *args)
-    finally:
-        cur.close()
+    """``read(cur, *args)`` through store.read.run_read: its own cursor and the time limit (a worker thread)."""
+    return run_read(read, *args)
 
 
 def _listed(params, name: str) -> list[str]:
@@ -151,7 +147,8 @@ def _atom(cur, base_url: str, lang: str) -> bytes:
 
 
 def _unavailable(error: StoreError) -> JSONResponse:
-    return JSONResponse({"errors": [{"field": None, "value": None, "message": str(error)}]}, status_code=503)
+    body, status, headers = unavailable_body(error)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def get_status(request: Request) -> Response:
@@ -218,7 +215,8 @@ OPENAPI_PATHS = {
         "summary": "Current outage status per carrier and the open incidents",
         "responses": {"200": {"description": "status per carrier (normal, suspected, ongoing, recovering)",
                               "content": {"application/json": {"schema": {"type": "object"}}}},
-                      "503": {"description": "the database is unavailable"}},
+                      "503": {"description": "the database is unavailable or the query ran past its time "
+                                              "limit; see the Retry-After header (seconds)"}},
     }},
     "/api/v1/incidents": {"get": {
         "summary": "Past and current incidents, newest onset first",

@@ -70,6 +70,22 @@ SETTINGS: tuple[Setting, ...] = (
         str(DATA_DIR / "webhooks.json"),
         "JSON file listing outage webhooks (url, secret, events); no file means no webhooks.",
     ),
+    Setting("DROPMAP_BASE_URL", "", "Public address of the site (https://...) for absolute links in feeds and "
+            "the status document; empty gives links relative to the site. Never taken from the Host header."),
+    Setting("DROPMAP_MAX_ITEMS", "1000", "Most reports one API request may carry; more gets 413."),
+    Setting("DROPMAP_API_REQUESTS_PER_MINUTE", "120",
+            "Requests one client address may send to POST /api/v1/reports per minute, counted before the body "
+            "is read; 0 turns it off."),
+    Setting("DROPMAP_API_BYTES_PER_HOUR", "20000000",
+            "Body bytes one client address may send to POST /api/v1/reports per hour, counted before the body "
+            "is parsed; 0 turns it off."),
+    Setting("DROPMAP_QUERY_MS", "10000",
+            "Time limit of one public query (HTTP API reads) in milliseconds; a slower one is stopped and "
+            "answered 503 with Retry-After."),
+    Setting("DROPMAP_HEAVY_PER_MINUTE", "30",
+            "Aggregates one client address may have built per minute by GET /api/v1/hexes (answers from the "
+            "cache are free); more gets 429. 0 turns it off."),
+    Setting("DROPMAP_UPLOADS_PER_HOUR", "20", "Files one client address may upload through the site per hour."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -95,6 +111,11 @@ def get_int(name: str) -> int:
 
 def db_path() -> Path:
     return Path(get("DROPMAP_DB"))
+
+
+def base_url() -> str:
+    """DROPMAP_BASE_URL without its trailing slash; "" makes links relative to the site."""
+    return get("DROPMAP_BASE_URL").rstrip("/")
 
 
 def min_reporters() -> int:

@@ -332,10 +332,12 @@ class AggregateCache:
         self._lock = threading.Lock()
 
     def build(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | None = None,
-              page_rows: int = 0) -> Aggregate:
+              page_rows: int = 0, before_build=None) -> Aggregate:
         """``build(cur, query)``, from a kept copy when the same aggregate was built on the same data.
 
         A new aggregate is kept only when it has more than ``page_rows`` rows (more pages to come).
+        ``before_build()`` is called only when the aggregate must be built (the hex API charges
+        the client's budget there; what it raises stops the build).
         """
         today = today or today_local()
         store, *version = aggregate_sql.data_version(cur)
@@ -348,6 +350,8 @@ class AggregateCache:
             aggregate_sql.restore_aggregate(cur, kept.table)
             aggregate_sql.register_cells(cur, kept.cells)
             return Aggregate(cursor=cur, query=query, period=kept.period, k=kept.k, rows=kept.rows, cells=kept.cells)
+        if before_build is not None:
+            before_build()
         agg = build(cur, query, today=today)
         if page_rows < agg.rows <= self.max_rows:
             kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows)

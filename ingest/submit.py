@@ -245,19 +245,72 @@ _SUBMITTER = _GroupCommit()
 
 
 def _store(batch: list[_Submission]) -> None:
-    """Store a batch of submissions as one load and hand each its own result."""
+    """Store a batch of submissions as one load and hand each its own result.
+
+    One submission never fails another (issue 11): a submission with text that cannot be
+    stored (a lone surrogate) is refused on its own, with the field named, before the merge;
+    and when a merged load fails anyway, each submission is stored on its own, so only the
+    one at fault hears of the failure.
+    """
+    clean = []
+    for sub in batch:
+        problem = unencodable_field(sub.raw)
+        if problem:
+            sub.error = InputError(problem[0], problem[1], "text that is not valid Unicode (a lone surrogate); "
+                                   "send UTF-8 text")
+        else:
+            clean.append(sub)
+    if not clean:
+        return
     try:
-        merged, owner = _merge(batch)
-        flagger = _IdentityThenChecks(batch, owner, AbuseChecks())
-        with _gate:
-            loaded = load_frame(
-                batch[0].con, merged, Origin(source=batch[0].source), row_numbers=np.arange(1, len(owner) + 1),
-                now=datetime.now(UTC), return_ids=True, flagger=flagger,
-            )
-        _split(batch, owner, loaded, flagger)
-    except BaseException as e:  # every waiting submitter hears about the failure
-        for sub in batch:
-            sub.error = e
+        _store_merged(clean)
+    except BaseException as e:
+        if len(clean) == 1:
+            clean[0].error = e
+            return
+        for sub in clean:  # the batch as a whole failed: each on its own, so only the one at fault fails
+            try:
+                _store_merged([sub])
+            except BaseException as own:  # its waiter hears about its own failure
+                sub.error = own
+
+
+def _store_merged(batch: list[_Submission]) -> None:
+    """One load of every submission in ``batch``; raises when it fails."""
+    merged, owner = _merge(batch)
+    flagger = _IdentityThenChecks(batch, owner, AbuseChecks())
+    with _gate:
+        loaded = load_frame(
+            batch[0].con, merged, Origin(source=batch[0].source), row_numbers=np.arange(1, len(owner) + 1),
+            now=datetime.now(UTC), return_ids=True, flagger=flagger,
+        )
+    _split(batch, owner, loaded, flagger)
+
+
+def _is_unencodable(value) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_is_unencodable(k) or _is_unencodable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_is_unencodable(v) for v in value)
+    return False
+
+
+def unencodable_field(record: Mapping) -> tuple[str, str] | None:
+    """(field, printable value) of the first text in ``record`` (a record, or columns of lists) that UTF-8
+    cannot encode, such as a lone surrogate "\\ud800" from JSON; None when every text can be stored."""
+    for key, value in record.items():
+        if _is_unencodable(key) or _is_unencodable(value):
+            shown = value if isinstance(value, str) else next(
+                (v for v in value if _is_unencodable(v)), value) if isinstance(value, list) else value
+            printable = str(shown).encode("utf-8", "backslashreplace").decode("utf-8")[:80]
+            return str(key).encode("utf-8", "backslashreplace").decode("utf-8"), printable
+    return None
 
 
 def _merge(batch: list[_Submission]) -> tuple[dict[str, list], np.ndarray]:

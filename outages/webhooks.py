@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core import settings
 from core.errors import InputError
@@ -63,7 +64,8 @@ def load_hooks(path: Path | None = None) -> list[Hook]:
     for i, item in enumerate(raw.get("hooks", [])):
         url = str(item.get("url", ""))
         if not url.startswith(("http://", "https://")):
-            raise InputError(f"hooks[{i}].url", url, "an http:// or https:// URL")
+            raise InputError(f"hooks[{i}].url", url.split(":", 1)[0][:10] + ":…",  # the URL may be a secret
+                             "an http:// or https:// URL")
         secret = item.get("secret") or os.environ.get(item.get("secret_env", ""), "")
         if not secret:
             raise InputError(f"hooks[{i}].secret", None,
@@ -125,11 +127,19 @@ def deliver_due(cur, hooks: list[Hook], *, now: datetime | None = None, timeout:
         else:
             status = "failed" if attempts >= MAX_ATTEMPTS or secret is None else "pending"
             when = None
-            log.warning("webhook %s to %s: %s (attempt %d)", delivery["event"], delivery["url"], error, attempts)
+            # The URL itself is often the receiver's secret (a token in its path or query): never logged.
+            log.warning("webhook %s to %s: %s (attempt %d)", delivery["event"], redacted_url(delivery["url"]),
+                        error, attempts)
         _sql.mark_delivery(cur, delivery["delivery_id"], status=status, attempts=attempts,
                            next_attempt_at=now + backoff(attempts, base_seconds), error=error, delivered_at=when)
         outcomes.append((str(delivery["delivery_id"]), status))
     return outcomes
+
+
+def redacted_url(url: str) -> str:
+    """A webhook URL as it may be logged: scheme and host only (``https://hooks.example/…``)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}/…"
 
 
 def _post(delivery: dict, secret: bytes, timeout: float) -> str | None:
@@ -148,4 +158,6 @@ def _post(delivery: dict, secret: bytes, timeout: float) -> str | None:
     except urllib.error.HTTPError as e:
         return f"HTTP {e.code}"
     except (urllib.error.URLError, OSError) as e:
-        return str(getattr(e, "reason", e))
+        return str(getattr(e, "reason", e)).replace(delivery["url"], redacted_url(delivery["url"]))
+    except ValueError:  # http.client.InvalidURL and the like name the URL: say only what went wrong
+        return "invalid URL"

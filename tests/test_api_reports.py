@@ -8,6 +8,7 @@ import pytest
 from starlette.requests import Request
 from stored import route_client, stored_reports
 
+from api import _budget
 from api import reports as api_reports
 from api.openapi import document
 from core.errors import StoreError
@@ -20,9 +21,11 @@ CODE = "K7QX-M2PA-9RTB"
 @pytest.fixture
 def client(db_path):
     LIMITER.clear()
+    _budget.clear()
     with route_client(api_reports.ROUTES) as c:
         yield c
     LIMITER.clear()
+    _budget.clear()
 
 
 def report(**more):

@@ -23,6 +23,7 @@ PER_THREAD = 12
 def app(db_path, monkeypatch):
     monkeypatch.setenv("DROPMAP_RATE_PER_IP", "0")
     monkeypatch.setenv("DROPMAP_RATE_PER_CODE", "0")
+    monkeypatch.setenv("DROPMAP_API_REQUESTS_PER_MINUTE", "0")  # one test client's address sends them all
     LIMITER.clear()
     yield Starlette(routes=api_reports.ROUTES)
     close_shared()

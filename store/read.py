@@ -1,0 +1,91 @@
+"""The one way the HTTP API reads the store: a fresh cursor, closed afterwards, and a time limit.
+
+Modelled on datasette's ``sql_time_limit_ms``: a read that runs longer than
+DROPMAP_QUERY_MS is stopped with DuckDB's ``interrupt()`` on its own cursor
+(other cursors of the shared connection run on) and raises ``QueryTimeout``.
+The API answers that with 503 and Retry-After, in the same body shape as
+every other error, and never with the database's path or a process id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import duckdb
+
+from core import settings
+from core.errors import StoreError
+
+log = logging.getLogger("dropmap.store.read")
+T = TypeVar("T")
+RETRY_AFTER_SECONDS = 30
+_REPEAT_SECONDS = 0.02  # an interrupt that lands between two statements is lost: repeat it until the read ends
+
+
+class QueryTimeout(StoreError):
+    """A public read ran past its time limit and was stopped."""
+
+    def __init__(self, limit_ms: int) -> None:
+        self.limit_ms = limit_ms
+        super().__init__(f"the query took longer than {limit_ms} ms and was stopped; try again later or ask for "
+                         "less (a shorter period, one carrier), or download the snapshot files")
+
+
+def time_limit_ms() -> int:
+    return settings.get_int("DROPMAP_QUERY_MS")
+
+
+def run_read(read: Callable[..., T], *args, limit_ms: int | None = None) -> T:
+    """``read(cur, *args)`` on a fresh cursor of the site's one connection, stopped after ``limit_ms``
+    (DROPMAP_QUERY_MS by default; 0 or less: no limit). Blocks: call it from a worker thread."""
+    from store.db import shared_connection
+
+    limit_ms = time_limit_ms() if limit_ms is None else limit_ms
+    cur = shared_connection(settings.db_path()).cursor()
+    done = threading.Event()
+    expired = threading.Event()
+
+    def watch() -> None:
+        if done.wait(limit_ms / 1000):
+            return
+        expired.set()
+        while not done.is_set():
+            cur.interrupt()
+            done.wait(_REPEAT_SECONDS)
+
+    watcher = threading.Thread(target=watch, name="dropmap-query-limit", daemon=True) if limit_ms > 0 else None
+    started = time.monotonic()
+    if watcher:
+        watcher.start()
+    try:
+        return read(cur, *args)
+    except duckdb.InterruptException as e:
+        raise QueryTimeout(limit_ms) from e
+    except duckdb.Error as e:
+        if expired.is_set():  # an interrupted statement can surface as another error
+            raise QueryTimeout(limit_ms) from e
+        raise
+    finally:
+        done.set()
+        if watcher:
+            watcher.join()
+        cur.close()
+        if expired.is_set():
+            log.warning("read %s stopped after %.0f ms", getattr(read, "__name__", read),
+                        (time.monotonic() - started) * 1000)
+
+
+def unavailable_body(error: StoreError) -> tuple[dict, int, dict]:
+    """(body, status, headers) of the API's answer to a failed read: 503 with Retry-After, the reason
+    in plain words, without the database's path or any process id (those go to the log)."""
+    if isinstance(error, QueryTimeout):
+        message = str(error)
+    else:
+        log.warning("store unavailable: %s", error)
+        message = "the database is unavailable (busy or being restarted); try again shortly"
+    return ({"errors": [{"field": None, "value": None, "message": message}]}, 503,
+            {"Retry-After": str(RETRY_AFTER_SECONDS)})
