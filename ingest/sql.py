@@ -348,6 +348,16 @@ def raw_frame(cur: duckdb.DuckDBPyConnection):
     return cur.execute("SELECT * FROM raw ORDER BY row").df()
 
 
+def raw_count(cur: duckdb.DuckDBPyConnection) -> int:
+    return cur.execute("SELECT count(*) FROM raw").fetchone()[0]
+
+
+def raw_chunk(cur: duckdb.DuckDBPyConnection, after_row: int, rows: int):
+    """The next ``rows`` rows of ``raw`` after record ``after_row``, as a DataFrame (an upload is
+    stored chunk by chunk, never held whole in pandas)."""
+    return cur.execute("SELECT * FROM raw WHERE row > ? ORDER BY row LIMIT ?", [after_row, rows]).df()
+
+
 def flagged_rows(cur: duckdb.DuckDBPyConnection, checks: list[Check], indexes: list[int],
                  messages: dict[str, str], limit: int) -> list[tuple]:
     """(row, check index, value, message) of the first ``limit`` problems, by row then check."""

@@ -11,21 +11,29 @@ file are ignored, so one file cannot pose as many reporters.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
-from ingest.abuse import AbuseChecks
+from core import settings
+from ingest import sql
+from ingest.abuse import AbuseChecks, RateLimitedError, RateLimiter
+from ingest.identity import keyed_hash
 from ingest.loader import Origin, load_frame
-from ingest.readers import read_file
+from ingest.readers import read_into_raw
 from ingest.submit import writer_gate
 
 CHUNK_ROWS = 20_000
+SPOOL_BYTES = 1 << 20  # an upload is copied to its temporary file a megabyte at a time
+UPLOADS = RateLimiter()  # files per client address per hour (DROPMAP_UPLOADS_PER_HOUR)
 
 Progress = Callable[[float, str], None]
 
@@ -45,25 +53,55 @@ class UploadResult:
     rejected_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # the file's rows, plus "errors"
 
 
-def load_upload(con, data: bytes, file_name: str, *, fmt: str = "auto", reporter_code: str | None = None,
+def load_upload(con, data: bytes | BinaryIO, file_name: str, *, fmt: str = "auto", reporter_code: str | None = None,
                 ip: str | None = None, progress: Progress | None = None) -> UploadResult:
-    """Store an uploaded file's good rows; UnreadableFileError when it cannot be read at all."""
+    """Store an uploaded file's good rows; UnreadableFileError when it cannot be read at all, RateLimitedError
+    when the address has uploaded DROPMAP_UPLOADS_PER_HOUR files in the last hour.
+
+    ``data`` is the file's bytes or a binary file object (Streamlit's upload): it is copied to a
+    temporary file in pieces, read into the scratch store, and stored CHUNK_ROWS rows at a time;
+    the whole file is never one DataFrame.
+    """
     progress = progress or (lambda fraction, text: None)
+    reserve_upload(ip)
     progress(0.02, "reading")
-    raw = _read(data, file_name, fmt)
-    frame = raw.frame.drop(columns=["reporter_code"], errors="ignore")
-    origin = Origin(source=f"upload:{raw.fmt}", file_name=Path(file_name).name,
-                    sha256=hashlib.sha256(data).hexdigest(), fmt=raw.fmt, reporter_code=reporter_code or None, ip=ip)
-    result = UploadResult(fmt=raw.fmt, rows_read=len(frame) + len(raw.unparsed),
-                          ignored_columns=list(raw.ignored_columns))
-    starts = range(0, len(frame), CHUNK_ROWS)
-    for n, start in enumerate(starts):
-        progress(0.05 + 0.9 * n / max(len(starts), 1), f"rows {start + 1:,}–{min(start + CHUNK_ROWS, len(frame)):,}")
-        chunk = frame.iloc[start:start + CHUNK_ROWS].reset_index(drop=True)
+    with _spooled(data, file_name) as (path, sha256):
+        cur = sql.scratch_cursor()
+        try:
+            info = read_into_raw(cur, path, fmt)
+            return _store_chunks(con, cur, info, file_name, sha256, reporter_code, ip, progress)
+        finally:
+            cur.close()
+
+
+def reserve_upload(ip: str | None) -> None:
+    """Charge one upload to ``ip`` (DROPMAP_UPLOADS_PER_HOUR; an unknown address is not limited)."""
+    limit = settings.get_int("DROPMAP_UPLOADS_PER_HOUR")
+    if ip and limit > 0:
+        try:
+            UPLOADS.reserve([("address", keyed_hash("upload", ip), limit)], 1)
+        except RateLimitedError as e:
+            raise RateLimitedError("address (uploads)", limit, e.retry_after) from None
+
+
+def _store_chunks(con, cur, info, file_name: str, sha256: str, reporter_code: str | None, ip: str | None,
+                  progress: Progress) -> UploadResult:
+    origin = Origin(source=f"upload:{info.fmt}", file_name=Path(file_name).name, sha256=sha256, fmt=info.fmt,
+                    reporter_code=reporter_code or None, ip=ip)
+    total = sql.raw_count(cur)
+    result = UploadResult(fmt=info.fmt, rows_read=total + len(info.unparsed),
+                          ignored_columns=list(info.ignored_columns))
+    chunks = max(1, -(-total // CHUNK_ROWS))
+    rejected, last, done = [], 0, 0
+    for n in range(chunks if total else 0):
+        progress(0.05 + 0.9 * n / chunks, f"rows {done + 1:,}–{min(done + CHUNK_ROWS, total):,}")
+        table = sql.raw_chunk(cur, last, CHUNK_ROWS)
+        row_numbers = table.pop("row").to_numpy(dtype=np.int64)
+        last, done = int(row_numbers[-1]), done + len(table)
+        chunk = table.drop(columns=["reporter_code"], errors="ignore")
         checks = AbuseChecks()
         with writer_gate():
-            loaded = load_frame(con, chunk, origin, row_numbers=raw.row_numbers[start:start + CHUNK_ROWS],
-                                flagger=checks)
+            loaded = load_frame(con, chunk, origin, row_numbers=row_numbers, flagger=checks)
         result.accepted += loaded.accepted
         result.duplicates += loaded.duplicates
         result.rejected += loaded.rejected
@@ -71,28 +109,43 @@ def load_upload(con, data: bytes, file_name: str, *, fmt: str = "auto", reporter
         result.error_count += loaded.error_count
         result.errors.extend(loaded.errors)
         result.warnings.extend(loaded.warnings[: max(0, 1000 - len(result.warnings))])
-    for row, why in raw.unparsed:
+        if loaded.errors:
+            rejected.append(rejected_rows(chunk, row_numbers, loaded.errors, unparsed=False))
+    for row, why in info.unparsed:
         result.rejected += 1
         result.error_count += 1
         result.errors.append({"row": row, "field": "(record)", "value": None, "message": why})
     result.errors.sort(key=lambda e: e["row"])
-    result.rejected_rows = rejected_rows(frame, raw.row_numbers, result.errors)
+    if info.unparsed:
+        rejected.append(rejected_rows(pd.DataFrame(), np.array([], dtype=np.int64),
+                                      [e for e in result.errors if e["field"] == "(record)"]))
+    result.rejected_rows = (pd.concat(rejected, ignore_index=True).sort_values("row").reset_index(drop=True)
+                            if rejected else pd.DataFrame())
     progress(1.0, "done")
     return result
 
 
-def _read(data: bytes, file_name: str, fmt: str):
+@contextmanager
+def _spooled(data: bytes | BinaryIO, file_name: str):
+    """(path of a temporary copy of ``data``, its SHA-256), copied in pieces; removed afterwards."""
     suffix = Path(file_name).suffix.lower()[:10]
+    digest = hashlib.sha256()
+    source = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if hasattr(source, "seek"):
+        source.seek(0)
     tmp = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
     try:
-        tmp.write(data)
-        tmp.close()
-        return read_file(Path(tmp.name), fmt)
+        with tmp:
+            while piece := source.read(SPOOL_BYTES):
+                digest.update(piece)
+                tmp.write(piece)
+        yield Path(tmp.name), digest.hexdigest()
     finally:
         os.unlink(tmp.name)
 
 
-def rejected_rows(frame: pd.DataFrame, row_numbers: np.ndarray, errors: list[dict]) -> pd.DataFrame:
+def rejected_rows(frame: pd.DataFrame, row_numbers: np.ndarray, errors: list[dict], *,
+                  unparsed: bool = True) -> pd.DataFrame:
     """The rejected rows as the file had them (by field), with their errors, ready to fix and upload again."""
     if not errors:
         return pd.DataFrame()
@@ -103,7 +156,7 @@ def rejected_rows(frame: pd.DataFrame, row_numbers: np.ndarray, errors: list[dic
     table = pd.concat([rows, frame.reset_index(drop=True)], axis=1)
     table = table[table["row"].isin(list(messages))]
     missing = set(messages) - set(table["row"])  # records that were not rows at all (bad JSON lines)
-    if missing:
+    if missing and unparsed:
         table = pd.concat([table, pd.DataFrame({"row": sorted(missing)})], ignore_index=True)
     table["errors"] = table["row"].map(lambda r: "; ".join(messages[int(r)]))
     return table.sort_values("row").reset_index(drop=True)

@@ -36,6 +36,7 @@ def api_db(tmp_path_factory):
 def client(api_db, monkeypatch):
     monkeypatch.setenv("DROPMAP_DB", str(api_db))
     monkeypatch.setenv("DROPMAP_MIN_REPORTERS", "5")
+    monkeypatch.setenv("DROPMAP_HEAVY_PER_MINUTE", "0")  # every test asks from the one test client address
     with TestClient(Starlette(routes=hexes.ROUTES)) as test_client:
         yield test_client
 

@@ -50,7 +50,7 @@ if uploaded is not None and st.button(tr("올리기", "Upload"), type="primary",
         bar.progress(min(fraction, 1.0), text=tr("처리 중: ", "Working: ") + text)
 
     try:
-        result = load_upload(connection(), uploaded.getvalue(), uploaded.name, fmt=fmt,
+        result = load_upload(connection(), uploaded, uploaded.name, fmt=fmt,
                              reporter_code=code.strip(), ip=client_ip(), progress=_progress)
     except DropMapError as e:
         bar.empty()
