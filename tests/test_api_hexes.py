@@ -205,3 +205,27 @@ def test_site_answers_and_serves_the_snapshot(site, served_snapshot_dir):
                                       "parquet": ["application/octet-stream", "application/vnd.apache.parquet"],
                                       "geoparquet": ["application/octet-stream", "application/vnd.apache.parquet"],
                                       }[entry["format"]]
+
+
+def test_links_are_not_built_from_the_host_header(client):
+    first = client.get("/api/v1/hexes", params={"limit": 5}, headers={"Host": "evil.example"})
+    next_url = first.json()["metadata"]["next"]
+    assert next_url.startswith("/api/v1/hexes?") and "evil" not in first.headers["link"]
+
+
+def test_new_aggregates_are_limited_per_address(client, monkeypatch):
+    """A new `since` each time used to re-aggregate everything for anyone; now an address may have
+    DROPMAP_HEAVY_PER_MINUTE aggregates built a minute (pages of a held aggregate are free)."""
+    from api import _budget
+
+    _budget.clear()
+    monkeypatch.setenv("DROPMAP_HEAVY_PER_MINUTE", "2")
+    first = client.get("/api/v1/hexes", params={"limit": 5, "since": "2021-10-04", "until": "2022-01-02"})
+    assert first.status_code == 200
+    next_url = first.json()["metadata"]["next"]
+    assert "since=2021-10-04" in next_url and "until=2022-01-02" in next_url
+    assert client.get(next_url).status_code == 200  # the next page: from the cache
+    assert client.get("/api/v1/hexes", params={"limit": 5, "since": "2021-10-05"}).status_code == 200
+    refused = client.get("/api/v1/hexes", params={"limit": 5, "since": "2021-10-06"})
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
+    _budget.clear()
