@@ -59,11 +59,17 @@ MAX_DEPTH = 16  # a report is at most 5 levels deep (a FeatureCollection's coord
 VALUES_PER_ITEM = 64  # structural characters allowed per report before a body is parsed
 
 
-class _Refused(Exception):
-    """A body refused before any report in it is looked at: the answer to send."""
+# An address over its budget waits this long for its 429 (asyncio.sleep: no CPU, no thread), so a
+# client that retries at once in a loop sends one request a second instead of hundreds.
+TARPIT_SECONDS = 1.0
 
-    def __init__(self, response: JSONResponse) -> None:
+
+class _Refused(Exception):
+    """A body refused before any report in it is looked at: the answer to send (after ``delay`` s)."""
+
+    def __init__(self, response: JSONResponse, delay: float = 0.0) -> None:
         self.response = response
+        self.delay = delay
 
 
 def _refuse(status: int, message: str, *, field: str | None = "(body)", value=None, headers=None) -> _Refused:
@@ -72,7 +78,8 @@ def _refuse(status: int, message: str, *, field: str | None = "(body)", value=No
 
 def _over_budget(e: _budget.BudgetExceeded) -> _Refused:
     # Connection: close, since the body may be unread: the server drops it instead of reading it.
-    return _refuse(429, str(e), field=None, headers={"Retry-After": str(e.retry_after), "Connection": "close"})
+    return _Refused(_problem(429, str(e), headers={"Retry-After": str(e.retry_after), "Connection": "close"}),
+                    delay=TARPIT_SECONDS)
 
 
 async def _records(request: Request, ip: str | None) -> list[dict]:
@@ -165,6 +172,8 @@ async def post_reports(request: Request) -> JSONResponse:
     try:
         records = await _records(request, ip)
     except _Refused as refused:
+        if refused.delay:
+            await asyncio.sleep(refused.delay)
         return refused.response
     try:
         result = await _submit(records, reporter_code=request.headers.get(CODE_HEADER), ip=ip)

@@ -26,6 +26,7 @@ from ingest.abuse import LIMITER
 
 @pytest.fixture
 def client(db_path, monkeypatch):
+    monkeypatch.setattr(api_reports, "TARPIT_SECONDS", 0.01)
     LIMITER.clear()
     _budget.clear()
     with route_client(api_reports.ROUTES + status_api.ROUTES) as c:
