@@ -281,12 +281,15 @@ OPENAPI_PATHS = {
                         "content": _json(_RESULT_SCHEMA)},
                 "200": {"description": "nothing new: every report was already stored",
                         "content": _json(_RESULT_SCHEMA)},
-                "400": {"description": "no valid report; per-row, per-field errors", "content": _json(_RESULT_SCHEMA)},
-                "413": {"description": "body larger than DROPMAP_MAX_BODY_BYTES", "content": _json(_ERRORS_SCHEMA)},
+                "400": {"description": "no valid report (per-row, per-field errors); or the body is not JSON, "
+                                       "nested deeper than 16 levels, carries two codes or text that is not "
+                                       "valid Unicode", "content": _json(_RESULT_SCHEMA)},
+                "413": {"description": "body larger than DROPMAP_MAX_BODY_BYTES, or more than DROPMAP_MAX_ITEMS "
+                                       "reports", "content": _json(_ERRORS_SCHEMA)},
                 "415": {"description": "Content-Type is not JSON", "content": _json(_ERRORS_SCHEMA)},
-                "429": {"description": "rate limit reached; see the Retry-After header (seconds)",
-                        "content": _json(_ERRORS_SCHEMA)},
-                "503": {"description": "the store is unavailable", "content": _json(_ERRORS_SCHEMA)},
+                "429": {"description": "rate limit or the address's request/byte budget reached; see the "
+                                       "Retry-After header (seconds)", "content": _json(_ERRORS_SCHEMA)},
+                "503": {"description": "the store is unavailable; see Retry-After", "content": _json(_ERRORS_SCHEMA)},
             },
         }
     }
