@@ -1,7 +1,8 @@
 """POST /api/v1/reports under load: 8 clients on loopback, each posting single reports.
 
 Starts the real site (`streamlit run app.py`) on a free loopback port over a
-fresh temporary database, with the hourly rate limits off, and measures
+fresh temporary database, with the hourly rate limits and per-address budgets off
+(every client is 127.0.0.1), and measures
 
   baseline   8 clients GET /_stcore/health, then GET /api/v1/openapi.json (the server's floor: a
              trivial answer, and one of our JSON routes)
@@ -53,7 +54,8 @@ def free_port() -> int:
 
 def start_site(db: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "DROPMAP_DB": str(db), "DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0",
-           "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "bench-secret")}
+           "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_API_REQUESTS_PER_MINUTE": "0", "DROPMAP_API_BYTES_PER_HOUR": "0",
+           "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "bench-secret")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
