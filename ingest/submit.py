@@ -306,11 +306,14 @@ def unencodable_field(record: Mapping) -> tuple[str, str] | None:
     cannot encode, such as a lone surrogate "\\ud800" from JSON; None when every text can be stored."""
     for key, value in record.items():
         if _is_unencodable(key) or _is_unencodable(value):
-            shown = value if isinstance(value, str) else next(
-                (v for v in value if _is_unencodable(v)), value) if isinstance(value, list) else value
-            printable = str(shown).encode("utf-8", "backslashreplace").decode("utf-8")[:80]
-            return str(key).encode("utf-8", "backslashreplace").decode("utf-8"), printable
+            if isinstance(value, list):  # a column: the value at fault
+                value = next((v for v in value if _is_unencodable(v)), value)
+            return _printable(key), _printable(value)[:80]
     return None
+
+
+def _printable(value) -> str:
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _merge(batch: list[_Submission]) -> tuple[dict[str, list], np.ndarray]:
