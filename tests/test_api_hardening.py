@@ -332,3 +332,28 @@ def test_uploads_are_never_one_whole_file_dataframe(con, monkeypatch):
     result = upload.load_upload(con, ("lat,lon,carrier,kind,observed_at\n" + rows).encode(), "big.csv")
     assert result.accepted == 23 and sizes == [5] * 5
 
+
+
+def test_a_body_past_the_value_bound_is_not_read_to_its_end(monkeypatch):
+    """The 4.8 MB ``[{},{},...]`` is refused once its first chunks pass the bound; the rest stays unread."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    _budget.clear()
+    monkeypatch.setattr(api_reports, "run_in_threadpool", lambda *a: pytest.fail("the body reached the parse"))
+    chunk = b"{}," * 20_000  # 60 kB, 40,000 values
+    messages = [{"type": "http.request", "body": b"[" + chunk, "more_body": True}]
+    messages += [{"type": "http.request", "body": chunk, "more_body": True} for _ in range(78)]
+    messages.append({"type": "http.request", "body": b"{}]", "more_body": False})
+    total = len(messages)
+
+    async def receive():
+        return messages.pop(0)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/reports", "headers": [
+        (b"content-type", b"application/json")], "client": ("127.0.0.1", 1)}
+    response = asyncio.run(api_reports.post_reports(Request(scope, receive)))
+    assert response.status_code == 413 and response.headers["connection"] == "close"
+    assert total - len(messages) == 2  # 64,000 values allowed: refused in the second chunk
+    _budget.clear()
