@@ -30,3 +30,10 @@ def withdraw(cur, incident_id: str, *, operator: str, reason: str, now: datetime
     if hooks:
         webhooks.enqueue(cur, [(incident_id, "withdrawn", now)], hooks, now=now)
     return True
+
+
+def withdrawable_incidents(cur, *, limit: int = 50) -> list[dict]:
+    """The newest incidents not yet withdrawn (id, network, status, onset, reporters, reports)."""
+    keep = ("suspected", "ongoing", "recovering", "resolved")
+    return [{k: row[k] for k in ("incident_id", "network", "status", "onset_at", "reporters", "reports")}
+            for row in _sql.list_incidents(cur, statuses=keep, limit=limit)]

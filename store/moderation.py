@@ -101,6 +101,11 @@ def flagged_reports(cur, *, limit: int = 500) -> list[dict]:
     return moderation_sql.flagged_reports(cur, limit=limit)
 
 
+def reports_by_id(cur, report_ids: list[str]) -> list[dict]:
+    """These reports, shaped like ``flagged_reports``."""
+    return moderation_sql.reports_by_id(cur, report_ids)
+
+
 def report_ids_from_text(text: str) -> list[str]:
     """Report ids typed or pasted (separated by spaces, commas or new lines), checked to be UUIDs."""
     ids = []
