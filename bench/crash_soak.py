@@ -178,10 +178,11 @@ def stored(db: Path) -> dict:
 
 def summary(result: dict) -> dict:
     acked, ids = result["acked"], result["stored_ids"]
+    twice = (len(acked) - len(set(acked))) + (len(ids) - len(set(ids))) + result["duplicate_fingerprints"]
     return {"kills": result["kills"], "clients": result["clients"], "acknowledged": len(acked),
             "acknowledged_per_round": result["acked_per_round"], "failed_requests": result["failed_requests"],
             "stored": len(ids), "lost": len(set(acked) - set(ids)),
-            "duplicated": (len(acked) - len(set(acked))) + (len(ids) - len(set(ids))) + result["duplicate_fingerprints"]}
+            "duplicated": twice}
 
 
 def main() -> None:

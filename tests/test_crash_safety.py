@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 
 from bench.crash_soak import soak
-
 from store.db import connect
 
 
