@@ -12,7 +12,7 @@ normally, and the store is read directly:
   lost          acknowledged ids missing from the store (must be 0)
   duplicated    ids or report contents stored more than once (must be 0)
 
-    .venv/bin/python bench/crash_soak.py [--kills 10] [--clients 4] [--db PATH]
+    .venv/bin/python bench/crash_soak.py [--kills 10] [--clients 4] [--hold-seconds 8] [--db PATH]
 
 prints one JSON object. tests/test_crash_safety.py runs the same with 3 kills.
 """
@@ -136,8 +136,9 @@ class Clients:
                 time.sleep(0.05)
 
 
-def soak(db: Path, *, kills: int, clients: int, log: Path, seed: int = 1) -> dict:
-    """Kill the site ``kills`` times under ``clients`` posting threads; returns what was acknowledged and stored."""
+def soak(db: Path, *, kills: int, clients: int, log: Path, hold_seconds: float = 0.5, seed: int = 1) -> dict:
+    """Kill the site ``kills`` times under ``clients`` posting threads, each time a random 0..``hold_seconds``
+    after its first ``ACKS_PER_ROUND`` acknowledgements; returns what was acknowledged and stored."""
     rng = random.Random(seed)
     posting = Clients(clients)
     posting.start()
@@ -150,7 +151,7 @@ def soak(db: Path, *, kills: int, clients: int, log: Path, seed: int = 1) -> dic
             deadline = time.monotonic() + ROUND_SECONDS
             while len(posting.acked) < before + ACKS_PER_ROUND and time.monotonic() < deadline:
                 time.sleep(0.05)
-            time.sleep(rng.uniform(0, 0.5))  # anywhere in the traffic, not at a quiet moment
+            time.sleep(rng.uniform(0, hold_seconds))  # anywhere in the traffic, not at a quiet moment
             kill(proc)
             posting.address = None
             acked_at_kill.append(len(posting.acked) - before)
@@ -189,6 +190,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--hold-seconds", type=float, default=8.0,
+                        help="each round posts for a random 0..this many seconds before the kill")
     parser.add_argument("--db", help="database file to use (default: a fresh one in a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -197,7 +200,8 @@ def main() -> None:
 
         connect(db).close()
         started = time.monotonic()
-        result = summary(soak(db, kills=args.kills, clients=args.clients, log=Path(folder) / "site.log"))
+        result = summary(soak(db, kills=args.kills, clients=args.clients, log=Path(folder) / "site.log",
+                                hold_seconds=args.hold_seconds))
         result["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(result))
     if result["lost"] or result["duplicated"]:
