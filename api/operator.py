@@ -90,13 +90,19 @@ def announce() -> None:
     if address in ("0.0.0.0", "::", ""):
         address = "127.0.0.1"
     host = f"[{address}]" if ":" in address else address
-    announce_site(settings.db_path(), f"http://{host}:{config.get_option('server.port')}")
+    try:
+        announce_site(settings.db_path(), f"http://{host}:{config.get_option('server.port')}")
+    except OSError as e:  # the site serves anyway; `python -m store backup --site URL` still works
+        log.warning("cannot write the site announcement beside the database: %s", e)
 
 
 def forget() -> None:
     from store.backup import forget_site
 
-    forget_site(settings.db_path())
+    try:
+        forget_site(settings.db_path())
+    except OSError as e:
+        log.warning("cannot remove the site announcement: %s", e)
 
 
 ROUTES = [Route("/api/v1/operator/backup", post_backup, methods=["POST"])]

@@ -36,10 +36,11 @@ def reports_by_id(cur, report_ids: list[str]) -> list[dict]:
     return _dicts(cur.execute(sql, [[str(i) for i in report_ids], len(report_ids)]))
 
 
-def has_column(cur, table: str, column: str) -> bool:
-    row = cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+def column_type(cur, table: str, column: str) -> str | None:
+    """The column's data type, or None when the table has no such column."""
+    row = cur.execute("SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
                       [table, column]).fetchone()
-    return bool(row[0])
+    return row[0] if row else None
 
 
 # (kind, grouping expressions, filter): reports that share the grouping within one time window.
@@ -101,10 +102,11 @@ def shared_clusters(cur, kind: str, *, since: datetime, until: datetime, window_
     if kind == "burst":
         return _dicts(cur.execute(_BURST, params))
     keys, where = _GROUPINGS[kind]
-    if kind == "prefix" and not has_column(cur, "reports", "prefix_hash"):
-        return []
     if kind in ("ip", "prefix"):
-        keys = _PREFIX.format(col=keys)
+        kind_of = column_type(cur, "reports", keys)
+        if kind_of is None:
+            return []  # no prefix_hash in this store
+        keys = _PREFIX.format(col=keys) if "INT" in kind_of.upper() else f"left(CAST({keys} AS VARCHAR), 6)"
     else:
         keys = f"struct_pack({', '.join(f'k{i} := {k}' for i, k in enumerate(keys.split(', ')))})"
     return _dicts(cur.execute(_SHARED.format(keys=keys, where=where), params))

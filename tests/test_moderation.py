@@ -84,6 +84,20 @@ def test_cluster_thresholds(town, rules, kinds):
     assert {c["kind"] for c in moderation.sybil_clusters(town.cursor(), rules, now=T + timedelta(hours=1))} == kinds
 
 
+def test_prefix_clusters_once_the_store_keeps_prefixes(con):
+    """Six codes from six addresses of one network prefix: no address cluster, one prefix cluster."""
+    for i in range(6):
+        load_frame(con, _rows(1, codes=[f"NET-{i}"], seed=i), Origin(source="api", ip=f"198.51.100.{i + 1}"),
+                   now=T + timedelta(seconds=i))
+    rules = moderation.ClusterRules(min_codes=5, burst_codes=99)
+    assert moderation.sybil_clusters(con.cursor(), rules, now=T + timedelta(hours=1)) == []
+    con.execute("ALTER TABLE reports ADD COLUMN prefix_hash UBIGINT")
+    con.execute("UPDATE reports SET prefix_hash = 1311768467463790320")  # 0x123456789abcdef0
+    [cluster] = moderation.sybil_clusters(con.cursor(), rules, now=T + timedelta(hours=1))
+    assert (cluster["kind"], cluster["key"], cluster["codes"]) == ("prefix", "123456", 6)
+    assert "one network prefix (hash 123456…)" in cluster["reason_en"]
+
+
 def test_flag_and_restore_a_cluster_changes_status_only_and_logs(town):
     before = town.execute("SELECT * EXCLUDE (status, flag_reason) FROM reports ORDER BY report_id").fetchall()
     cluster = next(c for c in moderation.sybil_clusters(town.cursor(), RULES, now=T + timedelta(hours=1))
