@@ -67,7 +67,9 @@ def backup_database(con: duckdb.DuckDBPyConnection, target: str | Path) -> dict:
 
 def count_reports(path: str | Path) -> int:
     """Reports in a database file (opened read-only; proves a copy opens)."""
-    con = duckdb.connect(str(path), read_only=True)
+    from store.db import connect
+
+    con = connect(path, read_only=True)
     try:
         return int(con.execute("SELECT count(*) FROM reports").fetchone()[0])
     finally:
