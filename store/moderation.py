@@ -17,7 +17,9 @@ one window (``ClusterRules.window_minutes``),
 - ``timing``: ``min_codes`` codes claiming the very same second on one network.
 
 These are leads for a person to judge, not verdicts: a real outage also
-brings new reporters at once. Nothing is flagged without the operator.
+brings new reporters at once. Nothing is flagged without the operator. Demo
+reports (``source='demo'``) are left out: the whole synthetic city arrives at
+once and would be one giant cluster of every kind.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ class ClusterRules:
     min_codes: int = 5
     burst_codes: int = 15
     lookback: timedelta = timedelta(days=7)
-    include_demo: bool = False  # the demo's synthetic reporters all arrive at once; leave them out
 
 
 def cluster_key(cluster: dict) -> str:
@@ -60,8 +61,7 @@ def sybil_clusters(cur, rules: ClusterRules | None = None, *, now: datetime | No
     for kind in KINDS:
         needed = rules.burst_codes if kind == "burst" else rules.min_codes
         for row in moderation_sql.shared_clusters(cur, kind, since=now - rules.lookback, until=now,
-                                                  window_minutes=rules.window_minutes, min_codes=needed,
-                                                  include_demo=rules.include_demo):
+                                                  window_minutes=rules.window_minutes, min_codes=needed):
             row["kind"] = kind
             row["report_ids"] = [str(i) for i in row["report_ids"]]
             row["districts"] = row["districts"] or []

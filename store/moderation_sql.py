@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+MAX_IDS = 100_000  # report ids listed per cluster (and acted on); ``reports`` counts them all
 _PREFIX = "left(printf('%016x', {col}), 6)"  # 24 of the hash's 64 bits: enough to tell rows apart, no more
 
 _FLAGGED = f"""
@@ -60,9 +61,9 @@ SELECT {keys} AS key, time_bucket(to_minutes($window), received_at) AS window_st
        list(DISTINCT network ORDER BY network) AS networks,
        list(DISTINCT sig_cd ORDER BY sig_cd) FILTER (WHERE sig_cd IS NOT NULL) AS districts,
        min(received_at) AS first_at, max(received_at) AS last_at,
-       list(report_id ORDER BY received_at, report_id) AS report_ids
+       list(report_id ORDER BY received_at, report_id)[1:$max_ids] AS report_ids
 FROM reports
-WHERE received_at >= $since AND received_at < $until AND ($demo OR source <> 'demo') AND {where}
+WHERE received_at >= $since AND received_at < $until AND source <> 'demo' AND {where}
 GROUP BY ALL
 HAVING count(DISTINCT reporter) >= $min_codes
 ORDER BY codes DESC, first_at
@@ -71,20 +72,26 @@ LIMIT $limit
 
 # Codes never seen before, appearing together: their first report falls in one window, on one network.
 _BURST = """
-WITH first_seen AS (
-    SELECT reporter, min(received_at) AS first_at FROM reports GROUP BY reporter
-    HAVING min(received_at) >= $since AND min(received_at) < $until
+WITH recent AS (
+    SELECT reporter, min(received_at) AS first_at FROM reports
+    WHERE received_at >= $since AND received_at < $until AND source <> 'demo'
+    GROUP BY reporter
+), first_seen AS (  -- only the recent reporters are looked up in the older reports
+    SELECT * FROM recent
+    WHERE reporter NOT IN (SELECT reporter FROM reports WHERE received_at < $since
+                           AND reporter IN (SELECT reporter FROM recent))
 ), fresh AS (
     SELECT r.*, time_bucket(to_minutes($window), f.first_at) AS window_start
     FROM reports r JOIN first_seen f USING (reporter)
-    WHERE r.received_at < f.first_at + to_minutes($window) AND ($demo OR r.source <> 'demo')
+    WHERE r.received_at >= f.first_at AND r.received_at < f.first_at + to_minutes($window)
+      AND r.source <> 'demo'
 )
 SELECT network AS key, window_start, count(DISTINCT reporter) AS codes, count(*) AS reports,
        count(*) FILTER (WHERE status = 'flagged') AS flagged,
        list(DISTINCT network ORDER BY network) AS networks,
        list(DISTINCT sig_cd ORDER BY sig_cd) FILTER (WHERE sig_cd IS NOT NULL) AS districts,
        min(received_at) AS first_at, max(received_at) AS last_at,
-       list(report_id ORDER BY received_at, report_id) AS report_ids
+       list(report_id ORDER BY received_at, report_id)[1:$max_ids] AS report_ids
 FROM fresh
 GROUP BY ALL
 HAVING count(DISTINCT reporter) >= $min_codes
@@ -94,11 +101,12 @@ LIMIT $limit
 
 
 def shared_clusters(cur, kind: str, *, since: datetime, until: datetime, window_minutes: int, min_codes: int,
-                    include_demo: bool = False, limit: int = 100) -> list[dict]:
+                    limit: int = 100) -> list[dict]:
     """Groups of reports of one ``kind`` (see ``_GROUPINGS``, or 'burst') with at least ``min_codes`` codes
-    within one window of ``window_minutes``; ``key`` is the shared value (a hash, a pattern, a network)."""
+    within one window of ``window_minutes``; ``key`` is the shared value (a hash, a pattern, a network).
+    ``report_ids`` holds the first ``MAX_IDS`` of them, ``reports`` counts them all."""
     params = {"since": since, "until": until, "window": int(window_minutes), "min_codes": int(min_codes),
-              "demo": bool(include_demo), "limit": int(limit)}
+              "limit": int(limit), "max_ids": MAX_IDS}
     if kind == "burst":
         return _dicts(cur.execute(_BURST, params))
     keys, where = _GROUPINGS[kind]

@@ -76,16 +76,20 @@ with clusters_tab:
     burst = cols[2].number_input(tr("새 코드 몰림 기준", "New codes in a burst"), 2, 10_000, 3 * min_reporters(),
                                  key="rule_burst")
     days = cols[3].number_input(tr("최근 며칠", "Last days"), 1, 365, 7, key="rule_days")
-    demo = st.checkbox(tr("데모 제보 포함", "Include demo reports"), key="rule_demo")
     rules = moderation.ClusterRules(window_minutes=int(window), min_codes=int(min_codes), burst_codes=int(burst),
-                                    lookback=timedelta(days=int(days)), include_demo=demo)
+                                    lookback=timedelta(days=int(days)))
     clusters = moderation.sybil_clusters(cursor(), rules)
     if not clusters:
-        st.info(tr("의심 묶음이 없습니다.", "No suspected clusters."))
+        st.info(tr("의심 묶음이 없습니다(데모 제보는 보지 않음).",
+                   "No suspected clusters (demo reports are left out)."))
     for i, cluster in enumerate(clusters[:MAX_CLUSTERS]):
         reason = plain(tr(cluster["reason_ko"], cluster["reason_en"]))  # a device model is the sender's text
         with st.expander(f"{reason} · {cluster['flagged']}/{cluster['reports']} {tr('검토 중', 'flagged')}"):
             st.caption(plain(cluster["cluster_id"]))
+            if len(cluster["report_ids"]) < cluster["reports"]:
+                st.warning(tr(f"이 묶음의 처음 {len(cluster['report_ids']):,}건만 보이고 처리됩니다.",
+                              f"Only the first {len(cluster['report_ids']):,} reports of this cluster are listed "
+                              "and acted on."))
             st.dataframe(pd.DataFrame(moderation.reports_by_id(cursor(), cluster["report_ids"][:200])),
                          hide_index=True)
             st.text_input(tr("이유(기록됨)", "Reason (logged)"), key=f"why_c{i}")
