@@ -110,3 +110,18 @@ def test_backup_route_needs_the_operator_token(running):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(request, timeout=30)
         assert e.value.code == 401
+
+
+def test_cli_help_is_its_docstring_and_prints_the_token(capsys):
+    from core.operator import operator_token
+    from store import cli
+
+    assert cli._parser().description == cli.__doc__ and "python -m store backup PATH" in cli.__doc__
+    assert main(["operator-token"]) == 0
+    assert capsys.readouterr().out.strip() == operator_token()
+
+
+def test_backup_of_a_missing_database_says_so(tmp_path, capsys):
+    assert main(["backup", str(tmp_path / "copy.duckdb"), "--db", str(tmp_path / "none.duckdb")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "copy.duckdb").exists()
