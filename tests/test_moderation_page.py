@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_moderation import _rows
+from test_moderation import _rows, faked, quiet_db  # noqa: F401 - fixtures
 
 from core.operator import GUARD, operator_token
 from ingest.loader import Origin, load_frame
@@ -100,3 +100,25 @@ def test_hidden_from_the_menu_but_reachable(scripted):
     at.switch_page("ui/moderation.py").run()
     assert not at.exception
     assert any(t.value in ("운영자 검토", "Moderation") for t in at.title) and not at.tabs
+
+
+def test_operator_withdraws_an_incident(faked):  # noqa: F811 - the fixture imported above
+    from outages import _sql as outage_sql
+
+    [incident] = outage_sql.list_incidents(faked.cursor())
+    faked.close()
+    GUARD.clear()
+    at = _open(operator_token())
+    assert at.selectbox(key="withdraw_pick").value == incident["incident_id"]
+    at.button(key="withdraw_incident").click().run()
+    assert any("reason" in e.value for e in at.error)  # a reason is required
+    at.text_input(key="why_withdraw").set_value("rested on one address")
+    at.button(key="withdraw_incident").click().run()
+    assert not at.exception, at.exception
+    cur = shared_connection().cursor()
+    assert outage_sql.get_incident(cur, incident["incident_id"])["status"] == "withdrawn"
+    at.run()
+    log = [d.value for d in at.dataframe if "operator" in d.value.columns][0]
+    assert log[["action", "target", "target_id"]].values.tolist() == [["withdraw", "incident", incident["incident_id"]]]
+    assert not [d for d in at.dataframe if "incident_id" in d.value.columns]  # nothing left to withdraw
+    close_shared()
