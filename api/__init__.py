@@ -7,18 +7,21 @@ from contextlib import asynccontextmanager
 
 def routes() -> list:
     """Every API route: /api/v1/..."""
-    from api import hexes, openapi, reports, status
+    from api import hexes, openapi, operator, reports, status
 
-    return [*reports.ROUTES, *hexes.ROUTES, *status.ROUTES, *openapi.ROUTES]
+    return [*reports.ROUTES, *hexes.ROUTES, *status.ROUTES, *openapi.ROUTES, *operator.ROUTES]
 
 
 @asynccontextmanager
 async def lifespan(app):
-    """Start background work that lives as long as the server (the outage detector)."""
+    """Start background work that lives as long as the server (the outage detector); announce the site."""
+    from api import operator
     from outages.service import start_background, stop_background
 
     start_background()
+    operator.announce()
     try:
         yield None
     finally:
+        operator.forget()
         stop_background()

@@ -139,6 +139,23 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0003_local_time_columns", _ADD_LOCAL_TIME),
     # A step of its own: DuckDB refuses a new constraint in the transaction that updated the rows.
     ("0003_local_time_columns_required", _REQUIRE_LOCAL_TIME),
+    (
+        # Every moderation action (store.moderation): who, when, what and why. Append-only, like reports.
+        "0004_moderation_log",
+        """
+        CREATE TABLE moderation_log (
+            action_id   UUID PRIMARY KEY,
+            acted_at    TIMESTAMPTZ NOT NULL,
+            operator    VARCHAR NOT NULL,       -- core.operator.token_id of the token used, never the token
+            action      VARCHAR NOT NULL,       -- flag | restore | withdraw
+            target      VARCHAR NOT NULL,       -- report | cluster | incident
+            target_id   VARCHAR NOT NULL,       -- a report_id, a cluster key or an incident_id
+            changed     INTEGER NOT NULL,       -- rows whose status changed
+            report_ids  UUID[],                 -- the reports changed (flag, restore)
+            reason      VARCHAR NOT NULL        -- the operator's words
+        );
+        """,
+    ),
 ]
 
 

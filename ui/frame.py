@@ -18,6 +18,7 @@ def pages():
         st.Page("ui/outages.py", title=tr("통신 장애 감지", "Outages"), icon="🚨", url_path="outages"),
         st.Page("ui/downloads.py", title=tr("열린 데이터", "Open data"), icon="⬇️", url_path="downloads"),
         st.Page("ui/methodology.py", title=tr("방법론", "Methodology"), icon="📐", url_path="methodology"),
+        st.Page("ui/moderation.py", title=tr("운영자 검토", "Moderation"), url_path="moderation", visibility="hidden"),
     ])
 
 
