@@ -198,7 +198,7 @@ def test_phones_and_technologies_are_mixed(small_demo):
 
 def test_persona_has_calls_dropping_almost_daily(small_demo):
     con, summary = small_demo
-    from ingest.demo_people import PERSONA
+    from ingest.demo_personas import PERSONA
     from ingest.identity import keyed_hash, normalise_code
 
     reporter = keyed_hash("code", normalise_code(PERSONA.code))

@@ -20,7 +20,7 @@ from evidence import (
     overlapping_outages,
     phone_or_network,
 )
-from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent
+from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent, place_ko
 from ingest.vocab import KINDS, NETWORK_NAMES
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
@@ -84,7 +84,7 @@ st_folium(pick_map.reports_map(points, city.center, city.zoom), key="my_map", he
 
 table = pd.DataFrame({
     tr("일시(서울)", "Time (Seoul)"): mine["local_time"].dt.strftime("%Y-%m-%d %H:%M"),
-    tr("장소", "Place"): (mine["gu"].fillna("") + " " + mine["dong"].fillna("")).str.strip(),
+    tr("장소", "Place"): [place_ko(g, d) for g, d in zip(mine["gu"], mine["dong"], strict=True)],
     tr("가까운 역", "Nearest station"): mine["station"],
     tr("통신사", "Carrier"): mine["brand"],
     tr("유형", "Kind"): mine["kind"].map(_kind),
