@@ -168,6 +168,31 @@ def _comparison_html(comparison: Comparison | None, verdict: Verdict | None) -> 
     return intro + table + note + _phone_html(comparison, verdict)
 
 
+_TEST_NAMES = {
+    "network": ("통신사 검정(같은 통신사·다른 기종 대 기준)", "carrier test (same carrier, other models vs baseline)"),
+    "phone": ("기종 검정(같은 기종·다른 통신사 대 기준)", "phone test (same model, other carriers vs baseline)"),
+}
+_UNDECIDED = ("자료 부족(판단하지 않음)", "not enough data (not decided)")
+
+
+def p_text(p: float) -> str:
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.4f}"
+
+
+def verdict_numbers(verdict: Verdict | None, lang: str = "ko") -> list[str]:
+    """One line per test behind the answer: both shares with their counts, and the p-value."""
+    lines = []
+    for test in (verdict.tests if verdict else []):
+        name = _TEST_NAMES.get(test["what"], (test["what"], test["what"]))[lang == "en"]
+        group, base = test["group"], test["baseline"]
+        if not test["decided"]:
+            lines.append(f"{name}: {_UNDECIDED[lang == 'en']}")
+            continue
+        lines.append(f"{name}: {percent(group.rate)} ({group.failures:,}/{group.total:,}) vs "
+                     f"{percent(base.rate)} ({base.failures:,}/{base.total:,}), {p_text(test['p_value'])}")
+    return lines
+
+
 def _phone_html(comparison: Comparison, verdict: Verdict | None) -> str:
     model = comparison.model or "(입력 안 함)"
     rows = [[GROUP_KO.get(name, name), line.reporters, line.failures, line.ok_samples, rate_text(line)]
@@ -178,6 +203,9 @@ def _phone_html(comparison: Comparison, verdict: Verdict | None) -> str:
                if rows else "<p>비교 집단마다 제보자가 k명 미만이라 표시하지 않습니다.</p>")
     if verdict is not None:
         out.append(f"<p><strong>판단:</strong> {e(verdict.text_ko)}</p>")
+        numbers = verdict_numbers(verdict, "ko")
+        if numbers:
+            out.append("<ul class=\"tests\">" + "".join(f"<li>{e(line)}</li>" for line in numbers) + "</ul>")
     out.append("<p class=\"note\">검정: 피셔 정확검정(단측), 유의수준 1%. 각 집단에 다른 제보자 k명 이상, 제보와 "
                "'정상' 표본 30건 이상일 때만 판단합니다. 같은 사람의 제보는 서로 독립이 아니므로 엄격한 기준을 씁니다. "
                "기종 이름은 대소문자·공백·기호를 무시하고 비교합니다"

@@ -101,7 +101,7 @@ def test_reports_anywhere_render_in_the_dossier_and_the_csv(rows):
     parser = Cells()
     parser.feed(page)
     assert set(parser.tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "strong",
-                                "table", "thead", "tbody", "tr", "th", "td"}
+                                "table", "thead", "tbody", "tr", "th", "td", "ul", "li"}
     assert "<script" not in page
     listed = [cells for cells in parser.rows if len(cells) == 10]  # the list of reports
     assert len(listed) == len(mine)
