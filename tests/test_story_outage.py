@@ -76,7 +76,8 @@ def test_the_2021_kt_outage_replays_on_the_outages_page(replay_site, page, scree
     # The page: the list names it, its own view shows start and end times and the timeline.
     page.set_viewport_size({"width": 1280, "height": 2600})
     page.goto(replay_site["url"] + "/outages")
-    page.get_by_text(re.compile(r"2021-10-25 11:[123]\d")).first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stDataFrame"] [role="gridcell"]', has_text=re.compile(r"2021-10-25 11:[123]\d")
+                 ).first.wait_for(state="attached", timeout=60_000)  # a canvas grid: cells are not "visible"
     page.locator("[data-testid=stStatusWidget]").wait_for(state="hidden", timeout=60_000)
     page.screenshot(path=str(screenshot_dir / "story_outage_1_list.png"))
 
@@ -96,5 +97,7 @@ def test_the_2021_kt_outage_replays_on_the_outages_page(replay_site, page, scree
     page.locator("[data-testid=stStatusWidget]").wait_for(state="hidden", timeout=60_000)
     box = timeline.bounding_box()
     assert box["width"] > 300 and box["height"] > 100
+    page.locator('[data-testid="stDataFrame"] canvas').first.wait_for(timeout=30_000)  # tables drew too
+    page.wait_for_timeout(1500)
     timeline.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot_dir / "story_outage_2_incident.png"))
