@@ -127,17 +127,3 @@ def test_resident_reports_gets_a_code_and_downloads_a_dossier_that_opens(real_si
     # Nothing fetched from third parties, the dossier included (it is self-contained: its own file only).
     assert [u for u in page.outside_requests if u != saved.as_uri()] == []
 
-
-@pytest.mark.parametrize("persona", PERSONAS, ids=lambda p: p.code)
-def test_every_persona_gets_the_answer_docs_demo_promises(real_demo_db_file, persona):
-    """docs/DEMO.md: DEMO-KTKT-2021 answers "network", DEMO-PHON-2021 "phone", on the default demo city."""
-    con = duckdb.connect(str(real_demo_db_file), read_only=True)
-    try:
-        mine = my_reports(con, persona.code)
-        verdict = phone_or_network(compare_nearby(con, persona.code, mine))
-        stored = con.execute("SELECT DISTINCT expected_answer FROM demo_persona_zones WHERE reporter_code = ?",
-                             [persona.code]).fetchall()
-    finally:
-        con.close()
-    assert verdict.code == persona.answer == stored[0][0]
-    assert len(failures_of(mine)) >= 20  # drops on most days
