@@ -25,5 +25,9 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 with a byte-order mark, so Excel shows Korean text correctly."""
-    return safe_frame(frame).to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 with a byte-order mark, so Excel shows Korean text correctly.
+
+    Rows end in CRLF (RFC 4180), so a cell holding a lone CR (a note typed on an old Mac, pasted
+    text) is quoted too, instead of splitting its row in two.
+    """
+    return safe_frame(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")

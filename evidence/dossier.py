@@ -8,7 +8,6 @@ of them; nothing in the dossier identifies anyone else.
 from __future__ import annotations
 
 import html
-import math
 from datetime import datetime
 
 import pandas as pd
@@ -50,11 +49,26 @@ th { background: #eee; } .num { text-align: right; } .meta, .note { color: #444;
 """
 
 
+def text(value) -> str:
+    """Plain text of a value; empty for a missing one (None, NaN, pd.NA, NaT).
+
+    Place names, phones, notes and technologies are often missing (a report on the
+    river has no dong, a report outside Seoul no district), and pandas' string
+    columns hold a missing value as a float NaN, not as None.
+    """
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):  # a list-like value: not a missing scalar
+        pass
+    return str(value)
+
+
 def e(value) -> str:
     """Escaped text of any value; empty for missing values."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(text(value), quote=True)
 
 
 def kind_ko(kind: str) -> str:
@@ -66,7 +80,7 @@ def network_ko(network: str) -> str:
 
 
 def percent(rate: float) -> str:
-    return "—" if rate is None or math.isnan(rate) else f"{rate * 100:.1f}%"
+    return "—" if not text(rate) else f"{rate * 100:.1f}%"
 
 
 def rate_text(line: Line) -> str:
@@ -94,8 +108,8 @@ def summary_ko(mine: pd.DataFrame, comparison: Comparison | None, verdict: Verdi
         return "이 제보자 코드로 기록된 장애 제보가 없습니다."
     first, last = failures["local_time"].min(), failures["local_time"].max()
     kinds = ", ".join(f"{kind_ko(k)} {n}건" for k, n in failures["kind"].value_counts().items())
-    brands = ", ".join(sorted(set(failures["brand"].astype(str))))
-    districts = ", ".join(sorted({g for g in failures["gu"].dropna()})) or "서울 밖 또는 미상"
+    brands = ", ".join(sorted({text(b) for b in failures["brand"]} - {""})) or "미상"
+    districts = ", ".join(sorted({text(g) for g in failures["gu"]} - {""})) or "서울 밖 또는 미상"
     days = failures["local_time"].dt.date.nunique()
     parts = [
         f"제보자는 {first:%Y년 %m월 %d일}부터 {last:%Y년 %m월 %d일}까지 {brands} 회선에서 겪은 이동통신 장애 "
@@ -154,6 +168,31 @@ def _comparison_html(comparison: Comparison | None, verdict: Verdict | None) -> 
     return intro + table + note + _phone_html(comparison, verdict)
 
 
+_TEST_NAMES = {
+    "network": ("통신사 검정(같은 통신사·다른 기종 대 기준)", "carrier test (same carrier, other models vs baseline)"),
+    "phone": ("기종 검정(같은 기종·다른 통신사 대 기준)", "phone test (same model, other carriers vs baseline)"),
+}
+_UNDECIDED = ("자료 부족(판단하지 않음)", "not enough data (not decided)")
+
+
+def p_text(p: float) -> str:
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.4f}"
+
+
+def verdict_numbers(verdict: Verdict | None, lang: str = "ko") -> list[str]:
+    """One line per test behind the answer: both shares with their counts, and the p-value."""
+    lines = []
+    for test in (verdict.tests if verdict else []):
+        name = _TEST_NAMES.get(test["what"], (test["what"], test["what"]))[lang == "en"]
+        group, base = test["group"], test["baseline"]
+        if not test["decided"]:
+            lines.append(f"{name}: {_UNDECIDED[lang == 'en']}")
+            continue
+        lines.append(f"{name}: {percent(group.rate)} ({group.failures:,}/{group.total:,}) vs "
+                     f"{percent(base.rate)} ({base.failures:,}/{base.total:,}), {p_text(test['p_value'])}")
+    return lines
+
+
 def _phone_html(comparison: Comparison, verdict: Verdict | None) -> str:
     model = comparison.model or "(입력 안 함)"
     rows = [[GROUP_KO.get(name, name), line.reporters, line.failures, line.ok_samples, rate_text(line)]
@@ -164,6 +203,9 @@ def _phone_html(comparison: Comparison, verdict: Verdict | None) -> str:
                if rows else "<p>비교 집단마다 제보자가 k명 미만이라 표시하지 않습니다.</p>")
     if verdict is not None:
         out.append(f"<p><strong>판단:</strong> {e(verdict.text_ko)}</p>")
+        numbers = verdict_numbers(verdict, "ko")
+        if numbers:
+            out.append("<ul class=\"tests\">" + "".join(f"<li>{e(line)}</li>" for line in numbers) + "</ul>")
     out.append("<p class=\"note\">검정: 피셔 정확검정(단측), 유의수준 1%. 각 집단에 다른 제보자 k명 이상, 제보와 "
                "'정상' 표본 30건 이상일 때만 판단합니다. 같은 사람의 제보는 서로 독립이 아니므로 엄격한 기준을 씁니다. "
                "기종 이름은 대소문자·공백·기호를 무시하고 비교합니다"
@@ -181,14 +223,23 @@ def _outages_html(outages: pd.DataFrame | None) -> str:
     return _table(["장애 번호", "통신사", "시작(서울)", "끝(서울)", "겹치는 내 제보"], rows, {4})
 
 
+def place_ko(gu, dong) -> str:
+    """'광진구 자양동', '광진구' (on the river, in a park: no dong), or '서울 밖' without a district."""
+    return " ".join(p for p in (text(gu), text(dong)) if p) or "서울 밖"
+
+
+def station_ko(station, metres) -> str:
+    """'건대입구역 350 m'; empty without a station or a distance."""
+    name, distance = text(station), text(metres)
+    return f"{name}역 {float(metres):,.0f} m" if name and distance else name
+
+
 def _reports_html(mine: pd.DataFrame) -> str:
     rows = []
     for r in mine.itertuples():
-        place = " ".join(p for p in (r.gu, r.dong) if p) or "서울 밖"
-        station = f"{r.station}역 {int(r.station_m)} m" if r.station else ""
-        rows.append([f"{r.local_time:%Y-%m-%d %H:%M}", place, station, f"{r.lat:.5f}, {r.lon:.5f}",
-                     f"{network_ko(r.network)} / {r.brand}", kind_ko(r.kind), r.tech, r.device_model, r.note,
-                     STATUS_KO.get(r.status, r.status)])
+        rows.append([f"{r.local_time:%Y-%m-%d %H:%M}", place_ko(r.gu, r.dong), station_ko(r.station, r.station_m),
+                     f"{r.lat:.5f}, {r.lon:.5f}", f"{network_ko(r.network)} / {text(r.brand)}", kind_ko(r.kind),
+                     r.tech, r.device_model, r.note, STATUS_KO.get(r.status, text(r.status))])
     headers = ["일시(서울)", "장소", "가까운 역", "좌표", "통신망/브랜드", "유형", "방식", "기종", "메모", "상태"]
     return _table(headers, rows)
 

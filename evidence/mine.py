@@ -42,7 +42,15 @@ def model_key(device_model: str | None) -> str:
 
 def my_reports(cur, code: str) -> pd.DataFrame:
     """The code holder's reports, oldest first, with local time, bucket, district, dong and station."""
-    frame = _sql.reports_of(cur, reporter_of(code), MAX_OWN_REPORTS)
+    return with_places(_sql.reports_of(cur, reporter_of(code), MAX_OWN_REPORTS))
+
+
+def with_places(frame: pd.DataFrame) -> pd.DataFrame:
+    """Reports (as the store returns them) with local time, bucket, district, dong and nearest station.
+
+    A report anywhere gets names: "" for a district or dong where there is none (the river, a park,
+    outside Seoul); the nearest station always exists.
+    """
     if frame.empty:
         return frame
     tz = load_city().tz
@@ -50,9 +58,14 @@ def my_reports(cur, code: str) -> pd.DataFrame:
     frame["bucket"] = frame["local_time"].dt.hour // 4
     places = {key: place_of(*key) for key in set(zip(frame["lat"], frame["lon"], strict=True))}
     keys = list(zip(frame["lat"], frame["lon"], strict=True))
-    frame["gu"] = [places[k]["gu"].name_ko if places[k]["gu"] else None for k in keys]
-    frame["dong"] = [places[k]["dong"].name_ko if places[k]["dong"] else None for k in keys]
-    frame["station"] = [places[k]["station"].name for k in keys]
+    # Names as text, "" where there is none (on the river, in a park, outside Seoul): a missing name is
+    # not a number, and pandas would store None in a string column as a float NaN.
+    frame["gu"] = pd.Series([places[k]["gu"].name_ko if places[k]["gu"] else "" for k in keys], dtype=object,
+                               index=frame.index)
+    frame["dong"] = pd.Series([places[k]["dong"].name_ko if places[k]["dong"] else "" for k in keys],
+                              dtype=object, index=frame.index)
+    frame["station"] = pd.Series([places[k]["station"].name for k in keys], dtype=object,
+                               index=frame.index)
     frame["station_m"] = np.array([places[k]["station_m"] for k in keys]).round(-1)
     return frame
 

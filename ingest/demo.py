@@ -25,10 +25,8 @@ from geo.cells import latlngs_to_cells
 from ingest import demo_sql
 from ingest.demo_city import district_indices, keep_within, near_stations, places, scatter
 from ingest.demo_people import (
-    PERSONA,
     SEOUL,
     Reporters,
-    add_persona,
     attempt_times,
     carriers_of,
     local_hours,
@@ -37,7 +35,8 @@ from ingest.demo_people import (
     pick,
     techs,
 )
-from ingest.demo_truth import Truth, mean_rate, true_failure_rates
+from ingest.demo_personas import MAX_RATE, PERSONA, PERSONAS, add_personas, persona_places, phone_factors
+from ingest.demo_truth import Truth, mean_rate, persona_rows, true_failure_rates
 from ingest.loader import LoadResult, Origin, load_frame
 
 KT_OUTAGE_START = datetime(2021, 10, 25, 11, 16, tzinfo=SEOUL)
@@ -97,21 +96,24 @@ def _attempt_places(mode: np.ndarray, who: np.ndarray, people: Reporters,
     lat[sel], lon[sel] = near_stations(int(sel.sum()), rng)
     sel = mode == 3
     lat[sel], lon[sel] = places(int(sel.sum()), rng, station_share=0.5)
+    persona_places(mode, who, lat, lon, rng)
     return np.round(lat, 6), np.round(lon, 6)
 
 
 def _attempts(size: int, people: Reporters, truth: Truth, start: datetime, days: int,
-              rng: np.random.Generator) -> pd.DataFrame:
-    """``size`` attempts; each fails with the true rate of its network in its res-8 hex."""
+              rng: np.random.Generator, factors: np.ndarray) -> pd.DataFrame:
+    """``size`` attempts; each fails with the true rate of its network in its res-8 hex, times the
+    phone's factor (``factors`` per reporter; 1 on average over all attempts)."""
     who = rng.choice(len(people.code), size, p=people.activity)
     times = attempt_times(size, start, days, rng)
     hours, weekday = local_hours(times)
     lat, lon = _attempt_places(_location_modes(hours, weekday, rng), who, people, rng)
-    rates = truth.rates_of(people.network[who], latlngs_to_cells(lat, lon, 8))
-    failed = rng.random(size) < rates
+    rates = truth.rates_of(people.network[who], latlngs_to_cells(lat, lon, 8)) * factors[who]
+    failed = rng.random(size) < np.minimum(rates, MAX_RATE)
     kind = np.where(failed, pick(rng, ORDINARY_KINDS, size), "ok").astype(object)
-    persona = who == 0  # see demo_people.Persona: his failures are mostly dropped calls
-    kind[persona & failed] = pick(rng, dict(PERSONA.kinds), int((persona & failed).sum()))
+    for i, persona in enumerate(PERSONAS):  # their failures are of the kinds their story tells
+        hit = (who == i) & failed
+        kind[hit] = pick(rng, dict(persona.kinds), int(hit.sum()))
     frame = _raw_frame(lat, lon, people.carrier[who], kind, times, techs(people.has_5g[who], rng),
                        people.device[who], people.code[who], rng)
     frame["_t"] = times
@@ -132,12 +134,13 @@ def ordinary_traffic(options: DemoOptions, rng: np.random.Generator) -> pd.DataF
     if options.reports <= 0 or options.days <= 0:
         return pd.DataFrame(columns=list(RAW_COLUMNS))
     people = make_reporters(max(40, options.reports // FAILURES_PER_REPORTER), rng)
-    add_persona(people, options.reports / mean_rate(truth), options.days)
+    add_personas(people, options.reports / mean_rate(truth), options.days)
+    factors = phone_factors(people)
     chunks: list[pd.DataFrame] = []
     failures = 0
     while failures < options.reports + FAILURES_SPARE:
         size = int((options.reports + FAILURES_SPARE - failures) / mean_rate(truth) * 1.1) + 500
-        chunk = _attempts(size, people, truth, start, options.days, rng)
+        chunk = _attempts(size, people, truth, start, options.days, rng, factors)
         chunks.append(chunk)
         failures += int((chunk["kind"] != "ok").sum())
     frame = pd.concat(chunks, ignore_index=True)
@@ -206,6 +209,10 @@ def outage_replay(options: DemoOptions, rng: np.random.Generator) -> pd.DataFram
                  reporters=round(reports * 0.8), districts=None, rng=rng)
 
 
+def _failures_of(traffic: pd.DataFrame, code: str) -> int:
+    return int(((traffic["reporter_code"] == code) & (traffic["kind"] != "ok")).sum())
+
+
 def build_demo(con: duckdb.DuckDBPyConnection, options: DemoOptions) -> dict:
     """Replace any earlier demo data with a fresh synthetic city; returns a JSON-able summary."""
     started = time.perf_counter()
@@ -220,6 +227,7 @@ def build_demo(con: duckdb.DuckDBPyConnection, options: DemoOptions) -> dict:
     if outage is not None:
         results.append(load_raw(con, outage, label="demo: KT outage 2021-10-25"))
     demo_sql.save_truth(con, truth.frame())
+    demo_sql.save_personas(con, persona_rows(truth))
     counts = demo_sql.demo_counts(con)
     start, end = period(options.end, options.days)
     summary = {
@@ -233,7 +241,10 @@ def build_demo(con: duckdb.DuckDBPyConnection, options: DemoOptions) -> dict:
         "replaced_demo_rows": replaced,
         "weak_hexes_per_network": {n: len(c) for n, c in truth.weak.items()},
         "persona": {"reporter_code": PERSONA.code, "carrier": PERSONA.carrier,
-                    "failures": int(((traffic["reporter_code"] == PERSONA.code) & (traffic["kind"] != "ok")).sum())},
+                    "failures": _failures_of(traffic, PERSONA.code)},
+        "personas": [{"reporter_code": p.code, "carrier": p.carrier, "device_model": p.device,
+                      "expected_answer": p.answer, "failures": _failures_of(traffic, p.code),
+                      "weak_zones": len(truth.zones.get(p.code, ()))} for p in PERSONAS],
         "seconds": {"generate": round(generated - started, 2),
                     "load": round(time.perf_counter() - generated, 2),
                     "total": round(time.perf_counter() - started, 2)},

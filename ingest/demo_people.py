@@ -41,6 +41,8 @@ DEVICE_MODELS: dict[str, tuple[float, bool]] = {
     "iPhone 12 mini": (0.02, True), "iPhone 11": (0.07, False), "iPhone XS": (0.03, False),
     "iPhone SE (2nd gen)": (0.03, False), "LG V50 ThinQ": (0.04, True), "LG Velvet": (0.03, True),
     "LG Wing": (0.01, True), "Xiaomi Redmi Note 10": (0.01, False), "Pixel 5": (0.01, True),
+    # A made-up model with a defect (ingest/demo_personas.py PHONE_FACTORS): the "phone" story.
+    "DemoPhone D1": (0.03, True),
 }
 
 # Relative activity per local hour: weekday commute peaks (07-09, 18-20), quiet nights.
@@ -131,40 +133,6 @@ def make_reporters(n: int, rng: np.random.Generator, *, carriers: dict[str, floa
         has_5g=np.array([DEVICE_MODELS[d][1] for d in device]), activity=activity / activity.sum(),
         home_lat=home_lat, home_lon=home_lon, work_lat=work_lat, work_lon=work_lon,
     )
-
-
-@dataclass(frozen=True)
-class Persona:
-    """One documented demo reporter whose own log a dossier or "my reports" page can show.
-
-    Modelled on the KT subscriber whose calls dropped almost daily all over
-    Seoul: a KT customer on a sound phone, commuting from 노원 to 강남. His
-    attempts go through the same true rates as everyone's (so they do not
-    bias the rates); only his failures are mostly dropped or failed calls.
-    """
-
-    code: str = "DEMO-KTKT-2021"
-    carrier: str = "KT"
-    device: str = "Galaxy S21"
-    home: tuple[float, float] = (37.6552, 127.0612)  # near 노원역
-    work: tuple[float, float] = (37.4981, 127.0276)  # near 강남역
-    attempts_per_day: float = 14.0
-    kinds: tuple[tuple[str, float], ...] = (("dropped_call", 0.8), ("call_setup_failure", 0.2))
-
-
-PERSONA = Persona()
-
-
-def add_persona(people: Reporters, expected_attempts: float, days: int, persona: Persona = PERSONA) -> None:
-    """Make reporter 0 the persona, with enough activity for ``attempts_per_day``."""
-    share = min(0.05, persona.attempts_per_day * days / max(expected_attempts, 1.0))
-    others = np.delete(np.arange(len(people.code)), 0)
-    people.activity[others] *= (1.0 - share) / people.activity[others].sum()
-    people.activity[0] = share
-    people.code[0], people.carrier[0], people.network[0] = persona.code, persona.carrier, "KT"
-    people.device[0], people.has_5g[0] = persona.device, DEVICE_MODELS[persona.device][1]
-    people.home_lat[0], people.home_lon[0] = persona.home
-    people.work_lat[0], people.work_lon[0] = persona.work
 
 
 def techs(has_5g: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -23,11 +23,45 @@ def clear_demo(con: duckdb.DuckDBPyConnection) -> int:
             deleted = cur.execute("DELETE FROM reports WHERE source = ?", ["demo"]).fetchone()[0]
             cur.execute("DELETE FROM batches WHERE source = ?", ["demo"])
             cur.execute("DELETE FROM demo_truth")
+            cur.execute(_PERSONA_TABLE)
+            cur.execute("DELETE FROM demo_persona_zones")
             cur.execute("COMMIT")
         except Exception:
             cur.execute("ROLLBACK")
             raise
         return int(deleted)
+    finally:
+        cur.close()
+
+
+# The demo personas' routes and weak zones (ingest/demo_personas.py); only demo databases have it.
+_PERSONA_TABLE = """
+CREATE TABLE IF NOT EXISTS demo_persona_zones (
+    reporter_code   VARCHAR NOT NULL,   -- a published demo code (docs/DEMO.md), never a real one
+    expected_answer VARCHAR NOT NULL,   -- what "phone or network?" should answer for him
+    network         VARCHAR NOT NULL,
+    device_model    VARCHAR NOT NULL,
+    route_order     INTEGER NOT NULL,   -- station's place on his daily route, home end first
+    station         VARCHAR NOT NULL,
+    h3_r8           UBIGINT NOT NULL,
+    failure_rate    DOUBLE NOT NULL,    -- his network's true rate in that hex (as in demo_truth)
+    weak_zone       BOOLEAN NOT NULL    -- one of his network's weak hexes
+)
+"""
+
+
+def save_personas(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
+    """Replace the rows of demo_persona_zones; returns the row count."""
+    cur = con.cursor()
+    try:
+        cur.execute(_PERSONA_TABLE)
+        cur.execute("DELETE FROM demo_persona_zones")
+        cur.register("persona_rows", rows)
+        cur.execute(
+            "INSERT INTO demo_persona_zones SELECT reporter_code, expected_answer, network, device_model,"
+            " route_order, station, h3_r8::UBIGINT, failure_rate, weak_zone FROM persona_rows"
+        )
+        return len(rows)
     finally:
         cur.close()
 

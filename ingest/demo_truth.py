@@ -21,7 +21,7 @@ table agree without passing state around.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -37,6 +37,7 @@ from ingest.demo_city import (
     is_in_seoul,
     seoul_cells_r8,
 )
+from ingest.demo_personas import PERSONAS, route_cells, zone_candidates
 from ingest.vocab import NETWORKS
 
 BASE_RATE = 0.10
@@ -56,6 +57,7 @@ class Truth:
     cells: np.ndarray  # sorted uint64
     rates: dict[str, np.ndarray]  # network -> rate per cell, aligned with ``cells``
     weak: dict[str, np.ndarray]  # network -> its weak cells
+    zones: dict[str, np.ndarray] = field(default_factory=dict)  # persona code -> weak cells on his route
 
     def rates_of(self, networks: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """The true rate of each (network, cell) pair; every cell must be in ``self.cells``."""
@@ -119,9 +121,17 @@ def true_failure_rates(seed: int) -> Truth:
     lat, lon = cell_centres(cells)
     rates: dict[str, np.ndarray] = {}
     weak: dict[str, np.ndarray] = {}
+    zones: dict[str, np.ndarray] = {}
     for network in NETWORKS:
         chosen = list(shared)
         for category, count in WEAK_MIX.items():
+            if category == "station":  # a persona's weak zones are station hexes of his route
+                for persona in (p for p in PERSONAS if p.network == network and p.weak_zones):
+                    pool = np.setdiff1d(np.intersect1d(zone_candidates(persona), categories["station"]), chosen)
+                    picked = rng.choice(pool, min(persona.weak_zones, count, len(pool)), replace=False)
+                    zones[persona.code] = np.sort(picked)
+                    chosen.extend(picked)
+                    count -= len(picked)
             pool = np.setdiff1d(categories[category], chosen)
             chosen.extend(rng.choice(pool, count, replace=False))
         weak_cells = np.array(sorted(chosen), dtype=np.uint64)
@@ -130,9 +140,26 @@ def true_failure_rates(seed: int) -> Truth:
         network_rates[np.searchsorted(cells, weak_cells)] = BASE_RATE * multipliers
         rates[network] = network_rates
         weak[network] = weak_cells
-    return Truth(cells=cells, rates=rates, weak=weak)
+    return Truth(cells=cells, rates=rates, weak=weak, zones=zones)
 
 
 def mean_rate(truth: Truth) -> float:
     """A rough mean rate, to size how many attempts give a wanted number of failures."""
     return float(np.mean([r.mean() for r in truth.rates.values()]))
+
+
+def persona_rows(truth: Truth) -> pd.DataFrame:
+    """Rows for the table demo_persona_zones: each persona's route station hexes with his network's true
+    rate there, and whether the hex is one of the weak zones (persona code, expected answer, order on
+    the route, station name)."""
+    rows = []
+    for persona in PERSONAS:
+        cells = route_cells(persona)
+        rates = truth.rates_of(np.array([persona.network] * len(cells), dtype=object), cells)
+        weak = truth.zones.get(persona.code, np.array([], dtype=np.uint64))
+        for order, (station, cell, rate) in enumerate(zip(persona.route, cells, rates, strict=True)):
+            rows.append({"reporter_code": persona.code, "expected_answer": persona.answer,
+                         "network": persona.network, "device_model": persona.device, "route_order": order,
+                         "station": station, "h3_r8": int(cell), "failure_rate": float(rate),
+                         "weak_zone": bool(np.isin(cell, weak))})
+    return pd.DataFrame(rows)

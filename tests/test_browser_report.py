@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -45,11 +46,27 @@ def choose(page, box_label: str, option: str) -> None:
     wanted.click()
 
 
-def failures_on_overview(page, url) -> int:
+def failures_on_overview(page, url, *, timeout_s: float = 60.0) -> int:
+    """The home page's count of failure reports, once the page has its data.
+
+    The metric is found by its label (not by position: the home page's layout may move it),
+    and read only when it shows a non-zero number that stays the same across a rerun's end:
+    a value read as soon as the first element appears can be a placeholder (it read 0 once).
+    """
     page.goto(url + "/")
-    value = page.locator('[data-testid="stMetricValue"]').first
-    value.wait_for(timeout=60_000)
-    return int(value.inner_text().replace(",", ""))
+    value = page.locator('[data-testid="stMetric"]').filter(has_text="장애 제보").locator(
+        '[data-testid="stMetricValue"]').first
+    value.wait_for(timeout=timeout_s * 1000)
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        settle(page)
+        text = value.inner_text().replace(",", "").strip()
+        if text.isdigit() and int(text) > 0:
+            if text == last:
+                return int(text)
+            last = text
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the home page never showed a count of failure reports (last read: {last!r})")
 
 
 def test_tap_report_code_my_reports(site, phone, screenshot_dir):

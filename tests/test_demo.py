@@ -198,7 +198,7 @@ def test_phones_and_technologies_are_mixed(small_demo):
 
 def test_persona_has_calls_dropping_almost_daily(small_demo):
     con, summary = small_demo
-    from ingest.demo_people import PERSONA
+    from ingest.demo_personas import PERSONA
     from ingest.identity import keyed_hash, normalise_code
 
     reporter = keyed_hash("code", normalise_code(PERSONA.code))
@@ -357,3 +357,69 @@ def test_cli_demo_prints_json_and_exits_0(tmp_path):
 def test_station_list_is_the_one_geo_places_reads():
     inside = city_model().station_lat
     assert 240 <= len(inside) <= len(stations())  # stations outside Seoul are left out
+
+
+# --- personas --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [20211025, 7, 11])
+def test_the_network_persona_has_kt_weak_zones_on_his_route_only_for_kt(seed):
+    from ingest.demo_personas import PERSONAS, route_cells, zone_candidates
+
+    truth = true_failure_rates(seed)
+    persona = next(p for p in PERSONAS if p.answer == "network")
+    zones = truth.zones[persona.code]
+    assert len(zones) == persona.weak_zones == 7
+    assert set(zones.tolist()) <= set(zone_candidates(persona).tolist()) <= set(route_cells(persona).tolist())
+    assert set(zones.tolist()) <= set(truth.weak["KT"].tolist())  # they are KT's own weak hexes
+    idx = np.searchsorted(truth.cells, zones)
+    assert (truth.rates["KT"][idx] >= 3 * BASE_RATE).all()
+    # They are KT's alone: not the shared dead zones, ordinary for the other networks (a chance pick of
+    # another network's own weak station hexes may hit one of them).
+    for other in (n for n in NETWORKS if n != "KT"):
+        assert (truth.rates[other][idx] <= 1.4 * BASE_RATE).sum() >= len(zones) - 1
+
+
+def test_the_phone_persona_lives_where_his_network_is_no_worse():
+    """For the default seed: the "phone" answer is true only if SKT is no worse where he reports."""
+    from ingest.demo_personas import PERSONAS, route_cells
+
+    truth = true_failure_rates(20211025)
+    persona = next(p for p in PERSONAS if p.answer == "phone")
+    idx = np.searchsorted(truth.cells, route_cells(persona))
+    mine = truth.rates[persona.network][idx]
+    others = [truth.rates[n][idx] for n in NETWORKS if n != persona.network]
+    assert (mine <= np.mean(others, axis=0)).all()  # no worse than the baseline (the other carriers)
+    assert all((mine <= 1.1 * other).all() for other in others)  # nor clearly worse than either
+
+
+def test_phone_factors_average_one_over_all_attempts():
+    from ingest.demo_people import make_reporters
+    from ingest.demo_personas import PHONE_FACTORS, add_personas, phone_factors
+
+    people = make_reporters(5000, np.random.default_rng(3))
+    add_personas(people, 200_000, 35)
+    factors = phone_factors(people)
+    assert float((factors * people.activity).sum()) == pytest.approx(1.0)
+    defect = people.device == "DemoPhone D1"
+    assert defect.sum() > 50 and (factors[defect] == PHONE_FACTORS["DemoPhone D1"]).all()
+    assert 0.9 < factors[~defect].max() < 1.0  # every other phone a little better than the truth
+
+
+def test_personas_and_their_zones_are_stored(small_demo):
+    from ingest.demo_personas import PERSONAS
+    from ingest.identity import keyed_hash, normalise_code
+
+    con, summary = small_demo
+    assert [p["reporter_code"] for p in summary["personas"]] == [p.code for p in PERSONAS]
+    assert {p["expected_answer"] for p in summary["personas"]} == {"network", "phone"}
+    rows = con.execute("SELECT reporter_code, count(*), count(*) FILTER (WHERE weak_zone) FROM demo_persona_zones"
+                       " GROUP BY ALL ORDER BY 1").fetchall()
+    assert rows == sorted((p.code, len(p.route), p.weak_zones) for p in PERSONAS)
+    # The stored zones agree with demo_truth, and every persona reports under his own code and phone.
+    mismatched = con.execute("SELECT count(*) FROM demo_persona_zones z JOIN demo_truth t USING (network, h3_r8)"
+                             " WHERE z.failure_rate <> t.failure_rate").fetchone()[0]
+    assert mismatched == 0
+    for persona in PERSONAS:
+        models = con.execute("SELECT list(DISTINCT device_model), list(DISTINCT network) FROM reports"
+                             " WHERE reporter = ?", [keyed_hash("code", normalise_code(persona.code))]).fetchone()
+        assert models == ([persona.device], [persona.network])

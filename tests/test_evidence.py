@@ -191,3 +191,20 @@ def test_incidents_in_the_site_schema_skip_withdrawn_ones_and_other_districts(co
                          "sig_cd": ["11140"]})
     found = overlapping_incidents(con.cursor(), mine)
     assert sorted(found["incident_id"]) == ["KT-city", "KT-jung-gu"]
+
+
+def test_the_answer_shows_the_numbers_of_its_tests(town):
+    """Both shares with their counts and the p-value, on the page and in the dossier."""
+    from evidence.dossier import verdict_numbers
+
+    comparison = compare_nearby(town, ME, my_reports(town, ME), k=5)
+    verdict = phone_or_network(comparison)
+    lines = verdict_numbers(verdict, "ko")
+    assert len(lines) == len(verdict.tests) == 2
+    decided = [t for t in verdict.tests if t["decided"]]
+    assert decided and all(f"{t['group'].failures:,}/{t['group'].total:,}" in " ".join(lines) for t in decided)
+    assert any("p " in line for line in lines)
+    page = dossier_html(my_reports(town, ME), comparison, verdict, None,
+                        generated_at=datetime(2021, 11, 1, 9, 0, tzinfo=load_city().tz))
+    assert all(line.replace("<", "&lt;") in page for line in lines)
+    assert verdict_numbers(verdict, "en")[0].startswith("carrier test")

@@ -20,7 +20,7 @@ from evidence import (
     overlapping_outages,
     phone_or_network,
 )
-from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent
+from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent, place_ko, verdict_numbers
 from ingest.vocab import KINDS, NETWORK_NAMES
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
@@ -84,7 +84,7 @@ st_folium(pick_map.reports_map(points, city.center, city.zoom), key="my_map", he
 
 table = pd.DataFrame({
     tr("일시(서울)", "Time (Seoul)"): mine["local_time"].dt.strftime("%Y-%m-%d %H:%M"),
-    tr("장소", "Place"): (mine["gu"].fillna("") + " " + mine["dong"].fillna("")).str.strip(),
+    tr("장소", "Place"): [place_ko(g, d) for g, d in zip(mine["gu"], mine["dong"], strict=True)],
     tr("가까운 역", "Nearest station"): mine["station"],
     tr("통신사", "Carrier"): mine["brand"],
     tr("유형", "Kind"): mine["kind"].map(_kind),
@@ -148,6 +148,8 @@ else:
     if group_rows:
         st.dataframe(pd.DataFrame(group_rows), hide_index=True, width="stretch", key="my_phone_groups")
     st.info(verdict.text_ko if lang() == "ko" else verdict.text_en, icon="⚖️")
+    for line in verdict_numbers(verdict, lang()):
+        st.text(line)
     st.caption(tr("검정: 피셔 정확검정(단측, 유의수준 1%); 집단마다 다른 제보자 k명 이상, 제보·표본 30건 이상일 때만 "
                   "판단합니다. 기종 이름은 입력한 그대로(대소문자·기호 무시) 비교합니다.",
                   "Test: one-sided Fisher exact test at 1%; an answer only when each group has at least k other "
