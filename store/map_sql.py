@@ -63,14 +63,16 @@ _BOUND = "coalesce(bit_count(bit_or(1::UBIGINT << (reporter & 63))), 0)::BIGINT"
 _EXACT = "count(DISTINCT reporter)"
 
 
-def _where(flt: ReportFilter, cell: tuple[int, int] | None = None, *, of_failures: bool = False) -> tuple[str, list]:
-    """The rows behind the counts: failures of every kind and 'all good' samples, or only the counted failures."""
+def _where(flt: ReportFilter, cell: tuple[int, int] | None = None, *, of_failures: bool = False,
+           of_rest: bool = False) -> tuple[str, list]:
+    """The rows behind the counts: failures of every kind and 'all good' samples, only the counted
+    failures, or only the rest (``of_rest``: the reports that are not counted failures)."""
     base = dataclasses.replace(flt, kinds=(), failures_only=False)
     where, values = base.where()
     parts, extra = [where], []
-    if of_failures:
+    if of_failures or of_rest:
         failure, failure_values = _failure_condition(flt.kinds)
-        parts.append(failure)
+        parts.append(f"NOT ({failure})" if of_rest else failure)
         extra.extend(failure_values)
     if cell is not None:
         # First, so the scan can skip rows of other hexes before anything else.
@@ -86,7 +88,7 @@ def _failure_condition(kinds: tuple[str, ...]) -> tuple[str, list]:
 
 
 def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFilter, *, k: int,
-             cell: tuple[int, int] | None = None, of_failures: bool = False) -> pd.DataFrame:
+             cell: tuple[int, int] | None = None, of_failures: bool = False, of_rest: bool = False) -> pd.DataFrame:
     """Counts per group of ``keys`` (name -> SQL), with distinct reporters exact wherever below k.
 
     One hex (``cell``), and a view expected to select few rows, is counted
@@ -94,7 +96,7 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
     it leaves open. Both give the same counts and the same groups at or above k.
     """
     failure, failure_values = _failure_condition(flt.kinds)
-    where, values = _where(flt, cell, of_failures=of_failures)
+    where, values = _where(flt, cell, of_failures=of_failures, of_rest=of_rest)
     select = "".join(f"{sql} AS {name}, " for name, sql in keys.items())
     group = "GROUP BY ALL" if keys else ""
     exact = cell is not None or _expected_rows(cur, where, values) < EXACT_SCAN_ROWS
@@ -111,7 +113,7 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
         thin = ((frame["reporters"] < EXACT_BELOW_FACTOR * k) & (frame["reporters"] < frame["reports"])
                 & (frame["reports"] >= k))
         if thin.any():
-            frame = _count_exactly(cur, frame, thin, keys, flt, of_failures)
+            frame = _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest)
     names = list(keys)
     return frame.sort_values(names).reset_index(drop=True) if names else frame
 
@@ -122,8 +124,8 @@ def _expected_rows(cur: duckdb.DuckDBPyConnection, where: str, values: list) -> 
     return int(cur.execute(sql, values).fetchone()[0]) * 100 // _SAMPLE_PERCENT
 
 
-def _count_exactly(cur, frame, thin, keys, flt, of_failures) -> pd.DataFrame:
-    where, values = _where(flt, of_failures=of_failures)
+def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False) -> pd.DataFrame:
+    where, values = _where(flt, of_failures=of_failures, of_rest=of_rest)
     join, join_values = "", []
     if "cell" in keys:
         # An inner join on the thin hexes lets DuckDB filter the scan by them (semi-join: 2x the time;
@@ -143,32 +145,53 @@ def _count_exactly(cur, frame, thin, keys, flt, of_failures) -> pd.DataFrame:
     return merged.drop(columns=["reporters_exact"])
 
 
+def with_sources(cur, frame: pd.DataFrame, keys: dict[str, str], flt: ReportFilter, *, k: int,
+                 cell: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Adds ``failure_reporters`` and ``rest_reporters``: distinct reporters behind the counted failures
+    and behind the other reports (reports - failures), each exact below k (geo.privacy.counts_shown)."""
+    out = frame
+    for name, part in (("failure_reporters", {"of_failures": True}), ("rest_reporters", {"of_rest": True})):
+        counted = _grouped(cur, keys, flt, k=k, cell=cell, **part)[[*keys, "reporters"]]
+        if keys:
+            out = out.merge(counted.rename(columns={"reporters": name}), on=list(keys), how="left")
+        else:
+            out = out.assign(**{name: counted["reporters"].iloc[0] if len(counted) else 0})
+        out[name] = out[name].fillna(0).astype("int64")
+    return out
+
+
 def hex_counts(cur, res: int, flt: ReportFilter, *, k: int, by_network: bool = False,
-               of_failures: bool = False) -> pd.DataFrame:
-    """Counts per hex (and per host network): cell, [network,] failures, samples, reports, reporters."""
+               of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
+    """Counts per hex (and per host network): cell, [network,] failures, samples, reports, reporters
+    (with ``sources``: failure_reporters, rest_reporters too)."""
     keys = {"cell": column_for(res)} | ({"network": "network"} if by_network else {})
-    return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+    frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+    return with_sources(cur, frame, keys, flt, k=k) if sources else frame
 
 
-def hour_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False) -> pd.DataFrame:
+def hour_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
     """Counts per local hour of day and host network, over the whole view."""
     keys = {"hour": "local_hour::INTEGER", "network": "network"}
-    return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+    frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+    return with_sources(cur, frame, keys, flt, k=k) if sources else frame
 
 
-def day_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False) -> pd.DataFrame:
+def day_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
     """Counts per local date and host network, over the whole view."""
-    frame = _grouped(cur, {"day": "local_date", "network": "network"}, flt, k=k, of_failures=of_failures)
+    keys = {"day": "local_date", "network": "network"}
+    frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+    frame = with_sources(cur, frame, keys, flt, k=k) if sources else frame
     frame["day"] = pd.to_datetime(frame["day"])
     return frame
 
 
 def cell_counts(cur, res: int, cell: int, flt: ReportFilter, *, k: int, by_network: bool = True,
                 by_hour: bool = False) -> pd.DataFrame:
-    """Counts of one hex, per host network (and local hour), or in total."""
+    """Counts of one hex, per host network (and local hour), or in total, with failure and rest reporters."""
     keys = ({"network": "network"} if by_network else {}) | \
         ({"hour": "local_hour::INTEGER"} if by_hour else {})
-    return _grouped(cur, keys, flt, k=k, cell=(res, cell))
+    frame = _grouped(cur, keys, flt, k=k, cell=(res, cell))
+    return with_sources(cur, frame, keys, flt, k=k, cell=(res, cell))
 
 
 def cell_kinds(cur, res: int, cell: int, flt: ReportFilter) -> pd.DataFrame:
