@@ -76,11 +76,11 @@ def timeline(cur, row: dict, areas: list[dict], config: DetectorConfig | None = 
     for first, last, total in spans:
         starts[first:last + 1], sizes[first:last + 1] = first, last - first + 1
         totals[first:last + 1] = [total] * (last - first + 1)
-    per_bin = [None if t is None else t / n for t, n in zip(totals, sizes, strict=True)]
-    return pd.DataFrame({"time": times, "reporters": pd.array(per_bin, dtype="Float64"),
+    per_bin = [np.nan if t is None else t / n for t, n in zip(totals, sizes, strict=True)]
+    return pd.DataFrame({"time": times, "reporters": np.array(per_bin, dtype=float),
                          "usual": np.round(binned_usual, 3), "low": low, "high": high, "minutes": width,
                          "span_start": times[starts] if len(times) else times, "span_bins": sizes,
-                         "span_reporters": pd.array(totals, dtype="Int64")})
+                         "span_reporters": np.array([np.nan if t is None else t for t in totals], dtype=float)})
 
 
 def merge_small_bins(counts, k: int) -> list[tuple[int, int, int | None]]:
