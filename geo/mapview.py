@@ -123,12 +123,31 @@ def counts_for_view(cur, q: MapQuery, res: int, *, carrier: bool = True,
     flt = q.report_filter(carrier=carrier)
     if q.measure == DENSITY:
         counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, of_failures=True)
-        return with_counts_shown(counts, DENSITY, k), DENSITY, ()
-    counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, sources=True)
-    measure, why = choose_measure(q.measure, counts, k)
-    if measure == DENSITY and (q.kinds or counts["samples"].sum() > 0):
-        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, of_failures=True)
-    return with_counts_shown(counts, measure, k), measure, why
+        measure, why = DENSITY, ()
+    else:
+        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, sources=True)
+        measure, why = choose_measure(q.measure, counts, k)
+        if measure == DENSITY and (q.kinds or counts["samples"].sum() > 0):
+            counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, of_failures=True)
+    counts = with_counts_shown(counts, measure, k)
+    if carrier and q.carrier and not by_network:
+        # One carrier's counts are a part of the hex's all-carrier counts (the same view without the
+        # carrier filter): shown only where the carriers side by side may show theirs.
+        counts = counts.drop(columns="counts_shown").merge(
+            _carrier_counts_shown(cur, q, res, measure, k), on="cell", how="left")
+        counts["counts_shown"] = counts["counts_shown"].fillna(False).astype(bool)
+    return counts, measure, why
+
+
+def _carrier_counts_shown(cur, q: MapQuery, res: int, measure: str, k: int) -> pd.DataFrame:
+    """cell, counts_shown of ``q.carrier`` among all carriers side by side (``with_counts_shown``)."""
+    flt = q.report_filter(carrier=False)
+    if measure == DENSITY:
+        family = map_sql.hex_counts(cur, res, flt, k=k, by_network=True, of_failures=True)
+    else:
+        family = map_sql.hex_counts(cur, res, flt, k=k, by_network=True, sources=True)
+    family = with_counts_shown(family, measure, k)
+    return family.loc[family["network"] == q.carrier, ["cell", "counts_shown"]]
 
 
 def with_counts_shown(counts: pd.DataFrame, measure: str, k: int) -> pd.DataFrame:
