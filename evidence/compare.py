@@ -93,9 +93,12 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
     result = Comparison(network=network, model=model, hexes=units["h3_r8"].nunique(),
                         buckets=sorted(int(b) for b in units["bucket"].unique()), start=start, end=end, k=k)
     per_network = rows[rows["grouping_id"] == 3]
-    result.networks = {r.network: _line(r) for r in per_network.itertuples()}
-    result.by_bucket = rows[rows["grouping_id"] == 1][["network", "bucket", "failures", "ok_samples", "reporters",
-                                                       "failure_reporters"]].reset_index(drop=True)
+    result.networks = {r.network: _line(r) for r in per_network[_counts_usable(per_network, k)].itertuples()}
+    by_bucket = rows[rows["grouping_id"] == 1].reset_index(drop=True)
+    hidden = suppress(by_bucket, ~_counts_usable(by_bucket, k), _FIGURES, k, [["network"]])
+    by_bucket = by_bucket[~hidden & by_bucket["network"].isin(list(result.networks))]
+    result.by_bucket = by_bucket[["network", "bucket", "failures", "ok_samples", "reporters",
+                                  "failure_reporters"]].reset_index(drop=True)
     result.groups = phone_groups(rows[rows["grouping_id"] == 2], result.networks, network, model_key(model), k)
     total = per_network["all_rows"].sum()
     result.demo_share = float(per_network["demo_rows"].sum() / total) if total else 0.0
@@ -106,17 +109,23 @@ def _line(r) -> Line:
     return Line(int(r.failures), int(r.ok_samples), int(r.reporters), int(r.failure_reporters))
 
 
+_FIGURES = {"failures": "failure_reporters", "ok_samples": "ok_reporters"}
+
+
+def _counts_usable(frame: pd.DataFrame, k: int):
+    """Lines whose failures and 'all good' samples are each 0 or from k reporters (and k reporters in all)."""
+    return ((frame["reporters"] >= k)
+            & ((frame["failures"] == 0) | (frame["failure_reporters"] >= k))
+            & ((frame["ok_samples"] == 0) | (frame["ok_reporters"] >= k))).to_numpy(dtype=bool)
+
+
 def usable_parts(parts: pd.DataFrame, k: int) -> pd.DataFrame:
     """The (network, model_key) parts whose counts may be used: failures and samples each 0 or from
     k reporters, and per network, the parts left out never rest on fewer than k reporters together."""
     if parts.empty:
         return parts
     parts = parts.reset_index(drop=True)
-    small = ((parts["reporters"] < k)
-             | ((parts["failures"] > 0) & (parts["failure_reporters"] < k))
-             | ((parts["ok_samples"] > 0) & (parts["ok_reporters"] < k))).to_numpy(dtype=bool)
-    hidden = suppress(parts, small, {"failures": "failure_reporters", "ok_samples": "ok_reporters"}, k,
-                      [["network"]])
+    hidden = suppress(parts, ~_counts_usable(parts, k), _FIGURES, k, [["network"]])
     return parts[~hidden].reset_index(drop=True)
 
 
@@ -147,7 +156,7 @@ def phone_groups(parts: pd.DataFrame, networks: dict[str, Line], network: str, m
         groups["network_all_models"] = mine
     if not model:
         return groups
-    usable = usable_parts(parts, k)
+    usable = usable_parts(parts[parts["network"].isin(list(networks))], k)
     same = usable[usable["model_key"] == model]
     on_mine = [_line(r) for r in same[same["network"] == network].itertuples()]
     elsewhere = [_line(r) for r in same[same["network"] != network].itertuples()]

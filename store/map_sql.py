@@ -106,7 +106,7 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
                          where=where, group=group)
     frame = cur.execute(sql, failure_values + values).df()
     for name in ("failures", "samples", "reports", "reporters"):
-        frame[name] = frame[name].astype("int64")
+        frame[name] = frame[name].fillna(0).astype("int64")  # an empty view without keys: NULL sums
     if not exact:
         # Bits set <= distinct reporters <= reports: exact when the bound meets the count of reports.
         # A group of fewer than k reports has fewer than k reporters: hidden whatever the exact count.
