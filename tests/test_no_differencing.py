@@ -12,6 +12,7 @@ See docs/SECURITY.md, "Differencing".
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from itertools import combinations
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def _atoms(networks=("KT", "SKT"), hours=None, kinds=None, ok=False) -> frozense
 
 def _map_family(cur, q, hours, kinds) -> list[frozenset]:
     """The atom sets of every count the map and the hex detail show for this view and its carriers."""
-    from geo import mapdetail, mapview
+    from geo import mapview
 
     published = []
     for carrier in (None, "KT", "SKT"):
@@ -168,6 +169,14 @@ def _map_family(cur, q, hours, kinds) -> list[frozenset]:
             published.append(_atoms((row.network,), hours, kinds))
             if measure == mapview.RATE:
                 published.append(_atoms((row.network,), hours, None, ok=True))
+    return published + _detail_family(cur, q, hours, kinds)
+
+
+def _detail_family(cur, q, hours, kinds) -> list[frozenset]:
+    """The atom sets of every count the hex detail shows: carriers, carrier x hour, carrier x kind."""
+    from geo import mapdetail
+
+    published = []
     detail = mapdetail.cell_detail(cur, q, HALL_HEX)
     if detail.published:
         for row in detail.carriers.itertuples():
@@ -275,3 +284,132 @@ def _decoded(line, others, model, stored) -> tuple[str, ...]:
                 fits.append(chosen)
     assert fits, "a group is no sum of carriers' parts"
     return max(fits, key=len)
+
+
+# --- the outage page and the status API ------------------------------------------------------
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(counts=st.lists(st.integers(0, 4), min_size=1, max_size=14))
+def test_outage_timeline_never_shows_a_stretch_of_fewer_than_k(counts):
+    """Bins of reporters per minute, merged: no published point nor difference of points is under k."""
+    from outages.details import merge_small_bins
+
+    spans = merge_small_bins(counts, K)
+    assert [i for first, last, _ in spans for i in range(first, last + 1)] == list(range(len(counts)))
+    for first, last, total in spans:
+        assert total is None or total == sum(counts[first:last + 1])
+        assert total is None or total == 0 or total >= K
+    # one person per first report in a bin (a person counts once an hour: bins are disjoint people)
+    people, n = {}, 0
+    for i, c in enumerate(counts):
+        people[i] = set(range(n, n + c))
+        n += c
+    published = [frozenset(range(first, last + 1)) for first, last, total in spans if total is not None]
+    assert derivable_small_sets(published, people, K) == []
+
+
+KINDS = ("dropped_call", "call_setup_failure", "no_service", "no_data")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(who=st.fixed_dictionaries({kind: st.sets(st.integers(0, 7), max_size=5) for kind in KINDS}),
+       lang=st.sampled_from(["ko", "en"]))
+def test_outage_kinds_never_leave_a_small_rest(monkeypatch, who, lang):
+    """The kinds table with its pooled rest, and the incident's total of reports, leave no small kind."""
+    from outages import _sql, details
+
+    reports = {kind: 2 * len(people) + 1 for kind, people in who.items() if people}
+    table = pd.DataFrame({"kind": list(reports), "reports": list(reports.values()),
+                          "reporters": [len(who[kind]) for kind in reports]})
+    monkeypatch.setattr(_sql, "kinds_in", lambda cur, **kw: table.sort_values("reports", ascending=False))
+    now = pd.Timestamp("2021-10-25T03:00:00Z").to_pydatetime()
+    row = {"network": "KT", "scope": "city", "onset_at": now, "ended_at": None, "as_of": now}
+    shown = details.kinds(None, row, [], lang)
+    names = {KINDS_TEXT[lang][kind]: kind for kind in KINDS}
+    everyone = set().union(*who.values())
+    # the incident's reports, published beside the table when its reporters are k (outages.public.people)
+    published = [frozenset(reports)] if len(everyone) >= K else []
+    named = {names[k] for k in shown["kind"] if k in names}
+    for r in shown.itertuples():
+        if r.kind in names:
+            published.append(frozenset({names[r.kind]}))
+        elif r.reports is not None and not pd.isna(r.reports):
+            published.append(frozenset(reports) - named)
+    people = {kind: who[kind] for kind in reports}
+    assert derivable_small_sets(published, people, K) == []
+
+
+def _kind_names():
+    from ingest.vocab import KINDS as NAMES
+
+    return {lang: {kind: NAMES[kind][lang] for kind in KINDS} for lang in ("ko", "en")}
+
+
+KINDS_TEXT = _kind_names()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(recent=st.integers(0, 8), peak=st.integers(0, 8), reporters=st.integers(0, 8), observed=st.integers(0, 8),
+       usual=st.floats(0.1, 5))
+def test_outage_counts_of_people_are_zero_or_at_least_k(recent, peak, reporters, observed, usual):
+    """The status API's incident: last 15 minutes, peak, districts, total: 0, at least k, or null."""
+    from outages.public import banner_text, public_incident
+
+    t = pd.Timestamp("2021-10-25T02:16:00Z").to_pydatetime()
+    row = {"incident_id": "KT-1", "network": "KT", "status": "ongoing", "confirmed": True, "scope": "districts",
+           "onset_at": t, "detected_at": t, "ended_at": None, "resolved_at": None, "as_of": t, "peak_at": t,
+           "peak_ratio": 3.0, "peak_reporters": peak, "recent_reporters": recent, "recent_expected": usual,
+           "reporters": reporters, "reports": 3 * reporters, "synthetic": False}
+    out = public_incident(row, [], [{"sig_cd": "11110", "reporters": reporters, "observed": observed,
+                                     "expected": usual}])
+    for value in (out["last_15min"]["reporters"], out["peak"]["reporters_15min"], out["reporters"],
+                  out["districts"][0]["reporters"], out["districts"][0]["first_reports"]):
+        assert value is None or value == 0 or value >= K
+    if out["last_15min"]["reporters"] is None:  # the ratio and the usual number would give it back
+        assert out["last_15min"]["ratio"] is None
+    if out["reporters"] is None:
+        assert out["reports"] is None
+    if 0 < recent < K:
+        assert f" {recent} reporters" not in banner_text(row, [], "en")
+
+
+# --- exports (files and /api/v1/hexes) -------------------------------------------------------
+
+EXPORT_ATOMS = [(n, kind) for n in ("KT", "SKT") for kind in ("dropped_call", "no_data", "no_service", "ok")]
+
+
+@PROFILE
+@given(data=st.fixed_dictionaries({atom: _people() for atom in EXPORT_ATOMS}))
+def test_exports_never_show_a_count_of_fewer_than_k(data):
+    """One hex, one hour, a whole past week: the all-failures row, the kind rows, the samples."""
+    from geo.aggregate import ExportQuery, build
+    from store.db import close_shared
+
+    rows = []
+    for (network, kind), who in data.items():
+        for person_id, times in who.items():
+            for day in range(times):
+                rows.append(_report(f"P{network}{person_id:02d}XXXX", network, kind, 18, 18 + day))
+    with tempfile.TemporaryDirectory() as tmp:
+        con = _connect(tmp)
+        try:
+            _load(con, rows)
+            people = {atom: set() for atom in EXPORT_ATOMS}
+            for r in con.execute("SELECT network, kind, reporter FROM reports WHERE status = 'ok'").fetchall():
+                people[(r[0], r[1])].add(r[2])
+            cur = con.cursor()
+            frame = build(cur, ExportQuery(res=8, by="hour"), today=date(2021, 11, 1)).frame()
+        finally:
+            con.close()
+            close_shared()
+    published = []
+    for r in frame.itertuples():
+        failures = frozenset((r.network, k) for k in KINDS[:1] + ("no_data", "no_service"))
+        ok = frozenset({(r.network, "ok")})
+        if pd.notna(r.reports):
+            published.append(failures if r.kind == "all_failures" else frozenset({(r.network, r.kind)}))
+        if pd.notna(r.ok_samples):
+            published.append(ok)
+        if pd.notna(r.observations):
+            published.append(failures | ok)
+    assert derivable_small_sets(published, people, K) == []
