@@ -120,34 +120,28 @@ def counts_for_view(cur, q: MapQuery, res: int, *, carrier: bool = True,
     no samples and no kind filter: then both are the same people).
     """
     k = min_reporters()
-    flt = q.report_filter(carrier=carrier)
+    # One carrier's counts are read with the other carriers of each hex (the same rows: the view
+    # without its carrier filter, per carrier), since its counts are shown only where the carriers
+    # side by side may show theirs (``with_counts_shown``).
+    one_carrier = bool(carrier and q.carrier and not by_network)
+    flt = q.report_filter(carrier=carrier and not one_carrier)
+    split = by_network or one_carrier
+
+    def own(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["network"] == q.carrier] if one_carrier else frame
+
     if q.measure == DENSITY:
-        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, of_failures=True)
+        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=split, of_failures=True)
         measure, why = DENSITY, ()
     else:
-        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, sources=True)
-        measure, why = choose_measure(q.measure, counts, k)
-        if measure == DENSITY and (q.kinds or counts["samples"].sum() > 0):
-            counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, of_failures=True)
+        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=split, sources=True)
+        measure, why = choose_measure(q.measure, own(counts), k)
+        if measure == DENSITY and (q.kinds or own(counts)["samples"].sum() > 0):
+            counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=split, of_failures=True)
     counts = with_counts_shown(counts, measure, k)
-    if carrier and q.carrier and not by_network:
-        # One carrier's counts are a part of the hex's all-carrier counts (the same view without the
-        # carrier filter): shown only where the carriers side by side may show theirs.
-        counts = counts.drop(columns="counts_shown").merge(
-            _carrier_counts_shown(cur, q, res, measure, k), on="cell", how="left")
-        counts["counts_shown"] = counts["counts_shown"].fillna(False).astype(bool)
+    if one_carrier:
+        counts = own(counts).drop(columns="network").reset_index(drop=True)
     return counts, measure, why
-
-
-def _carrier_counts_shown(cur, q: MapQuery, res: int, measure: str, k: int) -> pd.DataFrame:
-    """cell, counts_shown of ``q.carrier`` among all carriers side by side (``with_counts_shown``)."""
-    flt = q.report_filter(carrier=False)
-    if measure == DENSITY:
-        family = map_sql.hex_counts(cur, res, flt, k=k, by_network=True, of_failures=True)
-    else:
-        family = map_sql.hex_counts(cur, res, flt, k=k, by_network=True, sources=True)
-    family = with_counts_shown(family, measure, k)
-    return family.loc[family["network"] == q.carrier, ["cell", "counts_shown"]]
 
 
 def with_counts_shown(counts: pd.DataFrame, measure: str, k: int) -> pd.DataFrame:

@@ -88,7 +88,8 @@ def _failure_condition(kinds: tuple[str, ...]) -> tuple[str, list]:
 
 
 def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFilter, *, k: int,
-             cell: tuple[int, int] | None = None, of_failures: bool = False, of_rest: bool = False) -> pd.DataFrame:
+             cell: tuple[int, int] | None = None, of_failures: bool = False, of_rest: bool = False,
+             key_values: list | None = None) -> pd.DataFrame:
     """Counts per group of ``keys`` (name -> SQL), with distinct reporters exact wherever below k.
 
     One hex (``cell``), and a view expected to select few rows, is counted
@@ -104,7 +105,8 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
     failures = "count(*) - count_if(kind = 'ok')" if failure == "kind <> 'ok'" else f"count_if({failure})::BIGINT"
     sql = _COUNTS.format(select=select, failures=failures, reporters=_EXACT if exact else _BOUND,
                          where=where, group=group)
-    frame = cur.execute(sql, failure_values + values).df()
+    key_values = list(key_values or [])  # values bound in the keys' SQL (it comes first)
+    frame = cur.execute(sql, key_values + failure_values + values).df()
     for name in ("failures", "samples", "reports", "reporters"):
         frame[name] = frame[name].fillna(0).astype("int64")  # an empty view without keys: NULL sums
     if not exact:
@@ -113,7 +115,7 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
         thin = ((frame["reporters"] < EXACT_BELOW_FACTOR * k) & (frame["reporters"] < frame["reports"])
                 & (frame["reports"] >= k))
         if thin.any():
-            frame = _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest)
+            frame = _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest, key_values)
     names = list(keys)
     return frame.sort_values(names).reset_index(drop=True) if names else frame
 
@@ -124,7 +126,7 @@ def _expected_rows(cur: duckdb.DuckDBPyConnection, where: str, values: list) -> 
     return int(cur.execute(sql, values).fetchone()[0]) * 100 // _SAMPLE_PERCENT
 
 
-def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False) -> pd.DataFrame:
+def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False, key_values=()) -> pd.DataFrame:
     where, values = _where(flt, of_failures=of_failures, of_rest=of_rest)
     join, join_values = "", []
     if "cell" in keys:
@@ -135,7 +137,7 @@ def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False) -> p
     select = ", ".join(f"{sql} AS {name}" for name, sql in keys.items())
     group = "GROUP BY ALL" if keys else ""
     sql = f"SELECT {select + ', ' if keys else ''}{_EXACT} AS reporters FROM reports{join} WHERE {where} {group}"
-    exact = cur.execute(sql, join_values + values).df()
+    exact = cur.execute(sql, list(key_values) + join_values + values).df()
     names = list(keys)
     if not names:
         frame["reporters"] = exact["reporters"].to_numpy().astype("int64")
@@ -149,13 +151,17 @@ def with_sources(cur, frame: pd.DataFrame, keys: dict[str, str], flt: ReportFilt
                  cell: tuple[int, int] | None = None) -> pd.DataFrame:
     """Adds ``failure_reporters`` and ``rest_reporters``: distinct reporters behind the counted failures
     and behind the other reports (reports - failures), each exact below k (geo.privacy.counts_shown)."""
+    # One scan grouped by the keys and by "counted failure or not".
+    failure, failure_values = _failure_condition(flt.kinds)
+    parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, cell=cell, key_values=failure_values)
+    names = list(keys)
     out = frame
-    for name, part in (("failure_reporters", {"of_failures": True}), ("rest_reporters", {"of_rest": True})):
-        counted = _grouped(cur, keys, flt, k=k, cell=cell, **part)[[*keys, "reporters"]]
-        if keys:
-            out = out.merge(counted.rename(columns={"reporters": name}), on=list(keys), how="left")
+    for name, is_failure in (("failure_reporters", True), ("rest_reporters", False)):
+        counted = parts.loc[parts["_failure"] == is_failure, [*names, "reporters"]].rename(columns={"reporters": name})
+        if names:
+            out = out.merge(counted, on=names, how="left")
         else:
-            out = out.assign(**{name: counted["reporters"].iloc[0] if len(counted) else 0})
+            out = out.assign(**{name: counted[name].iloc[0] if len(counted) else 0})
         out[name] = out[name].fillna(0).astype("int64")
     return out
 
