@@ -171,8 +171,32 @@ def hex_counts(cur, res: int, flt: ReportFilter, *, k: int, by_network: bool = F
     """Counts per hex (and per host network): cell, [network,] failures, samples, reports, reporters
     (with ``sources``: failure_reporters, rest_reporters too)."""
     keys = {"cell": column_for(res)} | ({"network": "network"} if by_network else {})
-    frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
-    return with_sources(cur, frame, keys, flt, k=k) if sources else frame
+    if sources and not of_failures:
+        return _split_counts(cur, keys, flt, k=k)
+    return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+
+
+def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int) -> pd.DataFrame:
+    """``_grouped`` with failure_reporters and rest_reporters, in one scan grouped by "counted failure or not".
+
+    The reporters of a group are at least those of its larger part: k or more there, the group has
+    k; below, where both parts have reporters, the group is counted again exactly (they may overlap).
+    """
+    failure, failure_values = _failure_condition(flt.kinds)
+    parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, key_values=failure_values)
+    names = list(keys)
+    frame = parts.groupby(names, as_index=False)[["failures", "samples", "reports"]].sum()
+    for name, is_failure in (("failure_reporters", True), ("rest_reporters", False)):
+        part = parts.loc[parts["_failure"] == is_failure, [*names, "reporters"]].rename(columns={"reporters": name})
+        frame = frame.merge(part, on=names, how="left")
+        frame[name] = frame[name].fillna(0).astype("int64")
+    frame["reporters"] = frame[["failure_reporters", "rest_reporters"]].max(axis=1).astype("int64")
+    thin = (frame["reporters"] < k) & (frame["failure_reporters"] > 0) & (frame["rest_reporters"] > 0)
+    if thin.any():
+        frame = _count_exactly(cur, frame, thin, keys, flt, False)
+    for name in ("failures", "samples", "reports", "reporters"):
+        frame[name] = frame[name].astype("int64")
+    return frame.sort_values(names).reset_index(drop=True)
 
 
 def hour_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:

@@ -72,7 +72,7 @@ def test_counts_of_a_hex_all_carriers(city):
     row = _only(view)
     assert row["cell_id"] == HALL_HEX
     assert (row["failures"], row["samples"], row["reports"]) == (8, 12, 20)
-    assert 16 <= row["reporters"] <= 20  # estimated above 2k (HyperLogLog); exact below, where k matters
+    assert 5 <= row["reporters"] <= 20  # from k up a lower bound (the larger of failures and rest); exact below
     assert view.measure == mapview.RATE
     assert row["observed"] == pytest.approx(0.4)
     assert row["low"] < row["estimate"] < row["high"]
