@@ -13,6 +13,10 @@ Counting rules (see docs/METHODOLOGY.md):
   (``of_failures=True``, for densities; then samples and other kinds are not
   read at all). Exact wherever it is below k; from k up, a lower bound (at
   least k). It is only ever compared with k.
+- ``failure_reporters`` / ``rest_reporters`` (``sources=True``): the reporters behind the
+  counted failures and behind the other reports, the same way (geo.privacy.counts_shown:
+  a rate's "failures / all" is shown only when both are 0 or reach k). For hexes they come
+  from the same single scan, grouped by "counted failure or not" as well.
 
 What keeps one view near DuckDB's plain GROUP BY speed on 10 M reports
 (bench/bench_map.py, docs/BENCHMARKS.md):
