@@ -76,7 +76,7 @@ def timeline(cur, row: dict, areas: list[dict], config: DetectorConfig | None = 
     for first, last, total in spans:
         starts[first:last + 1], sizes[first:last + 1] = first, last - first + 1
         totals[first:last + 1] = [total] * (last - first + 1)
-    per_bin = [np.nan if t is None else t / n for t, n in zip(totals, sizes, strict=True)]
+    per_bin = [np.nan if t is None else round(t / n, 2) for t, n in zip(totals, sizes, strict=True)]
     return pd.DataFrame({"time": times, "reporters": np.array(per_bin, dtype=float),
                          "usual": np.round(binned_usual, 3), "low": low, "high": high, "minutes": width,
                          "span_start": times[starts] if len(times) else times, "span_bins": sizes,
