@@ -44,43 +44,34 @@ published AS (  -- a (hex, time bucket, carrier) cell counts only with >= k othe
     SELECT h3_r8, bucket, network FROM in_units GROUP BY ALL HAVING count(DISTINCT reporter) >= $k
 ),
 rows AS (
-    SELECT i.*,
-           CASE
-               WHEN $model = '' THEN CASE WHEN i.network = $network THEN 'network_all_models'
-                                          ELSE 'others_all_models' END
-               WHEN i.model_key = '' THEN 'model_unknown'
-               WHEN i.network = $network AND i.model_key = $model THEN 'same_setup'
-               WHEN i.model_key = $model THEN 'model_other_networks'
-               WHEN i.network = $network THEN 'network_other_models'
-               ELSE 'baseline'
-           END AS phone_group
+    SELECT i.*
     FROM in_units i SEMI JOIN published p
          ON i.h3_r8 = p.h3_r8 AND i.bucket = p.bucket AND i.network = p.network
 )
-SELECT network, bucket, phone_group,
-       GROUPING(network, bucket, phone_group) AS grouping_id,
+SELECT network, bucket, model_key,
+       GROUPING(network, bucket, model_key) AS grouping_id,
        count(*) FILTER (WHERE kind <> 'ok') AS failures,
        count(*) FILTER (WHERE kind = 'ok') AS ok_samples,
        count(DISTINCT reporter) AS reporters,
        count(DISTINCT reporter) FILTER (WHERE kind <> 'ok') AS failure_reporters,
+       count(DISTINCT reporter) FILTER (WHERE kind = 'ok') AS ok_reporters,
        count(*) FILTER (WHERE source = 'demo') AS demo_rows,
        count(*) AS all_rows
 FROM rows
-GROUP BY GROUPING SETS ((network), (network, bucket), (phone_group))
+GROUP BY GROUPING SETS ((network), (network, bucket), (network, model_key))
 """
 
 
-def nearby_groups(cur, *, me: int, units: pd.DataFrame, start: datetime, end: datetime, k: int,
-                  network: str, model_key: str) -> pd.DataFrame:
+def nearby_groups(cur, *, me: int, units: pd.DataFrame, start: datetime, end: datetime, k: int) -> pd.DataFrame:
     """Other reporters' counts in ``units`` (h3_r8, bucket), over published cells only.
 
-    One row per network, per (network, bucket) and per phone group (see _NEARBY);
-    ``grouping_id`` tells which: 1 = (network, bucket), 3 = (network), 6 = (phone_group).
+    One row per network, per (network, bucket) and per (network, phone model key): the same
+    groups whoever asks (evidence.compare.phone_groups picks what may be shown);
+    ``grouping_id`` tells which: 1 = (network, bucket), 2 = (network, model_key), 3 = (network).
     """
     cur.register("my_units", units[["h3_r8", "bucket"]].drop_duplicates())
     try:
-        return cur.execute(_NEARBY, {"me": me, "start": start, "end": end, "k": k, "network": network,
-                                     "model": model_key}).df()
+        return cur.execute(_NEARBY, {"me": me, "start": start, "end": end, "k": k}).df()
     finally:
         cur.unregister("my_units")
 

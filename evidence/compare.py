@@ -7,6 +7,16 @@ your last. Only (hexagon, bucket, carrier) cells with at least k other
 reporters count (the same rule as the public map), so nothing here reveals
 less than what the map already publishes.
 
+Phone groups (same model on other carriers, and so on) are built from one
+partition fixed by the site, not by the asker: per carrier, the phone models
+(folded as model_key) of the other reporters. A (carrier, model) part is used
+only with k reporters behind its failures and k behind its 'all good' samples,
+and when the small parts of a carrier would be its total minus the parts shown,
+the smallest shown part is left out too (geo.privacy.suppress). Every group is
+then a sum of usable parts, or a carrier total minus them, so two codes that
+name different models (or any number of codes) learn nothing smaller than k
+people: see docs/SECURITY.md, "Differencing".
+
 Rates are failure shares: failure reports / (failure reports + "all good"
 samples). Reporters choose to report, so these are not the share of calls
 that fail; comparing carriers in the same places and hours is what makes them
@@ -24,7 +34,7 @@ import pandas as pd
 from evidence import _sql
 from evidence.mine import failures_of, main_model, main_network, model_key, reporter_of
 from evidence.stats import higher_rate_p_value, wilson_interval
-from geo.privacy import min_reporters
+from geo.privacy import min_reporters, suppress
 
 PERIOD_PADDING = timedelta(days=30)
 MIN_REPORTS_FOR_VERDICT = 30  # failures + samples in each compared group
@@ -79,14 +89,17 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
     start = failures["observed_at"].min() - PERIOD_PADDING
     end = failures["observed_at"].max() + PERIOD_PADDING
     rows = _sql.nearby_groups(cur, me=reporter_of(code), units=units, start=start.to_pydatetime(),
-                              end=end.to_pydatetime(), k=k, network=network, model_key=model_key(model))
+                              end=end.to_pydatetime(), k=k)
     result = Comparison(network=network, model=model, hexes=units["h3_r8"].nunique(),
                         buckets=sorted(int(b) for b in units["bucket"].unique()), start=start, end=end, k=k)
     per_network = rows[rows["grouping_id"] == 3]
-    result.networks = {r.network: _line(r) for r in per_network.itertuples()}
-    result.by_bucket = rows[rows["grouping_id"] == 1][["network", "bucket", "failures", "ok_samples", "reporters",
-                                                       "failure_reporters"]].reset_index(drop=True)
-    result.groups = {r.phone_group: _line(r) for r in rows[rows["grouping_id"] == 6].itertuples()}
+    result.networks = {r.network: _line(r) for r in per_network[_counts_usable(per_network, k)].itertuples()}
+    by_bucket = rows[rows["grouping_id"] == 1].reset_index(drop=True)
+    hidden = suppress(by_bucket, ~_counts_usable(by_bucket, k), _FIGURES, k, [["network"]])
+    by_bucket = by_bucket[~hidden & by_bucket["network"].isin(list(result.networks))]
+    result.by_bucket = by_bucket[["network", "bucket", "failures", "ok_samples", "reporters",
+                                  "failure_reporters"]].reset_index(drop=True)
+    result.groups = phone_groups(rows[rows["grouping_id"] == 2], result.networks, network, model_key(model), k)
     total = per_network["all_rows"].sum()
     result.demo_share = float(per_network["demo_rows"].sum() / total) if total else 0.0
     return result
@@ -94,6 +107,66 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
 
 def _line(r) -> Line:
     return Line(int(r.failures), int(r.ok_samples), int(r.reporters), int(r.failure_reporters))
+
+
+_FIGURES = {"failures": "failure_reporters", "ok_samples": "ok_reporters"}
+
+
+def _counts_usable(frame: pd.DataFrame, k: int):
+    """Lines whose failures and 'all good' samples are each 0 or from k reporters (and k reporters in all)."""
+    return ((frame["reporters"] >= k)
+            & ((frame["failures"] == 0) | (frame["failure_reporters"] >= k))
+            & ((frame["ok_samples"] == 0) | (frame["ok_reporters"] >= k))).to_numpy(dtype=bool)
+
+
+def usable_parts(parts: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The (network, model_key) parts whose counts may be used: failures and samples each 0 or from
+    k reporters, and per network, the parts left out never rest on fewer than k reporters together."""
+    if parts.empty:
+        return parts
+    parts = parts.reset_index(drop=True)
+    hidden = suppress(parts, ~_counts_usable(parts, k), _FIGURES, k, [["network"]])
+    return parts[~hidden].reset_index(drop=True)
+
+
+def _sum(lines) -> Line:
+    out = Line()
+    for line in lines:
+        out = Line(out.failures + line.failures, out.ok_samples + line.ok_samples, out.reporters + line.reporters,
+                   out.failure_reporters + line.failure_reporters)
+    return out
+
+
+def _minus(total: Line, part: Line) -> Line:
+    return Line(total.failures - part.failures, total.ok_samples - part.ok_samples,
+                max(total.reporters - part.reporters, 0), max(total.failure_reporters - part.failure_reporters, 0))
+
+
+def phone_groups(parts: pd.DataFrame, networks: dict[str, Line], network: str, model: str, k: int) -> dict[str, Line]:
+    """The comparison groups of someone on ``network`` with phone ``model`` (a model_key; '' = not given).
+
+    Carrier totals always; with a model, its usable parts (``usable_parts``) on my carrier and on the
+    others, and each carrier total minus them. A group whose model part is not usable is left out, so
+    the asker's choice of model only picks among figures that are the same for everyone.
+    """
+    mine = networks.get(network)
+    others = [line for name, line in networks.items() if name != network]
+    groups = {"others_all_models": _sum(others)} if others else {}
+    if mine is not None:
+        groups["network_all_models"] = mine
+    if not model:
+        return groups
+    usable = usable_parts(parts[parts["network"].isin(list(networks))], k)
+    same = usable[usable["model_key"] == model]
+    on_mine = [_line(r) for r in same[same["network"] == network].itertuples()]
+    elsewhere = [_line(r) for r in same[same["network"] != network].itertuples()]
+    if on_mine and mine is not None:
+        groups["same_setup"] = on_mine[0]
+        groups["network_other_models"] = _minus(mine, on_mine[0])
+    if elsewhere and others:
+        groups["model_other_networks"] = _sum(elsewhere)
+        groups["baseline"] = _minus(groups["others_all_models"], groups["model_other_networks"])
+    return groups
 
 
 @dataclass
@@ -113,9 +186,11 @@ BASELINE = {True: "baseline", False: "others_all_models"}
 def phone_or_network(comparison: Comparison) -> Verdict:
     """A plain-language answer, only when the numbers support one (see module docstring)."""
     has_model = bool(comparison.model and model_key(comparison.model))
-    baseline = comparison.groups.get(BASELINE[has_model])
-    network_line = comparison.groups.get(NETWORK_GROUP[has_model])
-    model_line = comparison.groups.get(MODEL_GROUP) if has_model else None
+    groups = comparison.groups
+    # Without a usable part for my model on my carrier (or on the others), the whole carrier(s).
+    network_line = groups.get(NETWORK_GROUP[has_model]) or groups.get(NETWORK_GROUP[False])
+    model_line = groups.get(MODEL_GROUP) if has_model else None
+    baseline = groups.get(BASELINE[has_model]) or groups.get(BASELINE[False])
     tests = []
     network_worse = _worse(network_line, baseline, "network", comparison.k, tests)
     model_worse = _worse(model_line, baseline, "phone", comparison.k, tests) if has_model else None

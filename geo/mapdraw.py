@@ -159,16 +159,23 @@ def tooltip_columns(view: HexView, lang: str) -> dict[str, list[str]]:
     out = {"gu": [safe[g] for g in gu_names], "cell": [escape(c) for c in f["cell_id"]],
            "v": _intervals(f["estimate"], f["low"], f["high"], m)}
     failures = f["failures"].astype("int64").astype(str)
+    # Counts (and observed rates, counts in disguise) only where they rest on k reporters (geo.mapview).
+    shown = f["counts_shown"].to_numpy(dtype=bool) if "counts_shown" in f.columns else np.ones(len(f), dtype=bool)
+
+    def _only_shown(values) -> list[str]:
+        return [v if ok else "–" for v, ok in zip(values, shown, strict=True)]
+
     if m == RATIO:
         if view.ratio_of == RATE:
-            out["own"] = [format_value(x, RATE) for x in f["observed"]]
-            out["others"] = [format_value(x, RATE) for x in f["observed_others"]]
+            out["own"] = _only_shown([format_value(x, RATE) for x in f["observed"]])
+            out["others"] = _only_shown([format_value(x, RATE) for x in f["observed_others"]])
         else:
-            out["own"], out["others"] = list(failures), list(f["failures_others"].astype("int64").astype(str))
+            out["own"] = _only_shown(list(failures))
+            out["others"] = _only_shown(list(f["failures_others"].astype("int64").astype(str)))
         verdicts = [escape(_t(lang, *names)) for names in _RATIO_NAMES]
         out["note"] = [verdicts[int(c)] for c in f["cls"]]
     elif m == RATE:
-        out["n"] = list(failures + " / " + f["reports"].astype("int64").astype(str))
+        out["n"] = _only_shown(list(failures + " / " + f["reports"].astype("int64").astype(str)))
         grey = escape(_t(lang, "제보가 적어 판단 보류", "too few reports to rate"))
         out["note"] = [grey if c == GREY else "" for c in f["cls"]]
     else:

@@ -8,7 +8,11 @@
 - ``carrier_estimates`` / ``worst_places``: the same shrinkage per carrier, ranked.
 
 Every hex published here has at least k distinct reporters (geo.privacy);
-hexes below are counted in ``hidden`` and never drawn.
+hexes below are counted in ``hidden`` and never drawn. Its counts ("failures /
+all") are shown only where ``counts_shown``: a rate's failures and its other
+reports each rest on k reporters, and per hex, the carriers whose counts are
+hidden never come back as the hex's total minus the others (geo.privacy.suppress).
+Elsewhere only the shrunk estimate and its class are shown.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from geo import stats
 from geo.cells import cell_to_str, latlngs_to_cells
 from geo.mapquery import MAP_RESOLUTIONS, MapQuery
 from geo.places import cells_to_district_codes, district_by_code, place_of
-from geo.privacy import min_reporters
+from geo.privacy import counts_shown, min_reporters, suppress
 from ingest.vocab import NETWORKS
 from store import map_sql
 from store.filters import WEEKDAY, WEEKEND
@@ -116,14 +120,49 @@ def counts_for_view(cur, q: MapQuery, res: int, *, carrier: bool = True,
     no samples and no kind filter: then both are the same people).
     """
     k = min_reporters()
-    flt = q.report_filter(carrier=carrier)
+    # One carrier's counts are read with the other carriers of each hex (the same rows: the view
+    # without its carrier filter, per carrier), since its counts are shown only where the carriers
+    # side by side may show theirs (``with_counts_shown``).
+    one_carrier = bool(carrier and q.carrier and not by_network)
+    flt = q.report_filter(carrier=carrier and not one_carrier)
+    split = by_network or one_carrier
+
+    def own(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["network"] == q.carrier] if one_carrier else frame
+
     if q.measure == DENSITY:
-        return map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, of_failures=True), DENSITY, ()
-    counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network)
-    measure, why = choose_measure(q.measure, counts, k)
-    if measure == DENSITY and (q.kinds or counts["samples"].sum() > 0):
-        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=by_network, of_failures=True)
+        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=split, of_failures=True)
+        measure, why = DENSITY, ()
+    else:
+        counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=split, sources=True)
+        measure, why = choose_measure(q.measure, own(counts), k)
+        if measure == DENSITY and (q.kinds or own(counts)["samples"].sum() > 0):
+            counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=split, of_failures=True)
+    counts = with_counts_shown(counts, measure, k)
+    if one_carrier:
+        counts = own(counts).drop(columns="network").reset_index(drop=True)
     return counts, measure, why
+
+
+def with_counts_shown(counts: pd.DataFrame, measure: str, k: int) -> pd.DataFrame:
+    """Adds ``counts_shown``: whether the group's counts may be shown beside its estimate.
+
+    A density's failures rest on its reporters; a rate's "failures / all" needs k reporters behind
+    the failures and k behind the rest. Per hex, carriers side by side add up to the hex's total
+    (another view of the map), so when some carriers' counts are hidden one more is hidden.
+    """
+    out = counts.copy()
+    if measure == DENSITY:
+        hidden = np.array(out["reporters"] < k, dtype=bool)
+        figures = {"failures": "reporters"}
+    else:
+        hidden = (out["reporters"] < k).to_numpy(dtype=bool) | ~counts_shown(out, k)
+        out["rest"] = out["reports"] - out["failures"]
+        figures = {"failures": "failure_reporters", "rest": "rest_reporters"}
+    if "network" in out.columns:
+        hidden = suppress(out, hidden, figures, k, [["cell"]])
+    out["counts_shown"] = ~hidden
+    return out
 
 
 def estimate(counts: pd.DataFrame, measure: str, hours: float, k: int) -> tuple[pd.DataFrame, object]:
@@ -217,7 +256,12 @@ def compare_view(cur, q: MapQuery) -> HexView:
     groups = publishable(counts, measure, k)
     mine = groups[groups["network"] == focus].set_index("cell")
     others = groups[groups["network"] != focus].groupby("cell")[["failures", "samples", "reports"]].sum()
-    both = mine[["failures", "samples", "reports", "reporters"]].join(others, rsuffix="_others", how="inner")
+    # Counts (or observed rates) only where every carrier of the hex shows its counts: the hex's
+    # total on the map minus this carrier and the others shown would otherwise give a hidden one.
+    cell_shown = counts.groupby("cell")["counts_shown"].all().rename("cell_counts_shown")
+    both = mine[["failures", "samples", "reports", "reporters", "counts_shown"]].join(
+        others, rsuffix="_others", how="inner").join(cell_shown)
+    both["counts_shown"] = both["counts_shown"] & both["cell_counts_shown"]
     if measure == RATE:
         est = stats.relative_risk(both["failures"], both["reports"], both["failures_others"], both["reports_others"])
         uncertain = (both["samples"] == 0) | (both["samples_others"] == 0) | \
@@ -274,6 +318,8 @@ def worst_places(cur, q: MapQuery, *, per_carrier: int = 10) -> tuple[pd.DataFra
     ranked["dong_en"] = [p["dong"].name_en if p["dong"] else "" for p in places]
     ranked["station"] = [p["station"].name for p in places]
     ranked["station_m"] = [round(p["station_m"]) for p in places]
+    hidden = ~ranked["counts_shown"].astype(bool)
+    ranked.loc[hidden, ["observed", "failures", "reports"]] = np.nan
     columns = ["network", "rank", "cell_id", "gu_ko", "gu_en", "dong_ko", "dong_en", "station", "station_m",
                "estimate", "low", "high", "observed", "failures", "reports", "reporters"]
     return ranked[columns].reset_index(drop=True), measure

@@ -18,3 +18,59 @@ def min_reporters() -> int:
     """k, never below the floor of 3."""
     return settings.min_reporters()
 
+
+
+# --- differencing -----------------------------------------------------------------
+# A figure hidden because it rests on fewer than k reporters must not come back as the
+# difference of two figures that are shown: a total minus the shown parts, a group minus
+# its other groups. Two rules, used by every table of parts (docs/SECURITY.md, "Differencing"):
+# - counts_shown: a count is shown only when it is 0 or rests on k reporters of its own; a
+#   rate's "failures / all" needs both the failures and the rest (all - failures) to qualify;
+# - suppress: in every line of parts that adds up to a published total, the hidden parts
+#   together rest on at least k reporters, else the smallest shown part is hidden too.
+
+
+def counts_shown(frame, k: int):
+    """Rows whose failures and other reports (reports - failures) are each 0 or from >= k reporters.
+
+    ``frame`` has failures, reports, failure_reporters and rest_reporters (store.map_sql.with_sources).
+    """
+    failures = frame["failures"]
+    rest = frame["reports"] - failures
+    return (((failures == 0) | (frame["failure_reporters"] >= k))
+            & ((rest == 0) | (frame["rest_reporters"] >= k))).to_numpy(dtype=bool)
+
+
+def suppress(frame, hidden, figures: dict[str, str], k: int, lines: list[list[str]]):
+    """``hidden`` (a boolean mask) widened so that no hidden part is the difference of shown figures.
+
+    ``figures`` maps each figure column to the column counting its reporters. A line is a set
+    of rows that add up to a total published elsewhere (``lines`` names the columns that fix a
+    line; ``[]`` is the whole frame). In each line and figure, when the hidden rows carry some
+    of that figure yet none of them rests on k reporters, the smallest shown row carrying it is
+    hidden as well, so the total minus the shown rows always rests on at least k reporters.
+    """
+    import numpy as np
+
+    hidden = np.asarray(hidden, dtype=bool).copy()
+    if not len(frame):
+        return hidden
+    frame = frame.reset_index(drop=True)
+    changed = True
+    while changed:
+        changed = False
+        for keys in lines:
+            groups = frame.groupby(keys, sort=False).indices.values() if keys else [np.arange(len(frame))]
+            for rows in groups:
+                for figure, sources in figures.items():
+                    values = frame[figure].to_numpy()[rows]
+                    counted = frame[sources].to_numpy()[rows]
+                    pool = hidden[rows] & (values > 0)
+                    if not pool.any() or (counted[pool] >= k).any():
+                        continue
+                    candidates = np.flatnonzero(~hidden[rows] & (values > 0))
+                    if len(candidates):
+                        smallest = candidates[np.lexsort((counted[candidates], values[candidates]))[0]]
+                        hidden[rows[smallest]] = True
+                        changed = True
+    return hidden

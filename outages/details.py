@@ -2,7 +2,12 @@
 
 The UI calls these and only draws. Counts are of distinct reporters' first
 reports (one per reporter per hour), the same unit the detector uses; kinds
-and districts are shown only with at least k reporters.
+and districts are shown only with at least k reporters. The timeline never
+shows a bin of fewer than k reporters: such bins are merged with their
+neighbours until the merged stretch has k (``merge_small_bins``), and the
+kinds table pools the small kinds with at least one kind of k reporters, so
+neither two adjacent points nor the total minus the rows ever give a count
+of fewer than k people.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import pandas as pd
 
 from core.settings import DATA_DIR
 from geo.places import district_by_code
-from geo.privacy import min_reporters
+from geo.privacy import min_reporters, suppress
 from ingest.vocab import KINDS
 from outages import _sql
 from outages.compensation import monthly_outage_minutes
@@ -39,7 +44,10 @@ def _bin_minutes(span: timedelta) -> int:
 def timeline(cur, row: dict, areas: list[dict], config: DetectorConfig | None = None) -> pd.DataFrame:
     """First reports per time bin in the incident's area, with the usual level and its 98% band.
 
-    Columns: time (Seoul time), reporters, usual, low, high, minutes (bin width).
+    Columns: time (Seoul time), reporters, usual, low, high, minutes (bin width), and the merged
+    stretch each bin belongs to: span_start, span_bins, span_reporters. ``reporters`` is the
+    stretch's reporters spread evenly over its bins (so a stretch of 3 bins with 6 reporters
+    shows 2 per bin); a stretch that cannot reach k reporters shows None.
     """
     config = config or DetectorConfig()
     stop = (row["resolved_at"] or row["ended_at"] or row["as_of"]) + AFTER
@@ -61,27 +69,79 @@ def timeline(cur, row: dict, areas: list[dict], config: DetectorConfig | None = 
     binned_usual = expected[:n].reshape(-1, width).sum(axis=1)
     low, high = usual_band(binned_usual, series.kappa)
     times = pd.date_range(frame.start, periods=len(binned_counts), freq=f"{width}min").tz_convert("Asia/Seoul")
-    return pd.DataFrame({"time": times, "reporters": binned_counts.astype(int), "usual": np.round(binned_usual, 3),
-                         "low": low, "high": high, "minutes": width})
+    spans = merge_small_bins(binned_counts.astype(int), min_reporters())
+    starts = np.zeros(len(binned_counts), dtype=int)
+    sizes = np.zeros(len(binned_counts), dtype=int)
+    totals: list[int | None] = [None] * len(binned_counts)
+    for first, last, total in spans:
+        starts[first:last + 1], sizes[first:last + 1] = first, last - first + 1
+        totals[first:last + 1] = [total] * (last - first + 1)
+    per_bin = [np.nan if t is None else round(t / n, 2) for t, n in zip(totals, sizes, strict=True)]
+    return pd.DataFrame({"time": times, "reporters": np.array(per_bin, dtype=float),
+                         "usual": np.round(binned_usual, 3), "low": low, "high": high, "minutes": width,
+                         "span_start": times[starts] if len(times) else times, "span_bins": sizes,
+                         "span_reporters": np.array([np.nan if t is None else t for t in totals], dtype=float)})
+
+
+def merge_small_bins(counts, k: int) -> list[tuple[int, int, int | None]]:
+    """Consecutive bins merged into stretches (first, last, reporters) of 0 or at least k reporters.
+
+    From the latest bin backwards (the latest minutes matter most, and stay finest): empty bins
+    stay alone; otherwise bins are added until the stretch reaches k. A remainder at the start
+    that never reaches k joins the next stretch that has reporters (with the empty bins between);
+    with no such stretch it is published as None. So every published figure is 0 or >= k, and
+    stretches never overlap: no difference of two published figures is a count of fewer than k.
+    """
+    counts = [int(c) for c in counts]
+    spans: list[list] = []  # newest first
+    j = len(counts) - 1
+    while j >= 0:
+        if counts[j] == 0:
+            spans.append([j, j, 0])
+            j -= 1
+            continue
+        i, total = j, 0
+        while i >= 0 and total < k:
+            total += counts[i]
+            i -= 1
+        spans.append([i + 1, j, total])
+        j = i
+    if spans and 0 < spans[-1][2] < k:
+        rest = spans.pop()
+        while spans and spans[-1][2] == 0:
+            rest[1] = spans.pop()[1]
+        if spans:
+            later = spans.pop()
+            spans.append([rest[0], later[1], rest[2] + later[2]])
+        else:
+            spans.append([rest[0], rest[1], None])
+    return [tuple(span) for span in reversed(spans)]
 
 
 def kinds(cur, row: dict, areas: list[dict], lang: str) -> pd.DataFrame:
     """Failure kinds in the incident's area and period; kinds with fewer than k reporters are pooled.
 
-    Columns: kind (in ``lang``), reports, reporters (text: a number, or '<k' for the pooled rest).
+    Columns: kind (in ``lang``), reports, reporters (text: a number, or 'k+' for the pooled rest).
+    The pool always holds a kind of at least k reporters beside the small ones (geo.privacy.suppress):
+    a pool of small kinds alone would be the incident's reports minus the kinds shown.
     """
     stop = row["ended_at"] or row["as_of"]
     codes = None if row["scope"] == "city" else [a["sig_cd"] for a in areas]
     table = _sql.kinds_in(cur, network=row["network"], start=row["onset_at"], end=stop, sig_cds=codes)
     k = min_reporters()
-    shown = table[table["reporters"] >= k].copy()
-    hidden = table[table["reporters"] < k]
+    pooled = suppress(table, (table["reporters"] < k).to_numpy(), {"reports": "reporters"}, k, [[]])
+    shown = table[~pooled].copy()
+    hidden = table[pooled]
     shown["kind"] = shown["kind"].map(lambda kind: KINDS.get(kind, {}).get(lang, kind))
     shown["reporters"] = shown["reporters"].map(str)
     if len(hidden):
-        other = "기타(소수)" if lang == "ko" else "Other (few)"
-        shown = pd.concat([shown, pd.DataFrame({"kind": [other], "reports": [int(hidden["reports"].sum())],
-                                                "reporters": [f"<{k}"]})], ignore_index=True)
+        if (hidden["reporters"] >= k).any():
+            other, reporters = ("기타" if lang == "ko" else "Other"), f"{k}+"
+            rest = int(hidden["reports"].sum())
+        else:  # only small kinds, nothing to pool them with: not shown at all
+            other, reporters, rest = ("기타(소수, 비공개)" if lang == "ko" else "Other (few, not shown)"), f"<{k}", None
+        shown = pd.concat([shown, pd.DataFrame({"kind": [other], "reports": [rest], "reporters": [reporters]})],
+                          ignore_index=True)
     return shown.reset_index(drop=True)
 
 

@@ -3,7 +3,10 @@
 Used by the CLI, the HTTP API, the Atom feed, webhooks, the banner and the
 incident pages, so they all say the same thing. Nothing here carries a
 coordinate, a note or a reporter: districts are named only when at least k
-distinct reporters reported there (see outages.scan).
+distinct reporters reported there (see outages.scan), and every count of
+people shown (last 15 minutes, peak, a district's first reports, the total) is
+0 or at least k, else null ("fewer than k"): a recovering incident's last few
+reporters are not published one by one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from datetime import datetime
 
 from core.city import load_city
 from geo.places import district_by_code
+from geo.privacy import min_reporters
 from ingest.vocab import NETWORK_NAMES
 from outages import _sql
 
@@ -42,11 +46,31 @@ def duration_minutes(row: dict) -> int:
     return max(0, round((stop - row["onset_at"]).total_seconds() / 60))
 
 
+def people(count: int | None, k: int | None = None) -> int | None:
+    """A count of people as published: itself when 0 or at least k, else None (shown as "<k")."""
+    if count is None:
+        return None
+    k = k or min_reporters()
+    return int(count) if count == 0 or count >= k else None
+
+
 def recent_ratio(row: dict) -> float | None:
-    """Reporters in the last 15 minutes over the usual number (at least 1)."""
-    if row.get("recent_expected") is None:
+    """Reporters in the last 15 minutes over the usual number (at least 1); None when fewer than k.
+
+    The usual number is published, so the ratio would give the count back.
+    """
+    if row.get("recent_expected") is None or people(row["recent_reporters"]) is None:
         return None
     return row["recent_reporters"] / max(row["recent_expected"], RATIO_FLOOR)
+
+
+def people_text(count: int | None, lang: str) -> str:
+    """'12명' / '12', or '5명 미만' / 'fewer than 5'."""
+    shown = people(count)
+    if shown is not None:
+        return f"{shown:,}명" if lang == "ko" else f"{shown:,}"
+    k = min_reporters()
+    return f"{k}명 미만" if lang == "ko" else f"fewer than {k}"
 
 
 def public_incident(row: dict, history: list, areas: list[dict]) -> dict:
@@ -55,8 +79,8 @@ def public_incident(row: dict, history: list, areas: list[dict]) -> dict:
     for area in areas:
         place = district_by_code(area["sig_cd"])
         districts.append({"code": area["sig_cd"], "name_ko": place.name_ko if place else area["sig_cd"],
-                          "name_en": place.name_en if place else area["sig_cd"], "reporters": area["reporters"],
-                          "first_reports": area["observed"], "usual": round(area["expected"], 2)})
+                          "name_en": place.name_en if place else area["sig_cd"], "reporters": people(area["reporters"]),
+                          "first_reports": people(area["observed"]), "usual": round(area["expected"], 2)})
     ratio = recent_ratio(row)
     return {
         "id": row["incident_id"],
@@ -74,12 +98,12 @@ def public_incident(row: dict, history: list, areas: list[dict]) -> dict:
         "duration_minutes": duration_minutes(row),
         "as_of": _iso(row["as_of"]),
         "peak": {"at": _iso(row["peak_at"]), "ratio": round(row["peak_ratio"] or 0, 1),
-                 "reporters_15min": row["peak_reporters"]},
-        "last_15min": {"reporters": row["recent_reporters"],
+                 "reporters_15min": people(row["peak_reporters"])},
+        "last_15min": {"reporters": people(row["recent_reporters"]),
                        "usual": None if row["recent_expected"] is None else round(row["recent_expected"], 2),
                        "ratio": None if ratio is None else round(ratio, 1)},
-        "reporters": row["reporters"],
-        "reports": row["reports"],
+        "reporters": people(row["reporters"]),
+        "reports": row["reports"] if people(row["reporters"]) is not None else None,
         "synthetic": row["synthetic"],
         "history": [{"status": s, "at": _iso(at), "reason": note} for s, at, note in history],
     }
@@ -123,10 +147,11 @@ def banner_text(row: dict, areas: list[dict], lang: str) -> str:
     where = area_text(row, areas, lang)
     ratio = recent_ratio(row)
     if lang == "ko":
-        text = f"{carrier}: {status} — {_since(row, lang)} {where}, 최근 15분 제보자 {row['recent_reporters']}명"
+        text = (f"{carrier}: {status} — {_since(row, lang)} {where}, 최근 15분 제보자 "
+                f"{people_text(row['recent_reporters'], lang)}")
         return text + (f" (평소의 {ratio:.0f}배)" if ratio is not None and ratio >= 1.5 else "")
     text = (f"{carrier}: {status} — {_since(row, lang)} in {where}, "
-            f"{row['recent_reporters']} reporters in the last 15 minutes")
+            f"{people_text(row['recent_reporters'], lang)} reporters in the last 15 minutes")
     return text + (f" ({ratio:.0f}× the usual)" if ratio is not None and ratio >= 1.5 else "")
 
 
@@ -146,7 +171,7 @@ def title_text(row: dict, areas: list[dict], lang: str) -> str:
 _SUMMARY = {
     "ko": ("{carrier} 장애 제보 급증: {where}.",
            "추정 시작 {onset:%Y-%m-%d %H:%M}, 감지 {detected:%H:%M}{end} (지속 {hours}시간 {mins}분).",
-           "제보자 {reporters}명, 제보 {reports}건, 최대 평소의 {peak:.0f}배.",
+           "제보자 {reporters}, 제보 {reports}건, 최대 평소의 {peak:.0f}배.",
            "상태: {status}."),
     "en": ("Surge of {carrier} failure reports in {where}.",
            "Estimated start {onset:%Y-%m-%d %H:%M}, detected {detected:%H:%M}{end} ({hours} h {mins} min).",
@@ -167,7 +192,8 @@ def summary_text(row: dict, areas: list[dict], lang: str) -> str:
         "carrier": NETWORK_NAMES[row["network"]][lang], "where": area_text(row, areas, lang),
         "onset": row["onset_at"].astimezone(tz), "detected": row["detected_at"].astimezone(tz),
         "end": _SUMMARY_END[lang].format(ended.astimezone(tz)) if ended else "", "hours": hours, "mins": mins,
-        "reporters": row["reporters"], "reports": row["reports"], "peak": row["peak_ratio"],
+        "reporters": people_text(row["reporters"], lang),
+        "reports": row["reports"] if people(row["reporters"]) is not None else "–", "peak": row["peak_ratio"],
         "status": STATUS_NAMES[row["status"]][lang],
     }
     parts = [line.format(**values) for line in _SUMMARY[lang]]

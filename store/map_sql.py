@@ -13,6 +13,10 @@ Counting rules (see docs/METHODOLOGY.md):
   (``of_failures=True``, for densities; then samples and other kinds are not
   read at all). Exact wherever it is below k; from k up, a lower bound (at
   least k). It is only ever compared with k.
+- ``failure_reporters`` / ``rest_reporters`` (``sources=True``): the reporters behind the
+  counted failures and behind the other reports, the same way (geo.privacy.counts_shown:
+  a rate's "failures / all" is shown only when both are 0 or reach k). For hexes they come
+  from the same single scan, grouped by "counted failure or not" as well.
 
 What keeps one view near DuckDB's plain GROUP BY speed on 10 M reports
 (bench/bench_map.py, docs/BENCHMARKS.md):
@@ -63,14 +67,16 @@ _BOUND = "coalesce(bit_count(bit_or(1::UBIGINT << (reporter & 63))), 0)::BIGINT"
 _EXACT = "count(DISTINCT reporter)"
 
 
-def _where(flt: ReportFilter, cell: tuple[int, int] | None = None, *, of_failures: bool = False) -> tuple[str, list]:
-    """The rows behind the counts: failures of every kind and 'all good' samples, or only the counted failures."""
+def _where(flt: ReportFilter, cell: tuple[int, int] | None = None, *, of_failures: bool = False,
+           of_rest: bool = False) -> tuple[str, list]:
+    """The rows behind the counts: failures of every kind and 'all good' samples, only the counted
+    failures, or only the rest (``of_rest``: the reports that are not counted failures)."""
     base = dataclasses.replace(flt, kinds=(), failures_only=False)
     where, values = base.where()
     parts, extra = [where], []
-    if of_failures:
+    if of_failures or of_rest:
         failure, failure_values = _failure_condition(flt.kinds)
-        parts.append(failure)
+        parts.append(f"NOT ({failure})" if of_rest else failure)
         extra.extend(failure_values)
     if cell is not None:
         # First, so the scan can skip rows of other hexes before anything else.
@@ -86,7 +92,8 @@ def _failure_condition(kinds: tuple[str, ...]) -> tuple[str, list]:
 
 
 def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFilter, *, k: int,
-             cell: tuple[int, int] | None = None, of_failures: bool = False) -> pd.DataFrame:
+             cell: tuple[int, int] | None = None, of_failures: bool = False, of_rest: bool = False,
+             key_values: list | None = None) -> pd.DataFrame:
     """Counts per group of ``keys`` (name -> SQL), with distinct reporters exact wherever below k.
 
     One hex (``cell``), and a view expected to select few rows, is counted
@@ -94,7 +101,7 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
     it leaves open. Both give the same counts and the same groups at or above k.
     """
     failure, failure_values = _failure_condition(flt.kinds)
-    where, values = _where(flt, cell, of_failures=of_failures)
+    where, values = _where(flt, cell, of_failures=of_failures, of_rest=of_rest)
     select = "".join(f"{sql} AS {name}, " for name, sql in keys.items())
     group = "GROUP BY ALL" if keys else ""
     exact = cell is not None or _expected_rows(cur, where, values) < EXACT_SCAN_ROWS
@@ -102,16 +109,17 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
     failures = "count(*) - count_if(kind = 'ok')" if failure == "kind <> 'ok'" else f"count_if({failure})::BIGINT"
     sql = _COUNTS.format(select=select, failures=failures, reporters=_EXACT if exact else _BOUND,
                          where=where, group=group)
-    frame = cur.execute(sql, failure_values + values).df()
+    key_values = list(key_values or [])  # values bound in the keys' SQL (it comes first)
+    frame = cur.execute(sql, key_values + failure_values + values).df()
     for name in ("failures", "samples", "reports", "reporters"):
-        frame[name] = frame[name].astype("int64")
+        frame[name] = frame[name].fillna(0).astype("int64")  # an empty view without keys: NULL sums
     if not exact:
         # Bits set <= distinct reporters <= reports: exact when the bound meets the count of reports.
         # A group of fewer than k reports has fewer than k reporters: hidden whatever the exact count.
         thin = ((frame["reporters"] < EXACT_BELOW_FACTOR * k) & (frame["reporters"] < frame["reports"])
                 & (frame["reports"] >= k))
         if thin.any():
-            frame = _count_exactly(cur, frame, thin, keys, flt, of_failures)
+            frame = _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest, key_values)
     names = list(keys)
     return frame.sort_values(names).reset_index(drop=True) if names else frame
 
@@ -122,8 +130,8 @@ def _expected_rows(cur: duckdb.DuckDBPyConnection, where: str, values: list) -> 
     return int(cur.execute(sql, values).fetchone()[0]) * 100 // _SAMPLE_PERCENT
 
 
-def _count_exactly(cur, frame, thin, keys, flt, of_failures) -> pd.DataFrame:
-    where, values = _where(flt, of_failures=of_failures)
+def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False, key_values=()) -> pd.DataFrame:
+    where, values = _where(flt, of_failures=of_failures, of_rest=of_rest)
     join, join_values = "", []
     if "cell" in keys:
         # An inner join on the thin hexes lets DuckDB filter the scan by them (semi-join: 2x the time;
@@ -133,7 +141,7 @@ def _count_exactly(cur, frame, thin, keys, flt, of_failures) -> pd.DataFrame:
     select = ", ".join(f"{sql} AS {name}" for name, sql in keys.items())
     group = "GROUP BY ALL" if keys else ""
     sql = f"SELECT {select + ', ' if keys else ''}{_EXACT} AS reporters FROM reports{join} WHERE {where} {group}"
-    exact = cur.execute(sql, join_values + values).df()
+    exact = cur.execute(sql, list(key_values) + join_values + values).df()
     names = list(keys)
     if not names:
         frame["reporters"] = exact["reporters"].to_numpy().astype("int64")
@@ -143,32 +151,81 @@ def _count_exactly(cur, frame, thin, keys, flt, of_failures) -> pd.DataFrame:
     return merged.drop(columns=["reporters_exact"])
 
 
+def with_sources(cur, frame: pd.DataFrame, keys: dict[str, str], flt: ReportFilter, *, k: int,
+                 cell: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Adds ``failure_reporters`` and ``rest_reporters``: distinct reporters behind the counted failures
+    and behind the other reports (reports - failures), each exact below k (geo.privacy.counts_shown)."""
+    # One scan grouped by the keys and by "counted failure or not".
+    failure, failure_values = _failure_condition(flt.kinds)
+    parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, cell=cell, key_values=failure_values)
+    names = list(keys)
+    out = frame
+    for name, is_failure in (("failure_reporters", True), ("rest_reporters", False)):
+        counted = parts.loc[parts["_failure"] == is_failure, [*names, "reporters"]].rename(columns={"reporters": name})
+        if names:
+            out = out.merge(counted, on=names, how="left")
+        else:
+            out = out.assign(**{name: counted[name].iloc[0] if len(counted) else 0})
+        out[name] = out[name].fillna(0).astype("int64")
+    return out
+
+
 def hex_counts(cur, res: int, flt: ReportFilter, *, k: int, by_network: bool = False,
-               of_failures: bool = False) -> pd.DataFrame:
-    """Counts per hex (and per host network): cell, [network,] failures, samples, reports, reporters."""
+               of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
+    """Counts per hex (and per host network): cell, [network,] failures, samples, reports, reporters
+    (with ``sources``: failure_reporters, rest_reporters too)."""
     keys = {"cell": column_for(res)} | ({"network": "network"} if by_network else {})
+    if sources and not of_failures:
+        return _split_counts(cur, keys, flt, k=k)
     return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
 
 
-def hour_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False) -> pd.DataFrame:
+def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int) -> pd.DataFrame:
+    """``_grouped`` with failure_reporters and rest_reporters, in one scan grouped by "counted failure or not".
+
+    The reporters of a group are at least those of its larger part: k or more there, the group has
+    k; below, where both parts have reporters, the group is counted again exactly (they may overlap).
+    """
+    failure, failure_values = _failure_condition(flt.kinds)
+    parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, key_values=failure_values)
+    names = list(keys)
+    frame = parts.groupby(names, as_index=False)[["failures", "samples", "reports"]].sum()
+    for name, is_failure in (("failure_reporters", True), ("rest_reporters", False)):
+        part = parts.loc[parts["_failure"] == is_failure, [*names, "reporters"]].rename(columns={"reporters": name})
+        frame = frame.merge(part, on=names, how="left")
+        frame[name] = frame[name].fillna(0).astype("int64")
+    frame["reporters"] = frame[["failure_reporters", "rest_reporters"]].max(axis=1).astype("int64")
+    thin = (frame["reporters"] < k) & (frame["failure_reporters"] > 0) & (frame["rest_reporters"] > 0)
+    if thin.any():
+        frame = _count_exactly(cur, frame, thin, keys, flt, False)
+    for name in ("failures", "samples", "reports", "reporters"):
+        frame[name] = frame[name].astype("int64")
+    return frame.sort_values(names).reset_index(drop=True)
+
+
+def hour_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
     """Counts per local hour of day and host network, over the whole view."""
     keys = {"hour": "local_hour::INTEGER", "network": "network"}
-    return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+    frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+    return with_sources(cur, frame, keys, flt, k=k) if sources else frame
 
 
-def day_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False) -> pd.DataFrame:
+def day_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
     """Counts per local date and host network, over the whole view."""
-    frame = _grouped(cur, {"day": "local_date", "network": "network"}, flt, k=k, of_failures=of_failures)
+    keys = {"day": "local_date", "network": "network"}
+    frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+    frame = with_sources(cur, frame, keys, flt, k=k) if sources else frame
     frame["day"] = pd.to_datetime(frame["day"])
     return frame
 
 
 def cell_counts(cur, res: int, cell: int, flt: ReportFilter, *, k: int, by_network: bool = True,
                 by_hour: bool = False) -> pd.DataFrame:
-    """Counts of one hex, per host network (and local hour), or in total."""
+    """Counts of one hex, per host network (and local hour), or in total, with failure and rest reporters."""
     keys = ({"network": "network"} if by_network else {}) | \
         ({"hour": "local_hour::INTEGER"} if by_hour else {})
-    return _grouped(cur, keys, flt, k=k, cell=(res, cell))
+    frame = _grouped(cur, keys, flt, k=k, cell=(res, cell))
+    return with_sources(cur, frame, keys, flt, k=k, cell=(res, cell))
 
 
 def cell_kinds(cur, res: int, cell: int, flt: ReportFilter) -> pd.DataFrame:

@@ -132,7 +132,7 @@ def _reports(n, *, device=None, prefix="R", kind="dropped_call", carrier="KT", p
 
 def test_detail_panel_escapes_untrusted_device_names(con):
     load_frame(con, _reports(12, device="<script>alert(1)</script>"), Origin(source="web"))
-    load_frame(con, _reports(10, prefix="S", carrier="SKT"), Origin(source="web"))
+    load_frame(con, _reports(10, prefix="S", carrier="SKT", device="SM-G991N"), Origin(source="web"))
     con.close()
     at = _page(cell=HALL_HEX, lang="en")
     assert not at.exception

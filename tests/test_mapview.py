@@ -72,7 +72,7 @@ def test_counts_of_a_hex_all_carriers(city):
     row = _only(view)
     assert row["cell_id"] == HALL_HEX
     assert (row["failures"], row["samples"], row["reports"]) == (8, 12, 20)
-    assert 16 <= row["reporters"] <= 20  # estimated above 2k (HyperLogLog); exact below, where k matters
+    assert 5 <= row["reporters"] <= 20  # from k up a lower bound (the larger of failures and rest); exact below
     assert view.measure == mapview.RATE
     assert row["observed"] == pytest.approx(0.4)
     assert row["low"] < row["estimate"] < row["high"]
@@ -205,10 +205,11 @@ def test_hour_profile_and_daily_trend(city):
     hours = mapdetail.hour_profile(city, MapQuery(), "rate").set_index(["hour", "network"])
     # city hall and Gangnam together: the whole view's KT at 08h
     assert hours.loc[(8, "KT"), "failures"] == 10 and hours.loc[(8, "KT"), "value"] == pytest.approx(10 / 18)
-    assert hours.loc[(18, "SKT"), "reports"] == 10
+    # SKT at 18h: 10 reporters, but its 2 failures come from 2 people: no count and no rate is shown
+    assert hours.loc[(18, "SKT"), "hidden"] and np.isnan(hours.loc[(18, "SKT"), "reports"])
     days = mapdetail.day_trend(city, MapQuery(), "rate").set_index(["day", "network"])
     assert days.loc[(pd.Timestamp(WEDNESDAY), "KT"), "failures"] == 10
-    assert days.loc[(pd.Timestamp(SATURDAY), "SKT"), "reports"] == 10
+    assert days.loc[(pd.Timestamp(SATURDAY), "SKT"), "hidden"]
     assert (pd.Timestamp(SATURDAY), "KT") not in days.index
 
 
@@ -221,15 +222,23 @@ def test_hour_profile_hides_groups_under_k(con, plan):
 def test_cell_detail(city, con):
     _load(con, _rows(CITY_HALL, "KT", ["dropped_call"] * 5, prefix="X", device="<script>alert(1)</script>",
                      when=f"{WEDNESDAY}T09:00:00+09:00"),
-          _rows(CITY_HALL, "KT", ["dropped_call"] * 4, prefix="Y", device="SM-RARE"))
+          _rows(CITY_HALL, "KT", ["dropped_call"] * 4, prefix="Y", device="SM-RARE"),
+          _rows(CITY_HALL, "KT", ["ok"] * 5, prefix="Z"),
+          _rows(CITY_HALL, "LGU+", ["dropped_call"] * 6 + ["ok"] * 6, prefix="L"))
     detail = mapdetail.cell_detail(con.cursor(), MapQuery(), HALL_HEX)
-    assert detail.published and detail.res == 8 and detail.reporters == 29
+    assert detail.published and detail.res == 8 and detail.reporters == 46
     carriers = detail.carriers.set_index("network")
-    assert carriers.loc["KT", "failures"] == 15 and carriers.loc["SKT", "failures"] == 2
-    # only models named by >= k reporters; the text is data here (escaped where rendered)
-    assert detail.devices["device_model"].tolist() == ["<script>alert(1)</script>"]
-    # kind x carrier groups under k reporters (KT no_data: 2, SKT dropped_call: 2) are left out
-    assert list(zip(detail.kinds["kind"], detail.kinds["network"], strict=True)) == [("dropped_call", "KT")]
+    # SKT's 2 failures come from 2 people: hidden; then the smallest other carrier (LGU+) is hidden
+    # too, else the hex's total on the map minus KT and LGU+ would give SKT's count back
+    assert carriers.loc["KT", "failures"] == 15 and carriers.loc["KT", "reports"] == 24
+    assert carriers.loc["SKT", "hidden"] and carriers.loc["LGU+", "hidden"]
+    assert np.isnan(carriers.loc["SKT", "failures"]) and np.isnan(carriers.loc["LGU+", "failures"])
+    # one model has k reporters, but the failures without a model (reporters unknown) would be the
+    # hex's failures minus it: no model is named
+    assert detail.devices.empty
+    # kind x carrier groups under k reporters (KT no_data: 2, SKT dropped_call: 2) are left out, and so
+    # is KT dropped_call, else KT's failures minus it would give KT no_data back
+    assert list(zip(detail.kinds["kind"], detail.kinds["network"], strict=True)) == [("dropped_call", "LGU+")]
     assert detail.place["gu"].name_ko == "종로구"
 
 

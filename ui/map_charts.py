@@ -139,8 +139,7 @@ def worst_table(frame: pd.DataFrame, measure: str, lang: str) -> pd.DataFrame:
             _with_interval(v, lo, hi, measure)
             for v, lo, hi in zip(frame["estimate"], frame["low"], frame["high"], strict=True)],
         _t(lang, "관측값", "Observed"): [format_value(v, measure) for v in frame["observed"]],
-        _t(lang, "장애 / 전체", "Failures / all"): [f"{int(f)} / {int(n)}" for f, n in zip(frame["failures"],
-                                                                                         frame["reports"],
-                                                                                         strict=True)],
+        _t(lang, "장애 / 전체", "Failures / all"): [f"{int(f)} / {int(n)}" if pd.notna(f) and pd.notna(n) else "–"
+                                                   for f, n in zip(frame["failures"], frame["reports"], strict=True)],
         _t(lang, "육각형", "Hex"): frame["cell_id"],
     })

@@ -24,6 +24,8 @@ from outages.public import (
     duration_text,
     incident_detail,
     incidents_with_areas,
+    people,
+    people_text,
     recent_ratio,
     title_text,
 )
@@ -64,12 +66,14 @@ def _header(row: dict, areas: list[dict]) -> None:
     cols[2].metric(tr("추정 종료", "Estimated end"), ended_text)
     cols[3].metric(tr("지속", "Duration"), duration_text(duration_minutes(row), lang()))
     ratio = recent_ratio(row)
+    reports = f"{row['reports']:,}" if people(row["reporters"]) is not None else "–"
     st.write(tr(
-        f"범위: **{area_text(row, areas, 'ko')}** · 제보자 {row['reporters']:,}명 · 제보 {row['reports']:,}건 · "
+        f"범위: **{area_text(row, areas, 'ko')}** · 제보자 {people_text(row['reporters'], 'ko')} · 제보 {reports}건 · "
         f"최대 평소의 {row['peak_ratio']:.0f}배 (15분 기준)"
         + (f" · 최근 15분 제보자 {row['recent_reporters']}명(평소의 {ratio:.0f}배)"
            if row["status"] in ("suspected", "ongoing") and ratio else ""),
-        f"Area: **{area_text(row, areas, 'en')}** · {row['reporters']:,} reporters · {row['reports']:,} reports · "
+        f"Area: **{area_text(row, areas, 'en')}** · {people_text(row['reporters'], 'en')} reporters · "
+        f"{reports} reports · "
         f"peak {row['peak_ratio']:.0f}× the usual (15-minute window)"
         + (f" · last 15 minutes: {row['recent_reporters']} reporters ({ratio:.0f}× the usual)"
            if row["status"] in ("suspected", "ongoing") and ratio else ""),
@@ -237,7 +241,8 @@ def show_list() -> None:
         tr("상태", "Status"): STATUS_NAMES[row["status"]][lang()], tr("범위", "Area"): area_text(row, areas, lang()),
         tr("추정 시작", "Start"): _local(row["onset_at"]), tr("추정 종료", "End"): _local(row["ended_at"]),
         tr("지속", "Duration"): duration_text(duration_minutes(row), lang()),
-        tr("제보자", "Reporters"): row["reporters"], tr("최대 배율", "Peak ×"): round(row["peak_ratio"] or 0, 1),
+        tr("제보자", "Reporters"): people(row["reporters"]),
+        tr("최대 배율", "Peak ×"): round(row["peak_ratio"] or 0, 1),
         tr("확인", "Confirmed"): row["confirmed"], tr("합성", "Synthetic"): row["synthetic"],
     } for row, areas in incidents])
     st.dataframe(table, hide_index=True, width="stretch", key="outages_table")
