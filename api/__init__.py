@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 def routes() -> list:
     """Every API route: /api/v1/..."""
-    from api import hexes, openapi, reports, status
+    from api import hexes, openapi, reports, stations, status
 
-    return [*reports.ROUTES, *hexes.ROUTES, *status.ROUTES, *openapi.ROUTES]
+    return [*reports.ROUTES, *hexes.ROUTES, *status.ROUTES, *stations.ROUTES, *openapi.ROUTES]
 
 
 @asynccontextmanager
