@@ -45,9 +45,9 @@ QUERY_SECONDS = 20.0  # the one query behind the view is interrupted after this 
 # window -> (Korean, English, parts of the week it joins). 'all' is the whole week.
 WINDOWS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "all": ("하루 전체", "all day", ("am", "pm", "rest")),
-    "rush": ("출퇴근 시간 (평일 7~9시, 18~20시)", "rush hours (weekdays 7-9 h, 18-20 h)", ("am", "pm")),
-    "7-9": ("평일 아침 7~9시", "weekday mornings 7-9 h", ("am",)),
-    "18-20": ("평일 저녁 18~20시", "weekday evenings 18-20 h", ("pm",)),
+    "rush": ("출퇴근 시간 (평일 7–9시, 18–20시)", "rush hours (weekdays 7-9 h, 18-20 h)", ("am", "pm")),
+    "7-9": ("평일 아침 7–9시", "weekday mornings 7-9 h", ("am",)),
+    "18-20": ("평일 저녁 18–20시", "weekday evenings 18-20 h", ("pm",)),
     "rest": ("출퇴근 시간 외", "outside rush hours", ("rest",)),
 }
 _HOURS_ALIASES = {"": "all", "all": "all", "0-23": "all", "rush": "rush", "rest": "rest", "7-9": "7-9",

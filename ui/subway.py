@@ -17,6 +17,9 @@ from ingest.vocab import NETWORKS
 from ui import map_charts
 from ui.common import cursor, escape, lang, plain, show_error, tr
 
+# The lines' own colours (Seoul Metro signage), for the strip.
+LINE_COLOURS = {"1": "#0052A4", "2": "#00A84D", "3": "#EF7C1C", "4": "#00A5DE", "5": "#996CAC", "6": "#CD7C2F",
+                "7": "#747F00", "8": "#E6186C", "9": "#BDB092"}
 DEFAULTS = {"line": "2", "carrier": "all", "hours": "rush"}
 # The window shown beside the chosen one ("rush hours beside the rest of the day").
 BESIDE = {"rush": "rest", "7-9": "rest", "18-20": "rest", "rest": "rush", "all": "rush"}
@@ -70,8 +73,8 @@ def _strip(view: stations.LineView) -> str:
         chips.append(f"<div class='dm-st' data-order='{int(order)}'><div class='dm-name'>"
                      f"{escape(_name(first))}</div>{branch}{lines}</div>")
     style = ("<style>.dm-strip{display:flex;overflow-x:auto;gap:6px;padding:4px 0 10px}"
-             ".dm-st{flex:0 0 auto;min-width:8.5em;border-top:4px solid #3cb44b;padding:4px 6px;"
-             "background:rgba(128,128,128,.08);border-radius:4px;font-size:.8rem;line-height:1.35}"
+             f".dm-st{{flex:0 0 auto;min-width:8.5em;border-top:4px solid {LINE_COLOURS[view.line]};padding:4px 6px;"
+             "background:rgba(128,128,128,.08);border-radius:4px;font-size:.8rem;line-height:1.35}}"
              ".dm-name{font-weight:700;font-size:.9rem}.dm-branch{color:#888;font-size:.7rem}</style>")
     return (f"{style}<div class='dm-strip' data-line='{escape(view.line)}' data-window='{escape(view.window)}' "
             f"data-stations='{view.frame['order'].nunique()}'>{''.join(chips)}</div>")
