@@ -152,7 +152,7 @@ class _CountsCache:
 
     def entry(self, cur) -> _Entry:
         store, *version = aggregate_sql.data_version(cur)
-        version = (*version, stations_sql.DISTINCT_SOURCES)
+        version = (*version, stations_sql.SOURCE)
         with self._lock:
             kept = self._kept.get(store)
         if kept is not None:

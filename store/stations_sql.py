@@ -17,9 +17,9 @@ import pandas as pd
 from core.errors import StoreError
 from store.filters import ReportFilter
 
-# The one place that says who counts as a distinct source of reports: every privacy
-# threshold of this view compares this number with k.
-DISTINCT_SOURCES = "count(DISTINCT reporter)"
+# The one place that says who counts as a distinct source of reports (the column whose distinct
+# values are counted): every privacy threshold of this view compares that count with k.
+SOURCE = "reporter"
 
 CELL_COLUMN = "h3_r10"  # the station discs are unions of res-10 cells (geo.stations.CELL_RES)
 _CELLS_VIEW = "station_cells_frame"
@@ -29,25 +29,28 @@ _CELLS_VIEW = "station_cells_frame"
 PARTS: dict[str, tuple[bool, int, int]] = {"am": (True, 7, 9), "pm": (True, 18, 20)}
 REST = "rest"
 
+# Two steps: one row per station x network x part x source (a plain GROUP BY over the join), then
+# the windows from those rows -- a part's sources are its rows, unions need a distinct count.
 _COUNTS = """
-WITH tagged AS (
-    SELECT c.sid, r.network, r.kind, r.reporter,
+WITH per_source AS (
+    SELECT c.sid, r.network, r.{source} AS source_key,
            CASE WHEN r.local_dow <= 5 AND r.local_hour BETWEEN ? AND ? THEN 'am'
                 WHEN r.local_dow <= 5 AND r.local_hour BETWEEN ? AND ? THEN 'pm'
-                ELSE 'rest' END AS part
+                ELSE 'rest' END AS part,
+           count(*) - count_if(r.kind = 'ok') AS failures, count_if(r.kind = 'ok') AS samples, count(*) AS reports
     FROM reports r JOIN {cells} c ON r.{cell_col} = c.cell
     WHERE {where}
+    GROUP BY ALL
 )
-SELECT * FROM (
-SELECT sid, network,
-       -- the (sid, network, rush) set's rush = false row is the 'rest' part again: NULL, dropped
-       CASE WHEN GROUPING(part) = 0 THEN part WHEN GROUPING(rush) = 0 THEN CASE WHEN rush THEN 'rush' END
-            ELSE 'all' END AS "window",
-       count(*) - count_if(kind = 'ok') AS failures, count_if(kind = 'ok') AS samples, count(*) AS reports,
-       {distinct} AS reporters
-FROM (SELECT *, part <> 'rest' AS rush FROM tagged)
-GROUP BY GROUPING SETS ((sid, network, part), (sid, network, rush), (sid, network))
-) WHERE "window" IS NOT NULL
+SELECT sid, network, part AS "window", sum(failures) AS failures, sum(samples) AS samples,
+       sum(reports) AS reports, count(*) AS reporters
+FROM per_source GROUP BY ALL
+UNION ALL
+SELECT sid, network, 'rush', sum(failures), sum(samples), sum(reports), count(DISTINCT source_key)
+FROM per_source WHERE part <> 'rest' GROUP BY ALL
+UNION ALL
+SELECT sid, network, 'all', sum(failures), sum(samples), sum(reports), count(DISTINCT source_key)
+FROM per_source GROUP BY ALL
 """
 
 
@@ -59,7 +62,7 @@ def station_counts(cur: duckdb.DuckDBPyConnection, cells: pd.DataFrame, *, secon
     """
     where, values = ReportFilter(failures_only=False).where("r")
     (_, am0, am1), (_, pm0, pm1) = PARTS["am"], PARTS["pm"]
-    sql = _COUNTS.format(cells=_CELLS_VIEW, cell_col=CELL_COLUMN, where=where, distinct=DISTINCT_SOURCES)
+    sql = _COUNTS.format(cells=_CELLS_VIEW, cell_col=CELL_COLUMN, where=where, source=SOURCE)
     cur.register(_CELLS_VIEW, cells)
     try:
         frame = _with_time_limit(cur, sql, [am0, am1, pm0, pm1, *values], seconds)
