@@ -138,6 +138,7 @@ class _Entry:
     counts: pd.DataFrame
     made: float  # time.monotonic() when counted
     estimates: dict = field(default_factory=dict)  # (window, k) -> network_estimates(...)
+    views: dict = field(default_factory=dict)  # (line, carrier, window, k) -> LineView
 
 
 class _CountsCache:
@@ -161,16 +162,12 @@ class _CountsCache:
                 return kept[1]
         counts = stations_sql.station_counts(cur, station_cells()[["sid", "cell"]], seconds=QUERY_SECONDS)
         made = _Entry(counts, time.monotonic())
+        k = min_reporters()
+        for window in WINDOWS:  # every window now, so that later requests only look up
+            made.estimates[(window, k)] = network_estimates(counts, window, k)
         with self._lock:
             self._kept[store] = (version, made)
         return made
-
-    def estimates(self, cur, window: str, k: int) -> pd.DataFrame:
-        entry = self.entry(cur)
-        key = (window, k)
-        if key not in entry.estimates:
-            entry.estimates[key] = network_estimates(entry.counts, window, k)
-        return entry.estimates[key]
 
     def clear(self) -> None:
         with self._lock:
@@ -249,11 +246,18 @@ class LineView:
 
 
 def line_view(cur, line: str, *, carrier: str | None = None, window: str = "all") -> LineView:
-    """Every station of ``line`` in order, once per network (or for ``carrier``), with the window's figures."""
+    """Every station of ``line`` in order, once per network (or for ``carrier``), with the window's figures.
+
+    Kept with the counts it comes from: callers must not change it."""
     line, window = parse_line(line), parse_hours(window)
     k = min_reporters()
-    estimates = COUNTS.estimates(cur, window, k)
-    return assemble(line, window, carrier, k, estimates)
+    entry = COUNTS.entry(cur)
+    key = (line, carrier, window, k)
+    if key not in entry.views:
+        if (window, k) not in entry.estimates:
+            entry.estimates[(window, k)] = network_estimates(entry.counts, window, k)
+        entry.views[key] = assemble(line, window, carrier, k, entry.estimates[(window, k)])
+    return entry.views[key]
 
 
 def assemble(line: str, window: str, carrier: str | None, k: int, estimates: pd.DataFrame) -> LineView:
