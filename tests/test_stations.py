@@ -246,6 +246,9 @@ def test_a_new_report_shows_once_the_data_changes(tiny_db, monkeypatch):
 
 
 def test_openapi_documents_the_route():
+    from api import routes
+
+    assert "/api/v1/stations" in {route.path for route in routes()}
     doc = document()["paths"]["/api/v1/stations"]["get"]
     assert {p["name"] for p in doc["parameters"]} == set(stations_api.PARAMETERS)
     assert "400" in doc["responses"]

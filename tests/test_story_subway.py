@@ -3,7 +3,10 @@ failure rate station by station, in line order, with the worst stretches. On the
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -62,3 +65,16 @@ def test_line_two_at_rush_hour_on_a_phone(real_site, phone, screenshot_dir):
     page.screenshot(path=str(screenshot_dir / "story_subway_line2_chart.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways page scroll
     assert not page.outside_requests
+
+
+def test_the_same_line_over_http(real_site):
+    """A newsroom asks the API for line 2 at rush hour: the page's stations, in order, with rates."""
+    with urllib.request.urlopen(real_site["url"] + "/api/v1/stations?line=2&hours=rush", timeout=180) as r:
+        body = json.loads(r.read())
+    line_two = [s.station for s in stations.line_order()["2"]]
+    assert [row["station"] for row in body["stations"][::3]] == line_two
+    assert sum(row["failure_rate"] is not None for row in body["stations"]) > len(body["stations"]) // 2
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(real_site["url"] + "/api/v1/stations?line=10", timeout=60)
+    assert err.value.code == 400
+    assert json.loads(err.value.read())["errors"][0]["field"] == "line"
