@@ -162,9 +162,6 @@ class _CountsCache:
                 return kept[1]
         counts = stations_sql.station_counts(cur, station_cells()[["sid", "cell"]], seconds=QUERY_SECONDS)
         made = _Entry(counts, time.monotonic())
-        k = min_reporters()
-        for window in WINDOWS:  # every window now, so that later requests only look up
-            made.estimates[(window, k)] = network_estimates(counts, window, k)
         with self._lock:
             self._kept[store] = (version, made)
         return made
