@@ -143,12 +143,15 @@ class _Entry:
 
 class _CountsCache:
     """The counts of every station and window, kept per store: one scan serves every line, carrier
-    and window. An entry is used while the store's data version (aggregate_sql.data_version) is
-    unchanged, or for DROPMAP_CACHE_SECONDS after it was counted (as on the map: a new report shows
-    within that time, and a busy store is not rescanned for every report)."""
+    and window. An entry is used as it is while the store's data version (aggregate_sql.data_version)
+    is unchanged or for DROPMAP_CACHE_SECONDS after it was counted. Once it is older and reports have
+    arrived, it is still answered from while one background scan counts afresh (stale while
+    revalidating): a new report shows within DROPMAP_CACHE_SECONDS plus one scan, and only the first
+    request a store ever gets waits for a scan."""
 
     def __init__(self) -> None:
         self._kept: dict[str, tuple[tuple, _Entry]] = {}
+        self._refreshing: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
     def entry(self, cur) -> _Entry:
@@ -156,17 +159,50 @@ class _CountsCache:
         version = (*version, stations_sql.SOURCE)
         with self._lock:
             kept = self._kept.get(store)
-        if kept is not None:
-            fresh = time.monotonic() - kept[1].made < settings.get_int("DROPMAP_CACHE_SECONDS")
-            if kept[0] == version or fresh:
-                return kept[1]
+            if kept is not None:
+                fresh = time.monotonic() - kept[1].made < settings.get_int("DROPMAP_CACHE_SECONDS")
+                if kept[0] == version or fresh:
+                    return kept[1]
+                if store and store not in self._refreshing:  # a file: the scan gets its own cursor on it
+                    thread = threading.Thread(target=self._refresh, args=(store, version),
+                                              name="stations-refresh", daemon=True)
+                    self._refreshing[store] = thread
+                    thread.start()
+                if store:
+                    return kept[1]
+        return self._count(cur, store, version)
+
+    def _count(self, cur, store: str, version: tuple) -> _Entry:
         counts = stations_sql.station_counts(cur, station_cells()[["sid", "cell"]], seconds=QUERY_SECONDS)
         made = _Entry(counts, time.monotonic())
         with self._lock:
             self._kept[store] = (version, made)
         return made
 
+    def _refresh(self, store: str, version: tuple) -> None:
+        from store.db import shared_connection
+
+        cur = None
+        try:
+            cur = shared_connection(store).cursor()
+            self._count(cur, store, version)
+        except Exception:  # noqa: BLE001, S110 -- a failed refresh keeps the older counts; the next request retries
+            pass
+        finally:
+            if cur is not None:
+                cur.close()
+            with self._lock:
+                self._refreshing.pop(store, None)
+
+    def wait(self) -> None:
+        """Until the background scans under way have finished (tests, benchmarks)."""
+        with self._lock:
+            threads = list(self._refreshing.values())
+        for thread in threads:
+            thread.join()
+
     def clear(self) -> None:
+        self.wait()
         with self._lock:
             self._kept.clear()
 
