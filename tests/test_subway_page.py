@@ -47,6 +47,7 @@ def test_line_two_at_rush_hour_in_order_with_rates(demo_db):
     assert at.title[0].value == "지하철 노선"
     assert _strip_names(at) == [s.station for s in stations.line_order()["2"]]
     assert "data-window='rush'" in _strip(at)
+    assert "line-height:1.35}.dm-name{font-weight:700" in _strip(at)  # the style sheet is well formed
     assert re.search(r"<b>\d+\.\d%</b>", _strip(at))  # some rates shown
     caption = at.caption[0].value
     assert "95%" in caption and "제보자 5명 미만" in caption and "300 m" in caption

@@ -74,7 +74,7 @@ def _strip(view: stations.LineView) -> str:
                      f"{escape(_name(first))}</div>{branch}{lines}</div>")
     style = ("<style>.dm-strip{display:flex;overflow-x:auto;gap:6px;padding:4px 0 10px}"
              f".dm-st{{flex:0 0 auto;min-width:8.5em;border-top:4px solid {LINE_COLOURS[view.line]};padding:4px 6px;"
-             "background:rgba(128,128,128,.08);border-radius:4px;font-size:.8rem;line-height:1.35}}"
+             "background:rgba(128,128,128,.08);border-radius:4px;font-size:.8rem;line-height:1.35}"
              ".dm-name{font-weight:700;font-size:.9rem}.dm-branch{color:#888;font-size:.7rem}</style>")
     return (f"{style}<div class='dm-strip' data-line='{escape(view.line)}' data-window='{escape(view.window)}' "
             f"data-stations='{view.frame['order'].nunique()}'>{''.join(chips)}</div>")
