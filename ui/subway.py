@@ -90,7 +90,7 @@ def _chart(view: stations.LineView, beside: stations.LineView) -> alt.Chart:
     order = list(dict.fromkeys(frame["name"]))
     shown = frame.dropna(subset=["failure_rate"])
     y = alt.Y("name:N", sort=order, title=None)
-    offset = alt.YOffset("carrier:N")
+    offset = alt.YOffset("carrier:N", sort=[map_charts.carrier_name(n, lang()) for n in NETWORKS])
     colour = alt.Color("carrier:N", scale=map_charts._carrier_scale(lang()), title=tr("통신사", "carrier"),
                        legend=alt.Legend(orient="top"))
     title = tr("장애 비율 (95% 구간)", "failure rate (95% interval)")
