@@ -20,7 +20,7 @@ from geo.places import stations as all_stations
 from ingest.loader import Origin, load_frame
 from store import stations_sql
 from store.db import connect
-from tests.stored import route_client
+from stored import route_client
 
 K = 5
 TUESDAY, SATURDAY = "2021-10-19", "2021-10-23"
