@@ -10,6 +10,7 @@ import h3
 import pandas as pd
 import pytest
 from opendata_data import NOW
+from stored import route_client
 
 from api import stations as stations_api
 from api.openapi import document
@@ -20,7 +21,6 @@ from geo.places import stations as all_stations
 from ingest.loader import Origin, load_frame
 from store import stations_sql
 from store.db import connect
-from stored import route_client
 
 K = 5
 TUESDAY, SATURDAY = "2021-10-19", "2021-10-23"
