@@ -15,6 +15,7 @@ def pages():
         st.Page("ui/my_reports.py", title=tr("내 제보", "My reports"), icon="🔑", url_path="my_reports"),
         st.Page("ui/upload.py", title=tr("파일 올리기", "Upload a file"), icon="📤", url_path="upload"),
         st.Page("ui/explore.py", title=tr("장애 지도", "Failure map"), icon="🗺️", url_path="explore"),
+        st.Page("ui/subway.py", title=tr("지하철 노선", "Subway lines"), icon="🚇", url_path="subway"),
         st.Page("ui/outages.py", title=tr("통신 장애 감지", "Outages"), icon="🚨", url_path="outages"),
         st.Page("ui/downloads.py", title=tr("열린 데이터", "Open data"), icon="⬇️", url_path="downloads"),
         st.Page("ui/methodology.py", title=tr("방법론", "Methodology"), icon="📐", url_path="methodology"),
