@@ -30,7 +30,7 @@ from geo.privacy import min_reporters
 from ingest.vocab import KINDS, NETWORKS
 from store import map_sql
 from ui import map_charts
-from ui.common import cursor, lang, show_error, tr
+from ui.common import choose, cursor, lang, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
@@ -126,9 +126,11 @@ def _sidebar(first: object, last: object) -> None:
     with st.sidebar:
         st.header(tr("지도 설정", "Map settings"))
         st.radio(tr("보기", "View"), MODES, key="explore_mode", horizontal=True, format_func=labels["mode"].get)
-        st.selectbox(tr("통신사 (망)", "Carrier (network)"), ["all", *NETWORKS], key="explore_carrier",
+        st.selectbox(tr("통신사 (망)", "Carrier (network)"), ["all", *NETWORKS],
+                     placeholder=choose(), key="explore_carrier",
                      format_func=labels["carrier"].get)
-        st.selectbox(tr("브랜드", "Brand"), BRANDS, key="explore_brand", format_func=labels["brand"].get)
+        st.selectbox(tr("브랜드", "Brand"), BRANDS,
+                     placeholder=choose(), key="explore_brand", format_func=labels["brand"].get)
         st.multiselect(tr("장애 유형", "Failure kind"), list(KINDS), key="explore_kinds",
                        format_func=labels["kind"].get, placeholder=tr("모든 유형", "All kinds"))
         st.slider(tr("시간대 (서울 시각)", "Hours of day (Seoul time)"), 0, 23, key="explore_hours")
@@ -140,9 +142,11 @@ def _sidebar(first: object, last: object) -> None:
         if first and last:
             st.date_input(tr("기간", "Dates"), min_value=first, max_value=last, key="explore_dates",
                           format="YYYY-MM-DD")
-        st.selectbox(tr("육각형 크기 (H3 해상도)", "Hex size (H3 resolution)"), RES_CHOICES, key="explore_res",
+        st.selectbox(tr("육각형 크기 (H3 해상도)", "Hex size (H3 resolution)"), RES_CHOICES,
+                     placeholder=choose(), key="explore_res",
                      format_func=labels["res"].get)
-        st.selectbox(tr("측정값", "Measure"), MEASURES, key="explore_measure", format_func=labels["measure"].get)
+        st.selectbox(tr("측정값", "Measure"), MEASURES,
+                     placeholder=choose(), key="explore_measure", format_func=labels["measure"].get)
         st.toggle(tr("배경 지도 (OpenStreetMap 서버에 요청)", "Base map (requests OpenStreetMap's servers)"),
                   key="explore_tiles")
         st.page_link("ui/methodology.py", label=tr("지도 읽는 법·방법론", "How to read the map"), icon="📐")

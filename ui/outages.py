@@ -27,7 +27,7 @@ from outages.public import (
     recent_ratio,
     title_text,
 )
-from ui.common import cursor, lang, show_error, tr
+from ui.common import choose, cursor, lang, show_error, tr
 
 TZ = load_city().tz
 SCOPE_NAMES = {"city": {"ko": "서울 전역", "en": "All of Seoul"}, "districts": {"ko": "일부 자치구", "en": "Districts"}}
@@ -212,10 +212,11 @@ def show_incident(incident_id: str) -> bool:
 def _filters() -> dict:
     cols = st.columns(4)
     networks = cols[0].multiselect(tr("통신사", "Carrier"), NETWORKS, format_func=lambda n: NETWORK_NAMES[n][lang()],
-                                   key="outages_carriers")
+                                   placeholder=choose(), key="outages_carriers")
     statuses = cols[1].multiselect(tr("상태", "Status"), list(STATUS_NAMES),
-                                   format_func=lambda s: STATUS_NAMES[s][lang()], key="outages_statuses")
-    scope = cols[2].selectbox(tr("범위", "Area"), ["", "city", "districts"], key="outages_scope",
+                                   format_func=lambda s: STATUS_NAMES[s][lang()],
+                                   placeholder=choose(), key="outages_statuses")
+    scope = cols[2].selectbox(tr("범위", "Area"), ["", "city", "districts"], placeholder=choose(), key="outages_scope",
                               format_func=lambda s: SCOPE_NAMES[s][lang()] if s else tr("전체", "All"))
     period = cols[3].date_input(tr("시작일 범위", "Onset between"), value=(), key="outages_period",
                                 min_value=date(2010, 1, 1))
@@ -243,7 +244,7 @@ def show_list() -> None:
     st.dataframe(table, hide_index=True, width="stretch", key="outages_table")
     ids = [row["incident_id"] for row, _ in incidents]
     picked = st.selectbox(tr("자세히 볼 장애", "Open an incident"), [""] + ids, key="outages_pick",
-                          format_func=lambda i: i or tr("(고르세요)", "(choose)"))
+                          placeholder=choose(), format_func=lambda i: i or tr("(고르세요)", "(choose)"))
     if picked and picked != st.query_params.get("incident"):
         st.query_params["incident"] = picked
         st.rerun()
