@@ -25,8 +25,7 @@ from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
 MAP_HEIGHT = 400
-STATE_BADGES = {"normal": ("🟢", "#2e7d32"), "recovering": ("🛠️", "#ef6c00"), "suspected": ("🟠", "#e65100"),
-                "ongoing": ("🔴", "#c62828")}
+STATE_ICONS = {"normal": "🟢", "recovering": "🛠️", "suspected": "🟠", "ongoing": "🔴"}
 SEEN, BAND = "#d62728", "#4c78a8"
 
 
@@ -70,12 +69,12 @@ def _sparkline(frame: pd.DataFrame) -> alt.LayerChart:
         x=x, y=alt.Y("low:Q", title=y_title, axis=alt.Axis(tickCount=3, titleFontSize=10, labelFontSize=10)),
         y2="high:Q")
     usual = alt.Chart(frame).mark_line(strokeDash=[4, 3], color=BAND, strokeWidth=1).encode(x=x, y="usual:Q")
-    seen = alt.Chart(frame).mark_line(color=SEEN, strokeWidth=2, point=alt.OverlayMarkDef(size=12)).encode(
+    seen = alt.Chart(frame).mark_line(color=SEEN, strokeWidth=2, point=alt.OverlayMarkDef(size=12, color=SEEN)).encode(
         x=x, y="reporters:Q",
         tooltip=[alt.Tooltip("time:T", format="%m-%d %H:00", title=tr("시각", "Time")),
                  alt.Tooltip("reporters:Q", title=tr("제보자", "Reporters")),
                  alt.Tooltip("usual:Q", title=tr("평소", "Usual"), format=".1f")])
-    return (band + usual + seen).properties(height=110)
+    return (band + usual + seen).properties(height=90)
 
 
 def _carriers(cur, db: str) -> None:
@@ -86,32 +85,32 @@ def _carriers(cur, db: str) -> None:
         show_error(e)
         return
     st.subheader(tr("지금 통신사 상태", "Carriers right now"))
-    tz = load_city().tz
-    series = None
-    if end is not None:
-        try:
-            series = _day_series(end, db)
-        except DropMapError as e:
-            show_error(e)
-    cols = st.columns(len(NETWORKS))
-    for col, network in zip(cols, NETWORKS, strict=True):
+    # The states first (one quick query); the 24-hour lines fill in below each one.
+    cards = {}
+    for col, network in zip(st.columns(len(NETWORKS)), NETWORKS, strict=True):
         status = states[network]
-        icon, colour = STATE_BADGES[status]
-        with col.container(border=True, key=f"home_carrier_{network.replace('+', 'plus')}"):
-            st.markdown(f"**{NETWORK_NAMES[network][lang()]}** — {icon} "
-                        f":{'green' if status == 'normal' else 'red'}[**{_state_text(status)}**]")
-            if series is not None:
-                st.altair_chart(_sparkline(series[series["network"] == network]), width="stretch")
-    if end is not None:
-        local = end.astimezone(tz)
-        st.caption(tr(
-            f"빨간 선: 시간당 제보자 수(한 사람은 한 시간에 한 번), 파란 띠: 평소 범위(98%), 점선: 평소. "
-            f"{local:%Y-%m-%d %H:%M}까지 24시간(서울 시각). 제보자 {min_reporters()}명 미만인 시간은 "
-            f"숫자를 숨깁니다.",
-            f"Red: reporters per hour (a person counts once an hour); blue band: the usual range (98%); dashed: "
-            f"usual. 24 hours up to {local:%Y-%m-%d %H:%M} (Seoul time). Hours with fewer than "
-            f"{min_reporters()} reporters show no number.",
-        ))
+        cards[network] = col.container(border=True, key=f"home_carrier_{network.replace('+', 'plus')}")
+        colour = "green" if status == "normal" else "orange" if status == "recovering" else "red"
+        cards[network].markdown(f"**{NETWORK_NAMES[network][lang()]}** {STATE_ICONS[status]} "
+                                f":{colour}[**{_state_text(status)}**]")
+    if end is None:
+        return
+    try:
+        series = _day_series(end, db)
+    except DropMapError as e:
+        show_error(e)
+        return
+    for network, card in cards.items():
+        card.altair_chart(_sparkline(series[series["network"] == network]), width="stretch")
+    local = end.astimezone(load_city().tz)
+    st.caption(tr(
+        f"빨간 선: 시간당 제보자 수(한 사람은 한 시간에 한 번), 파란 띠: 평소 범위(98%), 점선: 평소. "
+        f"{local:%Y-%m-%d %H:%M}까지 24시간(서울 시각). 제보자 {min_reporters()}명 미만인 시간은 "
+        f"숫자를 숨깁니다.",
+        f"Red: reporters per hour (a person counts once an hour); blue band: the usual range (98%); dashed: "
+        f"usual. 24 hours up to {local:%Y-%m-%d %H:%M} (Seoul time). Hours with fewer than "
+        f"{min_reporters()} reporters show no number.",
+    ))
 
 
 def _incidents(cur) -> None:
@@ -176,10 +175,11 @@ def _counts(cur, info: dict) -> None:
 
 
 def main() -> None:
-    st.title(tr("끊김지도 — 서울 이동통신 장애 지도", "DropMap — mobile-network failures in Seoul"))
+    st.title(tr("끊김지도", "DropMap"))
     st.caption(tr(
-        "내 폰 문제일까, 통신사 문제일까? 시민 제보로 통신사별 상태와 장애 지역을 봅니다.",
-        "Is it my phone or the carrier? Residents' reports show each carrier's state and where it fails.",
+        "서울 이동통신 장애 지도 — 내 폰 문제일까, 통신사 문제일까? 시민 제보로 통신사별 상태와 장애 지역을 봅니다.",
+        "Mobile-network failures in Seoul — is it my phone or the carrier? Residents' reports show each carrier's "
+        "state and where it fails.",
     ))
     if st.button(tr("📣 제보하기", "📣 Report a failure"), type="primary", width="stretch", key="home_report"):
         st.switch_page("ui/report.py", query_params=_lang_params())
