@@ -30,6 +30,7 @@ from geo.privacy import min_reporters
 from ingest.vocab import KINDS, NETWORKS
 from store import map_sql
 from ui import map_charts
+from ui import share as share_ui
 from ui.common import choose, cursor, lang, show_error, tr
 from ui.notices import cached_demo_share
 
@@ -292,9 +293,11 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
                       "Whole day, every carrier (whatever carrier and hours are chosen above)."))
         profile = _hour_profile(q.with_changes(carrier=None, hours=ALL_HOURS, res=8, mode="level"), measure, db)
         st.altair_chart(map_charts.hour_heatmap(profile, measure, lang()), width="stretch")
+        _share_chart(profile, "hours", measure, q, db)
     elif panel == "days":
         trend = _day_trend(q.with_changes(carrier=None, res=8, mode="level"), measure, db)
         st.altair_chart(map_charts.trend_chart(trend, measure, lang()), width="stretch")
+        _share_chart(trend, "days", measure, q, db)
     else:
         worst, worst_measure = _worst(q.with_changes(mode="level"), db)
         st.caption(tr("통신사별로 소표본 보정값이 가장 높은 육각형 10곳 (판단 보류 육각형 제외).",
@@ -303,6 +306,12 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
             st.info(tr("순위를 매길 육각형이 없습니다.", "No hex to rank."))
         else:
             st.dataframe(map_charts.worst_table(worst, worst_measure, lang()), hide_index=True, key="explore_worst")
+
+
+def _share_chart(frame, chart: str, measure: str, q: MapQuery, db: str) -> None:
+    first, last = _period(db)
+    share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, first=first, last=last,
+                         synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
 
 
 def main() -> None:
@@ -327,6 +336,8 @@ def main() -> None:
     st.markdown(_caption(view, state.query))
     _notes(view)
     _render_map(view, state, db)
+    share_ui.offer_map(view, state.query, first=first, last=last, synthetic=cached_demo_share(db) > 0,
+                       k=min_reporters(), lang=lang())
     if st.session_state.get("explore_cell"):
         _render_detail(state.query, st.session_state["explore_cell"], db)
     else:

@@ -27,6 +27,7 @@ from outages.public import (
     recent_ratio,
     title_text,
 )
+from ui import share as share_ui
 from ui.common import choose, cursor, lang, show_error, tr
 
 TZ = load_city().tz
@@ -93,6 +94,8 @@ def _timeline(row: dict, areas: list[dict]) -> None:
     marks = _naive(marks.dropna().assign(time=lambda f: pd.to_datetime(f["time"], utc=True)), "time")
     rules = alt.Chart(marks).mark_rule(color="#555").encode(x="time:T", tooltip=["what:N"])
     st.altair_chart(band + usual + seen + rules, width="stretch")
+    share_ui.offer_incident(frame, row, {code: area_text(row, areas, code) for code in ("ko", "en")}, k=_k(),
+                            lang=lang())
     st.caption(tr(
         "빨간 선: 실제 제보자 수(한 사람은 한 시간에 한 번만 셉니다). "
         "파란 띠: 최근 몇 주 같은 요일·시간대로 추정한 평소 범위(98%).",
