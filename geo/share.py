@@ -199,9 +199,11 @@ def _lines_png(frame: pd.DataFrame, *, x: str, y: str, cap: Caption, group: str 
             ax.fill_between(part[x], part[low], part[high], color=band_colour, alpha=0.2, linewidth=0)
         ax.plot(part[x], part[y], color=colour, linewidth=1.6, marker="o" if len(part) <= 48 else None,
                 markersize=2.5, label=None if name is None else str(name))
-    for at, label in marks:
+    top = ax.get_ylim()[1]
+    for i, (at, label) in enumerate(marks):
         ax.axvline(at, color="#555", linewidth=0.8, linestyle="--")
-        ax.text(at, ax.get_ylim()[1], " " + label, fontsize=7, va="top", color="#555")
+        # Staggered: marks minutes apart (start, detected) would print over each other.
+        ax.text(at, top * (1 - 0.07 * i), " " + label, fontsize=7, va="top", color="#555")
     ax.set_ylabel(y_title, fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
