@@ -122,3 +122,39 @@ def test_docs_agree_with_the_by_choices():
     api_row = next(line for line in api_md.splitlines() if line.startswith("| `by` |"))
     for by in BY_CHOICES:
         assert f"`{by}`" in row and f"`{by}`" in api_row, by
+
+
+def test_the_api_answers_by_all_and_the_cli_writes_it(tmp_path, monkeypatch):
+    # by=all through both doors: GET /api/v1/hexes and python -m geo export --by all.
+    import json
+
+    from opendata_data import build_store
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from api import hexes
+    from geo import cli
+    from store.db import close_shared
+
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", "5")
+    path = build_store(tmp_path / "api.duckdb", seed=9, n=2000, reporters=30)
+    monkeypatch.setenv("DROPMAP_DB", str(path))
+    try:
+        with TestClient(Starlette(routes=hexes.ROUTES)) as client:
+            answer = client.get("/api/v1/hexes", params={"res": 8, "by": "all"})
+            assert answer.status_code == 200, answer.text
+            rows = answer.json()["rows"]
+            assert rows and not {"hour", "weekday", "date"} & set(rows[0])
+            by_hour = client.get("/api/v1/hexes", params={"res": 8, "by": "hour"}).json()["rows"]
+            # More reporters per row when the hours are pooled: never fewer cells than by hour.
+            assert {r["h3_cell"] for r in rows} >= {r["h3_cell"] for r in by_hour}
+            bad = client.get("/api/v1/hexes", params={"by": "week"})
+            assert bad.status_code == 400 and "all" in bad.text
+    finally:
+        close_shared()
+    out = tmp_path / "all.csv"
+    assert cli.main(["export", "--db", str(path), "--by", "all", "--format", "csv", "--out", str(out)]) == 0
+    manifest = json.loads((tmp_path / "all.csv.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["query"]["by"] == "all"
+    header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert "hour" not in header and "kind" in header and "reporters" in header
