@@ -7,6 +7,7 @@ Widgets -> outages.home (state, hours, incidents), geo.mapview + geo.mapdraw (th
 from __future__ import annotations
 
 import altair as alt
+import folium
 import pandas as pd
 import streamlit as st
 
@@ -24,9 +25,12 @@ from ui.common import cursor, lang, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
-MAP_HEIGHT = 400
+MAP_HEIGHT = 480
 STATE_ICONS = {"normal": "🟢", "recovering": "🛠️", "suspected": "🟠", "ongoing": "🔴"}
 SEEN, BAND = "#d62728", "#4c78a8"
+# On a phone the legend would hide half the city: drawn smaller in the corner.
+_NARROW_LEGEND = ("<style>@media (max-width: 520px) {.dm-legend {transform: scale(0.62); "
+                  "transform-origin: bottom right;}}</style>")
 
 
 def _lang_params() -> dict:
@@ -49,6 +53,11 @@ def _map_html(language: str, db: str) -> str | None:
         return None
     m = mapdraw.build_map(view, lang=language, center=(state.lat, state.lon), zoom=state.zoom,
                           synthetic=cached_demo_share(db) > 0)
+    # The whole city in whatever width the visitor has (a phone gets a smaller zoom, not a cut-out).
+    box = load_city().city_bbox
+    m.options.update(zoom_snap=0.25)
+    m.fit_bounds([[box.lat_min, box.lon_min], [box.lat_max, box.lon_max]], padding=(4, 4))
+    m.get_root().header.add_child(folium.Element(_NARROW_LEGEND))
     return mapdraw.map_html(m)
 
 
@@ -77,22 +86,36 @@ def _sparkline(frame: pd.DataFrame) -> alt.LayerChart:
     return (band + usual + seen).properties(height=90)
 
 
-def _carriers(cur, db: str) -> None:
+def _state_badge(network: str, status: str) -> str:
+    colour = "green" if status == "normal" else "orange" if status == "recovering" else "red"
+    return f"**{NETWORK_NAMES[network][lang()]}** {STATE_ICONS[status]} :{colour}[**{_state_text(status)}**]"
+
+
+def _states(cur) -> dict[str, str] | None:
+    """Each carrier's state now, in one line at the top (on a phone all three fit the first screen)."""
     try:
         states = home.carrier_states(cur)
+    except DropMapError as e:
+        show_error(e)
+        return None
+    st.subheader(tr("지금 통신사 상태", "Carriers right now"))
+    with st.container(key="home_states"):
+        st.markdown(" · ".join(_state_badge(n, states[n]) for n in NETWORKS))
+    return states
+
+
+def _carriers(cur, db: str, states: dict[str, str]) -> None:
+    try:
         end = home.data_now(cur)
     except DropMapError as e:
         show_error(e)
         return
-    st.subheader(tr("지금 통신사 상태", "Carriers right now"))
-    # The states first (one quick query); the 24-hour lines fill in below each one.
+    st.markdown("#### " + tr("최근 24시간: 제보자 수와 평소 범위", "The last 24 hours: reporters and the usual band"))
+    # The states first; the 24-hour lines fill in below each one.
     cards = {}
     for col, network in zip(st.columns(len(NETWORKS)), NETWORKS, strict=True):
-        status = states[network]
         cards[network] = col.container(border=True, key=f"home_carrier_{network.replace('+', 'plus')}")
-        colour = "green" if status == "normal" else "orange" if status == "recovering" else "red"
-        cards[network].markdown(f"**{NETWORK_NAMES[network][lang()]}** {STATE_ICONS[status]} "
-                                f":{colour}[**{_state_text(status)}**]")
+        cards[network].markdown(_state_badge(network, states[network]))
     if end is None:
         return
     try:
@@ -181,9 +204,10 @@ def main() -> None:
         "Mobile-network failures in Seoul — is it my phone or the carrier? Residents' reports show each carrier's "
         "state and where it fails.",
     ))
+    cur = cursor()
+    states = _states(cur)
     if st.button(tr("📣 제보하기", "📣 Report a failure"), type="primary", width="stretch", key="home_report"):
         st.switch_page("ui/report.py", query_params=_lang_params())
-    cur = cursor()
     if home.data_now(cur) is None:  # no failure report: maybe nothing at all
         info = overview(cur)
         if not info["failures"] and not info["samples"]:
@@ -191,7 +215,8 @@ def main() -> None:
                           "No data yet. `make run` builds the demo data on first run."))
             st.stop()
     db = str(settings.db_path())
-    _carriers(cur, db)
+    if states is not None:
+        _carriers(cur, db, states)
     _incidents(cur)
     _map(db)
     # The full counts (a scan of every report, never cached: a new report shows at once) come last.
