@@ -150,6 +150,11 @@ def test_the_map_page_offers_png_caption_and_embed(demo_db):
     codes = [c.value for c in at.code]
     assert any("통신사: KT" in c and "CC BY 4.0" in c and "k = " in c for c in codes) or share.cjk_font() is None
     assert any(c.startswith("<iframe src=") and "&amp;embed=true" in c and "carrier=KT" in c for c in codes)
+    # A filter changed on the page is in the shared address at once (not one change behind).
+    at.selectbox(key="explore_carrier").set_value("SKT").run()
+    codes = [c.value for c in at.code]
+    assert any(c.startswith("<iframe src=") and "carrier=SKT" in c for c in codes)
+    assert not any("carrier=KT" in c for c in codes)
 
 
 def test_the_incident_page_offers_a_png(con):

@@ -310,7 +310,8 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
 
 def _share_chart(frame, chart: str, measure: str, q: MapQuery, db: str) -> None:
     first, last = _period(db)
-    share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, first=first, last=last,
+    share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, params=params_from_state(_state_from_widgets()),
+                         first=first, last=last,
                          synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
 
 
@@ -336,8 +337,8 @@ def main() -> None:
     st.markdown(_caption(view, state.query))
     _notes(view)
     _render_map(view, state, db)
-    share_ui.offer_map(view, state.query, first=first, last=last, synthetic=cached_demo_share(db) > 0,
-                       k=min_reporters(), lang=lang())
+    share_ui.offer_map(view, state.query, params=params_from_state(state), first=first, last=last,
+                       synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
     if st.session_state.get("explore_cell"):
         _render_detail(state.query, st.session_state["explore_cell"], db)
     else:

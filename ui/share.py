@@ -21,9 +21,13 @@ def site_origin() -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else FALLBACK_ORIGIN
 
 
-def current_url(path: str) -> str:
-    """This page's permanent address: ``path`` and the query string that reopens the view."""
-    return share.view_url(site_origin(), path, st.query_params.to_dict())
+def current_url(path: str, params: dict | None = None) -> str:
+    """This page's permanent address: ``path`` and the query string that reopens the view (``params``, or the
+    address bar's when not given; the language kept)."""
+    wanted = dict(st.query_params.to_dict() if params is None else params)
+    if st.query_params.get("lang") == "en":
+        wanted["lang"] = "en"
+    return share.view_url(site_origin(), path, wanted)
 
 
 def offer(png: Callable[[], bytes], *, key: str, file_name: str, cap: share.Caption, url: str,
@@ -43,8 +47,9 @@ def offer(png: Callable[[], bytes], *, key: str, file_name: str, cap: share.Capt
 
 # --- the map page ----------------------------------------------------------------------
 
-def offer_map(view, q, *, first, last, synthetic: bool, k: int, lang: str) -> None:
-    url = current_url("explore")
+def offer_map(view, q, *, params: dict, first, last, synthetic: bool, k: int, lang: str) -> None:
+    """PNG of the map view; ``params`` are the view's query parameters (geo.mapquery.params_from_state)."""
+    url = current_url("explore", params)
     cap = share.map_caption(view, q, first=first, last=last, k=k, synthetic=synthetic, lang=lang, url=url)
     offer(lambda: share.map_png(view, cap), key="share_map_png", file_name=f"dropmap_map_r{view.res}.png",
           cap=cap, url=url)
@@ -53,7 +58,8 @@ def offer_map(view, q, *, first, last, synthetic: bool, k: int, lang: str) -> No
 _CHART_TITLES = {"hours": ("시간대 × 통신사", "Hour of day × carrier"), "days": ("일별 추이", "Daily trend")}
 
 
-def offer_chart(frame, *, chart: str, measure: str, q, first, last, synthetic: bool, k: int, lang: str) -> None:
+def offer_chart(frame, *, chart: str, measure: str, q, params: dict, first, last, synthetic: bool, k: int,
+                lang: str) -> None:
     """PNG of the map page's chart below the map: ``chart`` is "hours" (heatmap) or "days" (lines)."""
     from ui.map_charts import value_title as value_title_of
 
@@ -61,7 +67,7 @@ def offer_chart(frame, *, chart: str, measure: str, q, first, last, synthetic: b
     title = {code: f"{name} — {value_title_of(measure, code, per=per)}"
              for code, name in zip(("ko", "en"), _CHART_TITLES[chart], strict=True)}
     value_title = {code: value_title_of(measure, code, per=per) for code in ("ko", "en")}
-    url = current_url("explore")
+    url = current_url("explore", params)
     cap = share.caption(title=title, period=share.period_text(q.since, q.until, first, last),
                         filters=share.map_filters(q.with_changes(carrier=None)), k=k, synthetic=synthetic,
                         lang=lang, url=url)
