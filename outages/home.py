@@ -21,10 +21,8 @@ from core.city import load_city
 from geo.privacy import min_reporters
 from ingest.vocab import NETWORKS
 from outages import _sql
-from outages.detect import DetectorConfig, usual_band
 from outages.feeds import status_document
 from outages.public import incidents_with_areas, open_with_areas
-from outages.series import load_series, make_frame
 
 HOURS = 24
 HOUR = timedelta(hours=1)
@@ -58,12 +56,17 @@ def incidents_to_show(cur) -> tuple[bool, list[tuple[dict, list[dict]]]]:
     return False, incidents_with_areas(cur, limit=1)
 
 
-def day_series(cur, end: datetime, *, hours: int = HOURS, config: DetectorConfig | None = None) -> pd.DataFrame:
+def day_series(cur, end: datetime, *, hours: int = HOURS, config=None) -> pd.DataFrame:
     """Per carrier and hour of the ``hours`` before ``end``: first reports, the usual level and its band.
 
     Columns: network, time (hour start, Seoul time), reporters (NaN below k distinct reporters),
     usual, low, high (NaN before there is a baseline).
     """
+    # Imported here: the detector pulls in scipy (about 2 s on a cold start), and the states above must
+    # not wait for it (bench/bench_home.py).
+    from outages.detect import DetectorConfig, usual_band
+    from outages.series import load_series, make_frame
+
     config = config or DetectorConfig()
     start = end - hours * HOUR
     frame = make_frame(start, end, config)

@@ -2,20 +2,18 @@
 the failure map at its default view, one "report" action; the database's counts further down.
 
 Widgets -> outages.home (state, hours, incidents), geo.mapview + geo.mapdraw (the map) -> render.
+The map and chart libraries (folium, altair, and scipy behind the detector and the map's statistics:
+about 2 s on a cold start) are imported where they are used, so the states show before they load.
 """
 
 from __future__ import annotations
 
-import altair as alt
-import folium
 import pandas as pd
 import streamlit as st
 
 from core import settings
 from core.city import load_city
 from core.errors import DropMapError
-from geo import mapdraw, mapview
-from geo.mapquery import state_from_params
 from geo.privacy import min_reporters
 from ingest.vocab import KINDS, NETWORK_NAMES, NETWORKS
 from outages import home
@@ -47,6 +45,11 @@ def _day_series(end, db: str) -> pd.DataFrame:
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _map_html(language: str, db: str) -> str | None:
     """The explore page's default view, drawn the same way (no tiles); None when no hex can be shown."""
+    import folium
+
+    from geo import mapdraw, mapview
+    from geo.mapquery import state_from_params
+
     state, _ = state_from_params({})
     view = mapview.level_view(cursor(), state.query)
     if view.frame.empty:
@@ -69,7 +72,9 @@ def _state_text(status: str) -> str:
     return STATUS_NAMES[status][lang()]
 
 
-def _sparkline(frame: pd.DataFrame) -> alt.LayerChart:
+def _sparkline(frame: pd.DataFrame):
+    import altair as alt
+
     frame = frame.assign(time=frame["time"].dt.tz_localize(None))
     x = alt.X("time:T", title=None, axis=alt.Axis(format="%H시" if lang() == "ko" else "%H:00", tickCount=4,
                                                  grid=False, labelFontSize=10))
