@@ -109,12 +109,7 @@ def _states(cur) -> dict[str, str] | None:
     return states
 
 
-def _carriers(cur, db: str, states: dict[str, str]) -> None:
-    try:
-        end = home.data_now(cur)
-    except DropMapError as e:
-        show_error(e)
-        return
+def _carriers(db: str, states: dict[str, str], end) -> None:
     st.markdown("#### " + tr("최근 24시간: 제보자 수와 평소 범위", "The last 24 hours: reporters and the usual band"))
     # The states first; the 24-hour lines fill in below each one.
     cards = {}
@@ -213,7 +208,12 @@ def main() -> None:
     states = _states(cur)
     if st.button(tr("📣 제보하기", "📣 Report a failure"), type="primary", width="stretch", key="home_report"):
         st.switch_page("ui/report.py", query_params=_lang_params())
-    if home.data_now(cur) is None:  # no failure report: maybe nothing at all
+    try:
+        end = home.data_now(cur)
+    except DropMapError as e:
+        show_error(e)
+        return
+    if end is None:  # no failure report: maybe nothing at all
         info = overview(cur)
         if not info["failures"] and not info["samples"]:
             st.warning(tr("아직 데이터가 없습니다. `make run`은 처음 실행할 때 시연용 데이터를 만듭니다.",
@@ -221,7 +221,7 @@ def main() -> None:
             st.stop()
     db = str(settings.db_path())
     if states is not None:
-        _carriers(cur, db, states)
+        _carriers(db, states, end)
     _incidents(cur)
     _map(db)
     # The full counts (a scan of every report, never cached: a new report shows at once) come last.
