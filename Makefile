@@ -6,7 +6,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
-DB ?= data/dropmap.duckdb
+# DROPMAP_DB in the environment (as every other command reads it) wins over the default.
+DB ?= $(or $(DROPMAP_DB),data/dropmap.duckdb)
 LEAFLET_VERSION := 1.9.4
 LEAFLET := static/vendor/leaflet/leaflet.js
 

@@ -1,11 +1,12 @@
 """python -m geo: open-data exports of the hex aggregates.
 
   python -m geo export --res R --format csv|parquet|geoparquet|geojson --out PATH [--db PATH]
-                       [--carrier C] [--since DATE] [--until DATE] [--by hour|weekday_hour|date]
+                       [--carrier C] [--since DATE] [--until DATE] [--by hour|weekday_hour|date|all]
                        [--demo include|exclude]
       Writes PATH and PATH.manifest.json; prints the manifest (one JSON object).
-      Periods are local (Seoul) dates. Hour buckets widen to whole Monday-Sunday
-      weeks and end with the last complete week; by=date ends yesterday.
+      Periods are local (Seoul) dates. Hour buckets (and by=all) widen to whole
+      Monday-Sunday weeks and end with the last complete week; by=date ends yesterday.
+      `python -m geo export --help` explains every option.
 
   python -m geo snapshot [--db PATH] [--out DIR] [--site URL]
       Writes the standard set (res 8, by weekday_hour, the last 13 complete weeks,
@@ -36,21 +37,40 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m geo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export", help="write hex aggregates to a file (+ PATH.manifest.json)")
-    export.add_argument("--res", type=int, default=8, choices=EXPORT_RESOLUTIONS)
-    export.add_argument("--format", required=True, choices=FORMATS)
+    export = sub.add_parser(
+        "export", help="write hex aggregates to a file (+ PATH.manifest.json)",
+        description="Write the public hex aggregates (H3 cell x network x time bucket x failure kind) to "
+                    "OUT and their manifest to OUT.manifest.json. A figure resting on fewer than k distinct "
+                    "reporters (DROPMAP_MIN_REPORTERS) is left empty; a row with none is left out.")
+    export.add_argument("--res", type=int, default=8, choices=EXPORT_RESOLUTIONS,
+                        help="H3 resolution of the hexes: 7 (about 5.2 km2), 8 (about 0.74 km2, default), "
+                             "9 (about 0.1 km2)")
+    export.add_argument("--format", required=True, choices=FORMATS,
+                        help="csv (UTF-8, header), parquet (zstd), geoparquet (hex polygons, WGS84 lon/lat, "
+                             "for geopandas/QGIS) or geojson (RFC 7946 FeatureCollection)")
     export.add_argument("--out", required=True, help="file to write; its manifest goes to OUT.manifest.json")
     export.add_argument("--db", help="database file (default: $DROPMAP_DB or data/dropmap.duckdb)")
-    export.add_argument("--carrier", help="SKT, KT or LGU+ (default: all three, one row each)")
-    export.add_argument("--since", help="first local date, e.g. 2021-09-27 (default: the first report)")
-    export.add_argument("--until", help="last local date (default: the last complete period)")
-    export.add_argument("--by", default="hour", choices=BY_CHOICES, help="time bucket (local Seoul time)")
+    export.add_argument("--carrier", help="host network: SKT, KT or LGU+ (MVNO reports count under their "
+                                          "host network; default: all three, a row per network)")
+    export.add_argument("--since", help="first local (Seoul) date, e.g. 2021-09-27 (default: the first report)")
+    export.add_argument("--until", help="last local date, inclusive (default: the last complete period)")
+    export.add_argument("--by", default="hour", choices=BY_CHOICES,
+                        help="time bucket, local Seoul time: hour (hour of day 0-23, default), weekday_hour "
+                             "(weekday 1-7 x hour), date (calendar day) or all (every hour and day together: "
+                             "one row per hex, network and kind). hour, weekday_hour and all cover whole "
+                             "Monday-Sunday weeks; date ends yesterday")
     export.add_argument("--demo", default="include", choices=DEMO_CHOICES,
-                        help="synthetic demo rows: include (marked is_synthetic) or exclude")
-    snapshot = sub.add_parser("snapshot", help="write the standard nightly snapshot set")
-    snapshot.add_argument("--db", help="database file (default: $DROPMAP_DB or data/dropmap.duckdb)")
-    snapshot.add_argument("--out", help="folder to write (default: static/opendata)")
-    snapshot.add_argument("--site", help="URL of the running site, which then writes the snapshot itself")
+                        help="synthetic demo rows: include (marked is_synthetic, default) or exclude")
+    snapshot = sub.add_parser(
+        "snapshot", help="write the standard nightly snapshot set",
+        description="Write the standard set (res 8, by weekday_hour, the last 13 complete weeks, one file per "
+                    "carrier in each format, and index.json).")
+    snapshot.add_argument("--db", help="database file (default: $DROPMAP_DB or data/dropmap.duckdb); "
+                                       "not with --site")
+    snapshot.add_argument("--out", help="folder to write (default: static/opendata, served at "
+                                        "/app/static/opendata/); not with --site")
+    snapshot.add_argument("--site", help="URL of the running site, e.g. http://127.0.0.1:8501: the site, which "
+                                         "holds the database, then writes the snapshot itself")
     return parser
 
 

@@ -30,6 +30,10 @@ from geo.mapview import DENSITY, GREY, RATE, RATIO, HexView
 
 LEAFLET_JS = "/app/static/vendor/leaflet/leaflet.js"
 LEAFLET_CSS = "/app/static/vendor/leaflet/leaflet.css"
+# Leaflet guesses its marker images' folder from leaflet.css; when the guess falls back to the
+# stylesheet's URL it drops the slash ("/app/static/vendor/leafletmarker-icon.png", a 404).
+# folium creates every marker with the default icon before giving it its own, so it is always asked for.
+LEAFLET_IMAGES = "/app/static/vendor/leaflet/images/"
 
 # Sequential (failure level, low -> high) and diverging (carrier vs others) palettes,
 # ColorBrewer YlOrRd-6 and RdBu-5 (colour-blind safe), with a neutral grey.
@@ -55,6 +59,21 @@ _STYLE = """
 .leaflet-container {background: #f7f7f4;}
 </style>
 """
+
+
+class IconImagePath(MacroElement):
+    """Sets ``L.Icon.Default.imagePath`` to the site's Leaflet images, before any marker is made."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.Icon.Default.imagePath = {{ this.path|tojson }};
+        {% endmacro %}
+    """)
+
+    def __init__(self, path: str = LEAFLET_IMAGES):
+        super().__init__()
+        self._name = "IconImagePath"
+        self.path = path
 
 
 def _t(lang: str, ko: str, en: str) -> str:
@@ -355,6 +374,7 @@ def offline_map(center: tuple[float, float], zoom: int, *, tiles: bool = False) 
     # Instance attributes: folium's class defaults (CDN URLs) stay untouched for other maps.
     m.default_js = [("leaflet", LEAFLET_JS)]
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
+    m.add_child(IconImagePath())
     if tiles:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
     m.get_root().header.add_child(folium.Element(_STYLE))

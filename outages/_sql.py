@@ -347,3 +347,28 @@ def deliveries(cur) -> pd.DataFrame:
         "SELECT delivery_id, incident_id, event, url, status, attempts, last_error, delivered_at"
         " FROM webhook_deliveries ORDER BY created_at"
     ).df()
+
+
+# --- the home page ------------------------------------------------------------------
+
+def latest_failure_time(cur) -> datetime | None:
+    """observed_at of the newest public failure report (the demo's "now" is where its data ends)."""
+    return cur.execute(f"SELECT max(observed_at) FROM reports WHERE {PUBLIC_STATUS} AND kind <> 'ok'").fetchone()[0]
+
+
+def reporters_per_hour(cur, *, start: datetime, end: datetime) -> pd.DataFrame:
+    """Distinct reporters of failures per (network, hour since ``start``) in [start, end), Seoul's districts only.
+
+    Columns: network, hour (int), reporters. Private: the caller hides an hour with fewer than k.
+    """
+    return cur.execute(
+        f"""
+        SELECT network, (epoch_ms(observed_at) - $start_ms) // 3600000 AS hour,
+               count(DISTINCT reporter) AS reporters
+        FROM reports
+        WHERE {PUBLIC_STATUS} AND kind <> 'ok' AND sig_cd IS NOT NULL
+          AND observed_at >= $start AND observed_at < $end
+        GROUP BY ALL
+        """,
+        {"start_ms": int(start.timestamp() * 1000), "start": start, "end": end},
+    ).df()

@@ -32,6 +32,9 @@ BUCKETS: dict[str, tuple[tuple[str, str], ...]] = {
     "hour": (("hour", "local_hour::INTEGER"),),
     "weekday_hour": (("weekday", "local_dow::INTEGER"), ("hour", "local_hour::INTEGER")),
     "date": (("date", "local_date"),),
+    # All hours and days together: one row per cell, network and kind, no time column. A hex whose
+    # reporters are spread over the day (too few in any one hour) is published here.
+    "all": (),
 }
 
 # z for a two-sided 95% interval.
@@ -48,29 +51,29 @@ _Z = 1.959963984540054
 # emitted only when it shows at least one figure from >= k reporters.
 _AGGREGATE = """
 WITH base AS (
-    SELECT {cell_col} AS cell, network, {bucket_exprs}, kind, reporter, source = 'demo' AS synthetic
+    SELECT {cell_col} AS cell, network{bucket_exprs}, kind, reporter, source = 'demo' AS synthetic
     FROM reports
     WHERE {where}
 ),
 per_reporter AS (
-    SELECT cell, network, {b}, kind, reporter, count(*) AS n, bool_or(synthetic) AS synthetic
+    SELECT cell, network{b}, kind, reporter, count(*) AS n, bool_or(synthetic) AS synthetic
     FROM base GROUP BY ALL
 ),
 per_kind AS (
-    SELECT cell, network, {b}, kind, sum(n)::BIGINT AS reports, count(*) AS reporters,
+    SELECT cell, network{b}, kind, sum(n)::BIGINT AS reports, count(*) AS reporters,
            bool_or(synthetic) AS synthetic
     FROM per_reporter WHERE kind <> 'ok' GROUP BY ALL
 ),
 small_kinds AS (
-    SELECT cell, network, {b}, kind FROM per_kind WHERE reporters < $k
+    SELECT cell, network{b}, kind FROM per_kind WHERE reporters < $k
 ),
 residual AS (
-    SELECT cell, network, {b}, count(DISTINCT reporter) AS residual_reporters
-    FROM per_reporter SEMI JOIN small_kinds USING (cell, network, {b}, kind)
+    SELECT cell, network{b}, count(DISTINCT reporter) AS residual_reporters
+    FROM per_reporter SEMI JOIN small_kinds USING (cell, network{b}, kind)
     GROUP BY ALL
 ),
 groups AS (
-    SELECT cell, network, {b},
+    SELECT cell, network{b},
            coalesce(sum(n) FILTER (WHERE kind <> 'ok'), 0)::BIGINT AS failures,
            count(DISTINCT reporter) FILTER (WHERE kind <> 'ok') AS failure_reporters,
            coalesce(sum(n) FILTER (WHERE kind = 'ok'), 0)::BIGINT AS ok_samples,
@@ -83,11 +86,11 @@ shown AS (
     SELECT g.*, coalesce(r.residual_reporters, 0) AS residual_reporters,
            (g.failures = 0 OR g.failure_reporters >= $k) AS failures_shown,
            (g.ok_samples = 0 OR g.ok_reporters >= $k) AS ok_shown
-    FROM groups g LEFT JOIN residual r USING (cell, network, {b})
+    FROM groups g LEFT JOIN residual r USING (cell, network{b})
     WHERE g.failure_reporters >= $k OR g.ok_reporters >= $k
 ),
 rows AS (
-    SELECT cell, network, {b}, '{all_failures}' AS kind,
+    SELECT cell, network{b}, '{all_failures}' AS kind,
            CASE WHEN failures_shown THEN failures END AS reports,
            CASE WHEN failures_shown THEN failure_reporters END AS reporters,
            CASE WHEN ok_shown THEN ok_samples END AS ok_samples,
@@ -96,12 +99,12 @@ rows AS (
            synthetic AS is_synthetic
     FROM shown
     UNION ALL
-    SELECT k.cell, k.network, {k_b}, k.kind, k.reports, k.reporters,
+    SELECT k.cell, k.network{k_b}, k.kind, k.reports, k.reporters,
            CASE WHEN s.ok_shown THEN s.ok_samples END,
            CASE WHEN s.ok_shown THEN s.ok_reporters END,
            CASE WHEN s.ok_shown THEN s.failures + s.ok_samples END,
            k.synthetic OR s.ok_synthetic
-    FROM per_kind k JOIN shown s USING (cell, network, {b})
+    FROM per_kind k JOIN shown s USING (cell, network{b})
     WHERE k.reporters >= $k AND (s.residual_reporters = 0 OR s.residual_reporters >= $k)
 )
 SELECT *,
@@ -146,12 +149,12 @@ def aggregate_select(*, res: int, by: str, report_filter: ReportFilter | None, k
         where, params = "FALSE", {}
     else:
         where, params = _named(*report_filter.where())
-    names = ", ".join(name for name, _ in buckets)
+    # Each bucket list starts with its comma, so by=all (no bucket column) leaves none behind.
     sql = _AGGREGATE.format(
         cell_col=column_for(res),
-        bucket_exprs=", ".join(f"{sql} AS {name}" for name, sql in buckets),
-        b=names,
-        k_b=", ".join(f"k.{name}" for name, _ in buckets),
+        bucket_exprs="".join(f", {sql} AS {name}" for name, sql in buckets),
+        b="".join(f", {name}" for name, _ in buckets),
+        k_b="".join(f", k.{name}" for name, _ in buckets),
         where=where,
         all_failures=ALL_FAILURES,
     )
@@ -208,13 +211,13 @@ def register_cells(cur: duckdb.DuckDBPyConnection, cells: pd.DataFrame) -> None:
 def output_query(*, res: int, by: str, kind_order: list[str], limit: int | None = None,
                  offset: int = 0) -> tuple[str, list]:
     """(SELECT over the aggregate in file column order, bound values), sorted stably for paging."""
-    buckets = ", ".join(f"a.{name}" for name, _ in BUCKETS[by])
+    buckets = "".join(f"a.{name}, " for name, _ in BUCKETS[by])
     tail = ", ".join(f"a.{name}" for name in _OUTPUT_COLUMNS_TAIL)
     sql = (
         f"SELECT c.h3_cell, ?::INTEGER AS resolution, c.center_lat, c.center_lon, c.area_km2, a.network, "
-        f"{buckets}, {tail} "
+        f"{buckets}{tail} "
         f"FROM {AGG_TABLE} a JOIN {CELLS_TABLE} c USING (cell) "
-        f"ORDER BY c.h3_cell, a.network, {buckets}, list_position(?, a.kind)"
+        f"ORDER BY c.h3_cell, a.network, {buckets}list_position(?, a.kind)"
     )
     params: list = [res, kind_order]
     if limit is not None:

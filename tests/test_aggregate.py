@@ -104,7 +104,7 @@ def test_cell_centre_and_area_are_the_cells_never_a_report(known):
 
 
 @pytest.mark.parametrize("by, columns", [
-    ("hour", ["hour"]), ("weekday_hour", ["weekday", "hour"]), ("date", ["date"]),
+    ("hour", ["hour"]), ("weekday_hour", ["weekday", "hour"]), ("date", ["date"]), ("all", []),
 ])
 def test_bucket_columns(known, by, columns):
     frame = rows_of(known, res=8, by=by)
@@ -115,7 +115,8 @@ def test_bucket_columns(known, by, columns):
 def test_buckets_read_the_stored_local_time(by):
     # The stored local_hour/local_dow/local_date (tests/test_local_time.py) instead of a zone conversion per row.
     sql, _ = aggregate_select(res=8, by=by, report_filter=report_filter(ExportQuery(by=by)), k=5)
-    assert "timezone(" not in sql and "make_timestamp" not in sql and "local_" in sql
+    assert "timezone(" not in sql and "make_timestamp" not in sql
+    assert ("local_" in sql) == (by != "all")  # by=all has no time column at all
 
 
 def test_weekday_hour_and_date_buckets_are_local_time(known):
@@ -126,6 +127,42 @@ def test_weekday_hour_and_date_buckets_are_local_time(known):
     assert row(frame, CITY_HALL_R8, "KT", ALL_FAILURES, weekday=2, hour=14) is not None
     by_date = rows_of(known, res=8, by="date")
     assert row(by_date, CITY_HALL_R8, "SKT", "dropped_call", date=pd.Timestamp("2021-10-18")) is not None
+
+
+SPREAD = (37.5800, 127.0100)
+
+
+def test_all_hours_bucket_publishes_a_hex_whose_reporters_are_spread_over_the_day(con, monkeypatch):
+    # Issue 12: 6 reporters, each at another hour of one day, are on the map (all hours) but were in no
+    # export: no single hour has k = 5 of them.
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", "5")
+    rows = []
+    for i, hour in enumerate((7, 9, 12, 15, 18, 22)):
+        rows += _spread_rows(SPREAD, "KT", "dropped_call" if i < 4 else "no_data",
+                             f"2021-10-19T{hour:02d}:10:00+09:00", [f"S{i}"])
+    load(con, pd.DataFrame(rows))
+    cell = h3.latlng_to_cell(*SPREAD, 8)
+    assert rows_of(con, res=8, by="hour").query("h3_cell == @cell").empty
+    frame = rows_of(con, res=8, by="all")
+    assert "hour" not in frame.columns and "date" not in frame.columns
+    mine = frame[frame.h3_cell == cell]
+    # all_failures 6 reports from 6 reporters; neither kind (4 and 2 reporters) gets a row of its own.
+    assert list(mine.kind) == [ALL_FAILURES]
+    assert (mine.iloc[0].reports, mine.iloc[0].reporters, mine.iloc[0].network) == (6, 6, "KT")
+
+
+def test_all_hours_bucket_keeps_k(con, monkeypatch):
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", "5")
+    rows = []
+    for i, hour in enumerate((7, 9, 12, 15)):
+        rows += _spread_rows(SPREAD, "KT", "dropped_call", f"2021-10-19T{hour:02d}:10:00+09:00", [f"S{i}"])
+    load(con, pd.DataFrame(rows))
+    assert rows_of(con, res=8, by="all").empty  # 4 reporters all day: still fewer than k
+
+
+def _spread_rows(lat_lon, carrier, kind, when, codes):
+    return [{"lat": lat_lon[0], "lon": lat_lon[1], "carrier": carrier, "kind": kind, "observed_at": when,
+             "reporter_code": code} for code in codes]
 
 
 @pytest.mark.parametrize("k, expected_rows", [("3", 9), ("2", 9), ("5", 7), ("9", 2), ("50", 0)])
@@ -341,7 +378,8 @@ def _counts(rows: pd.DataFrame, keys: list[str], prefix: str) -> pd.DataFrame:
 
 def _check(frame, truth, by, k) -> None:
     """Compare every output row with counts made directly from the stored reports."""
-    keys = ["h3_cell", "network", *{"hour": ["hour"], "weekday_hour": ["weekday", "hour"], "date": ["date"]}[by]]
+    keys = ["h3_cell", "network",
+            *{"hour": ["hour"], "weekday_hour": ["weekday", "hour"], "date": ["date"], "all": []}[by]]
     failures = truth[truth.kind != "ok"]
     groups = _counts(failures, keys, "group").merge(_counts(truth[truth.kind == "ok"], keys, "ok"), how="outer")
     if frame.empty:

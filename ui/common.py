@@ -25,6 +25,11 @@ def tr(ko: str, en: str) -> str:
     return en if lang() == "en" else ko
 
 
+def choose() -> str:
+    """The placeholder of an empty select box (Streamlit's own is English: "Choose options")."""
+    return tr("선택하세요", "Choose options")
+
+
 @st.cache_resource(show_spinner=False)
 def _connection(path: str):
     from store.db import shared_connection

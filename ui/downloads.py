@@ -15,13 +15,14 @@ from geo.export import FORMATS, export_bytes, file_name
 from geo.snapshot import SNAPSHOT_URL, read_index
 from ingest.vocab import NETWORK_NAMES, NETWORKS
 from store.map_sql import data_period
-from ui.common import cursor, lang, show_error, tr
+from ui.common import choose, cursor, lang, show_error, tr
 
 ALL = "all"
 _BY_LABELS = {
     "hour": ("시간대(0-23시)", "Hour of day (0-23)"),
     "weekday_hour": ("요일 × 시간대", "Hour of week (weekday × hour)"),
     "date": ("날짜", "Date"),
+    "all": ("전체 시간(하루 종일·모든 날)", "All hours and days"),
 }
 _AREA = {7: "5.2", 8: "0.74", 9: "0.1"}
 
@@ -54,14 +55,14 @@ st.caption(tr(
 first, last = data_period(cursor())  # Seoul dates; min/max come from row-group statistics
 
 cols = st.columns(4)
-res = cols[0].selectbox(tr("해상도", "Resolution"), EXPORT_RESOLUTIONS, index=1, key="dl_res",
+res = cols[0].selectbox(tr("해상도", "Resolution"), EXPORT_RESOLUTIONS, index=1, placeholder=choose(), key="dl_res",
                         format_func=lambda r: f"H3 {r} (~{_AREA[r]} km²)")
-carrier = cols[1].selectbox(tr("통신사(망)", "Network"), [ALL, *NETWORKS], key="dl_carrier",
+carrier = cols[1].selectbox(tr("통신사(망)", "Network"), [ALL, *NETWORKS], placeholder=choose(), key="dl_carrier",
                             format_func=lambda c: tr("전체(망별 행)", "All (a row each)") if c == ALL
                             else NETWORK_NAMES[c][lang()])
-by = cols[2].selectbox(tr("시간 단위", "Time bucket"), BY_CHOICES, key="dl_by",
+by = cols[2].selectbox(tr("시간 단위", "Time bucket"), BY_CHOICES, placeholder=choose(), key="dl_by",
                        format_func=lambda b: tr(*_BY_LABELS[b]))
-fmt = cols[3].selectbox(tr("형식", "Format"), FORMATS, key="dl_format")
+fmt = cols[3].selectbox(tr("형식", "Format"), FORMATS, placeholder=choose(), key="dl_format")
 period = st.date_input(tr("기간(서울 날짜)", "Period (Seoul dates)"), value=(first, last) if first else (),
                        key="dl_period")
 include_demo = st.checkbox(tr("시연용 합성 데이터 포함(is_synthetic 열로 표시)",

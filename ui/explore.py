@@ -30,7 +30,8 @@ from geo.privacy import min_reporters
 from ingest.vocab import KINDS, NETWORKS
 from store import map_sql
 from ui import map_charts
-from ui.common import cursor, lang, show_error, tr
+from ui import share as share_ui
+from ui.common import choose, cursor, lang, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
@@ -126,9 +127,11 @@ def _sidebar(first: object, last: object) -> None:
     with st.sidebar:
         st.header(tr("지도 설정", "Map settings"))
         st.radio(tr("보기", "View"), MODES, key="explore_mode", horizontal=True, format_func=labels["mode"].get)
-        st.selectbox(tr("통신사 (망)", "Carrier (network)"), ["all", *NETWORKS], key="explore_carrier",
+        st.selectbox(tr("통신사 (망)", "Carrier (network)"), ["all", *NETWORKS],
+                     placeholder=choose(), key="explore_carrier",
                      format_func=labels["carrier"].get)
-        st.selectbox(tr("브랜드", "Brand"), BRANDS, key="explore_brand", format_func=labels["brand"].get)
+        st.selectbox(tr("브랜드", "Brand"), BRANDS,
+                     placeholder=choose(), key="explore_brand", format_func=labels["brand"].get)
         st.multiselect(tr("장애 유형", "Failure kind"), list(KINDS), key="explore_kinds",
                        format_func=labels["kind"].get, placeholder=tr("모든 유형", "All kinds"))
         st.slider(tr("시간대 (서울 시각)", "Hours of day (Seoul time)"), 0, 23, key="explore_hours")
@@ -140,9 +143,11 @@ def _sidebar(first: object, last: object) -> None:
         if first and last:
             st.date_input(tr("기간", "Dates"), min_value=first, max_value=last, key="explore_dates",
                           format="YYYY-MM-DD")
-        st.selectbox(tr("육각형 크기 (H3 해상도)", "Hex size (H3 resolution)"), RES_CHOICES, key="explore_res",
+        st.selectbox(tr("육각형 크기 (H3 해상도)", "Hex size (H3 resolution)"), RES_CHOICES,
+                     placeholder=choose(), key="explore_res",
                      format_func=labels["res"].get)
-        st.selectbox(tr("측정값", "Measure"), MEASURES, key="explore_measure", format_func=labels["measure"].get)
+        st.selectbox(tr("측정값", "Measure"), MEASURES,
+                     placeholder=choose(), key="explore_measure", format_func=labels["measure"].get)
         st.toggle(tr("배경 지도 (OpenStreetMap 서버에 요청)", "Base map (requests OpenStreetMap's servers)"),
                   key="explore_tiles")
         st.page_link("ui/methodology.py", label=tr("지도 읽는 법·방법론", "How to read the map"), icon="📐")
@@ -288,9 +293,11 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
                       "Whole day, every carrier (whatever carrier and hours are chosen above)."))
         profile = _hour_profile(q.with_changes(carrier=None, hours=ALL_HOURS, res=8, mode="level"), measure, db)
         st.altair_chart(map_charts.hour_heatmap(profile, measure, lang()), width="stretch")
+        _share_chart(profile, "hours", measure, q, db)
     elif panel == "days":
         trend = _day_trend(q.with_changes(carrier=None, res=8, mode="level"), measure, db)
         st.altair_chart(map_charts.trend_chart(trend, measure, lang()), width="stretch")
+        _share_chart(trend, "days", measure, q, db)
     else:
         worst, worst_measure = _worst(q.with_changes(mode="level"), db)
         st.caption(tr("통신사별로 소표본 보정값이 가장 높은 육각형 10곳 (판단 보류 육각형 제외).",
@@ -299,6 +306,13 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
             st.info(tr("순위를 매길 육각형이 없습니다.", "No hex to rank."))
         else:
             st.dataframe(map_charts.worst_table(worst, worst_measure, lang()), hide_index=True, key="explore_worst")
+
+
+def _share_chart(frame, chart: str, measure: str, q: MapQuery, db: str) -> None:
+    first, last = _period(db)
+    share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, params=params_from_state(_state_from_widgets()),
+                         first=first, last=last,
+                         synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
 
 
 def main() -> None:
@@ -323,6 +337,8 @@ def main() -> None:
     st.markdown(_caption(view, state.query))
     _notes(view)
     _render_map(view, state, db)
+    share_ui.offer_map(view, state.query, params=params_from_state(state), first=first, last=last,
+                       synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
     if st.session_state.get("explore_cell"):
         _render_detail(state.query, st.session_state["explore_cell"], db)
     else:

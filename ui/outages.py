@@ -29,7 +29,8 @@ from outages.public import (
     recent_ratio,
     title_text,
 )
-from ui.common import cursor, lang, show_error, tr
+from ui import share as share_ui
+from ui.common import choose, cursor, lang, show_error, tr
 
 TZ = load_city().tz
 SCOPE_NAMES = {"city": {"ko": "서울 전역", "en": "All of Seoul"}, "districts": {"ko": "일부 자치구", "en": "Districts"}}
@@ -97,6 +98,8 @@ def _timeline(row: dict, areas: list[dict]) -> None:
     marks = _naive(marks.dropna().assign(time=lambda f: pd.to_datetime(f["time"], utc=True)), "time")
     rules = alt.Chart(marks).mark_rule(color="#555").encode(x="time:T", tooltip=["what:N"])
     st.altair_chart(band + usual + seen + rules, width="stretch")
+    share_ui.offer_incident(frame, row, {code: area_text(row, areas, code) for code in ("ko", "en")}, k=_k(),
+                            lang=lang())
     st.caption(tr(
         "빨간 선: 실제 제보자 수(한 사람은 한 시간에 한 번만 셉니다). "
         "파란 띠: 최근 몇 주 같은 요일·시간대로 추정한 평소 범위(98%).",
@@ -216,10 +219,11 @@ def show_incident(incident_id: str) -> bool:
 def _filters() -> dict:
     cols = st.columns(4)
     networks = cols[0].multiselect(tr("통신사", "Carrier"), NETWORKS, format_func=lambda n: NETWORK_NAMES[n][lang()],
-                                   key="outages_carriers")
+                                   placeholder=choose(), key="outages_carriers")
     statuses = cols[1].multiselect(tr("상태", "Status"), list(STATUS_NAMES),
-                                   format_func=lambda s: STATUS_NAMES[s][lang()], key="outages_statuses")
-    scope = cols[2].selectbox(tr("범위", "Area"), ["", "city", "districts"], key="outages_scope",
+                                   format_func=lambda s: STATUS_NAMES[s][lang()],
+                                   placeholder=choose(), key="outages_statuses")
+    scope = cols[2].selectbox(tr("범위", "Area"), ["", "city", "districts"], placeholder=choose(), key="outages_scope",
                               format_func=lambda s: SCOPE_NAMES[s][lang()] if s else tr("전체", "All"))
     period = cols[3].date_input(tr("시작일 범위", "Onset between"), value=(), key="outages_period",
                                 min_value=date(2010, 1, 1))
@@ -248,7 +252,7 @@ def show_list() -> None:
     st.dataframe(table, hide_index=True, width="stretch", key="outages_table")
     ids = [row["incident_id"] for row, _ in incidents]
     picked = st.selectbox(tr("자세히 볼 장애", "Open an incident"), [""] + ids, key="outages_pick",
-                          format_func=lambda i: i or tr("(고르세요)", "(choose)"))
+                          placeholder=choose(), format_func=lambda i: i or tr("(고르세요)", "(choose)"))
     if picked and picked != st.query_params.get("incident"):
         st.query_params["incident"] = picked
         st.rerun()

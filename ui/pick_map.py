@@ -16,6 +16,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from core.settings import DATA_DIR
+from geo.mapdraw import IconImagePath
 from geo.places import stations
 from ui.common import escape
 
@@ -88,6 +89,7 @@ def offline_map(center: tuple[float, float], zoom: int) -> folium.Map:
     # Only Leaflet, from this site: folium's defaults pull jQuery, Bootstrap and more from CDNs.
     m.default_js = [("leaflet", LEAFLET_JS)]
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
+    m.add_child(IconImagePath())
     doc, labels = _districts()
     folium.GeoJson(doc, name="districts", interactive=False, style_function=lambda _: {
         "color": "#555", "weight": 1, "fillColor": "#f2efe9", "fillOpacity": 0.6,

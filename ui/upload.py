@@ -12,7 +12,7 @@ from evidence.csv_safe import to_csv_bytes
 from ingest.readers import FORMATS
 from ingest.upload import load_upload
 from ui.common import REPORTER_CODE as CODE
-from ui.common import client_ip, connection, show_error, tr
+from ui.common import choose, client_ip, connection, show_error, tr
 
 FORMAT_NAMES = {
     "auto": ("자동 감지", "detect"), "csv": ("CSV", "CSV"), "jsonl": ("JSON Lines", "JSON Lines"),
@@ -38,7 +38,7 @@ st.caption(tr(
 
 uploaded = st.file_uploader(tr("파일", "File"), type=["csv", "txt", "tsv", "jsonl", "ndjson", "json", "geojson"],
                             key="upload_file")
-fmt = st.selectbox(tr("형식", "Format"), FORMATS, key="upload_format",
+fmt = st.selectbox(tr("형식", "Format"), FORMATS, placeholder=choose(), key="upload_format",
                    format_func=lambda f: tr(*FORMAT_NAMES.get(f, (f, f))))
 code = st.text_input(tr("제보자 코드 (선택)", "Reporter code (optional)"), value=st.session_state.get(CODE, ""),
                      key="upload_code", type="password")

@@ -1,0 +1,120 @@
+"""The "share" box under a map, chart or incident: download as PNG (drawn on click, by geo.share), the
+view's permanent address and an embed snippet for an article."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import streamlit as st
+
+from geo import share
+from ui.common import tr
+
+FALLBACK_ORIGIN = "http://localhost:8501"
+
+
+def site_origin() -> str:
+    """scheme://host:port the visitor reached the site at (the fallback when unknown, e.g. in tests)."""
+    url = st.context.url or ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else FALLBACK_ORIGIN
+
+
+def current_url(path: str, params: dict | None = None) -> str:
+    """This page's permanent address: ``path`` and the query string that reopens the view (``params``, or the
+    address bar's when not given; the language kept)."""
+    wanted = dict(st.query_params.to_dict() if params is None else params)
+    if st.query_params.get("lang") == "en":
+        wanted["lang"] = "en"
+    return share.view_url(site_origin(), path, wanted)
+
+
+def offer(png: Callable[[], bytes], *, key: str, file_name: str, cap: share.Caption, url: str,
+          embed: bool = True) -> None:
+    """A download button for ``png()`` (called only on click) with its caption, and the embed snippet."""
+    with st.expander(tr("공유 — PNG 이미지·주소·임베드", "Share — PNG image, link, embed"), icon="🔗"):
+        st.download_button(tr("PNG로 내려받기", "Download as PNG"), data=png, file_name=file_name,
+                           mime="image/png", key=key, on_click="ignore", icon="🖼️")
+        st.caption(tr("이미지 아래에 들어가는 설명:", "The caption printed under the image:"))
+        st.code(cap.text(), language=None, wrap_lines=True)
+        st.caption(tr("이 보기의 고정 주소:", "This view's permanent address:"))
+        st.code(url, language=None, wrap_lines=True)
+        if embed:
+            st.caption(tr("기사에 넣기(iframe):", "Embed in an article (iframe):"))
+            st.code(share.embed_snippet(url, title=cap.title), language="html", wrap_lines=True)
+
+
+# --- the map page ----------------------------------------------------------------------
+
+def offer_map(view, q, *, params: dict, first, last, synthetic: bool, k: int, lang: str) -> None:
+    """PNG of the map view; ``params`` are the view's query parameters (geo.mapquery.params_from_state)."""
+    url = current_url("explore", params)
+    cap = share.map_caption(view, q, first=first, last=last, k=k, synthetic=synthetic, lang=lang, url=url)
+    offer(lambda: share.map_png(view, cap), key="share_map_png", file_name=f"dropmap_map_r{view.res}.png",
+          cap=cap, url=url)
+
+
+_CHART_TITLES = {"hours": ("시간대 × 통신사", "Hour of day × carrier"), "days": ("일별 추이", "Daily trend")}
+
+
+def offer_chart(frame, *, chart: str, measure: str, q, params: dict, first, last, synthetic: bool, k: int,
+                lang: str) -> None:
+    """PNG of the map page's chart below the map: ``chart`` is "hours" (heatmap) or "days" (lines)."""
+    from ui.map_charts import value_title as value_title_of
+
+    per = "hour" if chart == "hours" else "day"
+    title = {code: f"{name} — {value_title_of(measure, code, per=per)}"
+             for code, name in zip(("ko", "en"), _CHART_TITLES[chart], strict=True)}
+    value_title = {code: value_title_of(measure, code, per=per) for code in ("ko", "en")}
+    url = current_url("explore", params)
+    cap = share.caption(title=title, period=share.period_text(q.since, q.until, first, last),
+                        filters=share.map_filters(q.with_changes(carrier=None)), k=k, synthetic=synthetic,
+                        lang=lang, url=url)
+    data = share.hidden_as_gaps(frame)
+    y_title = value_title[cap.lang]  # the image's language: English when no font draws Hangul
+    if chart == "hours":
+        def png():
+            return share.heatmap_png(data, cap=cap, rows="network", columns="hour", values="value",
+                                     value_title=y_title)
+    else:
+        def png():
+            return share.lines_png(data, cap=cap, x="day", y="value", group="network", low="low", high="high",
+                                   y_title=y_title, x_format="%m-%d")
+    offer(png, key=f"share_{chart}_png", file_name=f"dropmap_{chart}.png", cap=cap, url=url)
+
+
+# --- an incident ---------------------------------------------------------------------
+
+def offer_incident(frame, row: dict, where: dict[str, str], *, k: int, lang: str) -> None:
+    """PNG of an incident's timeline against the usual band (bins under k reporters left out)."""
+    from core.city import load_city
+    from ingest.vocab import NETWORK_NAMES
+
+    tz = load_city().tz
+    url = share.view_url(site_origin(), "outages", {"incident": row["incident_id"],
+                                                      **({"lang": "en"} if lang == "en" else {})})
+    onset = row["onset_at"].astimezone(tz)
+    stop = (row["ended_at"] or row["as_of"]).astimezone(tz)
+    carrier = NETWORK_NAMES[row["network"]]
+    cap = share.caption(
+        title={"ko": f"{carrier['ko']} 장애 {row['incident_id']} — 제보자 수와 평소 범위(98%)",
+               "en": f"{carrier['en']} outage {row['incident_id']} — reporters against the usual band (98%)"},
+        period=f"{onset:%Y-%m-%d %H:%M} – {stop:%Y-%m-%d %H:%M}",
+        filters=[{"ko": f"통신사: {carrier['ko']}", "en": f"carrier: {carrier['en']}"},
+                 {"ko": f"지역: {where['ko']}", "en": f"area: {where['en']}"}],
+        k=k, synthetic=bool(row["synthetic"]), lang=lang, url=url)
+    data = frame.copy()
+    data["reporters"] = data["reporters"].astype(float).where(data["reporters"] >= k)
+    data["time"] = data["time"].dt.tz_localize(None) if data["time"].dt.tz is not None else data["time"]
+    marks = [(t.astimezone(tz).replace(tzinfo=None), label) for t, label in (
+        (row["onset_at"], "start" if cap.lang == "en" else "추정 시작"),
+        (row["detected_at"], "detected" if cap.lang == "en" else "감지"),
+        (row["ended_at"], "end" if cap.lang == "en" else "추정 종료")) if t is not None]
+    y_title = "reporters" if cap.lang == "en" else "제보자 수"
+
+    def png():
+        return share.lines_png(data, cap=cap, x="time", y="reporters", low="low", high="high", y_title=y_title,
+                               x_format="%H:%M", marks=marks)
+
+    offer(png, key="share_incident_png", file_name=f"dropmap_{row['incident_id']}.png", cap=cap, url=url)
