@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 def routes() -> list:
     """Every API route: /api/v1/..."""
-    from api import hexes, openapi, reports, status
+    from api import codes, hexes, openapi, reports, status
 
-    return [*reports.ROUTES, *hexes.ROUTES, *status.ROUTES, *openapi.ROUTES]
+    return [*reports.ROUTES, *codes.ROUTES, *hexes.ROUTES, *status.ROUTES, *openapi.ROUTES]
 
 
 @asynccontextmanager

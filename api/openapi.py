@@ -12,10 +12,10 @@ from starlette.routing import Route
 
 
 def document() -> dict:
-    from api import hexes, reports, status
+    from api import codes, hexes, reports, status
 
     paths: dict = {}
-    for module in (reports, hexes, status):
+    for module in (reports, codes, hexes, status):
         paths.update(module.OPENAPI_PATHS)
     paths["/api/v1/openapi.json"] = {
         "get": {"summary": "This OpenAPI document", "responses": {"200": {"description": "OpenAPI 3.1 JSON"}}}

@@ -9,7 +9,10 @@ import unicodedata
 
 from core import settings
 
-_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
+_CODE_ALPHABET = CODE_ALPHABET
+# Longest reporter code kept (ingest.fields.MAX_LENGTHS): longer ones are cut to it, then normalised.
+MAX_CODE_CHARS = 64
 
 
 def keyed_hash(namespace: str, value: str, *, secret: bytes | None = None) -> int:
@@ -31,3 +34,13 @@ def normalise_code(code: str) -> str:
     NFKC first: a code typed with a full-width keyboard (Ｋ７ＱＸ) is the same code.
     """
     return "".join(ch for ch in unicodedata.normalize("NFKC", str(code)).upper() if ch.isalnum())
+
+
+def code_key(code) -> str:
+    """A code as stored and compared: cut to MAX_CODE_CHARS as typed, then normalised.
+
+    The one definition for the check "one code per request" (ingest.submit) and the
+    stored hash (ingest.loader): both must cut at the same place, or a request could
+    carry codes that differ only after the cut.
+    """
+    return normalise_code(str(code)[:MAX_CODE_CHARS])

@@ -13,7 +13,7 @@ from core.city import load_city
 from core.errors import DropMapError
 from geo.places import place_of, stations
 from ingest.abuse import RateLimitedError
-from ingest.identity import new_reporter_code
+from ingest.codes import issue_code
 from ingest.submit import submit_reports
 from ingest.vocab import KINDS, OK_KIND
 from ingest.web_form import CARRIER_CHOICES, STATION_ACCURACY_M, TECH_CHOICES, carrier_label, form_row, kind_label
@@ -115,7 +115,7 @@ with st.expander(tr("더 알려주기 (선택)", "More details (optional)")):
                            placeholder=tr("예: 갤럭시 S23, iPhone 15", "e.g. Galaxy S23, iPhone 15"))
     note = st.text_area(tr("메모 (공개하지 않음)", "Note (never published)"), max_chars=500, key="report_note")
     typed = st.text_input(tr("제보자 코드가 이미 있다면", "Already have a reporter code?"), key="report_code_input",
-                          placeholder="K7QX-M2PA-9RTB")
+                          placeholder="K7QX-M2PA-9RTB-C4DE")
     if typed.strip():
         st.session_state[CODE] = typed.strip()
 
@@ -134,11 +134,11 @@ def _submit(chosen_kind: str) -> None:
     if missing:
         st.error(tr("먼저 고르세요: ", "Please choose first: ") + ", ".join(missing), icon="✋")
         return
-    code = st.session_state.get(CODE) or new_reporter_code()
     row = form_row(lat=point["lat"], lon=point["lon"], carrier=carrier, kind=chosen_kind,
                    observed_at=observed or datetime.now(city.tz), tech=tech, device_model=device, note=note,
                    accuracy_m=point.get("accuracy_m"))
     try:
+        code = st.session_state.get(CODE) or issue_code(connection(), client_ip())  # issued under a per-prefix limit
         result = submit_reports(connection(), row, source="web", reporter_code=code,
                                 ip=client_ip())
     except RateLimitedError as e:
