@@ -10,8 +10,8 @@ from __future__ import annotations
 from core import settings
 
 # Columns that must never appear in a public output.
-PRIVATE_COLUMNS = frozenset({"lat", "lon", "note", "reporter", "reporter_code", "ip_hash", "ip", "prefix_hash", "source_id",
-                             "fingerprint", "report_id", "batch_id", "device_model_raw"})
+PRIVATE_COLUMNS = frozenset({"lat", "lon", "note", "reporter", "reporter_code", "ip_hash", "ip",
+                             "prefix_hash", "source_id", "fingerprint", "report_id", "batch_id", "device_model_raw"})
 
 
 def min_reporters() -> int:

@@ -7,6 +7,7 @@ from stored import page_run, stored_reports
 from streamlit.testing.v1 import AppTest
 
 from ingest.abuse import LIMITER
+from ingest.codes import is_issued
 from ingest.identity import keyed_hash
 from ingest.vocab import normalise_carrier
 from ingest.web_form import CARRIER_CHOICES, form_row
@@ -44,7 +45,7 @@ def test_report_from_a_station_gets_a_code_once(page, db_path):
     assert not page.exception
     assert any("저장되었습니다" in s.value for s in page.success)
     code = page.code[0].value
-    assert len(code) == 14 and code.count("-") == 2
+    assert len(code) == 19 and code.count("-") == 3 and is_issued(code)  # issued by the site (ingest.codes)
     rows = stored(db_path)
     assert len(rows) == 1
     row = rows.iloc[0]
