@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import unicodedata
 
 from core import settings
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
-_CODE_ALPHABET = CODE_ALPHABET
 # Longest reporter code kept (ingest.fields.MAX_LENGTHS): longer ones are cut to it, then normalised.
 MAX_CODE_CHARS = 64
 
@@ -20,12 +18,6 @@ def keyed_hash(namespace: str, value: str, *, secret: bytes | None = None) -> in
     key = secret if secret is not None else settings.site_secret()
     digest = hmac.new(key, f"{namespace}:{value}".encode(), hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big")
-
-
-def new_reporter_code() -> str:
-    """A fresh private reporter code like 'K7QX-M2PA-9RTB' (60 bits of randomness)."""
-    chars = [secrets.choice(_CODE_ALPHABET) for _ in range(12)]
-    return "-".join("".join(chars[i:i + 4]) for i in range(0, 12, 4))
 
 
 def normalise_code(code: str) -> str:

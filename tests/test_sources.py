@@ -167,3 +167,22 @@ def test_demo_data_counts_as_before(demo_db):
         assert total > 0 and differing == 0 and with_prefix == 0
     finally:
         con.close()
+
+
+def test_migration_counts_rows_stored_before_it_as_their_reporter(db_path, monkeypatch):
+    from test_local_time import SEOUL_TIMES, _load_old_schema
+
+    import store.migrations
+
+    monkeypatch.setattr(store.migrations, "MIGRATIONS", [m for m in store.migrations.MIGRATIONS if m[0] < "0003"])
+    con = connect(db_path)
+    _load_old_schema(con, SEOUL_TIMES)
+    con.close()
+    monkeypatch.undo()
+    con = connect(db_path)  # applies 0003 and 0004_codes_and_sources
+    try:
+        rows = con.execute("SELECT reporter, source_id, prefix_hash FROM reports").fetchall()
+        assert len(rows) == len(SEOUL_TIMES) and all(s == r and p is None for r, s, p in rows)
+        assert con.execute("SELECT count(*) FROM codes").fetchone()[0] == 0
+    finally:
+        con.close()
