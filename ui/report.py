@@ -142,6 +142,12 @@ def _submit(chosen_kind: str) -> None:
         result = submit_reports(connection(), row, source="web", reporter_code=code,
                                 ip=client_ip())
     except RateLimitedError as e:
+        if "codes" in e.scope:  # ingest.codes.issue_code: new codes from this network this hour
+            st.error(tr(f"이 네트워크에서 새 제보자 코드가 너무 많이 발급되었습니다. 코드가 있다면 입력하거나 "
+                        f"{e.retry_after // 60 + 1}분 뒤에 다시 보내 주세요.",
+                        f"Too many new reporter codes from this network. Enter your code if you have one, or "
+                        f"try again in {e.retry_after // 60 + 1} minutes."), icon="⏳")
+            return
         st.error(tr(f"제보가 너무 많습니다. {e.retry_after // 60 + 1}분 뒤에 다시 보내 주세요.",
                     f"Too many reports. Please try again in {e.retry_after // 60 + 1} minutes."), icon="⏳")
         return
