@@ -55,8 +55,9 @@ def is_issued(code: str | None, *, secret: bytes | None = None) -> bool:
 def issue_code(con, ip: str | None, *, now: datetime | None = None, limiter: RateLimiter = ISSUE_LIMITER) -> str:
     """Issue and record a code for a client at ``ip``; RateLimitedError past DROPMAP_CODES_PER_PREFIX an hour."""
     prefix = prefix_hash(ip)
-    if prefix is not None:
-        limiter.reserve([("network prefix (codes)", prefix, settings.get_int("DROPMAP_CODES_PER_PREFIX"))], 1)
+    # Clients whose address is unknown (a session the server cannot place) share one allowance.
+    bucket = prefix if prefix is not None else keyed_hash("prefix", "(unknown)")
+    limiter.reserve([("network prefix (codes)", bucket, settings.get_int("DROPMAP_CODES_PER_PREFIX"))], 1)
     code = mint_code()
     cur = con.cursor()
     try:
