@@ -83,9 +83,10 @@ def refuse_unknown(cur, code: str, *, now: datetime | None = None) -> None:
 
 
 def lookup_keys(ip: str | None) -> list[tuple[str, int, int]]:
-    limit = settings.get_int("DROPMAP_LOOKUPS_PER_PREFIX")
+    """The counter of the client's network; clients without a known address share one."""
     prefix = prefix_hash(ip)
-    return [] if prefix is None else [("network prefix (code lookups)", prefix, limit)]
+    bucket = prefix if prefix is not None else keyed_hash("prefix", "(unknown)")
+    return [("network prefix (code lookups)", bucket, settings.get_int("DROPMAP_LOOKUPS_PER_PREFIX"))]
 
 
 def check_lookup(ip: str | None, *, limiter: RateLimiter = LOOKUP_LIMITER) -> None:
