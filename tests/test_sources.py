@@ -186,3 +186,32 @@ def test_migration_counts_rows_stored_before_it_as_their_reporter(db_path, monke
         assert con.execute("SELECT count(*) FROM codes").fetchone()[0] == 0
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("networks, published", [(1, False), (5, True)])
+def test_fresh_codes_fill_k_on_the_map_only_from_k_networks(db_path, monkeypatch, networks, published):
+    """Five fresh codes in one hex count five sources (k=5: published) only from five networks."""
+    from store.filters import ReportFilter
+    from store.map_sql import hex_counts
+
+    monkeypatch.setenv("DROPMAP_TRUSTED_PROXIES", "1")
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", "5")
+    addresses = [f"198.51.{100 + i % networks}.{i + 1}" for i in range(5)]
+    LIMITER.clear()
+    with _client() as client:
+        for i, address in enumerate(addresses):
+            code = client.post("/api/v1/codes", headers={"X-Forwarded-For": address}).json()["code"]
+            report = {"lat": 37.5665 + 0.0003 * i, "lon": 126.978, "carrier": "KT", "kind": "no_data",
+                      "observed_at": (OUTAGE + timedelta(minutes=i)).isoformat()}
+            sent = client.post("/api/v1/reports", json=report, headers={"X-Forwarded-For": address,
+                                                                          "X-Reporter-Code": code})
+            assert sent.status_code == 201
+    con = connect(db_path)
+    try:
+        counts = hex_counts(con.cursor(), 7, ReportFilter(), k=5)
+        assert con.execute("SELECT count(DISTINCT reporter) FROM reports").fetchone()[0] == 5
+    finally:
+        con.close()
+    assert len(counts) == 1 and int(counts["reports"].iloc[0]) == 5
+    # geo.mapview publishes a hex only with >= k: five fresh codes from one network are one source.
+    assert int(counts["reporters"].iloc[0]) == (5 if published else 1)
