@@ -67,7 +67,7 @@ def issue_code(con, ip: str | None, *, now: datetime | None = None, limiter: Rat
     return code
 
 
-def refuse_unknown(cur, code: str, *, now: datetime | None = None) -> None:
+def refuse_unknown(cur, code: str) -> None:
     """Accept an issued code or a code the store already holds (recording the latter's age once);
     raise InputError naming reporter_code for a self-chosen one."""
     if is_issued(code):

@@ -251,7 +251,7 @@ def _store(batch: list[_Submission]) -> None:
     """Store a batch of submissions as one load and hand each its own result."""
     try:
         now = datetime.now(UTC)
-        batch = _admitted(batch, now)
+        batch = _admitted(batch)
         if not batch:
             return
         merged, owner = _merge(batch)
@@ -267,7 +267,7 @@ def _store(batch: list[_Submission]) -> None:
             sub.error = e
 
 
-def _admitted(batch: list[_Submission], now: datetime) -> list[_Submission]:
+def _admitted(batch: list[_Submission]) -> list[_Submission]:
     """The submissions whose code the site issued or already holds; the others get an InputError
     (ingest.codes.refuse_unknown) and are not stored."""
     kept = []
@@ -277,7 +277,7 @@ def _admitted(batch: list[_Submission], now: datetime) -> list[_Submission]:
             if sub.reporter_code and not is_issued(sub.reporter_code):
                 cur = cur or sub.con.cursor()
                 try:
-                    refuse_unknown(cur, sub.reporter_code, now=now)
+                    refuse_unknown(cur, sub.reporter_code)
                 except InputError as e:
                     sub.error = e
                     continue
