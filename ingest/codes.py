@@ -37,9 +37,16 @@ def _mac(body: str, secret: bytes | None = None) -> str:
     return "".join(CODE_ALPHABET[(value >> (5 * i)) & 31] for i in range(MAC_CHARS))
 
 
-def mint_code(*, secret: bytes | None = None) -> str:
-    """A fresh issued code like 'K7QX-M2PA-9RTB-C4DE' (not recorded: see ``issue_code``)."""
-    body = "".join(secrets.choice(CODE_ALPHABET) for _ in range(RANDOM_CHARS))
+def mint_code(*, secret: bytes | None = None, seed: str | None = None) -> str:
+    """A fresh issued code like 'K7QX-M2PA-9RTB-C4DE' (not recorded: see ``issue_code``).
+
+    ``seed`` (benchmarks only) derives the random part from a text, so a client can remake its code.
+    """
+    if seed is None:
+        body = "".join(secrets.choice(CODE_ALPHABET) for _ in range(RANDOM_CHARS))
+    else:
+        value = int.from_bytes(hmac.digest(b"seed", seed.encode(), "sha256")[:8], "big")
+        body = "".join(CODE_ALPHABET[(value >> (5 * i)) & 31] for i in range(RANDOM_CHARS))
     chars = body + _mac(body, secret)
     return "-".join(chars[i:i + 4] for i in range(0, len(chars), 4))
 
