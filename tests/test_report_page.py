@@ -27,6 +27,17 @@ def stored(db_path):
     return stored_reports(db_path, "lat, lon, network, brand, kind, device_model, note, source, reporter, accuracy_m")
 
 
+def issued_codes(db_path) -> list[tuple]:
+    from store.db import close_shared, connect
+
+    close_shared()
+    con = connect(db_path)
+    try:
+        return con.execute("SELECT code_hash, kind FROM codes").fetchall()
+    finally:
+        con.close()
+
+
 def fill(at, *, station=STATION, carrier="KT", kind="dropped_call"):
     if station:
         at.selectbox(key="report_station").set_value(station).run()
@@ -54,6 +65,7 @@ def test_report_from_a_station_gets_a_code_once(page, db_path):
     assert (round(row["lat"], 4), round(row["lon"], 4)) == (37.5636, 126.9754)  # 시청 on line 1
     assert row["accuracy_m"] == 300
     assert int(row["reporter"]) == keyed_hash("code", code.replace("-", ""))
+    assert issued_codes(db_path) == [(int(row["reporter"]), "issued")]  # recorded: the code's age is known
     # The code stays in the session for the next report, and is hidden once acknowledged.
     assert page.session_state["reporter_code"] == code
     page.button(key="report_code_ack").click().run()
