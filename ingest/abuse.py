@@ -50,8 +50,9 @@ class RateLimitedError(DropMapError):
         self.scope = scope
         self.limit = limit
         self.retry_after = retry_after
+        unit, _, per = scope.rpartition(":")  # "codes:network prefix": codes counted per network prefix
         super().__init__(
-            f"rate limit: at most {limit} reports per hour per {scope}; try again in {retry_after} s"
+            f"rate limit: at most {limit} {unit or 'reports'} per hour per {per}; try again in {retry_after} s"
         )
 
 

@@ -27,7 +27,7 @@ MAC_CHARS = 6
 GET_ONE = "get one from POST /api/v1/codes (or the site's report form)"
 
 ISSUE_LIMITER = RateLimiter()  # codes issued per network prefix in the last hour
-LOOKUP_LIMITER = RateLimiter()  # My reports lookups that found nothing, per prefix and per address
+LOOKUP_LIMITER = RateLimiter()  # My reports lookups that found nothing, per network prefix
 
 
 def _mac(body: str, secret: bytes | None = None) -> str:
@@ -64,7 +64,7 @@ def issue_code(con, ip: str | None, *, now: datetime | None = None, limiter: Rat
     prefix = prefix_hash(ip)
     # Clients whose address is unknown (a session the server cannot place) share one allowance.
     bucket = prefix if prefix is not None else keyed_hash("prefix", "(unknown)")
-    limiter.reserve([("network prefix (codes)", bucket, settings.get_int("DROPMAP_CODES_PER_PREFIX"))], 1)
+    limiter.reserve([("new codes:network prefix", bucket, settings.get_int("DROPMAP_CODES_PER_PREFIX"))], 1)
     code = mint_code()
     cur = con.cursor()
     try:
@@ -93,7 +93,8 @@ def lookup_keys(ip: str | None) -> list[tuple[str, int, int]]:
     """The counter of the client's network; clients without a known address share one."""
     prefix = prefix_hash(ip)
     bucket = prefix if prefix is not None else keyed_hash("prefix", "(unknown)")
-    return [("network prefix (code lookups)", bucket, settings.get_int("DROPMAP_LOOKUPS_PER_PREFIX"))]
+    limit = settings.get_int("DROPMAP_LOOKUPS_PER_PREFIX")
+    return [("My reports lookups that found nothing:network prefix", bucket, limit)]
 
 
 def check_lookup(ip: str | None, *, limiter: RateLimiter = LOOKUP_LIMITER) -> None:
