@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 def routes() -> list:
     """Every API route: /api/v1/..."""
-    from api import hexes, openapi, operator, reports, stations, status
+    from api import codes, hexes, openapi, operator, reports, stations, status
 
-    return [*reports.ROUTES, *hexes.ROUTES, *status.ROUTES, *stations.ROUTES, *openapi.ROUTES, *operator.ROUTES]
+    return [*reports.ROUTES, *codes.ROUTES, *hexes.ROUTES, *status.ROUTES, *stations.ROUTES, *openapi.ROUTES,
+            *operator.ROUTES]
 
 
 @asynccontextmanager

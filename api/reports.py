@@ -262,7 +262,8 @@ _REPORT_SCHEMA = {
         "device_model": {"type": "string", "maxLength": 80},
         "note": {"type": "string", "maxLength": 500, "description": "private: stored, never published"},
         "reporter_code": {"type": "string",
-                          "description": "your private reporter code (or the X-Reporter-Code header)"},
+                          "description": "your private reporter code (or the X-Reporter-Code header), issued by "
+                                         "POST /api/v1/codes; a self-chosen code is refused with 400"},
     },
     "description": "Aliases accepted: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in FIELD_ALIASES.items()),
 }
@@ -292,10 +293,13 @@ OPENAPI_PATHS = {
         "post": {
             "summary": "Submit failure reports or 'all good' samples",
             "description": "One report object, a list of them, or a GeoJSON FeatureCollection of Points. "
-                           "Rate-limited per reporter code and per client IP (DROPMAP_RATE_PER_CODE, "
-                           "DROPMAP_RATE_PER_IP reports per hour). See docs/API.md.",
+                           "Rate-limited per reporter code, per client IP and per network prefix "
+                           "(DROPMAP_RATE_PER_CODE, DROPMAP_RATE_PER_IP, DROPMAP_RATE_PER_PREFIX reports per "
+                           "hour). The reporter code must be one the site issued (POST /api/v1/codes) or one "
+                           "already in the store. See docs/API.md.",
             "parameters": [{"name": "X-Reporter-Code", "in": "header", "required": False,
-                            "schema": {"type": "string"}, "description": "your private reporter code"}],
+                            "schema": {"type": "string"},
+                            "description": "your private reporter code, from POST /api/v1/codes"}],
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": {"oneOf": [_REPORT_SCHEMA, {"type": "array", "items": _REPORT_SCHEMA}]}},
                 "application/geo+json": {"schema": {"type": "object", "description": "FeatureCollection of Points; "

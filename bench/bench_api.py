@@ -44,6 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BASE_TIME = datetime(2021, 10, 1, 0, 0)
+SECRET = os.environ.get("DROPMAP_SECRET", "bench-secret")  # the site's, so the clients' codes verify
 
 
 def free_port() -> int:
@@ -54,8 +55,8 @@ def free_port() -> int:
 
 def start_site(db: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "DROPMAP_DB": str(db), "DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0",
-           "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_API_REQUESTS_PER_MINUTE": "0", "DROPMAP_API_BYTES_PER_HOUR": "0",
-           "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "bench-secret")}
+           "DROPMAP_RATE_PER_PREFIX": "0", "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_API_REQUESTS_PER_MINUTE": "0",
+           "DROPMAP_API_BYTES_PER_HOUR": "0", "DROPMAP_SECRET": SECRET}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -120,6 +121,14 @@ def _summary(clients: int, latencies: list[float], statuses: dict, accepted: int
     }
 
 
+def client_code(run: str, c: int) -> str:
+    """Client ``c``'s reporter code in ``run``: issued form (the site's MAC with the bench's secret), made
+    again by each client process from its run and number."""
+    from ingest.codes import mint_code
+
+    return mint_code(secret=SECRET.encode(), seed=f"{run}:{c}")
+
+
 def _client_process(port: int, c: int, per_client: int, seconds: float, what: tuple, start, out) -> None:
     """One client of ``drive_processes``: a kept-alive stdlib HTTP connection, one request at a time."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -137,7 +146,7 @@ def _client_process(port: int, c: int, per_client: int, seconds: float, what: tu
             body = json.dumps(report(c, n, run))
             t0 = time.perf_counter()
             conn.request("POST", "/api/v1/reports", body=body, headers={
-                "Content-Type": "application/json", "X-Reporter-Code": f"BNCH-{run[:3].upper()}{c}-{c:04d}"})
+                "Content-Type": "application/json", "X-Reporter-Code": client_code(run, c)})
         response = conn.getresponse()
         data = response.read()
         latencies.append((time.perf_counter() - t0) * 1000)
@@ -174,7 +183,7 @@ def drive_processes(port: int, clients: int, per_client: int, seconds: float, wh
 def post(run: str):
     def make(http: httpx.Client, c: int, n: int):
         return http.post("/api/v1/reports", json=report(c, n, run),
-                         headers={"X-Reporter-Code": f"BNCH-{run[:3].upper()}{c}-{c:04d}"})
+                         headers={"X-Reporter-Code": client_code(run, c)})
     return make
 
 
@@ -207,6 +216,7 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
     import ingest.loader
     import ingest.readers
     import ingest.submit
+    from ingest.codes import mint_code
     from store.db import connect
 
     cpu: dict[str, float] = defaultdict(float)
@@ -231,10 +241,11 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
             getattr(owner, "__name__", ""), name)
         setattr(owner, name, timed(label, fn))
     con = connect(tmp / "breakdown.duckdb")
+    codes = [mint_code(seed=f"breakdown:{c}") for c in range(clients)]  # issued form, this process's secret
     try:
         def batch(n: int) -> None:
             subs = [ingest.submit._Submission(ingest.readers.records_to_columns([report(c, n, "serial")])[0], "api",
-                                              f"BNCH-BRKD-{c:04d}", f"10.0.0.{c}", con) for c in range(clients)]
+                                              codes[c], f"10.0.0.{c}", con) for c in range(clients)]
             ingest.submit._store(subs)
             if subs[0].error is not None:
                 raise subs[0].error

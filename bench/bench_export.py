@@ -57,12 +57,13 @@ NETWORKS = np.array(["SKT", "KT", "LGU+"])
 START = datetime(2021, 8, 2, tzinfo=UTC)  # a Monday; 13 weeks of data
 DAYS = 91
 CHUNK = 2_000_000
-# The last three: the stored local hour, weekday and date (migration 0003), as store/reports.py computes them.
+# Then the stored local hour, weekday and date (migration 0003), as store/reports.py computes them, and
+# prefix_hash, source_id (0004): no client address, each report its reporter's source.
 _INSERT = f"""
 INSERT INTO reports
 SELECT uuid(), observed_at, observed_at, lat, lon, NULL, h3_r6, h3_r7, h3_r8, h3_r9, h3_r10, NULL,
        network, network, false, 'LTE', kind, NULL, reporter, NULL, 'bench', ?, 'ok', NULL, NULL, fingerprint,
-       {", ".join(local_time_columns_sql("observed_at").values())}
+       {", ".join(local_time_columns_sql("observed_at").values())}, NULL, reporter
 FROM chunk
 """
 

@@ -141,8 +141,10 @@ def _insert_sql() -> str:
     from store.filters import local_time_columns_sql
 
     local = local_time_columns_sql("observed_at")
-    return (f"INSERT INTO reports (report_id, {_COLUMNS}, {', '.join(local)}) "
-            f"SELECT uuid(), {_COLUMNS.replace('batch_id', 'batch_id::UUID')}, {', '.join(local.values())} FROM chunk")
+    # source_id (migration 0004): no client address, so each report is its reporter's source.
+    return (f"INSERT INTO reports (report_id, {_COLUMNS}, source_id, {', '.join(local)}) "
+            f"SELECT uuid(), {_COLUMNS.replace('batch_id', 'batch_id::UUID')}, reporter, "
+            f"{', '.join(local.values())} FROM chunk")
 
 
 def build_bench_db(path: Path, reports: int, *, seed: int = 11) -> float:

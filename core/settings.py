@@ -44,6 +44,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Reports one reporter code may submit per hour through the site or API.",
     ),
     Setting("DROPMAP_RATE_PER_IP", "120", "Reports one client IP may submit per hour."),
+    Setting("DROPMAP_RATE_PER_PREFIX", "300",
+            "Reports one network prefix (IPv4 /24, IPv6 /48) may submit per hour; 0 turns it off."),
+    Setting("DROPMAP_CODES_PER_PREFIX", "30",
+            "Reporter codes the site issues per network prefix (IPv4 /24, IPv6 /48) per hour."),
+    Setting("DROPMAP_CODE_MATURE_HOURS", "24",
+            "Hours after issue from which a reporter code counts as its own source; younger codes count as "
+            "their network prefix (docs/SECURITY.md, independent sources)."),
+    Setting("DROPMAP_LOOKUPS_PER_PREFIX", "20",
+            "My reports lookups that find nothing, per network prefix per hour, before lookups are refused."),
     Setting(
         "DROPMAP_TRUSTED_PROXIES",
         "0",

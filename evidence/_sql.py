@@ -30,7 +30,7 @@ def reports_of(cur, reporter: int, limit: int) -> pd.DataFrame:
 
 _NEARBY = f"""
 WITH others AS (
-    SELECT r.h3_r8, hour({local_time_sql('r.observed_at')}) // 4 AS bucket, r.network, r.reporter, r.kind,
+    SELECT r.h3_r8, hour({local_time_sql('r.observed_at')}) // 4 AS bucket, r.network, r.source_id, r.kind,
            r.source, {MODEL_KEY_SQL.format(col='r.device_model')} AS model_key
     FROM reports r
     WHERE r.{PUBLIC_STATUS} AND r.reporter <> $me
@@ -41,7 +41,7 @@ in_units AS (
     SELECT o.* FROM others o SEMI JOIN my_units u ON o.h3_r8 = u.h3_r8 AND o.bucket = u.bucket
 ),
 published AS (  -- a (hex, time bucket, carrier) cell counts only with >= k other reporters
-    SELECT h3_r8, bucket, network FROM in_units GROUP BY ALL HAVING count(DISTINCT reporter) >= $k
+    SELECT h3_r8, bucket, network FROM in_units GROUP BY ALL HAVING count(DISTINCT source_id) >= $k
 ),
 rows AS (
     SELECT i.*
@@ -52,9 +52,9 @@ SELECT network, bucket, model_key,
        GROUPING(network, bucket, model_key) AS grouping_id,
        count(*) FILTER (WHERE kind <> 'ok') AS failures,
        count(*) FILTER (WHERE kind = 'ok') AS ok_samples,
-       count(DISTINCT reporter) AS reporters,
-       count(DISTINCT reporter) FILTER (WHERE kind <> 'ok') AS failure_reporters,
-       count(DISTINCT reporter) FILTER (WHERE kind = 'ok') AS ok_reporters,
+       count(DISTINCT source_id) AS reporters,
+       count(DISTINCT source_id) FILTER (WHERE kind <> 'ok') AS failure_reporters,
+       count(DISTINCT source_id) FILTER (WHERE kind = 'ok') AS ok_reporters,
        count(*) FILTER (WHERE source = 'demo') AS demo_rows,
        count(*) AS all_rows
 FROM rows

@@ -11,6 +11,7 @@ from core.city import load_city
 from core.errors import InputError
 from evidence import _sql
 from geo.places import place_of
+from ingest.codes import charge_miss, check_lookup
 from ingest.identity import keyed_hash, normalise_code
 
 MIN_CODE_CHARS = 8  # site codes have 12; shorter ones are too easy to guess
@@ -31,7 +32,8 @@ def reporter_of(code: str) -> int:
     """The stored (keyed-hash) identity of a reporter code; InputError when it cannot be a code."""
     normalised = normalise_code(code or "")
     if len(normalised) < MIN_CODE_CHARS:
-        raise InputError("code", code, "a reporter code has 12 letters and digits, e.g. K7QX-M2PA-9RTB")
+        raise InputError("code", code,
+                         "a reporter code has 16 letters and digits, e.g. K7QX-M2PA-9RTB-C4DE (older codes: 12)")
     return keyed_hash("code", normalised)
 
 
@@ -40,9 +42,19 @@ def model_key(device_model: str | None) -> str:
     return re.sub(r"[^0-9a-z가-힣]", "", (device_model or "").lower())
 
 
-def my_reports(cur, code: str) -> pd.DataFrame:
-    """The code holder's reports, oldest first, with local time, bucket, district, dong and station."""
-    return with_places(_sql.reports_of(cur, reporter_of(code), MAX_OWN_REPORTS))
+def my_reports(cur, code: str, *, ip: str | None = None) -> pd.DataFrame:
+    """The code holder's reports, oldest first, with local time, bucket, district, dong and station.
+
+    With ``ip`` (the client's address), guessing is limited: once the client's network prefix has
+    tried DROPMAP_LOOKUPS_PER_PREFIX codes that found nothing in an hour, lookups raise
+    ingest.abuse.RateLimitedError (ingest.codes.check_lookup).
+    """
+    check_lookup(ip)
+    frame = _sql.reports_of(cur, reporter_of(code), MAX_OWN_REPORTS)
+    if frame.empty:
+        charge_miss(ip)
+        return frame
+    return with_places(frame)
 
 
 def with_places(frame: pd.DataFrame) -> pd.DataFrame:

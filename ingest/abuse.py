@@ -50,8 +50,9 @@ class RateLimitedError(DropMapError):
         self.scope = scope
         self.limit = limit
         self.retry_after = retry_after
+        unit, _, per = scope.rpartition(":")  # "codes:network prefix": codes counted per network prefix
         super().__init__(
-            f"rate limit: at most {limit} reports per hour per {scope}; try again in {retry_after} s"
+            f"rate limit: at most {limit} {unit or 'reports'} per hour per {per}; try again in {retry_after} s"
         )
 
 
@@ -82,15 +83,23 @@ class RateLimiter:
         """
         now = self._clock()
         with self._lock:
-            for scope, key, limit in keys:
-                if limit <= 0:
-                    continue
-                used = self._used((scope, key), now)
-                if used + count > limit:
-                    raise RateLimitedError(scope, limit, self._retry_after((scope, key), limit, count, now))
+            self._check(keys, count, now)
             for scope, key, limit in keys:
                 if limit > 0:
                     self._charge((scope, key), count, now)
+
+    def check(self, keys: list[tuple[str, int, int]], count: int) -> None:
+        """Raise RateLimitedError when ``count`` more would pass a limit; charges nothing."""
+        with self._lock:
+            self._check(keys, count, self._clock())
+
+    def _check(self, keys: list[tuple[str, int, int]], count: int, now: float) -> None:
+        for scope, key, limit in keys:
+            if limit <= 0:
+                continue
+            used = self._used((scope, key), now)
+            if used + count > limit:
+                raise RateLimitedError(scope, limit, self._retry_after((scope, key), limit, count, now))
 
     def _used(self, name, now: float) -> int:
         events = self._events.get(name)
@@ -127,13 +136,16 @@ class RateLimiter:
 LIMITER = RateLimiter()
 
 
-def reserve_quota(*, code_hash: int | None, ip_hash: int | None, count: int, limiter: RateLimiter = LIMITER) -> None:
-    """Charge ``count`` reports to a code and an IP under the configured hourly limits."""
+def reserve_quota(*, code_hash: int | None, ip_hash: int | None, count: int, prefix_hash: int | None = None,
+                  limiter: RateLimiter = LIMITER) -> None:
+    """Charge ``count`` reports to a code, an IP and its network prefix (/24, /48) under the hourly limits."""
     keys = []
     if code_hash is not None:
         keys.append(("reporter code", code_hash, settings.get_int("DROPMAP_RATE_PER_CODE")))
     if ip_hash is not None:
         keys.append(("IP address", ip_hash, settings.get_int("DROPMAP_RATE_PER_IP")))
+    if prefix_hash is not None:
+        keys.append(("network prefix", prefix_hash, settings.get_int("DROPMAP_RATE_PER_PREFIX")))
     limiter.reserve(keys, count)
 
 
@@ -230,9 +242,11 @@ class AbuseChecks:
         twin = past.near_duplicate(new)
         if twin is not None:
             keep[i] = False
+            # Says nothing of the other report (its time, its place): reports without a code share
+            # one identity per address, so it may be a stranger's.
             self.collapsed[new.row] = (
-                f"near-duplicate of a report {abs(new.t - twin.t):.0f} s and "
-                f"{_metres(new, twin):.0f} m away; kept the first"
+                f"near-duplicate: the same reporter already reported this carrier and kind within "
+                f"{NEAR_DUPLICATE_SECONDS // 60} min and {NEAR_DUPLICATE_METRES:.0f} m; kept the first"
             )
             return
         reason = past.implausible_travel(new)

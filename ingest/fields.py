@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from ingest.identity import MAX_CODE_CHARS
+
 # field -> accepted names, compared after folding (see ``fold_header``).
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "lat": ("lat", "latitude", "위도", "y"),
@@ -27,7 +29,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 REQUIRED = ("lat", "lon", "carrier", "kind", "observed_at")
 FIELDS = tuple(FIELD_ALIASES)
 
-MAX_LENGTHS = {"device_model": 80, "note": 500, "reporter_code": 64}
+MAX_LENGTHS = {"device_model": 80, "note": 500, "reporter_code": MAX_CODE_CHARS}
 
 
 def fold_header(name: object) -> str:

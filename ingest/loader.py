@@ -25,8 +25,9 @@ from core.errors import StoreError
 from geo.cells import latlngs_to_cell_columns
 from geo.places import cells_to_district_codes
 from ingest import quick, sql
-from ingest.fields import MAX_LENGTHS, epoch_micros
-from ingest.identity import keyed_hash, normalise_code
+from ingest.fields import epoch_micros
+from ingest.identity import code_key, keyed_hash
+from ingest.sources import mature_reporters, prefix_hash, source_ids
 from ingest.validate import MAX_ERRORS, check_raw, frame_into_raw, text_id
 from store.reports import insert_batch, insert_small_batch
 
@@ -136,7 +137,7 @@ def _load_raw(cur, con, present: set[str], origin: Origin, *, now: datetime | No
     """Check ``raw`` of ``cur`` and store its good rows; ``unparsed`` records count as rejected."""
     now = now or datetime.now(UTC)
     batch_id = str(uuid.uuid4())
-    staging = _Staging(origin, batch_id)
+    staging = _Staging(origin, batch_id, con, now)
     problems = check_raw(cur, present, now=now, staging=staging)
     _add_unparsed(problems, unparsed)
     rows_read = problems.rows + len(unparsed)
@@ -174,8 +175,8 @@ def _fallback_identity(origin: Origin, batch_id: str) -> tuple[str, str]:
     A file without codes counts as ONE reporter (its bytes' hash), so it can
     neither fill the k-reporter privacy threshold nor fake an outage alone.
     """
-    if origin.reporter_code and normalise_code(origin.reporter_code):
-        return "code", normalise_code(origin.reporter_code)
+    if origin.reporter_code and code_key(origin.reporter_code):
+        return "code", code_key(origin.reporter_code)
     if origin.ip:
         return "ip", origin.ip
     if origin.sha256:
@@ -186,13 +187,29 @@ def _fallback_identity(origin: Origin, batch_id: str) -> tuple[str, str]:
 class _Staging:
     """What check_raw needs to compute the stored columns: reporter hashes and the batch's identity."""
 
-    def __init__(self, origin: Origin, batch_id: str) -> None:
-        self.origin, self.batch_id = origin, batch_id
+    def __init__(self, origin: Origin, batch_id: str, con=None, now: datetime | None = None) -> None:
+        self.origin, self.batch_id, self.con, self.now = origin, batch_id, con, now or datetime.now(UTC)
+        self.prefix_hash = prefix_hash(origin.ip)
 
     def __call__(self, codes: list[str]) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
+        hashes = self.reporters(codes)
         reporters = pd.DataFrame({"code": pd.array(codes, dtype="string"),
-                                  "reporter": pd.array(self.reporters(codes), dtype="UInt64")})
-        return {"reporter_map": reporters}, {"fallback_reporter": self.fallback(), "ip_hash": self.ip_hash()}
+                                  "reporter": pd.array(hashes, dtype="UInt64"),
+                                  "source_id": pd.array(self.sources(hashes), dtype="UInt64")})
+        return {"reporter_map": reporters}, {"fallback_reporter": self.fallback(), "ip_hash": self.ip_hash(),
+                                             "prefix_hash": self.prefix_hash,
+                                             "fallback_source": self.sources([self.fallback()])[0]}
+
+    def sources(self, reporters: list[int]) -> list[int]:
+        """Each row's source (ingest.sources): the reporter unless a client address is known."""
+        mature: set[int] = set()
+        if self.prefix_hash is not None and self.con is not None:
+            cur = self.con.cursor()
+            try:
+                mature = mature_reporters(cur, reporters, self.now)
+            finally:
+                cur.close()
+        return source_ids(reporters, self.prefix_hash, mature)
 
     def fallback(self) -> int:
         return keyed_hash(*_fallback_identity(self.origin, self.batch_id))
@@ -203,7 +220,7 @@ class _Staging:
         secret = settings.site_secret()  # read once: codes can number in the hundred thousands
         hashes = []
         for code in codes:
-            normal = normalise_code(code[:MAX_LENGTHS["reporter_code"]]) if code is not None else ""
+            normal = code_key(code) if code is not None else ""
             hashes.append(keyed_hash("code", normal, secret=secret) if normal else fallback)  # cut as warned
         return hashes
 
@@ -300,7 +317,8 @@ _STAGED_TYPES = {
     "accuracy_m": pa.float32(), **{f"h3_r{r}": pa.uint64() for r in range(6, 11)}, "sig_cd": pa.string(),
     "network": pa.string(), "brand": pa.string(), "mvno": pa.bool_(), "tech": pa.string(), "kind": pa.string(),
     "device_model": pa.string(), "reporter": pa.uint64(), "ip_hash": pa.uint64(), "status": pa.string(),
-    "flag_reason": pa.string(), "note": pa.string(), "fingerprint": pa.uint64(),
+    "flag_reason": pa.string(), "note": pa.string(), "fingerprint": pa.uint64(), "prefix_hash": pa.uint64(),
+    "source_id": pa.uint64(),
 }
 
 
@@ -320,7 +338,7 @@ def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndar
     """
     batch_id = str(uuid.uuid4())
     n = len(rows.lat)
-    staging = _Staging(origin, batch_id)
+    staging = _Staging(origin, batch_id, con, now)
     cells = latlngs_to_cell_columns(np.array(rows.lat, dtype=float), np.array(rows.lon, dtype=float))
     ip_hash = staging.ip_hash()
     staged = {
@@ -333,7 +351,9 @@ def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndar
         "brand": list(rows.brand), "mvno": list(rows.mvno), "tech": list(rows.tech), "kind": list(rows.kind),
         "device_model": list(rows.device_model), "reporter": staging.reporters(rows.reporter_code),
         "ip_hash": [ip_hash] * n, "status": ["ok"] * n, "flag_reason": [None] * n, "note": list(rows.note),
+        "prefix_hash": [staging.prefix_hash] * n,
     }
+    staged["source_id"] = staging.sources(staged["reporter"])
     if flagger is not None:
         staged = flagger.rows(con, staged) if hasattr(flagger, "rows") else \
             _as_lists(flagger(con, _staged_frame(staged)))
@@ -362,10 +382,11 @@ def _staged_frame(staged: dict[str, list]) -> pd.DataFrame:
     for name in ("lat", "lon"):
         frame[name] = np.array(staged[name], dtype=float)
     frame["accuracy_m"] = np.array([np.nan if a is None else a for a in staged["accuracy_m"]], dtype=np.float32)
-    for name in (*(f"h3_r{r}" for r in range(6, 11)), "reporter"):
+    for name in (*(f"h3_r{r}" for r in range(6, 11)), "reporter", "source_id"):
         frame[name] = np.array(staged[name], dtype=np.uint64)
     frame["mvno"] = np.array(staged["mvno"], dtype=bool)
     frame["ip_hash"] = pd.array(staged["ip_hash"], dtype="UInt64")
+    frame["prefix_hash"] = pd.array(staged["prefix_hash"], dtype="UInt64")
     return frame
 
 

@@ -259,7 +259,9 @@ SHOWN = ("lat_text", "lon_text", "time_text", "accuracy_text", "carrier", "netwo
          "carrier_message", "kind_message", "tech_message")
 
 _STAGING_COLUMNS = """,
-    coalesce(rm.reporter, CAST($fallback_reporter AS UBIGINT)) AS reporter, CAST($ip_hash AS UBIGINT) AS ip_hash"""
+    coalesce(rm.reporter, CAST($fallback_reporter AS UBIGINT)) AS reporter, CAST($ip_hash AS UBIGINT) AS ip_hash,
+    CAST($prefix_hash AS UBIGINT) AS prefix_hash,
+    coalesce(rm.source_id, CAST($fallback_source AS UBIGINT)) AS source_id"""
 _STAGING_JOIN = "LEFT JOIN reporter_map rm ON f.reporter_code = rm.code"
 
 
@@ -274,7 +276,8 @@ def build_checked(cur: duckdb.DuckDBPyConnection, present: set[str], checks: lis
     ``all_clear`` is a cheap condition that implies no check holds: most rows
     pass it, and only the others have every check evaluated.
     With ``staging``, also the reporter's keyed hash and the IP's; that needs
-    table ``reporter_map`` (code, reporter) and parameters fallback_reporter and ip_hash.
+    table ``reporter_map`` (code, reporter, source_id) and parameters fallback_reporter, ip_hash,
+    prefix_hash and fallback_source.
     """
     bits = " | ".join(f"(CAST(coalesce({c.condition}, false) AS UBIGINT) << {i})" for i, c in enumerate(checks))
     errors = sum(1 << i for i, c in enumerate(checks) if not c.warning)
@@ -407,7 +410,7 @@ def staged_view(cur: duckdb.DuckDBPyConnection, computed: str) -> None:
     cur.execute(f"""
         CREATE OR REPLACE TEMP VIEW staged AS
         SELECT {good}, n.h3_r6, n.h3_r7, n.h3_r8, n.h3_r9, n.h3_r10, n.sig_cd, reporter, ip_hash,
-               CAST(NULL AS VARCHAR) AS flag_reason, n.fingerprint
+               CAST(NULL AS VARCHAR) AS flag_reason, n.fingerprint, prefix_hash, source_id
         FROM {_GOOD_AND_COMPUTED.format(computed=computed)}
     """)
 

@@ -31,10 +31,12 @@ import pandas as pd
 from core import settings
 from core.errors import InputError
 from ingest.abuse import AbuseChecks, reserve_quota
+from ingest.codes import is_issued, refuse_unknown
 from ingest.fields import is_missing
-from ingest.identity import keyed_hash, normalise_code
+from ingest.identity import code_key, keyed_hash
 from ingest.loader import Origin, load_frame
 from ingest.quick import row_count
+from ingest.sources import mature_reporters, prefix_hash, source_ids
 
 MAX_BATCH_ROWS = 5000  # a merged batch stops growing here, so one load stays short
 GATHER_SECONDS = 0.020  # the longest a new batch waits for submissions on their way
@@ -114,8 +116,8 @@ def client_address(peer, forwarded) -> str | None:
 
 
 def code_hash(code: str) -> int:
-    """The stored form of a reporter code (as ingest.loader computes it)."""
-    return keyed_hash("code", normalise_code(code))
+    """The stored form of a reporter code (as ingest.loader computes it: cut, then normalised)."""
+    return keyed_hash("code", code_key(code))
 
 
 def ip_hash(ip: str) -> int:
@@ -123,13 +125,14 @@ def ip_hash(ip: str) -> int:
 
 
 def request_codes(raw: pd.DataFrame | Mapping[str, list], reporter_code: str | None) -> set[str]:
-    """The distinct (normalised) reporter codes a submission carries."""
-    codes = {normalise_code(reporter_code)} if reporter_code and normalise_code(reporter_code) else set()
+    """The distinct reporter codes a submission carries, as stored: cut at 64 characters, then
+    normalised (``ingest.identity.code_key``, the loader's own rule)."""
+    codes = {code_key(reporter_code)} if reporter_code and code_key(reporter_code) else set()
     if "reporter_code" in raw:
         values = raw["reporter_code"].tolist() if isinstance(raw, pd.DataFrame) else raw["reporter_code"]
         for value in values:
-            if not is_missing(value) and normalise_code(str(value)):
-                codes.add(normalise_code(str(value)))
+            if not is_missing(value) and code_key(str(value)):
+                codes.add(code_key(str(value)))
     return codes
 
 
@@ -156,7 +159,7 @@ def start_submission(con, raw: pd.DataFrame | Mapping[str, list], *, source: str
     code = next(iter(codes), None)
     sub = _Submission(raw, source, code, ip, con, rows=rows)
     reserve_quota(code_hash=code_hash(code) if code else None, ip_hash=ip_hash(ip) if ip else None,
-                  count=sub.rows)
+                  prefix_hash=prefix_hash(ip), count=sub.rows)
     return _SUBMITTER.submit(sub)
 
 
@@ -260,6 +263,12 @@ def _store(batch: list[_Submission]) -> None:
                                    "send UTF-8 text")
         else:
             clean.append(sub)
+    try:
+        clean = _admitted(clean)
+    except BaseException as e:  # the store could not be asked about the codes: everyone hears it
+        for sub in clean:
+            sub.error = e
+        return
     if not clean:
         return
     try:
@@ -277,12 +286,13 @@ def _store(batch: list[_Submission]) -> None:
 
 def _store_merged(batch: list[_Submission]) -> None:
     """One load of every submission in ``batch``; raises when it fails."""
+    now = datetime.now(UTC)
     merged, owner = _merge(batch)
-    flagger = _IdentityThenChecks(batch, owner, AbuseChecks())
+    flagger = _IdentityThenChecks(batch, owner, AbuseChecks(), _mature(batch, now))
     with _gate:
         loaded = load_frame(
             batch[0].con, merged, Origin(source=batch[0].source), row_numbers=np.arange(1, len(owner) + 1),
-            now=datetime.now(UTC), return_ids=True, flagger=flagger,
+            now=now, return_ids=True, flagger=flagger,
         )
     _split(batch, owner, loaded, flagger)
 
@@ -316,6 +326,39 @@ def _printable(value) -> str:
     return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _admitted(batch: list[_Submission]) -> list[_Submission]:
+    """The submissions whose code the site issued or already holds; the others get an InputError
+    (ingest.codes.refuse_unknown) and are not stored."""
+    kept = []
+    cur = None
+    try:
+        for sub in batch:
+            if sub.reporter_code and not is_issued(sub.reporter_code):
+                cur = cur or sub.con.cursor()
+                try:
+                    refuse_unknown(cur, sub.reporter_code)
+                except InputError as e:
+                    sub.error = e
+                    continue
+            kept.append(sub)
+    finally:
+        if cur is not None:
+            cur.close()
+    return kept
+
+
+def _mature(batch: list[_Submission], now: datetime) -> set[int]:
+    """The batch's codes old enough to count as their own source (ingest.sources)."""
+    hashes = [code_hash(sub.reporter_code) for sub in batch if sub.reporter_code and sub.ip]
+    if not hashes:
+        return set()
+    cur = batch[0].con.cursor()
+    try:
+        return mature_reporters(cur, hashes, now)
+    finally:
+        cur.close()
+
+
 def _merge(batch: list[_Submission]) -> tuple[dict[str, list], np.ndarray]:
     """Every submission's rows as one set of columns (lists); ``owner[i]`` is the submission of merged row i+1.
 
@@ -342,17 +385,21 @@ def _merge(batch: list[_Submission]) -> tuple[dict[str, list], np.ndarray]:
 class _IdentityThenChecks:
     """Flagger for a merged batch: restore each submission's identity, then the abuse checks."""
 
-    def __init__(self, batch: list[_Submission], owner: np.ndarray, checks: AbuseChecks) -> None:
-        self.batch, self.owner, self.checks = batch, owner, checks
+    def __init__(self, batch: list[_Submission], owner: np.ndarray, checks: AbuseChecks,
+                 mature: set[int] | None = None) -> None:
+        self.batch, self.owner, self.checks, self.mature = batch, owner, checks, mature or set()
         self.valid_rows: set[int] = set()
 
     def __call__(self, con, staged: pd.DataFrame) -> pd.DataFrame:
         if staged.empty:
             self.valid_rows = set()
             return staged
-        ip_hashes, reporters = self._identities(staged["row"].tolist(), staged["reporter"].tolist())
+        ip_hashes, reporters, prefixes, sources = self._identities(staged["row"].tolist(),
+                                                                   staged["reporter"].tolist())
         staged["ip_hash"] = pd.array(ip_hashes, dtype="UInt64")
         staged["reporter"] = np.array(reporters, dtype=np.uint64)
+        staged["prefix_hash"] = pd.array(prefixes, dtype="UInt64")
+        staged["source_id"] = np.array(sources, dtype=np.uint64)
         return self.checks(con, staged)
 
     def rows(self, con, staged: dict[str, list]) -> dict[str, list]:
@@ -360,24 +407,31 @@ class _IdentityThenChecks:
         if not staged["row"]:
             self.valid_rows = set()
             return staged
-        ip_hashes, reporters = self._identities(staged["row"], staged["reporter"])
-        return self.checks.rows(con, {**staged, "ip_hash": ip_hashes, "reporter": reporters})
+        ip_hashes, reporters, prefixes, sources = self._identities(staged["row"], staged["reporter"])
+        return self.checks.rows(con, {**staged, "ip_hash": ip_hashes, "reporter": reporters,
+                                      "prefix_hash": prefixes, "source_id": sources})
 
-    def _identities(self, rows: list[int], reporters: list[int]) -> tuple[list[int | None], list[int]]:
-        """Each row's IP hash and reporter, from the submission it came from (``rows`` are merged row numbers).
+    def _identities(self, rows: list[int], reporters: list[int]) -> tuple[list, list[int], list, list[int]]:
+        """Each row's IP hash, reporter, network prefix and source, from the submission it came from
+        (``rows`` are merged row numbers).
 
         Rows without any code: the loader gave the whole merged batch one identity;
         each submission's own is its IP (as for an unmerged batch), else the request.
+        The source is the reporter when the code is mature or no address is known,
+        else the prefix (ingest.sources).
         """
         self.valid_rows = set(rows)
         subs = [int(self.owner[row - 1]) for row in rows]
         ip_of = {n: ip_hash(self.batch[n].ip) for n in set(subs) if self.batch[n].ip}
+        prefix_of = {n: prefix_hash(self.batch[n].ip) for n in set(subs)}
         reporters = [int(r) for r in reporters]
+        sources = []
         for i, n in enumerate(subs):
             sub = self.batch[n]
             if not sub.reporter_code:
                 reporters[i] = keyed_hash(*(("ip", sub.ip) if sub.ip else ("request", sub.identity)))
-        return [ip_of.get(n) for n in subs], reporters
+            sources.append(source_ids([reporters[i]], prefix_of[n], self.mature)[0])
+        return [ip_of.get(n) for n in subs], reporters, [prefix_of[n] for n in subs], sources
 
 
 def _split(batch: list[_Submission], owner: np.ndarray, loaded, flagger: _IdentityThenChecks) -> None:

@@ -17,10 +17,15 @@ OPEN_STATUSES = ("suspected", "ongoing", "recovering")
 # A reporter's "first report": their first failure report on a network, or the
 # first after an hour of silence. Downdetector counts a user's first report per
 # service the same way, so one person (or five) flooding the form adds little.
+# Counted per independent source (reports.source_id, ingest.sources) AND per network
+# (coalesce(prefix_hash, reporter)): a report counts only when it is the first of
+# both, so many codes from one network, or one code from many networks, count once.
 _FIRST_REPORTS = f"""
 WITH failures AS (
     SELECT network, sig_cd, observed_at,
-           lag(observed_at) OVER (PARTITION BY network, reporter ORDER BY observed_at) AS previous
+           lag(observed_at) OVER (PARTITION BY network, source_id ORDER BY observed_at) AS previous,
+           lag(observed_at) OVER (PARTITION BY network, coalesce(prefix_hash, reporter)
+                                  ORDER BY observed_at) AS previous_net
     FROM reports
     WHERE {PUBLIC_STATUS} AND kind <> 'ok'
       AND observed_at >= $lead_in AND observed_at < $end
@@ -30,6 +35,7 @@ SELECT network, sig_cd, (epoch_ms(observed_at) - $origin_ms) // 60000 AS minute,
 FROM failures
 WHERE observed_at >= $start AND sig_cd IS NOT NULL
   AND (previous IS NULL OR observed_at - previous >= to_minutes($dedup_minutes))
+  AND (previous_net IS NULL OR observed_at - previous_net >= to_minutes($dedup_minutes))
 GROUP BY ALL
 """
 
@@ -94,7 +100,7 @@ def area_totals(cur, *, network: str, start: datetime, end: datetime) -> pd.Data
     """
     return cur.execute(
         f"""
-        SELECT sig_cd, count(DISTINCT reporter) AS reporters, count(*) AS reports,
+        SELECT sig_cd, count(DISTINCT source_id) AS reporters, count(*) AS reports,
                count(*) FILTER (WHERE source = 'demo') AS demo_reports
         FROM reports
         WHERE {PUBLIC_STATUS} AND kind <> 'ok' AND network = ? AND sig_cd IS NOT NULL
@@ -111,7 +117,7 @@ def reporters_in(cur, *, network: str, start: datetime, end: datetime, sig_cds: 
         return 0
     marks = ", ".join("?" * len(sig_cds))
     row = cur.execute(
-        f"SELECT count(DISTINCT reporter) FROM reports WHERE {PUBLIC_STATUS} AND kind <> 'ok'"
+        f"SELECT count(DISTINCT source_id) FROM reports WHERE {PUBLIC_STATUS} AND kind <> 'ok'"
         f" AND network = ? AND observed_at >= ? AND observed_at < ? AND sig_cd IN ({marks})",
         [network, start, end, *sig_cds],
     ).fetchone()
@@ -129,7 +135,7 @@ def kinds_in(cur, *, network: str, start: datetime, end: datetime, sig_cds: list
         values = list(sig_cds)
     return cur.execute(
         f"""
-        SELECT kind, count(*) AS reports, count(DISTINCT reporter) AS reporters
+        SELECT kind, count(*) AS reports, count(DISTINCT source_id) AS reporters
         FROM reports
         WHERE {PUBLIC_STATUS} AND kind <> 'ok' AND network = ? AND observed_at >= ? AND observed_at < ?
           AND {area}

@@ -51,7 +51,7 @@ _Z = 1.959963984540054
 # emitted only when it shows at least one figure from >= k reporters.
 _AGGREGATE = """
 WITH base AS (
-    SELECT {cell_col} AS cell, network{bucket_exprs}, kind, reporter, source = 'demo' AS synthetic
+    SELECT {cell_col} AS cell, network{bucket_exprs}, kind, source_id AS reporter, source = 'demo' AS synthetic
     FROM reports
     WHERE {where}
 ),

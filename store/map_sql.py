@@ -21,7 +21,7 @@ Counting rules (see docs/METHODOLOGY.md):
 What keeps one view near DuckDB's plain GROUP BY speed on 10 M reports
 (bench/bench_map.py, docs/BENCHMARKS.md):
 - Distinct reporters are first bounded from below in the same scan as the
-  counts: each group ORs one bit per reporter (``reporter & 63``; reporters are
+  counts: each group ORs one bit per source (``source_id & 63``; reporters are
   keyed hashes, so evenly spread) into a 64-bit word, and the number of bits set
   can never exceed the number of distinct reporters. A group with k bits set
   certainly has k reporters; a group with as many bits as reports has one
@@ -63,8 +63,8 @@ SELECT {select}{failures} AS failures, count_if(kind = 'ok')::BIGINT AS samples,
        {reporters} AS reporters
 FROM reports WHERE {where} {group}
 """
-_BOUND = "coalesce(bit_count(bit_or(1::UBIGINT << (reporter & 63))), 0)::BIGINT"
-_EXACT = "count(DISTINCT reporter)"
+_BOUND = "coalesce(bit_count(bit_or(1::UBIGINT << (source_id & 63))), 0)::BIGINT"
+_EXACT = "count(DISTINCT source_id)"
 
 
 def _where(flt: ReportFilter, cell: tuple[int, int] | None = None, *, of_failures: bool = False,
@@ -232,7 +232,7 @@ def cell_kinds(cur, res: int, cell: int, flt: ReportFilter) -> pd.DataFrame:
     """Failure reports of one hex per kind and host network, with distinct reporters."""
     where, values = _where(flt, (res, cell))
     failure, failure_values = _failure_condition(flt.kinds)
-    sql = (f"SELECT kind, network, count(*) AS failures, count(DISTINCT reporter) AS reporters "
+    sql = (f"SELECT kind, network, count(*) AS failures, count(DISTINCT source_id) AS reporters "
            f"FROM reports WHERE {where} AND {failure} GROUP BY ALL ORDER BY ALL")
     return cur.execute(sql, values + failure_values).df()
 
@@ -241,9 +241,9 @@ def cell_devices(cur, res: int, cell: int, flt: ReportFilter, *, min_reporters: 
     """Device models most often named in one hex's failure reports, each named by >= min_reporters people."""
     failure, failure_values = _failure_condition(flt.kinds)
     where, values = _where(flt, (res, cell))
-    sql = (f"SELECT device_model, count(*) AS failures, count(DISTINCT reporter) AS reporters "
+    sql = (f"SELECT device_model, count(*) AS failures, count(DISTINCT source_id) AS reporters "
            f"FROM reports WHERE {where} AND {failure} AND device_model IS NOT NULL "
-           f"GROUP BY ALL HAVING count(DISTINCT reporter) >= ? ORDER BY failures DESC, device_model LIMIT ?")
+           f"GROUP BY ALL HAVING count(DISTINCT source_id) >= ? ORDER BY failures DESC, device_model LIMIT ?")
     return cur.execute(sql, values + failure_values + [int(min_reporters), int(limit)]).df()
 
 

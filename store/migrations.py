@@ -156,6 +156,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    # Independent sources (docs/SECURITY.md): the network prefix a report came from and the
+    # source it counts as in every "k people" rule. Rows stored before count as their reporter.
+    (
+        "0005_codes_and_sources",
+        """
+        CREATE TABLE codes (
+            code_hash    UBIGINT PRIMARY KEY,   -- keyed hash of the normalised code (= reports.reporter)
+            issued_at    TIMESTAMPTZ NOT NULL,  -- when the site issued it, or first saw a code stored before
+            prefix_hash  UBIGINT,               -- keyed hash of the /24 or /48 it was issued to; NULL: unknown
+            kind         VARCHAR NOT NULL       -- issued | legacy (stored before codes were issued)
+        );
+        ALTER TABLE reports ADD COLUMN prefix_hash UBIGINT;   -- keyed hash of the client's /24 or /48
+        ALTER TABLE reports ADD COLUMN source_id UBIGINT;     -- what the k rules count (ingest.sources)
+        UPDATE reports SET source_id = reporter;
+        """,
+    ),
+    ("0005_codes_and_sources_required", "ALTER TABLE reports ALTER COLUMN source_id SET NOT NULL;"),
 ]
 
 

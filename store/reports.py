@@ -24,7 +24,7 @@ _write_lock = threading.Lock()
 STAGED_COLUMNS = (
     "observed_at", "lat", "lon", "accuracy_m", "h3_r6", "h3_r7", "h3_r8", "h3_r9", "h3_r10", "sig_cd",
     "network", "brand", "mvno", "tech", "kind", "device_model", "reporter", "ip_hash", "status",
-    "flag_reason", "note", "fingerprint",
+    "flag_reason", "note", "fingerprint", "prefix_hash", "source_id",
 )
 _STORED = ", ".join(STAGED_COLUMNS)
 

@@ -27,6 +27,16 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SMALL_DEMO = {"reports": 30_000, "days": 35, "seed": 7}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_code_limits():
+    """Codes issued and My reports lookups are counted per network in this process: each test starts at zero."""
+    from ingest.codes import ISSUE_LIMITER, LOOKUP_LIMITER
+
+    ISSUE_LIMITER.clear()
+    LOOKUP_LIMITER.clear()
+    yield
+
+
 @pytest.fixture
 def db_path(tmp_path, monkeypatch) -> Path:
     """A path for a fresh database, also set as DROPMAP_DB."""

@@ -48,3 +48,10 @@ def route_client(routes) -> Iterator:
             yield client
     finally:
         close_shared()
+
+
+def issued_code() -> str:
+    """A reporter code as the site issues it (ingest.codes: it carries the site's keyed MAC)."""
+    from ingest.codes import mint_code
+
+    return mint_code()

@@ -6,16 +6,16 @@ import json
 
 import pytest
 from starlette.requests import Request
-from stored import route_client, stored_reports
+from stored import issued_code, route_client, stored_reports
 
 from api import _budget
 from api import reports as api_reports
 from api.openapi import document
 from core.errors import StoreError
 from ingest.abuse import LIMITER
-from ingest.identity import keyed_hash
+from ingest.identity import code_key, keyed_hash
 
-CODE = "K7QX-M2PA-9RTB"
+CODE = issued_code()
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_a_list_and_the_code_header(client, db_path):
                     headers={"X-Reporter-Code": CODE})
     assert r.status_code == 201 and r.json()["accepted"] == 2
     reporters = set(rows(db_path, "reporter")["reporter"].astype("uint64"))
-    assert reporters == {keyed_hash("code", "K7QXM2PA9RTB")}
+    assert reporters == {keyed_hash("code", code_key(CODE))}
 
 
 def test_records_may_name_fields_differently(client, db_path):
@@ -121,8 +121,8 @@ def test_unreadable_body_is_400(client, content, message):
 
 
 def test_two_codes_in_one_request_are_400(client):
-    r = client.post("/api/v1/reports", json=[report(reporter_code="AAAA-BBBB-CCCC"),
-                                             report(reporter_code="DDDD-EEEE-FFFF")])
+    r = client.post("/api/v1/reports", json=[report(reporter_code=issued_code()),
+                                             report(reporter_code=issued_code())])
     assert r.status_code == 400
     assert r.json()["errors"][0]["field"] == "reporter_code"
 

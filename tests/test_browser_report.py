@@ -91,7 +91,7 @@ def test_tap_report_code_my_reports(site, phone, screenshot_dir):
 
     code_block = page.locator('[data-testid="stCode"]').first
     code_block.wait_for(timeout=30_000)
-    code = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", code_block.inner_text()).group(0)
+    code = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", code_block.inner_text()).group(0)
     page.get_by_text("제보가 저장되었습니다").wait_for()
     code_block.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot_dir / "report_phone_code.png"))

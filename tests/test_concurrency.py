@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from stored import issued_code
 
 from api import reports as api_reports
 from ingest.abuse import LIMITER
@@ -17,6 +18,7 @@ from store.db import close_shared, connect, shared_connection
 
 THREADS = 8
 PER_THREAD = 12
+THREAD_CODES = [issued_code() for _ in range(THREADS + 2)]  # codes as the site issues them (ingest.codes)
 
 
 @pytest.fixture
@@ -33,7 +35,7 @@ def report(thread: int, n: int) -> dict:
     # Each thread is a reporter walking ~200 m per report, one report every 7 minutes: no near-duplicates.
     return {"lat": 37.50 + 0.002 * n, "lon": 126.90 + 0.01 * thread, "carrier": "KT", "kind": "no_data",
             "observed_at": f"2021-10-25T{9 + n * 7 // 60:02d}:{n * 7 % 60:02d}:00+09:00",
-            "reporter_code": f"THRD-{thread:04d}-CODE"}
+            "reporter_code": THREAD_CODES[thread]}
 
 
 def run_threads(target) -> list:
@@ -114,13 +116,13 @@ def test_site_sessions_and_api_clients_together(app, db_path):
 def test_a_merged_batch_gives_each_submission_its_own_rows_and_identity(con):
     """Group commit, made deterministic: three submissions stored as one batch (ingest.submit._store)."""
     from ingest import submit
-    from ingest.identity import keyed_hash
+    from ingest.identity import code_key, keyed_hash
 
     def frame(*rows):
         return pd.DataFrame(list(rows), dtype=object)
 
     bad = {**report(9, 0), "lat": "north"}
-    coded = submit._Submission(frame(report(1, 0), bad), "api", "THRD-0001-CODE", "10.0.0.1", con)
+    coded = submit._Submission(frame(report(1, 0), bad), "api", THREAD_CODES[1], "10.0.0.1", con)
     by_ip = submit._Submission(frame({k: v for k, v in report(2, 0).items() if k != "reporter_code"}), "api",
                                None, "10.0.0.2", con)
     # No code, no IP: its own request identity; its second row is a near-duplicate of its first.
@@ -136,7 +138,7 @@ def test_a_merged_batch_gives_each_submission_its_own_rows_and_identity(con):
     assert [c["row"] for c in anonymous.result.collapsed] == [2]
     assert con.execute("SELECT count(*) FROM batches").fetchone()[0] == 1
     stored = dict(con.execute("SELECT CAST(report_id AS VARCHAR), reporter FROM reports").fetchall())
-    assert stored[coded.result.reports[0]["id"]] == keyed_hash("code", "THRD0001CODE")
+    assert stored[coded.result.reports[0]["id"]] == keyed_hash("code", code_key(THREAD_CODES[1]))
     assert stored[by_ip.result.reports[0]["id"]] == keyed_hash("ip", "10.0.0.2")
     assert stored[anonymous.result.reports[0]["id"]] == keyed_hash("request", anonymous.identity)
 

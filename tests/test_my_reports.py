@@ -54,7 +54,7 @@ def test_code_typed_in_the_box(town_db):
 
 @pytest.mark.parametrize("code, element, words", [
     ("ZZZZ-ZZZZ-ZZZZ", "warning", "제보가 없습니다"),
-    ("abc", "error", "12 letters"),
+    ("abc", "error", "16 letters"),
 ])
 def test_unknown_or_malformed_codes(town_db, code, element, words):
     at = open_page(code)

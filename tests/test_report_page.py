@@ -7,6 +7,7 @@ from stored import page_run, stored_reports
 from streamlit.testing.v1 import AppTest
 
 from ingest.abuse import LIMITER
+from ingest.codes import is_issued
 from ingest.identity import keyed_hash
 from ingest.vocab import normalise_carrier
 from ingest.web_form import CARRIER_CHOICES, form_row
@@ -24,6 +25,17 @@ def page(db_path):
 
 def stored(db_path):
     return stored_reports(db_path, "lat, lon, network, brand, kind, device_model, note, source, reporter, accuracy_m")
+
+
+def issued_codes(db_path) -> list[tuple]:
+    from store.db import close_shared, connect
+
+    close_shared()
+    con = connect(db_path)
+    try:
+        return con.execute("SELECT code_hash, kind FROM codes").fetchall()
+    finally:
+        con.close()
 
 
 def fill(at, *, station=STATION, carrier="KT", kind="dropped_call"):
@@ -44,7 +56,7 @@ def test_report_from_a_station_gets_a_code_once(page, db_path):
     assert not page.exception
     assert any("저장되었습니다" in s.value for s in page.success)
     code = page.code[0].value
-    assert len(code) == 14 and code.count("-") == 2
+    assert len(code) == 19 and code.count("-") == 3 and is_issued(code)  # issued by the site (ingest.codes)
     rows = stored(db_path)
     assert len(rows) == 1
     row = rows.iloc[0]
@@ -53,6 +65,7 @@ def test_report_from_a_station_gets_a_code_once(page, db_path):
     assert (round(row["lat"], 4), round(row["lon"], 4)) == (37.5636, 126.9754)  # 시청 on line 1
     assert row["accuracy_m"] == 300
     assert int(row["reporter"]) == keyed_hash("code", code.replace("-", ""))
+    assert issued_codes(db_path) == [(int(row["reporter"]), "issued")]  # recorded: the code's age is known
     # The code stays in the session for the next report, and is hidden once acknowledged.
     assert page.session_state["reporter_code"] == code
     page.button(key="report_code_ack").click().run()

@@ -24,7 +24,7 @@ from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent, place_ko, v
 from ingest.vocab import KINDS, NETWORK_NAMES
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
-from ui.common import cursor, lang, show_error, tr
+from ui.common import client_ip, cursor, lang, show_error, tr
 
 GROUP_EN = {
     "same_setup": "same carrier, same model (others)", "model_other_networks": "same model, other carriers",
@@ -41,14 +41,14 @@ st.caption(tr("제보할 때 받은 코드를 넣으면 내 기록과, 같은 �
 if CODE in st.session_state and "my_code" not in st.session_state:
     st.session_state["my_code"] = st.session_state[CODE]
 code = st.text_input(tr("제보자 코드", "Reporter code"), key="my_code", type="password",
-                     placeholder="K7QX-M2PA-9RTB").strip()
+                     placeholder="K7QX-M2PA-9RTB-C4DE").strip()
 if not code:
     st.info(tr("코드가 없다면 먼저 '장애 제보'에서 제보하세요.", "No code yet? Send a report first."), icon="🔑")
     st.stop()
 
 cur = cursor()
 try:
-    mine = my_reports(cur, code)
+    mine = my_reports(cur, code, ip=client_ip())  # lookups that find nothing are limited per network
 except DropMapError as e:
     show_error(e)
     st.stop()

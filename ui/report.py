@@ -13,7 +13,7 @@ from core.city import load_city
 from core.errors import DropMapError
 from geo.places import place_of, stations
 from ingest.abuse import RateLimitedError
-from ingest.identity import new_reporter_code
+from ingest.codes import issue_code
 from ingest.submit import submit_reports
 from ingest.vocab import KINDS, OK_KIND
 from ingest.web_form import CARRIER_CHOICES, STATION_ACCURACY_M, TECH_CHOICES, carrier_label, form_row, kind_label
@@ -115,7 +115,7 @@ with st.expander(tr("더 알려주기 (선택)", "More details (optional)")):
                            placeholder=tr("예: 갤럭시 S23, iPhone 15", "e.g. Galaxy S23, iPhone 15"))
     note = st.text_area(tr("메모 (공개하지 않음)", "Note (never published)"), max_chars=500, key="report_note")
     typed = st.text_input(tr("제보자 코드가 이미 있다면", "Already have a reporter code?"), key="report_code_input",
-                          placeholder="K7QX-M2PA-9RTB")
+                          placeholder="K7QX-M2PA-9RTB-C4DE")
     if typed.strip():
         st.session_state[CODE] = typed.strip()
 
@@ -134,14 +134,20 @@ def _submit(chosen_kind: str) -> None:
     if missing:
         st.error(tr("먼저 고르세요: ", "Please choose first: ") + ", ".join(missing), icon="✋")
         return
-    code = st.session_state.get(CODE) or new_reporter_code()
     row = form_row(lat=point["lat"], lon=point["lon"], carrier=carrier, kind=chosen_kind,
                    observed_at=observed or datetime.now(city.tz), tech=tech, device_model=device, note=note,
                    accuracy_m=point.get("accuracy_m"))
     try:
+        code = st.session_state.get(CODE) or issue_code(connection(), client_ip())  # issued under a per-prefix limit
         result = submit_reports(connection(), row, source="web", reporter_code=code,
                                 ip=client_ip())
     except RateLimitedError as e:
+        if "codes" in e.scope:  # ingest.codes.issue_code: new codes from this network this hour
+            st.error(tr(f"이 네트워크에서 새 제보자 코드가 너무 많이 발급되었습니다. 코드가 있다면 입력하거나 "
+                        f"{e.retry_after // 60 + 1}분 뒤에 다시 보내 주세요.",
+                        f"Too many new reporter codes from this network. Enter your code if you have one, or "
+                        f"try again in {e.retry_after // 60 + 1} minutes."), icon="⏳")
+            return
         st.error(tr(f"제보가 너무 많습니다. {e.retry_after // 60 + 1}분 뒤에 다시 보내 주세요.",
                     f"Too many reports. Please try again in {e.retry_after // 60 + 1} minutes."), icon="⏳")
         return

@@ -1,0 +1,36 @@
+"""SQL for issued reporter codes (ingest.codes) and the age of a code (ingest.sources)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def record_code(cur, code_hash: int, issued_at: datetime, prefix_hash: int | None, kind: str = "issued") -> None:
+    """Remember a code (its keyed hash only): issued now, or a code stored before codes were issued."""
+    cur.execute("INSERT OR IGNORE INTO codes (code_hash, issued_at, prefix_hash, kind) VALUES (?, ?, ?, ?)",
+                [code_hash, issued_at, prefix_hash, kind])
+
+
+def known_codes(cur, code_hashes: list[int]) -> set[int]:
+    """The codes of ``code_hashes`` in the codes table."""
+    if not code_hashes:
+        return set()
+    rows = cur.execute("SELECT code_hash FROM codes WHERE list_contains(?::UBIGINT[], code_hash)",
+                       [[int(h) for h in code_hashes]]).fetchall()
+    return {int(h) for (h,) in rows}
+
+
+def first_stored_without_address(cur, reporter: int) -> datetime | None:
+    """When ``reporter`` first had a report stored without a client address (before codes were issued,
+    or loaded by the operator); None when it never had one."""
+    return cur.execute("SELECT min(received_at) FROM reports WHERE reporter = ? AND prefix_hash IS NULL",
+                       [int(reporter)]).fetchone()[0]
+
+
+def codes_issued_before(cur, code_hashes: list[int], before: datetime) -> set[int]:
+    """The codes of ``code_hashes`` issued (or first stored) at or before ``before``."""
+    if not code_hashes:
+        return set()
+    rows = cur.execute("SELECT code_hash FROM codes WHERE list_contains(?::UBIGINT[], code_hash) AND issued_at <= ?",
+                       [[int(h) for h in code_hashes], before]).fetchall()
+    return {int(h) for (h,) in rows}
