@@ -363,14 +363,14 @@ def latest_failure_time(cur) -> datetime | None:
 
 
 def reporters_per_hour(cur, *, start: datetime, end: datetime) -> pd.DataFrame:
-    """Distinct reporters of failures per (network, hour since ``start``) in [start, end), Seoul's districts only.
+    """Distinct reporters (independent sources, ingest.sources) of failures per (network, hour since ``start``) in [start, end), Seoul's districts only.
 
     Columns: network, hour (int), reporters. Private: the caller hides an hour with fewer than k.
     """
     return cur.execute(
         f"""
         SELECT network, (epoch_ms(observed_at) - $start_ms) // 3600000 AS hour,
-               count(DISTINCT reporter) AS reporters
+               count(DISTINCT source_id) AS reporters
         FROM reports
         WHERE {PUBLIC_STATUS} AND kind <> 'ok' AND sig_cd IS NOT NULL
           AND observed_at >= $start AND observed_at < $end

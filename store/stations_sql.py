@@ -19,7 +19,7 @@ from store.filters import ReportFilter
 
 # The one place that says who counts as a distinct source of reports (the column whose distinct
 # values are counted): every privacy threshold of this view compares that count with k.
-SOURCE = "reporter"
+SOURCE = "source_id"
 
 CELL_COLUMN = "h3_r10"  # the station discs are unions of res-10 cells (geo.stations.CELL_RES)
 _CELLS_VIEW = "station_cells_frame"
