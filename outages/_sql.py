@@ -363,7 +363,8 @@ def latest_failure_time(cur) -> datetime | None:
 
 
 def reporters_per_hour(cur, *, start: datetime, end: datetime) -> pd.DataFrame:
-    """Distinct reporters (independent sources, ingest.sources) of failures per (network, hour since ``start``) in [start, end), Seoul's districts only.
+    """Distinct sources (ingest.sources) of failures per (network, hour since ``start``) in [start, end),
+    Seoul's districts only.
 
     Columns: network, hour (int), reporters. Private: the caller hides an hour with fewer than k.
     """
