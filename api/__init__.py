@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 def routes() -> list:
     """Every API route: /api/v1/..."""
     from api import hexes, openapi, reports, status
+    from api._methods import method_routes
 
-    return [*reports.ROUTES, *hexes.ROUTES, *status.ROUTES, *openapi.ROUTES]
+    served = [*reports.ROUTES, *hexes.ROUTES, *status.ROUTES, *openapi.ROUTES]
+    return served + method_routes(served)  # other methods: 405 with the right Allow header
 
 
 @asynccontextmanager
