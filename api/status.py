@@ -107,6 +107,8 @@ def parse_incident_query(params) -> dict:
             query[key] = step()
         except InputError as e:
             errors.append(e)
+    if not errors and query["since"] and query["until"] and query["since"] > query["until"]:
+        errors.append(InputError("since", query["since"].isoformat(), f"must not be after until={query['until']}"))
     if errors:
         raise _QueryErrors(errors)
     tz = load_city().tz
@@ -214,8 +216,8 @@ ROUTES = [
     Route("/api/v1/incidents/{incident_id}", get_incident, methods=["GET"]),
 ]
 
-_ERROR = {"description": "bad parameters: {errors: [{field, value, message}]}; a parameter given empty "
-                          "(`until=`) is refused too"}
+_ERROR = {"description": "bad parameters: {errors: [{field, value, message}]}. Besides what the schemas say, "
+                          "refused: a parameter given empty (`until=`), and since after until"}
 
 
 def _listing(values) -> str:
@@ -245,7 +247,7 @@ OPENAPI_PATHS = {
              "description": "suspected, ongoing, recovering, resolved, withdrawn (comma-separated or repeated)"},
             {"name": "scope", "in": "query", "schema": {"type": "string", "enum": list(SCOPES)}},
             {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"},
-             "description": "onset on or after this date (Seoul time); after `until` it is an empty window"},
+             "description": "onset on or after this date (Seoul time); not after `until`"},
             {"name": "until", "in": "query", "schema": {"type": "string", "format": "date"},
              "description": "onset on or before this date (Seoul time)"},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
