@@ -40,6 +40,7 @@ from ingest.vocab import NETWORKS
 from store.read import run_read, unavailable_body
 
 MAX_ROWS = 50_000
+MAX_OFFSET = 10**12
 API_FORMATS = ("json", "csv", "geojson", "parquet", "geoparquet")
 _PAGING = ("format", "limit", "offset")
 _snapshot_lock = threading.Lock()
@@ -49,7 +50,7 @@ AGGREGATES = AggregateCache()
 
 def _int(params: dict, name: str, default: int, low: int, high: int, fix: str) -> int:
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise InputError(name, raw, fix)
@@ -59,7 +60,7 @@ def _int(params: dict, name: str, default: int, low: int, high: int, fix: str) -
 def parse_request(params: dict) -> tuple[ExportQuery, str, int, int]:
     """(query, format, limit, offset) from URL parameters; QueryErrors lists every bad one."""
     errors: list[InputError] = []
-    fmt = params.get("format") or "json"
+    fmt = params.get("format", "json")
     if fmt not in API_FORMATS:
         errors.append(InputError("format", fmt, f"use one of {', '.join(API_FORMATS)}"))
     limit = offset = 0
@@ -70,7 +71,7 @@ def parse_request(params: dict) -> tuple[ExportQuery, str, int, int]:
     except InputError as e:
         errors.append(e)
     try:
-        offset = _int(params, "offset", 0, 0, 10**12, "a whole number of rows to skip, 0 or more")
+        offset = _int(params, "offset", 0, 0, MAX_OFFSET, "a whole number of rows to skip, 0 or more")
     except InputError as e:
         errors.append(e)
     try:
@@ -184,7 +185,9 @@ def _parameter(name: str, description: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
-_ERROR = {"description": "Bad parameters: {\"errors\": [{\"field\", \"value\", \"message\"}]}"}
+_ERROR = {"description": "Bad parameters: {\"errors\": [{\"field\", \"value\", \"message\"}]}. Besides what the "
+                          "schemas say, refused: a parameter given empty (`until=`), since after until, and a "
+                          "period with no complete week (or day, with by=date) of data before today"}
 
 OPENAPI_PATHS: dict = {
     "/api/v1/hexes": {
@@ -211,7 +214,8 @@ OPENAPI_PATHS: dict = {
                                                        "default": "json"}),
                 _parameter("limit", "rows per answer", {"type": "integer", "minimum": 1, "maximum": MAX_ROWS,
                                                         "default": MAX_ROWS}),
-                _parameter("offset", "rows to skip", {"type": "integer", "minimum": 0, "default": 0}),
+                _parameter("offset", "rows to skip", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET,
+                                                      "default": 0}),
             ],
             "responses": {
                 "200": {"description": "JSON {metadata, rows}, CSV, GeoJSON, Parquet or GeoParquet; headers "

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from api import _budget, _tcp
 from core import settings
+from core.city import load_city
 from core.errors import DropMapError, InputError, StoreError, UnreadableFileError
 from ingest.abuse import RateLimitedError
 from ingest.fields import FIELD_ALIASES
@@ -247,12 +248,15 @@ def _answer(result) -> JSONResponse:
 
 ROUTES = [Route("/api/v1/reports", post_reports, methods=["POST"])]
 
+_AREA = load_city().region  # the area reports may come from (ingest.validate refuses the rest)
 _REPORT_SCHEMA = {
     "type": "object",
     "required": ["lat", "lon", "carrier", "kind", "observed_at"],
     "properties": {
-        "lat": {"type": ["number", "string"], "description": "latitude, WGS84 decimal degrees"},
-        "lon": {"type": ["number", "string"], "description": "longitude, WGS84 decimal degrees"},
+        "lat": {"type": ["number", "string"], "minimum": _AREA.lat_min, "maximum": _AREA.lat_max,
+                "description": "latitude, WGS84 decimal degrees (a number, or the same as text)"},
+        "lon": {"type": ["number", "string"], "minimum": _AREA.lon_min, "maximum": _AREA.lon_max,
+                "description": "longitude, WGS84 decimal degrees (a number, or the same as text)"},
         "carrier": {"type": "string", "description": "SKT, KT, LGU+, or an MVNO brand with its host network"},
         "kind": {"type": "string", "enum": ["dropped_call", "call_setup_failure", "no_service", "no_data",
                                             "slow_data", "sms_failure", "other", "ok"]},
@@ -288,6 +292,26 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
+_PROPERTIES = {**_REPORT_SCHEMA, "required": ["carrier", "kind", "observed_at"],
+               "properties": {k: v for k, v in _REPORT_SCHEMA["properties"].items() if k not in ("lat", "lon")}}
+_FEATURE = {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
+    "type": {"const": "Feature"},
+    "geometry": {"type": "object", "required": ["type", "coordinates"], "properties": {
+        "type": {"const": "Point"},
+        "coordinates": {"type": "array", "minItems": 2, "items": {"type": "number"}, "description": "[lon, lat]",
+                        "prefixItems": [{"type": "number", "minimum": _AREA.lon_min, "maximum": _AREA.lon_max},
+                                        {"type": "number", "minimum": _AREA.lat_min, "maximum": _AREA.lat_max}]}}},
+    "properties": _PROPERTIES}}
+# The body is read the same way whatever JSON media type it comes as (ingest.readers.records_from_json).
+_BODY = {"anyOf": [
+    _REPORT_SCHEMA,
+    {"type": "array", "items": _REPORT_SCHEMA, "minItems": 1},
+    {"type": "object", "required": ["type", "features"], "properties": {
+        "type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": _FEATURE, "minItems": 1}}},
+    _FEATURE,
+]}
+
+
 OPENAPI_PATHS = {
     "/api/v1/reports": {
         "post": {
@@ -301,18 +325,19 @@ OPENAPI_PATHS = {
                             "schema": {"type": "string"},
                             "description": "your private reporter code, from POST /api/v1/codes"}],
             "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"oneOf": [_REPORT_SCHEMA, {"type": "array", "items": _REPORT_SCHEMA}]}},
-                "application/geo+json": {"schema": {"type": "object", "description": "FeatureCollection of Points; "
-                                                    "properties as in a report object"}},
-            }},
+                "application/json": {"schema": _BODY}, "application/geo+json": {"schema": _BODY}}},
             "responses": {
                 "201": {"description": "at least one report stored; ids in request order",
                         "content": _json(_RESULT_SCHEMA)},
                 "200": {"description": "nothing new: every report was already stored",
                         "content": _json(_RESULT_SCHEMA)},
-                "400": {"description": "no valid report (per-row, per-field errors); or the body is not JSON, "
-                                       "nested deeper than 16 levels, carries two codes or text that is not "
-                                       "valid Unicode", "content": _json(_RESULT_SCHEMA)},
+                "400": {"description": "no valid report; per-row, per-field errors; or the body is not JSON, nested "
+                                       "deeper than 16 levels, carries two codes, a code the site did not issue, "
+                                       "or text that is not valid Unicode. A well-formed report is "
+                                       "still refused for what a schema cannot say: observed_at in the future "
+                                       "or before the city's first day, a place outside the area covered, an "
+                                       "unknown carrier, kind or tech spelling, a value that is not a number",
+                        "content": _json(_RESULT_SCHEMA)},
                 "413": {"description": "body larger than DROPMAP_MAX_BODY_BYTES, or more than DROPMAP_MAX_ITEMS "
                                        "reports", "content": _json(_ERRORS_SCHEMA)},
                 "415": {"description": "Content-Type is not JSON", "content": _json(_ERRORS_SCHEMA)},

@@ -8,6 +8,7 @@ connection, so the event loop never waits on the database.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +24,7 @@ from ingest.vocab import NETWORKS, normalise_carrier
 from store.read import run_read, unavailable_body
 
 MAX_LIMIT = 500
+MAX_OFFSET = 10**9
 STATUS_VALUES = ("suspected", "ongoing", "recovering", "resolved", "withdrawn")
 SCOPES = ("city", "districts")
 
@@ -40,6 +42,7 @@ def _on_cursor(read, *args):
 def _listed(params, name: str) -> list[str]:
     values = []
     for raw in params.getlist(name):
+        _given(name, raw)
         values.extend(v.strip() for v in raw.split(",") if v.strip())
     return values
 
@@ -55,10 +58,18 @@ def _carriers(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _given(name: str, raw: str) -> str:
+    """A parameter present but empty (``until=``) is a mistake, refused like any bad value."""
+    if not raw.strip():
+        raise InputError(name, raw, "empty: give a value or leave the parameter out")
+    return raw
+
+
 def _day(params, name: str) -> date | None:
     raw = params.get(name)
-    if not raw:
+    if raw is None:
         return None
+    _given(name, raw)
     try:
         return date.fromisoformat(raw)
     except ValueError:
@@ -67,7 +78,7 @@ def _day(params, name: str) -> date | None:
 
 def _int(params, name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise InputError(name, raw, f"a whole number from {low} to {high}")
@@ -81,11 +92,11 @@ def parse_incident_query(params) -> dict:
     steps = {
         "networks": lambda: _carriers(_listed(params, "carrier")),
         "statuses": lambda: _choices(_listed(params, "status"), "status", STATUS_VALUES),
-        "scope": lambda: (_choices([params["scope"]], "scope", SCOPES)[0] if params.get("scope") else None),
+        "scope": lambda: (_choices([params["scope"]], "scope", SCOPES)[0] if "scope" in params else None),
         "since": lambda: _day(params, "since"),
         "until": lambda: _day(params, "until"),
         "limit": lambda: _int(params, "limit", 100, 1, MAX_LIMIT),
-        "offset": lambda: _int(params, "offset", 0, 0, 10**9),
+        "offset": lambda: _int(params, "offset", 0, 0, MAX_OFFSET),
     }
     for key, step in steps.items():
         try:
@@ -202,7 +213,14 @@ ROUTES = [
     Route("/api/v1/incidents/{incident_id}", get_incident, methods=["GET"]),
 ]
 
-_ERROR = {"description": "bad parameters: {errors: [{field, value, message}]}"}
+_ERROR = {"description": "bad parameters: {errors: [{field, value, message}]}. Besides what the schemas say, "
+                          "refused: a parameter given empty (`until=`), and since after until"}
+
+
+def _listing(values) -> str:
+    """A pattern for one or more of ``values``, comma-separated."""
+    one = "(" + "|".join(re.escape(v) for v in values) + ")"
+    return f"^{one}(,{one})*$"
 _INCIDENT = {
     "type": "object",
     "description": "An incident: carrier, status, scope (city or districts), districts named with at least k "
@@ -221,17 +239,17 @@ OPENAPI_PATHS = {
     "/api/v1/incidents": {"get": {
         "summary": "Past and current incidents, newest onset first",
         "parameters": [
-            {"name": "carrier", "in": "query", "schema": {"type": "string"},
+            {"name": "carrier", "in": "query", "schema": {"type": "string", "pattern": _listing(NETWORKS)},
              "description": "SKT, KT or LGU+ (comma-separated or repeated)"},
-            {"name": "status", "in": "query", "schema": {"type": "string"},
+            {"name": "status", "in": "query", "schema": {"type": "string", "pattern": _listing(STATUS_VALUES)},
              "description": "suspected, ongoing, recovering, resolved, withdrawn (comma-separated or repeated)"},
             {"name": "scope", "in": "query", "schema": {"type": "string", "enum": list(SCOPES)}},
             {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"},
-             "description": "onset on or after this date (Seoul time)"},
+             "description": "onset on or after this date (Seoul time); not after `until`"},
             {"name": "until", "in": "query", "schema": {"type": "string", "format": "date"},
              "description": "onset on or before this date (Seoul time)"},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
-            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}},
         ],
         "responses": {"200": {"description": "{incidents: [...], count, limit, offset}",
                               "content": {"application/json": {"schema": {

@@ -19,14 +19,27 @@ import re
 # material icons (:material/...:) and LaTeX ($..$).
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+# Two rewrites work on the parsed text, after escapes are gone, so escaping cannot stop them (seen
+# in a browser, Streamlit 1.67): GFM turns bare "http://…", "www.…" and "a@b.example" into links,
+# and Streamlit turns a free-standing "->", "<=", "--" … into arrows and signs. A word joiner
+# (U+2060: no width, no break, not a space) inside each pattern stops both, and the text looks
+# unchanged.
+_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|xmpp|www)([:.])|(@)")
+_SYMBOL_PAIR = re.compile(r"([-<>=~])(?=[-<>=~])")
+# Four leading spaces (or a tab) would start a code block; an encoded first space does not.
+_LEADING_BLANKS = re.compile(r"^[ \t]+")
 
 
 def markdown_literal(text: object) -> str:
     """``text`` as Markdown that renders exactly as the characters given, on one line."""
     value = "" if text is None else str(text)
     value = _LINE_BREAKS.sub(" ", value)
+    value = _AUTOLINK.sub(lambda m: m.group(1) + _JOINER + m.group(2) if m.group(1) else "@" + _JOINER, value)
+    value = _SYMBOL_PAIR.sub(r"\1" + _JOINER, value)
     # An escaped "<" cannot open an HTML tag and an escaped "&" cannot start an entity.
-    return _PUNCTUATION.sub(r"\\\1", value)
+    value = _PUNCTUATION.sub(r"\\\1", value)
+    return _LEADING_BLANKS.sub(lambda m: "&#32;" * len(m.group(0).expandtabs(4)), value)
 
 
 def html_literal(text: object) -> str:

@@ -77,7 +77,10 @@ def parse_query(params: Mapping[str, object]) -> ExportQuery:
     for name, parse in (("res", _parse_res), ("by", _parse_by), ("carrier", _parse_carrier),
                         ("since", _parse_date), ("until", _parse_date), ("demo", _parse_demo)):
         raw = params.get(name)
-        if raw is None or str(raw).strip() == "":
+        if raw is None:
+            continue
+        if str(raw).strip() == "":  # `until=` or `--until ""`: a mistake, not "the default"
+            errors.append(InputError(name, raw, "empty: give a value or leave the parameter out"))
             continue
         try:
             values[name] = parse(name, str(raw).strip())

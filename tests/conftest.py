@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -186,3 +187,10 @@ def phone(browser):
     pg.outside_requests = outside
     yield pg
     context.close()
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of Markdown built with ui.common.plain (AppTest gives the source): the
+    backslash escapes, word joiners and encoded leading spaces of core.text.markdown_literal undone."""
+    text = re.sub(r"^(&#32;)+", lambda m: " " * (len(m.group(0)) // 5), markdown)
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("\u2060", "")

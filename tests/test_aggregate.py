@@ -230,7 +230,6 @@ GOOD_PARAMS = [
     ({"carrier": "all"}, ExportQuery()),
     ({"since": "2021-10-01", "until": "2021-10-31"}, ExportQuery(since=date(2021, 10, 1), until=date(2021, 10, 31))),
     ({"demo": "exclude"}, ExportQuery(include_demo=False)),
-    ({"res": "", "carrier": ""}, ExportQuery()),
 ]
 
 
@@ -250,6 +249,9 @@ BAD_PARAMS = [
     ({"since": "2021-10-31", "until": "2021-10-01"}, "since"),
     ({"demo": "only"}, "demo"),
     ({"carier": "KT"}, "carier"),
+    ({"until": ""}, "until"),  # given but empty: refused, not read as "the default" (issue 11)
+    ({"since": " "}, "since"),
+    ({"res": ""}, "res"),
 ]
 
 

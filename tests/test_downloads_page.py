@@ -7,6 +7,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import shown
 from opendata_data import build_store
 from streamlit.testing.v1 import AppTest
 
@@ -52,7 +53,7 @@ def test_page_shows_the_export_preview(filled_db):
     assert int(metric(at, "행 수").replace(",", "")) > 0
     assert metric(at, "최소 제보자 수 k") == "5"
     assert any("합성 데이터" in w.value for w in at.warning)  # the demo rows are flagged
-    assert any("2021-10-11 ~ 2021-10-24" in m.value for m in at.markdown)
+    assert any("2021-10-11 ~ 2021-10-24" in shown(m.value) for m in at.markdown)
     preview = table_with(at, "h3_cell")
     assert {"h3_cell", "reports", "is_synthetic"} <= set(preview.columns)
     assert not {"lat", "lon", "note", "reporter"} & set(preview.columns)
@@ -110,7 +111,7 @@ def test_incomplete_week_shows_an_error_not_a_traceback(filled_db):
     today = today_local()  # this week has not ended, so hour buckets cannot cover it yet
     at.date_input(key="dl_period").set_value((today, today)).run()
     assert not at.exception
-    assert at.error and "by=date" in at.error[0].value
+    assert at.error and "by=date" in shown(at.error[0].value)
 
 
 def test_empty_store(db_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import shown
 from streamlit.testing.v1 import AppTest
 
 from ingest.loader import Origin, load_frame
@@ -33,7 +34,8 @@ def _param(at: AppTest, name: str):
 
 
 def _texts(at: AppTest) -> str:
-    return "\n".join(e.value for kind in (at.markdown, at.caption, at.info, at.warning) for e in kind)
+    """The page's text as a reader sees it (values in it are escaped Markdown, see conftest.shown)."""
+    return "\n".join(shown(e.value) for kind in (at.markdown, at.caption, at.info, at.warning) for e in kind)
 
 
 def _table(at: AppTest, column: str) -> pd.DataFrame:

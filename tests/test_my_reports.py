@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import shown
 from evidence_data import ME, build_town
 from streamlit.testing.v1 import AppTest
 
@@ -36,10 +37,10 @@ def test_my_reports_beside_others(town_db):
     compare = at.dataframe[1].value
     assert compare["통신사"].tolist() == ["KT", "SK텔레콤"]  # LG U+ has fewer than k reporters
     assert compare["다른 제보자"].tolist() == [10, 12]
-    text = " ".join(m.value for m in at.markdown)
+    text = " ".join(shown(m.value) for m in at.markdown)
     assert "KT 이용자 10명" in text
-    assert any("LG U+" in c.value for c in at.caption)
-    assert any("망 쪽 원인" in i.value for i in at.info)  # the verdict: the network
+    assert any("LG U+" in shown(c.value) for c in at.caption)
+    assert any("망 쪽 원인" in shown(i.value) for i in at.info)  # the verdict: the network
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["문서(HTML) 받기", "내 제보 CSV 받기"]
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import shown
 from outage_data import SEOUL, load, quiet_city, surge
 from streamlit.testing.v1 import AppTest
 
@@ -49,17 +50,17 @@ def test_the_banner_shows_an_open_incident_on_every_page(outage_db):
     assert not at.exception
     banners = [e.value for e in at.error]
     assert len(banners) == 1
-    text = banners[0]
+    text = shown(banners[0])
     assert text.startswith("**KT: 장애") and "11:1" in text and "서울 전역" in text and "최근 15분 제보자" in text
     assert "평소의" in text and f"/outages?incident={incident['incident_id']}" in text
     other = _app("ui/outages.py")
-    assert any("KT: 장애" in e.value for e in other.error)
+    assert any("KT: 장애" in shown(e.value) for e in other.error)
 
 
 def test_the_banner_speaks_english(outage_db):
     outage_db.close()
     at = _app(lang="en")
-    text = at.error[0].value
+    text = shown(at.error[0].value)
     assert "KT: Suspected outage" in text or "KT: Ongoing outage" in text
     assert "all of Seoul" in text and "reporters in the last 15 minutes" in text and "&lang=en" in text
 
@@ -78,7 +79,7 @@ def test_incident_page_shows_timeline_history_and_clock(outage_db):
     outage_db.close()
     at = _app("ui/outages.py", incident=incident["incident_id"])
     assert not at.exception
-    assert at.subheader[0].value.startswith("KT 해소 — 서울 전역 (2021-10-20 11:1")
+    assert shown(at.subheader[0].value).startswith("KT 해소 — 서울 전역 (2021-10-20 11:1")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["추정 시작"].startswith("11:1")
     assert metrics["지속"] in {"5" + "9분", "1시간 0분", "1시간 1분", "1시간 2분", "5" + "8분"}
@@ -109,7 +110,7 @@ def test_an_unknown_incident_is_explained(con):
     con.close()
     at = _app("ui/outages.py", incident="KT-19990101-0000")
     assert not at.exception
-    assert any("KT-19990101-0000" in w.value for w in at.warning)
+    assert any("KT-19990101-0000" in shown(w.value) for w in at.warning)
 
 
 def test_the_list_filters_by_carrier(con):

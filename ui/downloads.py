@@ -15,7 +15,7 @@ from geo.export import FORMATS, export_bytes, file_name
 from geo.snapshot import SNAPSHOT_URL, read_index
 from ingest.vocab import NETWORK_NAMES, NETWORKS
 from store.map_sql import data_period
-from ui.common import choose, cursor, lang, show_error, tr
+from ui.common import choose, cursor, lang, plain, show_error, tr
 
 ALL = "all"
 _BY_LABELS = {
@@ -83,8 +83,11 @@ if shown.period is None:
                   "No complete period with data for these choices."))
 else:
     p = shown.period
-    extra = ", ".join(tr(*PERIOD_NOTES[n]) for n in p.notes)
-    st.write(tr(f"집계 기간: {p.since} ~ {p.until} ({p.days}일)", f"Period: {p.since} to {p.until} ({p.days} days)")
+    extra = ", ".join(plain(tr(*PERIOD_NOTES[n])) for n in p.notes)
+    first_day = plain(p.since)
+    last_day = plain(p.until)
+    st.write(tr(f"집계 기간: {first_day} ~ {last_day} ({p.days:,}일)",
+                f"Period: {first_day} to {last_day} ({p.days:,} days)")
              + (f" — {extra}" if extra else ""))
 m = st.columns(3)
 m[0].metric(tr("행 수", "Rows"), f"{shown.rows:,}")
@@ -95,10 +98,10 @@ if shown.synthetic:
                   "매니페스트에 표시됩니다.",
                   "This data contains SYNTHETIC demo data (not real reports), marked in the is_synthetic "
                   "column and in the manifest."), icon="🧪")
-st.caption(tr(f"제보자가 {shown.k}명 미만인 수치는 빈 칸(None)으로 감추고, 그런 수치만 있는 행은 빼고 내보냅니다. "
+st.caption(tr(f"제보자가 {shown.k:,}명 미만인 수치는 빈 칸(None)으로 감추고, 그런 수치만 있는 행은 빼고 내보냅니다. "
               "시간대 집계는 끝난 주(월~일) 단위로, 날짜 집계는 끝난 날까지만 냅니다. 장애율은 '정상' 표본이 "
               "있는 곳에서만 95% 신뢰구간과 함께 냅니다.",
-              f"Figures from fewer than {shown.k} distinct reporters are left empty (None), and rows with nothing "
+              f"Figures from fewer than {shown.k:,} distinct reporters are left empty (None), and rows with nothing "
               "else are left out. Hour buckets cover whole weeks (Mon-Sun) that have ended; dates end yesterday. "
               "Failure rates, with a 95% interval, exist only where 'all good' samples were reported."))
 if shown.rows:
@@ -118,13 +121,13 @@ if st.button(tr("파일 만들기", "Prepare the file"), key="dl_prepare", type=
 ready = st.session_state.get("dl_ready")
 if ready and ready["key"] == ready_key:
     d = st.columns(2)
-    d[0].download_button(tr(f"{ready['name']} 내려받기", f"Download {ready['name']}"), ready["data"],
+    d[0].download_button(tr(f"{plain(ready['name'])} 내려받기", f"Download {plain(ready['name'])}"), ready["data"],
                          file_name=ready["name"], mime=ready["manifest"]["media_type"], key="dl_download")
     d[1].download_button(tr("매니페스트(JSON) 내려받기", "Download the manifest (JSON)"),
                          json.dumps(ready["manifest"], ensure_ascii=False, indent=2),
                          file_name=ready["name"] + ".manifest.json", mime="application/json", key="dl_manifest")
     st.caption(f"{ready['manifest']['rows']:,} {tr('행', 'rows')} · {ready['manifest']['bytes']:,} bytes · "
-               f"sha256 {ready['manifest']['sha256']}")
+               f"sha256 {plain(ready['manifest']['sha256'])}")
 
 st.subheader(tr("고정 주소(매일 갱신되는 스냅숏)", "Stable URLs (nightly snapshot)"))
 index = read_index()
@@ -133,15 +136,15 @@ if index is None:
                "No snapshot yet. The operator writes it with `python -m geo snapshot`."))
 else:
     sp = index.get("period") or {}
-    st.write(tr(f"H3 해상도 {index['resolution']}, 요일 × 시간대, {sp.get('since')} ~ {sp.get('until')}, "
-                f"생성 {index['generated_at']}",
-                f"H3 resolution {index['resolution']}, hour of week, {sp.get('since')} to {sp.get('until')}, "
-                f"generated {index['generated_at']}"))
+    st.write(tr(f"H3 해상도 {plain(index['resolution'])}, 요일 × 시간대, {plain(sp.get('since'))} ~ "
+                f"{plain(sp.get('until'))}, 생성 {plain(index['generated_at'])}",
+                f"H3 resolution {plain(index['resolution'])}, hour of week, {plain(sp.get('since'))} to "
+                f"{plain(sp.get('until'))}, generated {plain(index['generated_at'])}"))
     table = pd.DataFrame([{"network": f["network"], "format": f["format"], "rows": f["rows"],
                            "url": SNAPSHOT_URL + f["file"]} for f in index["files"]])
     st.dataframe(table, hide_index=True, key="dl_snapshots",
                  column_config={"url": st.column_config.LinkColumn("URL")})
-    st.markdown(f"[index.json]({SNAPSHOT_URL}index.json) · [DATA.md]({SNAPSHOT_URL}DATA.md) · "
+    st.markdown(f"[index.json]({SNAPSHOT_URL}index.json) · [DATA.md]({SNAPSHOT_URL}DATA.md) · "  # md-trusted: constant
                 f"[LICENSE-DATA.md]({SNAPSHOT_URL}LICENSE-DATA.md)")
 
 st.subheader(tr("API", "API"))

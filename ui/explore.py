@@ -31,7 +31,7 @@ from ingest.vocab import KINDS, NETWORKS
 from store import map_sql
 from ui import map_charts
 from ui import share as share_ui
-from ui.common import choose, cursor, lang, show_error, tr
+from ui.common import choose, cursor, lang, plain, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
@@ -181,16 +181,17 @@ def _write_url(state: MapState) -> None:
 # --- rendering ---------------------------------------------------------------------
 
 def _caption(view: mapview.HexView, q: MapQuery) -> str:
-    carrier = map_charts.carrier_name(q.carrier, lang()) if q.carrier else tr("모든 통신사", "all carriers")
+    carrier = plain(map_charts.carrier_name(q.carrier, lang())) if q.carrier else tr("모든 통신사", "all carriers")
     h0, h1 = q.hours
     hours = tr("하루 전체", "all day") if q.all_hours else tr(
         f"{h0:02d}시" if h0 == h1 else f"{h0:02d}–{h1:02d}시", f"{h0:02d}:00–{h1:02d}:59")
-    what = mapdraw.measure_title(view, lang())
+    what = plain(mapdraw.measure_title(view, lang()))
+    unit = plain(mapdraw.unit_label(view.measure, lang()))
     return tr(
-        f"**{what}** — {carrier}, {hours}. 단위: {mapdraw.unit_label(view.measure, lang())}. "
-        f"육각형 해상도 {view.res}. 제보자 {view.k}명 미만인 육각형은 그리지 않습니다.",
-        f"**{what}** — {carrier}, {hours}. Unit: {mapdraw.unit_label(view.measure, lang())}. "
-        f"Hex resolution {view.res}. Hexes with fewer than {view.k} reporters are not drawn.",
+        f"**{what}** — {carrier}, {hours}. 단위: {unit}. "
+        f"육각형 해상도 {view.res:,}. 제보자 {view.k:,}명 미만인 육각형은 그리지 않습니다.",
+        f"**{what}** — {carrier}, {hours}. Unit: {unit}. "
+        f"Hex resolution {view.res:,}. Hexes with fewer than {view.k:,} reporters are not drawn.",
     )
 
 
@@ -230,10 +231,10 @@ def _render_map(view: mapview.HexView, state: MapState, db: str) -> None:
 
 def _place_line(place: dict) -> str:
     def name(area):
-        return (area.name_en if lang() == "en" else area.name_ko) if area else "–"
+        return plain((area.name_en if lang() == "en" else area.name_ko) if area else "–")
 
     return (f"**{name(place['gu'])} {name(place['dong'])}** · {tr('가까운 역', 'nearest station')}: "
-            f"{place['station'].name} ({place['station_m']:.0f} m)")
+            f"{plain(place['station'].name)} ({place['station_m']:.0f} m)")
 
 
 def _render_detail(q: MapQuery, cell: str, db: str) -> None:
@@ -252,7 +253,7 @@ def _render_detail(q: MapQuery, cell: str, db: str) -> None:
                    f"Fewer than {min_reporters()} reporters in this hex for these filters: not shown."))
         return
     st.markdown(_place_line(detail.place))
-    st.caption(f"H3 {cell} · res {detail.res} · {tr('제보자', 'reporters')} {detail.reporters} · "
+    st.caption(f"H3 {plain(cell)} · res {detail.res:,} · {tr('제보자', 'reporters')} {detail.reporters:,} · "
                + tr("통신사 필터와 관계없이 모든 통신사를 나란히 보여 줍니다.", "All carriers side by side, whatever "
                     "the carrier filter."))
     left, right = st.columns(2)
@@ -320,7 +321,7 @@ def main() -> None:
     db = str(settings.db_path())
     state, problems = state_from_params(st.query_params.to_dict())
     for problem in problems:
-        st.warning(tr("주소의 값 하나를 무시했습니다: ", "Ignored one value in the address: ") + str(problem))
+        st.warning(tr("주소의 값 하나를 무시했습니다: ", "Ignored one value in the address: ") + plain(problem))
     _seed_widgets(state)
     st.session_state["explore_run"] = st.session_state.get("explore_run", 0) + 1
     first, last = _period(db)

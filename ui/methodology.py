@@ -67,7 +67,7 @@ st.markdown(tr(
     "많은 곳은 자기 값을 거의 그대로 유지합니다.\n"
     "- 밀도: 감마-푸아송 모형으로 같은 방식.\n"
     "- 모든 값에는 **95% 구간**(사후분포의 2.5%–97.5%)이 함께 나옵니다(마우스를 올리면 보임).\n"
-    f"- 제보가 {MIN_ATTEMPTS_TO_RATE}건 미만이거나 '정상' 표본이 하나도 없는 육각형은 **회색**(판단 보류)으로 그리고 "
+    f"- 제보가 {MIN_ATTEMPTS_TO_RATE:,}건 미만이거나 '정상' 표본이 하나도 없는 육각형은 **회색**(판단 보류)으로 그리고 "
     "순위에서 뺍니다.\n"
     "- 색 구간은 보정값의 5분위이고, 맨 위 구간은 상위 2.5%만 따로 표시합니다. "
     "시간대를 고르면 하루 전체 기준의 구간을 그대로 써서, 24시간 재생 때 하루의 리듬이 보이게 했습니다.",
@@ -78,7 +78,7 @@ st.markdown(tr(
     "city's typical level; hexes with many keep nearly their own value.\n"
     "- Densities: the same with a gamma-Poisson model.\n"
     "- Every value comes with a **95 % interval** (2.5 %–97.5 % of the posterior), shown on hover.\n"
-    f"- Hexes with fewer than {MIN_ATTEMPTS_TO_RATE} reports, or no 'all good' sample at all, are drawn **grey** "
+    f"- Hexes with fewer than {MIN_ATTEMPTS_TO_RATE:,} reports, or no 'all good' sample at all, are drawn **grey** "
     "(too few to rate) and left out of rankings.\n"
     "- Colour classes are the quintiles of the shrunk values, with the highest 2.5 % as a class of its own. "
     "When hours are chosen, the whole day's classes are "

@@ -24,7 +24,7 @@ from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent, place_ko, v
 from ingest.vocab import KINDS, NETWORK_NAMES
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
-from ui.common import client_ip, cursor, lang, show_error, tr
+from ui.common import client_ip, cursor, lang, plain, show_error, tr
 
 GROUP_EN = {
     "same_setup": "same carrier, same model (others)", "model_other_networks": "same model, other carriers",
@@ -100,25 +100,25 @@ verdict = phone_or_network(comparison) if comparison else None
 if comparison is None:
     st.info(tr("비교할 장애 제보가 없습니다.", "No failure reports to compare."))
 else:
-    buckets = ", ".join(TIME_BUCKETS[b][lang()] for b in comparison.buckets)
+    buckets = ", ".join(plain(TIME_BUCKETS[b][lang()]) for b in comparison.buckets)
     own = comparison.networks.get(comparison.network)
-    net = NETWORK_NAMES[comparison.network][lang()]
-    others = [tr(f"{NETWORK_NAMES[n]['ko']} 이용자 {line.failure_reporters}명",
-                 f"{line.failure_reporters} {NETWORK_NAMES[n]['en']} users")
+    net = plain(NETWORK_NAMES[comparison.network][lang()])
+    others = [tr(f"{plain(NETWORK_NAMES[n]['ko'])} 이용자 {line.failure_reporters:,}명",
+                 f"{line.failure_reporters:,} {plain(NETWORK_NAMES[n]['en'])} users")
               for n, line in comparison.networks.items() if n != comparison.network]
-    hidden = [NETWORK_NAMES[n][lang()] for n in NETWORK_NAMES if n not in comparison.networks]
+    hidden = [plain(NETWORK_NAMES[n][lang()]) for n in NETWORK_NAMES if n not in comparison.networks]
     if own:
         st.markdown(tr(
-            f"내 제보가 있는 곳(육각형 {comparison.hexes}개)·시간대({buckets})에서 같은 기간 다른 **{net} 이용자 "
-            f"{own.failure_reporters}명**이 장애 {own.failures}건을 제보했습니다"
+            f"내 제보가 있는 곳(육각형 {comparison.hexes:,}개)·시간대({buckets})에서 같은 기간 다른 **{net} 이용자 "
+            f"{own.failure_reporters:,}명**이 장애 {own.failures:,}건을 제보했습니다"
             + (f"; {', '.join(others)}이 장애를 제보했습니다." if others else "."),
-            f"In these places ({comparison.hexes} hexagons) and hours ({buckets}), **{own.failure_reporters} other "
-            f"{net} users** reported {own.failures} failures over the same period"
+            f"In these places ({comparison.hexes:,} hexagons) and hours ({buckets}), **{own.failure_reporters:,} other "
+            f"{net} users** reported {own.failures:,} failures over the same period"
             + (f"; {', '.join(others)} reported failures." if others else "."),
         ))
     if hidden:
-        st.caption(tr(f"표시하지 않음(다른 제보자 {comparison.k}명 미만): {', '.join(hidden)}",
-                      f"Not shown (fewer than {comparison.k} other reporters): {', '.join(hidden)}"))
+        st.caption(tr(f"표시하지 않음(다른 제보자 {comparison.k:,}명 미만): {', '.join(hidden)}",
+                      f"Not shown (fewer than {comparison.k:,} other reporters): {', '.join(hidden)}"))
     rows = [{tr("통신사", "Carrier"): NETWORK_NAMES[n][lang()], tr("다른 제보자", "Other reporters"): line.reporters,
              tr("장애 제보", "Failures"): line.failures, tr("'잘 됨' 표본", "'All good'"): line.ok_samples,
              tr("실패 비율 (95% 구간)", "Failure share (95% interval)"):
@@ -128,10 +128,10 @@ else:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="my_compare")
     st.caption(tr(
         f"기간 {comparison.start:%Y-%m-%d}~{comparison.end:%Y-%m-%d}. (육각형, 시간대, 통신사) 칸마다 다른 제보자가 "
-        f"{comparison.k}명 이상일 때만 셉니다. 제보는 스스로 보낸 것이라 실제 실패율이 아니며, 통신사마다 가입자 수가 "
-        "달라 제보자 수도 다릅니다. 실패 비율 = 장애 ÷ (장애 + '잘 됨' 표본).",
+        f"{comparison.k:,}명 이상일 때만 셉니다. 제보는 스스로 보낸 것이라 실제 실패율이 아니며, 통신사마다 "
+        "가입자 수가 달라 제보자 수도 다릅니다. 실패 비율 = 장애 ÷ (장애 + '잘 됨' 표본).",
         f"Period {comparison.start:%Y-%m-%d} to {comparison.end:%Y-%m-%d}. A (hexagon, hours, carrier) cell counts "
-        f"only with at least {comparison.k} other reporters. Reports are volunteered, so these are not true "
+        f"only with at least {comparison.k:,} other reporters. Reports are volunteered, so these are not true "
         "failure rates, and carriers have different numbers of subscribers. Failure share = failures ÷ "
         "(failures + 'all good' samples).",
     ))
@@ -147,7 +147,7 @@ else:
                   for g in GROUP_KO if (line := comparison.groups.get(g)) and line.reporters >= comparison.k]
     if group_rows:
         st.dataframe(pd.DataFrame(group_rows), hide_index=True, width="stretch", key="my_phone_groups")
-    st.info(verdict.text_ko if lang() == "ko" else verdict.text_en, icon="⚖️")
+    st.info(plain(verdict.text_ko if lang() == "ko" else verdict.text_en), icon="⚖️")
     for line in verdict_numbers(verdict, lang()):
         st.text(line)
     st.caption(tr("검정: 피셔 정확검정(단측, 유의수준 1%); 집단마다 다른 제보자 k명 이상, 제보·표본 30건 이상일 때만 "

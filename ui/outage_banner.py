@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import streamlit as st
 
 from core.errors import DropMapError
 from outages.public import banner_text, open_with_areas
-from ui.common import cursor, lang, show_error, tr
+from ui.common import cursor, lang, plain, show_error, tr
 
 
 def incident_link(incident_id: str) -> str:
     """Relative link to the incident's page, keeping the language."""
-    return f"/outages?incident={incident_id}" + ("&lang=en" if lang() == "en" else "")
+    return f"/outages?incident={quote(incident_id, safe='')}" + ("&lang=en" if lang() == "en" else "")
 
 
 def render() -> None:
@@ -21,7 +23,7 @@ def render() -> None:
         show_error(e)
         return
     for row, areas in incidents:
-        text = banner_text(row, areas, lang())
+        text = plain(banner_text(row, areas, lang()))
         if row["synthetic"]:
             text += tr(" · 시연용 합성 데이터", " · synthetic demo data")
         link = f"[{tr('자세히 보기', 'Details')}]({incident_link(row['incident_id'])})"

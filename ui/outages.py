@@ -30,7 +30,7 @@ from outages.public import (
     title_text,
 )
 from ui import share as share_ui
-from ui.common import choose, cursor, lang, show_error, tr
+from ui.common import choose, cursor, lang, plain, show_error, tr
 
 TZ = load_city().tz
 SCOPE_NAMES = {"city": {"ko": "서울 전역", "en": "All of Seoul"}, "districts": {"ko": "일부 자치구", "en": "Districts"}}
@@ -55,7 +55,7 @@ def _naive(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 # --- one incident -------------------------------------------------------------------
 
 def _header(row: dict, areas: list[dict]) -> None:
-    st.subheader(title_text(row, areas, lang()))
+    st.subheader(plain(title_text(row, areas, lang())))
     if row["synthetic"]:
         st.info(tr("이 장애는 시연용 합성 데이터에서 감지되었습니다(실제 장애가 아님).",
                    "This incident was detected in synthetic demo data (not a real outage)."), icon="🧪")
@@ -69,14 +69,14 @@ def _header(row: dict, areas: list[dict]) -> None:
     ratio = recent_ratio(row)
     reports = f"{row['reports']:,}" if people(row["reporters"]) is not None else "–"
     st.write(tr(
-        f"범위: **{area_text(row, areas, 'ko')}** · 제보자 {people_text(row['reporters'], 'ko')} · 제보 {reports}건 · "
+        f"범위: **{plain(area_text(row, areas, 'ko'))}** · 제보자 {people_text(row['reporters'], 'ko')} · 제보 {reports}건 · "
         f"최대 평소의 {row['peak_ratio']:.0f}배 (15분 기준)"
-        + (f" · 최근 15분 제보자 {row['recent_reporters']}명(평소의 {ratio:.0f}배)"
+        + (f" · 최근 15분 제보자 {plain(row['recent_reporters'])}명(평소의 {ratio:.0f}배)"
            if row["status"] in ("suspected", "ongoing") and ratio else ""),
-        f"Area: **{area_text(row, areas, 'en')}** · {people_text(row['reporters'], 'en')} reporters · "
+        f"Area: **{plain(area_text(row, areas, 'en'))}** · {people_text(row['reporters'], 'en')} reporters · "
         f"{reports} reports · "
         f"peak {row['peak_ratio']:.0f}× the usual (15-minute window)"
-        + (f" · last 15 minutes: {row['recent_reporters']} reporters ({ratio:.0f}× the usual)"
+        + (f" · last 15 minutes: {plain(row['recent_reporters'])} reporters ({ratio:.0f}× the usual)"
            if row["status"] in ("suspected", "ongoing") and ratio else ""),
     ))
 
@@ -157,6 +157,10 @@ def _history(history: list) -> None:
     st.dataframe(table, hide_index=True, width="stretch", key="outage_history")
 
 
+def _duration(minutes: float, language: str) -> str:
+    return plain(duration_text(minutes, language))
+
+
 def _compensation(row: dict) -> None:
     st.markdown("#### " + tr("배상 시계(추정)", "Compensation clock (estimate)"))
     config = compensation.load_config()
@@ -170,40 +174,42 @@ def _compensation(row: dict) -> None:
         st.warning(tr("이 통신사의 약관 기준이 설정되어 있지 않습니다(data/compensation.json).",
                       "No terms are configured for this carrier (data/compensation.json)."))
         return
-    st.write(f"**{terms.name[lang()]}** — {terms.basis[lang()]}")
+    st.write(f"**{plain(terms.name[lang()])}** — {plain(terms.basis[lang()])}")
     threshold = state["consecutive_threshold"]
     st.progress(min(minutes / threshold, 1.0),
-                text=tr(f"연속 장애 {duration_text(minutes, 'ko')} / 기준 {duration_text(threshold, 'ko')}",
-                        f"Consecutive outage {duration_text(minutes, 'en')} / threshold "
-                        f"{duration_text(threshold, 'en')}"))
+                text=tr(f"연속 장애 {_duration(minutes, 'ko')} / 기준 {_duration(threshold, 'ko')}",
+                        f"Consecutive outage {_duration(minutes, 'en')} / threshold "
+                        f"{_duration(threshold, 'en')}"))
     if state["monthly_threshold"]:
         st.progress(min(month_minutes / state["monthly_threshold"], 1.0), text=tr(
-            f"이 달 누적(이 통신사, 확인된 장애) {duration_text(month_minutes, 'ko')} / 기준 "
-            f"{duration_text(state['monthly_threshold'], 'ko')}",
-            f"This month's total (this carrier, confirmed incidents) {duration_text(month_minutes, 'en')} / "
-            f"threshold {duration_text(state['monthly_threshold'], 'en')}"))
+            f"이 달 누적(이 통신사, 확인된 장애) {_duration(month_minutes, 'ko')} / 기준 "
+            f"{_duration(state['monthly_threshold'], 'ko')}",
+            f"This month's total (this carrier, confirmed incidents) {_duration(month_minutes, 'en')} / "
+            f"threshold {_duration(state['monthly_threshold'], 'en')}"))
     if state["eligible"]:
         st.success(tr(f"약관 기준을 넘었습니다. 추정 배상액: 약 {state['amount']:,.0f}원 "
                       f"(월 {fee:,}원, {terms.multiplier:g}배)",
                       f"Over the terms' threshold. Estimated compensation: about KRW {state['amount']:,.0f} "
                       f"(fee KRW {fee:,}/month, {terms.multiplier:g}x)"))
     else:
-        st.info(tr(f"약관 기준 미달(추정): 연속 기준까지 {duration_text(state['remaining_minutes'], 'ko')} 남음.",
-                   f"Under the terms' threshold (estimate): {duration_text(state['remaining_minutes'], 'en')} "
+        st.info(tr(f"약관 기준 미달(추정): 연속 기준까지 {_duration(state['remaining_minutes'], 'ko')} 남음.",
+                   f"Under the terms' threshold (estimate): {_duration(state['remaining_minutes'], 'en')} "
                    "short of the consecutive threshold."))
-    st.caption(config["disclaimer"][lang()])
+    st.caption(plain(config["disclaimer"][lang()]))
     with st.expander(tr("근거(출처)", "Sources")):
         for source in terms.sources:
-            st.markdown(f"- [{source['title']}]({source['url']}) — {source['publisher']}, {source['date']}")
+            # The operator's own links (data/compensation.json), never a visitor's text.
+            st.markdown(  # md-trusted: operator's data/compensation.json
+                f"- [{source['title']}]({source['url']}) — {source['publisher']}, {source['date']}")
         if terms.note.get(lang()):
-            st.caption(terms.note[lang()])
+            st.caption(plain(terms.note[lang()]))
 
 
 def show_incident(incident_id: str) -> bool:
     found = incident_detail(cursor(), incident_id)
     if found is None:
-        st.warning(tr(f"'{incident_id}' 장애를 찾을 수 없습니다. 아래 목록에서 고르세요.",
-                      f"No incident '{incident_id}'. Pick one from the list below."))
+        st.warning(tr(f"'{plain(incident_id)}' 장애를 찾을 수 없습니다. 아래 목록에서 고르세요.",
+                      f"No incident '{plain(incident_id)}'. Pick one from the list below."))
         return False
     row, areas, history = found
     _header(row, areas)

@@ -19,7 +19,7 @@ from ingest.vocab import KINDS, OK_KIND
 from ingest.web_form import CARRIER_CHOICES, STATION_ACCURACY_M, TECH_CHOICES, carrier_label, form_row, kind_label
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
-from ui.common import client_ip, connection, lang, show_error, tr
+from ui.common import client_ip, connection, lang, plain, show_error, tr
 
 city = load_city()
 
@@ -85,8 +85,8 @@ st.selectbox(tr("또는 지하철역", "or a subway station"), list(station_name
 if point:
     where = place_of(point["lat"], point["lon"])
     parts = [p.name_ko if lang() == "ko" else p.name_en for p in (where["gu"], where["dong"]) if p]
-    st.success(tr("선택한 위치: ", "Chosen place: ") + " ".join(parts or [tr("서울 밖", "outside Seoul")])
-               + f" · {where['station'].name}{tr('역', ' station')} {where['station_m']:,.0f} m", icon="📍")
+    st.success(tr("선택한 위치: ", "Chosen place: ") + plain(" ".join(parts or [tr("서울 밖", "outside Seoul")]))
+               + f" · {plain(where['station'].name)}{tr('역', ' station')} {where['station_m']:,.0f} m", icon="📍")
 else:
     st.info(tr("아직 위치를 고르지 않았습니다.", "No place chosen yet."), icon="📍")
 
@@ -132,7 +132,7 @@ def _submit(chosen_kind: str) -> None:
     missing = [name for name, value in ((tr("위치", "place"), point), (tr("통신사", "carrier"), carrier),
                                         (tr("장애 유형", "failure kind"), chosen_kind)) if not value]
     if missing:
-        st.error(tr("먼저 고르세요: ", "Please choose first: ") + ", ".join(missing), icon="✋")
+        st.error(tr("먼저 고르세요: ", "Please choose first: ") + ", ".join(plain(m) for m in missing), icon="✋")
         return
     row = form_row(lat=point["lat"], lon=point["lon"], carrier=carrier, kind=chosen_kind,
                    observed_at=observed or datetime.now(city.tz), tech=tech, device_model=device, note=note,
@@ -144,12 +144,12 @@ def _submit(chosen_kind: str) -> None:
     except RateLimitedError as e:
         if "codes" in e.scope:  # ingest.codes.issue_code: new codes from this network this hour
             st.error(tr(f"이 네트워크에서 새 제보자 코드가 너무 많이 발급되었습니다. 코드가 있다면 입력하거나 "
-                        f"{e.retry_after // 60 + 1}분 뒤에 다시 보내 주세요.",
+                        f"{e.retry_after // 60 + 1:.0f}분 뒤에 다시 보내 주세요.",
                         f"Too many new reporter codes from this network. Enter your code if you have one, or "
-                        f"try again in {e.retry_after // 60 + 1} minutes."), icon="⏳")
+                        f"try again in {e.retry_after // 60 + 1:.0f} minutes."), icon="⏳")
             return
-        st.error(tr(f"제보가 너무 많습니다. {e.retry_after // 60 + 1}분 뒤에 다시 보내 주세요.",
-                    f"Too many reports. Please try again in {e.retry_after // 60 + 1} minutes."), icon="⏳")
+        st.error(tr(f"제보가 너무 많습니다. {e.retry_after // 60 + 1:.0f}분 뒤에 다시 보내 주세요.",
+                    f"Too many reports. Please try again in {e.retry_after // 60 + 1:.0f} minutes."), icon="⏳")
         return
     except DropMapError as e:
         show_error(e)

@@ -12,7 +12,7 @@ from evidence.csv_safe import to_csv_bytes
 from ingest.readers import FORMATS
 from ingest.upload import load_upload
 from ui.common import REPORTER_CODE as CODE
-from ui.common import choose, client_ip, connection, show_error, tr
+from ui.common import choose, client_ip, connection, plain, show_error, tr
 
 FORMAT_NAMES = {
     "auto": ("자동 감지", "detect"), "csv": ("CSV", "CSV"), "jsonl": ("JSON Lines", "JSON Lines"),
@@ -47,7 +47,7 @@ if uploaded is not None and st.button(tr("올리기", "Upload"), type="primary",
     bar = st.progress(0.0, text=tr("읽는 중…", "Reading…"))
 
     def _progress(fraction: float, text: str) -> None:
-        bar.progress(min(fraction, 1.0), text=tr("처리 중: ", "Working: ") + text)
+        bar.progress(min(fraction, 1.0), text=tr("처리 중: ", "Working: ") + plain(text))
 
     try:
         result = load_upload(connection(), uploaded, uploaded.name, fmt=fmt,
@@ -66,10 +66,11 @@ if result is not None:
     cols[1].metric(tr("중복(합침)", "Duplicates"), f"{result.duplicates:,}")
     cols[2].metric(tr("거부", "Rejected"), f"{result.rejected:,}")
     cols[3].metric(tr("검토 대상", "Flagged"), f"{result.flagged:,}")
-    st.caption(tr(f"형식: {result.fmt} · 읽은 행: {result.rows_read:,}", f"Format: {result.fmt} · rows read: "
-                  f"{result.rows_read:,}"))
+    st.caption(tr(f"형식: {plain(result.fmt)} · 읽은 행: {result.rows_read:,}",
+                  f"Format: {plain(result.fmt)} · rows read: {result.rows_read:,}"))
     if result.ignored_columns:
-        st.caption(tr("쓰지 않은 열: ", "Columns not used: ") + ", ".join(result.ignored_columns[:20]))
+        unused = ", ".join(plain(c) for c in result.ignored_columns[:20])  # names from the uploaded file
+        st.caption(tr("쓰지 않은 열: ", "Columns not used: ") + unused)
     if result.errors:
         st.subheader(tr("거부된 행과 이유", "Rejected rows and why"))
         if result.error_count > len(result.errors):
