@@ -30,12 +30,12 @@ if OPERATOR not in st.session_state:
             st.rerun()
         except OperatorRefusedError as e:
             st.error(tr("토큰이 맞지 않거나 시도가 너무 많습니다.", "Wrong token, or too many attempts.")
-                     + (f" ({e.retry_after} s)" if e.retry_after else ""), icon="🔒")
+                     + (f" ({e.retry_after:,.0f} s)" if e.retry_after else ""), icon="🔒")
     st.stop()
 
 operator = st.session_state[OPERATOR]
-st.caption(tr(f"운영자 {operator}. 모든 조치는 이유와 함께 기록되고, 제보는 지워지지 않습니다(상태만 바뀜).",
-              f"Operator {operator}. Every action is logged with its reason; reports are never deleted "
+st.caption(tr(f"운영자 {plain(operator)}. 모든 조치는 이유와 함께 기록되고, 제보는 지워지지 않습니다(상태만 바뀜).",
+              f"Operator {plain(operator)}. Every action is logged with its reason; reports are never deleted "
               "(only their status changes)."))
 
 
@@ -84,7 +84,7 @@ with clusters_tab:
                    "No suspected clusters (demo reports are left out)."))
     for i, cluster in enumerate(clusters[:MAX_CLUSTERS]):
         reason = plain(tr(cluster["reason_ko"], cluster["reason_en"]))  # a device model is the sender's text
-        with st.expander(f"{reason} · {cluster['flagged']}/{cluster['reports']} {tr('검토 중', 'flagged')}"):
+        with st.expander(f"{reason} · {cluster['flagged']:,}/{cluster['reports']:,} {tr('검토 중', 'flagged')}"):
             st.caption(plain(cluster["cluster_id"]))
             if len(cluster["report_ids"]) < cluster["reports"]:
                 st.warning(tr(f"이 묶음의 처음 {len(cluster['report_ids']):,}건만 보이고 처리됩니다.",

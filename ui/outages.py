@@ -69,11 +69,12 @@ def _header(row: dict, areas: list[dict]) -> None:
     ratio = recent_ratio(row)
     reports = f"{row['reports']:,}" if people(row["reporters"]) is not None else "–"
     st.write(tr(
-        f"범위: **{plain(area_text(row, areas, 'ko'))}** · 제보자 {people_text(row['reporters'], 'ko')} · 제보 {reports}건 · "
+        f"범위: **{plain(area_text(row, areas, 'ko'))}** · 제보자 {plain(people_text(row['reporters'], 'ko'))} "
+        f"· 제보 {reports}건 · "
         f"최대 평소의 {row['peak_ratio']:.0f}배 (15분 기준)"
         + (f" · 최근 15분 제보자 {plain(row['recent_reporters'])}명(평소의 {ratio:.0f}배)"
            if row["status"] in ("suspected", "ongoing") and ratio else ""),
-        f"Area: **{plain(area_text(row, areas, 'en'))}** · {people_text(row['reporters'], 'en')} reporters · "
+        f"Area: **{plain(area_text(row, areas, 'en'))}** · {plain(people_text(row['reporters'], 'en'))} reporters · "
         f"{reports} reports · "
         f"peak {row['peak_ratio']:.0f}× the usual (15-minute window)"
         + (f" · last 15 minutes: {plain(row['recent_reporters'])} reporters ({ratio:.0f}× the usual)"

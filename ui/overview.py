@@ -8,6 +8,8 @@ about 2 s on a cold start) are imported where they are used, so the states show 
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pandas as pd
 import streamlit as st
 
@@ -19,7 +21,7 @@ from ingest.vocab import KINDS, NETWORK_NAMES, NETWORKS
 from outages import home
 from outages.public import STATUS_NAMES, area_text, title_text
 from store.summary import counts_by_network_kind, overview
-from ui.common import cursor, lang, show_error, tr
+from ui.common import cursor, lang, plain, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
@@ -69,7 +71,7 @@ def _map_html(language: str, db: str) -> str | None:
 def _state_text(status: str) -> str:
     if status == "normal":
         return tr("정상", "Normal")
-    return STATUS_NAMES[status][lang()]
+    return plain(STATUS_NAMES[status][lang()])
 
 
 def _sparkline(frame: pd.DataFrame):
@@ -93,7 +95,9 @@ def _sparkline(frame: pd.DataFrame):
 
 def _state_badge(network: str, status: str) -> str:
     colour = "green" if status == "normal" else "orange" if status == "recovering" else "red"
-    return f"**{NETWORK_NAMES[network][lang()]}** {STATE_ICONS[status]} :{colour}[**{_state_text(status)}**]"
+    name = plain(NETWORK_NAMES[network][lang()])
+    icon = plain(STATE_ICONS[status])
+    return f"**{name}** {icon} :{colour}[**{_state_text(status)}**]"
 
 
 def _states(cur) -> dict[str, str] | None:
@@ -147,13 +151,14 @@ def _incidents(cur) -> None:
         return
     st.subheader(tr("진행 중인 장애", "Open incidents") if is_open else tr("최근 장애", "Latest incident"))
     for row, areas in found:
-        link = f"/outages?incident={row['incident_id']}" + ("&lang=en" if lang() == "en" else "")
+        link = f"/outages?incident={quote(str(row['incident_id']))}" + ("&lang=en" if lang() == "en" else "")
         with st.container(border=True, key=f"home_incident_{row['incident_id']}"):
-            st.markdown(f"**{title_text(row, areas, lang())}**")
-            names = area_text(row, areas, lang())
-            st.write(tr(f"지역: {names} · 제보자 {row['reporters']:,}명 · 상태: {STATUS_NAMES[row['status']]['ko']}",
+            st.markdown(f"**{plain(title_text(row, areas, lang()))}**")
+            names = plain(area_text(row, areas, lang()))
+            st.write(tr(f"지역: {names} · 제보자 {row['reporters']:,}명 · "
+                        f"상태: {plain(STATUS_NAMES[row['status']]['ko'])}",
                         f"Area: {names} · {row['reporters']:,} reporters · status: "
-                        f"{STATUS_NAMES[row['status']]['en']}"))
+                        f"{plain(STATUS_NAMES[row['status']]['en'])}"))
             if row["synthetic"]:
                 st.caption(tr("시연용 합성 데이터에서 감지(실제 장애가 아님)",
                               "Detected in synthetic demo data (not a real outage)"))

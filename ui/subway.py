@@ -117,8 +117,8 @@ def _window_label(window: str) -> str:
 
 def _stretches(view: stations.LineView) -> None:
     st.subheader(tr("가장 나쁜 구간", "Worst stretches"))
-    st.caption(tr(f"95% 구간의 하한이 이 노선 역들의 중앙값보다 높은 역이 {stations.MIN_STRETCH}개 이상 이어진 곳.",
-                  f"{stations.MIN_STRETCH} or more stations in a row whose 95% interval lies wholly above the "
+    st.caption(tr(f"95% 구간의 하한이 이 노선 역들의 중앙값보다 높은 역이 {stations.MIN_STRETCH:,}개 이상 이어진 곳.",
+                  f"{stations.MIN_STRETCH:,} or more stations in a row whose 95% interval lies wholly above the "
                   "line's median station."))
     if not view.stretches:
         st.write(tr("이 조건에서는 그런 구간이 없습니다.", "No such stretch for this choice."))
@@ -175,16 +175,18 @@ except DropMapError as e:
 
 rated = int(view.frame["failure_rate"].notna().sum())
 st.caption(tr(
-    f"**{line}호선 · {_window_label(hours)}** — 역 반경 {stations.RADIUS_M:.0f} m 안의 제보로 계산한 장애 비율"
+    f"**{plain(line)}호선 · {plain(_window_label(hours))}** — "
+    f"역 반경 {stations.RADIUS_M:.0f} m 안의 제보로 계산한 장애 비율"
     f"(장애 ÷ (장애 + '정상' 표본))을 지도와 같은 방식으로 보정하고 95% 구간과 함께 보여 줍니다. "
-    f"제보자 {view.k}명 미만인 수치는 숨깁니다(–). 역 {view.frame['order'].nunique()}개, 공개된 비율 {rated}개. "
-    f"회색 눈금: {_window_label(BESIDE[hours])}.",
-    f"**Line {line} · {_window_label(hours)}** — failure rate (failures ÷ (failures + 'all good' samples)) "
+    f"제보자 {view.k:,}명 미만인 수치는 숨깁니다(–). 역 {view.frame['order'].nunique():,}개, 공개된 비율 {rated:,}개. "
+    f"회색 눈금: {plain(_window_label(BESIDE[hours]))}.",
+    f"**Line {plain(line)} · {plain(_window_label(hours))}** — "
+    f"failure rate (failures ÷ (failures + 'all good' samples)) "
     f"from reports within {stations.RADIUS_M:.0f} m of each station, shrunk as on the map, with 95% intervals. "
-    f"Figures from fewer than {view.k} reporters are hidden (–). {view.frame['order'].nunique()} stations, "
-    f"{rated} rates shown. Grey ticks: {_window_label(BESIDE[hours])}.",
+    f"Figures from fewer than {view.k:,} reporters are hidden (–). {view.frame['order'].nunique():,} stations, "
+    f"{rated:,} rates shown. Grey ticks: {plain(_window_label(BESIDE[hours]))}.",
 ))
-st.markdown(_strip(view), unsafe_allow_html=True)
+st.markdown(_strip(view), unsafe_allow_html=True)  # md-trusted: _strip html-escapes every value
 _stretches(view)
 st.subheader(tr("역별 장애 비율", "Failure rate by station"))
 if rated:
