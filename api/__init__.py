@@ -17,11 +17,15 @@ def routes() -> list:
 
 @asynccontextmanager
 async def lifespan(app):
-    """Start background work that lives as long as the server (the outage detector); announce the site."""
+    """Start background work that lives as long as the server (the outage detector, the station counts);
+    announce the site."""
     from api import operator
+    from core import settings
+    from geo.stations import warm_counts
     from outages.service import start_background, stop_background
 
     start_background()
+    warm_counts(str(settings.db_path()))
     operator.announce()
     try:
         yield None

@@ -210,6 +210,29 @@ class _CountsCache:
 COUNTS = _CountsCache()
 
 
+def warm_counts(store: str) -> threading.Thread:
+    """Count every station once in the background (the site does this when it starts), so the first
+    visitor of /subway or GET /api/v1/stations is answered from the kept counts instead of waiting for
+    the scan (about 10 s on 10 M reports, docs/BENCHMARKS.md). A failure is left for the first request."""
+
+    def count() -> None:
+        from store.db import shared_connection
+
+        cur = None
+        try:
+            cur = shared_connection(store).cursor()
+            COUNTS.entry(cur)
+        except Exception:  # noqa: BLE001 -- the first request counts again and shows any error
+            pass
+        finally:
+            if cur is not None:
+                cur.close()
+
+    thread = threading.Thread(target=count, name="stations-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 def _publishable(counts: pd.DataFrame, window: str, k: int) -> pd.DataFrame:
     """Per (sid, network): the window's counts and whether they may be shown."""
     wide = counts[counts["window"] == _COUNTED_AS.get(window, window)].set_index(["sid", "network"])

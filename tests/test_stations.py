@@ -259,3 +259,34 @@ def test_openapi_documents_the_route():
     doc = document()["paths"]["/api/v1/stations"]["get"]
     assert {p["name"] for p in doc["parameters"]} == set(stations_api.PARAMETERS)
     assert "400" in doc["responses"]
+
+
+def test_the_site_counts_the_stations_when_it_starts(tiny_db, monkeypatch):
+    """The first visitor of /subway is answered from counts made at start-up, not after a scan of their own."""
+    import asyncio
+    import threading
+
+    from api import lifespan
+    from store.db import close_shared, shared_connection
+
+    scans = []
+    real = stations_sql.station_counts
+    monkeypatch.setattr(stations_sql, "station_counts", lambda *a, **kw: scans.append(1) or real(*a, **kw))
+    monkeypatch.setattr("api.operator.announce", lambda: None)
+    monkeypatch.setattr("api.operator.forget", lambda: None)
+
+    async def start_and_stop():
+        async with lifespan(None):
+            await asyncio.sleep(0)
+
+    try:
+        asyncio.run(start_and_stop())
+        for thread in [t for t in threading.enumerate() if t.name == "stations-warm"]:
+            thread.join(30)
+        assert scans == [1]
+        cur = shared_connection(tiny_db).cursor()
+        stations.COUNTS.entry(cur)  # the first request
+        cur.close()
+        assert scans == [1]
+    finally:
+        close_shared()
