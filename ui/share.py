@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
+from core import settings
 from geo import share
 from ui.common import tr
 
@@ -15,7 +16,10 @@ FALLBACK_ORIGIN = "http://localhost:8501"
 
 
 def site_origin() -> str:
-    """scheme://host:port the visitor reached the site at (the fallback when unknown, e.g. in tests)."""
+    """The site's public address: DROPMAP_BASE_URL when set (as every link the API publishes), else
+    scheme://host:port the visitor reached the site at (only that visitor sees it), else the fallback."""
+    if settings.base_url():
+        return settings.base_url()
     url = st.context.url or ""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else FALLBACK_ORIGIN
