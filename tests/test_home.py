@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shown
 from outage_data import SEOUL, load, quiet_city, surge
 from streamlit.testing.v1 import AppTest
 
@@ -28,7 +29,8 @@ def outage_db(con):
 
 
 def _text(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown) + "\n".join(s.value for s in at.subheader)
+    """The page's text as a reader sees it (names pass through the escaping helper)."""
+    return shown("\n".join(m.value for m in at.markdown) + "\n".join(s.value for s in at.subheader))
 
 
 def test_home_shows_each_carrier_the_open_incident_and_the_report_button(outage_db):

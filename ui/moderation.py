@@ -13,7 +13,7 @@ from core.operator import GUARD, OperatorRefusedError
 from geo.privacy import min_reporters
 from outages.moderation import withdraw, withdrawable_incidents
 from store import moderation
-from ui.common import client_ip, cursor, plain, show_error, tr
+from ui.common import choose, client_ip, cursor, plain, show_error, tr
 
 OPERATOR = "operator_id"  # session key: the token's id once the token was right
 MAX_CLUSTERS = 30
@@ -59,7 +59,7 @@ def _resting_incidents(report_ids: list[str], key: str) -> None:
     st.warning(tr("이 제보들에 기댄 장애가 있습니다:", "Incidents rested on these reports:"))
     st.dataframe(pd.DataFrame(resting), hide_index=True)
     choice = st.selectbox(tr("철회할 장애", "Incident to withdraw"), [r["incident_id"] for r in resting],
-                          key=f"resting_{key}")
+                          key=f"resting_{key}", placeholder=choose())
     if st.button(tr("장애 철회", "Withdraw the incident"), key=f"withdraw_{key}"):
         _act(withdraw, choice, reason=st.session_state.get(f"why_{key}") or "rested on moderated reports")
 
@@ -132,7 +132,8 @@ with incidents_tab:
         st.info(tr("철회할 수 있는 장애가 없습니다.", "No incident to withdraw."))
     else:
         st.dataframe(pd.DataFrame(incidents), hide_index=True)
-        chosen = st.selectbox(tr("장애", "Incident"), [i["incident_id"] for i in incidents], key="withdraw_pick")
+        chosen = st.selectbox(tr("장애", "Incident"), [i["incident_id"] for i in incidents], key="withdraw_pick",
+                              placeholder=choose())
         st.text_input(tr("이유(기록됨)", "Reason (logged)"), key="why_withdraw")
         st.caption(tr("먼저 그 장애를 만든 제보를 검토 대상으로 바꾸세요. "
                       "그대로 두면 다음 감지가 장애를 다시 열 수 있습니다.",

@@ -15,7 +15,7 @@ from core.errors import DropMapError, InputError
 from geo import stations
 from ingest.vocab import NETWORKS
 from ui import map_charts
-from ui.common import cursor, escape, lang, plain, show_error, tr
+from ui.common import choose, cursor, escape, lang, plain, show_error, tr
 
 # The lines' own colours (Seoul Metro signage), for the strip.
 LINE_COLOURS = {"1": "#0052A4", "2": "#00A84D", "3": "#EF7C1C", "4": "#00A5DE", "5": "#996CAC", "6": "#CD7C2F",
@@ -157,7 +157,8 @@ for problem in problems:
 
 labels = {"all": tr("전체", "All"), **{n: map_charts.carrier_name(n, lang()) for n in NETWORKS}}
 c1, c2 = st.columns([1, 2])
-c1.selectbox(tr("노선", "Line"), stations.LINES, key="subway_line", format_func=lambda v: tr(f"{v}호선", f"Line {v}"))
+c1.selectbox(tr("노선", "Line"), stations.LINES, key="subway_line", format_func=lambda v: tr(f"{v}호선", f"Line {v}"),
+             placeholder=choose())
 c2.radio(tr("통신사 (망)", "Carrier (network)"), ["all", *NETWORKS], key="subway_carrier", horizontal=True,
          format_func=labels.get)
 st.radio(tr("시간대", "Hours"), list(stations.WINDOWS), key="subway_hours", horizontal=True, format_func=_window_label)
