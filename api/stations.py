@@ -30,9 +30,13 @@ def parse_request(query_params) -> tuple[str, str | None, str]:
             errors.append(InputError(name, query_params.get(name), f"unknown parameter; use {', '.join(PARAMETERS)}"))
         elif len(query_params.getlist(name)) > 1:
             errors.append(InputError(name, query_params.getlist(name), "give this parameter once"))
+        elif not query_params.get(name, "").strip():  # as every other route: leave it out instead
+            errors.append(InputError(name, query_params.get(name), "given empty; leave the parameter out instead"))
     values: dict = {}
     for name, parse in (("line", stations.parse_line), ("carrier", stations.parse_carrier),
                         ("hours", stations.parse_hours)):
+        if any(e.field == name for e in errors):
+            continue
         try:
             if name == "line" and not query_params.get("line"):
                 raise InputError("line", None, "required: a line from 1 to 9, e.g. line=2")

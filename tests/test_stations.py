@@ -148,6 +148,9 @@ def test_every_station_once_per_network_in_line_order(client):
     ({"line": "2", "hours": "6-8"}, "hours", "6-8"),
     ({"line": "2", "carrier": "olleh-ish"}, "carrier", "olleh-ish"),
     ({"line": "2", "res": "9"}, "res", "9"),
+    ({"line": "2", "carrier": ""}, "carrier", ""),  # given empty: leave it out instead (as every route)
+    ({"line": "2", "hours": ""}, "hours", ""),
+    ({"line": ""}, "line", ""),
 ])
 def test_bad_parameters_get_400_naming_the_field(client, params, field, value):
     response = client.get("/api/v1/stations", params=params)
