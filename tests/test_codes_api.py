@@ -206,3 +206,11 @@ def test_the_demos_public_codes_are_refused_for_new_reports(demo_db, monkeypatch
     finally:
         con.close()
     LIMITER.clear()
+
+
+def test_a_long_stored_code_opens_its_own_reports(con):
+    """The loader cuts a code at 64 characters before normalising it; My reports must read it the same way,
+    or the holder of a long code stored before codes were issued is locked out of their own evidence."""
+    long_code = "RESIDENT-" + "7" * 70
+    load_frame(con, pd.DataFrame([report(reporter_code=long_code)], dtype=object), Origin(source="web"))
+    assert len(my_reports(con.cursor(), long_code, ip="198.51.100.1")) == 1
