@@ -11,6 +11,7 @@ from core.errors import StoreError
 from ingest.abuse import RateLimitedError
 from ingest.codes import issue_code
 from store.db import shared_connection
+from store.read import unavailable_body
 
 
 def _problem(status: int, message: str, headers=None) -> JSONResponse:
@@ -26,8 +27,9 @@ async def post_codes(request: Request) -> JSONResponse:
         code = await run_in_threadpool(lambda: issue_code(shared_connection(), ip))
     except RateLimitedError as e:
         return _problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
-    except StoreError as e:
-        return _problem(503, f"the store is unavailable: {e}")
+    except StoreError as e:  # plain words and Retry-After; the path and process id go to the log only
+        problem, status, headers = unavailable_body(e)
+        return JSONResponse(problem, status_code=status, headers=headers)
     return JSONResponse({"code": code}, status_code=201, headers={"Cache-Control": "no-store"})
 
 

@@ -18,6 +18,7 @@ from core import settings
 from core.errors import InputError, StoreError
 from geo import stations
 from ingest.vocab import NETWORKS
+from store.read import run_read, unavailable_body
 
 PARAMETERS = ("line", "carrier", "hours")
 
@@ -54,15 +55,9 @@ class _Errors(Exception):
         self.errors = errors
 
 
-def _answer(line: str, carrier: str | None, window: str) -> dict:
-    """Runs in a worker thread, on its own cursor of the site's one connection."""
-    from store.db import shared_connection
-
-    cur = shared_connection(settings.db_path()).cursor()
-    try:
-        view = stations.line_view(cur, line, carrier=carrier, window=window)
-    finally:
-        cur.close()
+def _answer(cur, line: str, carrier: str | None, window: str) -> dict:
+    """Runs in a worker thread, on its own cursor of the site's one connection (store.read.run_read)."""
+    view = stations.line_view(cur, line, carrier=carrier, window=window)
     return {"line": view.line, "carrier": view.carrier, "hours": view.window, "k": view.k,
             "stations": view.records(),
             "worst_stretches": [{"network": s.network, "stations": list(s.stations), "mean_rate": round(s.mean_rate, 5)}
@@ -75,9 +70,10 @@ async def get_stations(request: Request) -> JSONResponse:
     except _Errors as e:
         return errors_response(e.errors)
     try:
-        body = await run_in_threadpool(_answer, line, carrier, window)
-    except StoreError as e:
-        return JSONResponse({"errors": [{"field": None, "value": None, "message": str(e)}]}, status_code=503)
+        body = await run_in_threadpool(run_read, _answer, line, carrier, window)
+    except StoreError as e:  # plain words and Retry-After; the path and process id go to the log only
+        problem, status, headers = unavailable_body(e)
+        return JSONResponse(problem, status_code=status, headers=headers)
     return JSONResponse(body, headers={"Cache-Control": f"public, max-age={settings.get_int('DROPMAP_CACHE_SECONDS')}"})
 
 

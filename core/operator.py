@@ -6,10 +6,11 @@ token that only someone holding the site secret can compute:
 ``python -m store operator-token``. Nothing stores the token; the moderation
 log records a short, non-reversible id of it (``token_id``).
 
-Wrong tokens are counted per client address and in total (``GUARD``): after
-``FAILURES_PER_ADDRESS`` failures from one address, or ``FAILURES_TOTAL`` from
-everyone, within ``WINDOW_SECONDS``, every attempt is refused until the window
-has passed, whatever the token. 128 bits cannot be guessed at that pace; the
+Wrong tokens are counted per client network (IPv4 /24, IPv6 /48) and in total
+(``GUARD``): after ``FAILURES_PER_ADDRESS`` failures from one network within
+``WINDOW_SECONDS``, every attempt from it is refused until the window has passed,
+whatever the token; after ``FAILURES_TOTAL`` from everyone, every wrong token is
+refused without being counted, but the right one still gets in. 128 bits cannot be guessed at that pace; the
 limit keeps a scripted guesser from costing the site anything.
 """
 
@@ -79,17 +80,21 @@ class AttemptGuard:
 
         A blocked address (or a blocked site) is refused before the token is even compared.
         """
-        key = address or "(unknown)"
+        key = _network(address)
         with self._lock:
             now = self._clock()
             mine = self._trim(self._by_address.get(key, deque()), now)
             self._trim(self._all, now)
-            if len(mine) >= self.per_address or len(self._all) >= self.total:
-                oldest = mine[0] if len(mine) >= self.per_address else self._all[0]
+            if len(mine) >= self.per_address:
                 raise OperatorRefusedError("too many wrong tokens; try again later",
-                                           retry_after=max(1, int(oldest + self.window - now) + 1))
+                                           retry_after=max(1, int(mine[0] + self.window - now) + 1))
+            # The site-wide count refuses wrong tokens only: were it to refuse the right one too, ten
+            # addresses (or one IPv6 /64) could lock the operator out of moderation during an attack.
             if is_operator_token(given, secret):
                 return token_id(given.strip().lower())
+            if len(self._all) >= self.total:
+                raise OperatorRefusedError("too many wrong tokens; try again later",
+                                           retry_after=max(1, int(self._all[0] + self.window - now) + 1))
             if key not in self._by_address and len(self._by_address) >= self._max_addresses:
                 self._by_address.pop(next(iter(self._by_address)))
             mine.append(now)
@@ -101,6 +106,14 @@ class AttemptGuard:
         while events and events[0] <= now - self.window:
             events.popleft()
         return events
+
+
+def _network(address: str | None) -> str:
+    """What wrong tokens are counted by: the address's network (IPv4 /24, IPv6 /48, as every other
+    per-client limit), since one host holds a whole IPv6 /64 of addresses."""
+    from ingest.sources import network_prefix  # the one definition of a client's network
+
+    return network_prefix(address) or address or "(unknown)"
 
 
 GUARD = AttemptGuard()

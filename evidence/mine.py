@@ -12,7 +12,7 @@ from core.errors import InputError
 from evidence import _sql
 from geo.places import place_of
 from ingest.codes import charge_miss, check_lookup
-from ingest.identity import keyed_hash, normalise_code
+from ingest.identity import code_key, keyed_hash
 
 MIN_CODE_CHARS = 8  # site codes have 12; shorter ones are too easy to guess
 MAX_OWN_REPORTS = 5000
@@ -30,7 +30,7 @@ TIME_BUCKETS: dict[int, dict[str, str]] = {
 
 def reporter_of(code: str) -> int:
     """The stored (keyed-hash) identity of a reporter code; InputError when it cannot be a code."""
-    normalised = normalise_code(code or "")
+    normalised = code_key(code or "")  # as the loader stores it: cut at 64 characters, then normalised
     if len(normalised) < MIN_CODE_CHARS:
         raise InputError("code", code,
                          "a reporter code has 16 letters and digits, e.g. K7QX-M2PA-9RTB-C4DE (older codes: 12)")

@@ -115,6 +115,23 @@ def client_address(peer, forwarded) -> str | None:
     return clean_ip(candidate) or peer
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def visitor_address(ip_address, headers) -> str | None:
+    """A site visitor's address (the report, upload, My reports and moderation pages), by the API's rule.
+
+    Streamlit's ``st.context.ip_address`` is None for a loopback peer, which is exactly what a
+    reverse proxy on the same machine is. None means "no client address" (the operator's command
+    line, the demo), whose rows count as their own reporter, escape the upload limit and make a
+    stored code usable in the API; a live session (it always has request headers) is therefore
+    placed at the loopback address, as the API places the same connection.
+    """
+    headers = headers or {}
+    peer = ip_address or (LOOPBACK if len(headers) else None)
+    return client_address(peer, headers.get("X-Forwarded-For"))
+
+
 def code_hash(code: str) -> int:
     """The stored form of a reporter code (as ingest.loader computes it: cut, then normalised)."""
     return keyed_hash("code", code_key(code))

@@ -187,12 +187,14 @@ def restore_aggregate(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
 
 
 def data_version(cur: duckdb.DuckDBPyConnection) -> tuple:
-    """(database file, batches, latest batch): changes whenever reports are stored -- every insert
-    of reports adds its batch row in the same transaction (store.reports), and stored reports are
-    never changed or deleted -- and differs between two stores."""
+    """(database file, batches, latest batch, moderation actions): changes whenever reports are
+    stored -- every insert of reports adds its batch row in the same transaction (store.reports) --
+    and whenever the operator flags or restores reports (the only change to a stored report, logged
+    in moderation_log in the same transaction: store.moderation_sql.set_status), so a cached figure
+    never keeps a flagged report; and it differs between two stores."""
     return tuple(cur.execute(
         "SELECT (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),"
-        " count(*), max(received_at) FROM batches").fetchone())
+        " count(*), max(received_at), (SELECT count(*) FROM moderation_log) FROM batches").fetchone())
 
 
 def aggregate_cells(cur: duckdb.DuckDBPyConnection) -> np.ndarray:

@@ -60,6 +60,7 @@ def backup_database(con: duckdb.DuckDBPyConnection, target: str | Path) -> dict:
         raise StoreError(f"backup to {target} failed: {str(e).splitlines()[0]}") from e
     finally:
         cur.close()
+    os.chmod(partial, 0o600)  # owner-only, whatever the umask: a backup holds exact places and private notes
     reports = count_reports(partial)
     os.replace(partial, target)
     return {"path": str(target), "bytes": target.stat().st_size, "reports": reports}

@@ -56,7 +56,9 @@ def backup_through_site(url: str, target: Path) -> dict:
                                      headers={"Authorization": f"Bearer {operator_token()}"})
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer, open(partial, "wb") as out:
+        # Owner-only from the first byte: a backup holds exact places and private notes.
+        private = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer, os.fdopen(private, "wb") as out:
             shutil.copyfileobj(answer, out, 1 << 20)
     except urllib.error.HTTPError as e:
         partial.unlink(missing_ok=True)

@@ -22,9 +22,13 @@ def known_codes(cur, code_hashes: list[int]) -> set[int]:
 
 def first_stored_without_address(cur, reporter: int) -> datetime | None:
     """When ``reporter`` first had a report stored without a client address (before codes were issued,
-    or loaded by the operator); None when it never had one."""
-    return cur.execute("SELECT min(received_at) FROM reports WHERE reporter = ? AND prefix_hash IS NULL",
-                       [int(reporter)]).fetchone()[0]
+    or loaded by the operator); None when it never had one.
+
+    Demo rows do not count: the demo's codes are public (docs/DEMO.md names its personas, and the
+    fixed seed remakes every one of its tens of thousands of codes), so a code the demo alone holds
+    opens My reports but is not accepted for new reports."""
+    return cur.execute("SELECT min(received_at) FROM reports WHERE reporter = ? AND prefix_hash IS NULL"
+                       " AND source <> 'demo'", [int(reporter)]).fetchone()[0]
 
 
 def codes_issued_before(cur, code_hashes: list[int], before: datetime) -> set[int]:

@@ -505,3 +505,22 @@ def test_the_cache_never_answers_for_another_store(known, tmp_path, monkeypatch)
         assert len(cache._kept) == 1  # (the other store's empty aggregate has no pages to keep)
     finally:
         other.close()
+
+
+def test_a_cached_aggregate_drops_reports_the_operator_flags(known):
+    """Moderation changes a stored report's status without a new batch: the cache must see it, or a cell
+    filled by flagged Sybils stays in the hex API (and the subway lines) until someone reports again."""
+    from store.moderation import flag_reports
+
+    cache = AggregateCache()
+    query = ExportQuery(res=8, by="all")
+    today = date(2021, 11, 10)
+    before = cache.build(known.cursor(), query, today=today, page_rows=0).records()
+    cells = {r["h3_cell"] for r in before if r["reporters"]}
+    assert CITY_HALL_R8 in cells
+    hall = [str(r) for (r,) in known.execute("SELECT report_id FROM reports WHERE h3_r8 = ?",
+                                             [h3.str_to_int(CITY_HALL_R8)]).fetchall()]
+    flag_reports(known.cursor(), hall, operator="op-test", reason="sybil cluster")
+    after = cache.build(known.cursor(), query, today=today, page_rows=0).records()
+    assert after == build(known.cursor(), query, today=today).records()  # as if nothing were cached
+    assert CITY_HALL_R8 not in {r["h3_cell"] for r in after if r["reporters"]}

@@ -17,7 +17,9 @@ import pytest
 from stored import route_client, stored_reports
 
 from api import _budget
+from api import codes as api_codes
 from api import reports as api_reports
+from api import stations as api_stations
 from api import status as status_api
 from core.errors import InputError
 from ingest import submit
@@ -29,7 +31,7 @@ def client(db_path, monkeypatch):
     monkeypatch.setattr(api_reports, "TARPIT_SECONDS", 0.01)
     LIMITER.clear()
     _budget.clear()
-    with route_client(api_reports.ROUTES + status_api.ROUTES) as c:
+    with route_client(api_reports.ROUTES + status_api.ROUTES + api_codes.ROUTES + api_stations.ROUTES) as c:
         yield c
     LIMITER.clear()
     _budget.clear()
@@ -243,7 +245,8 @@ def test_503_names_neither_the_database_path_nor_a_pid(client, db_path):
         str(db_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        answers = [client.get("/api/v1/status"), post(client, json.dumps(report()).encode())]
+        answers = [client.get("/api/v1/status"), post(client, json.dumps(report()).encode()),
+                   client.post("/api/v1/codes"), client.get("/api/v1/stations?line=2")]
     finally:
         holder.kill()
         holder.wait()

@@ -55,6 +55,7 @@ def test_backup_of_a_database_no_site_holds(con, db_path, tmp_path):
     assert copy.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] >= 5
     copy.close()
     assert main(["backup", str(target), "--db", str(db_path)]) == 1  # never overwrites
+    assert target.stat().st_mode & 0o777 == 0o600  # owner-only: exact places and private notes
 
 
 @pytest.fixture
@@ -101,6 +102,7 @@ def test_backup_while_the_site_runs_and_posts(running, tmp_path):
     assert set(before) <= set(copied)  # everything acknowledged before the backup is in it
     assert set(copied) <= set(before) | set(during)  # and nothing that was never acknowledged
     assert running["process"].poll() is None  # the site kept running
+    assert target.stat().st_mode & 0o777 == 0o600  # owner-only, whatever the umask
 
 
 def test_backup_route_needs_the_operator_token(running):

@@ -168,3 +168,49 @@ def test_mint_is_random_and_well_formed():
     codes = {mint_code() for _ in range(200)}
     assert len(codes) == 200 and all(CODE_FORMAT.match(c) and is_issued(c) for c in codes)
     assert datetime.now(UTC)  # codes need no clock: the MAC alone verifies them
+
+
+
+def test_the_demos_public_codes_are_refused_for_new_reports(demo_db, monkeypatch):
+    """The demo's codes are public (docs/DEMO.md names the personas; its fixed seed remakes every other
+    code): were they 'codes already stored', one address could post as thousands of them, each its own
+    source once the demo is a day old, and write into the personas' evidence. They still open My reports."""
+    import numpy as np
+    from conftest import SMALL_DEMO
+
+    from ingest.demo import DemoOptions, ordinary_traffic
+
+    options = DemoOptions(**SMALL_DEMO)
+    remade = ordinary_traffic(options, np.random.default_rng(options.seed))["reporter_code"]
+    ordinary = next(c for c in remade if not c.startswith("DEMO-"))
+    monkeypatch.setenv("DROPMAP_TRUSTED_PROXIES", "1")
+    LIMITER.clear()
+    close_shared()
+    con = connect(demo_db)
+    try:
+        assert len(my_reports(con.cursor(), ordinary)) >= 1  # a real code of the demo, remade from its seed
+        before = con.execute("SELECT count(*) FROM reports").fetchone()[0]
+    finally:
+        con.close()
+    with route_client([*api_reports.ROUTES, *api_codes.ROUTES]) as c:
+        for code in ("DEMO-KTKT-2021", "DEMO-PHON-2021", ordinary):
+            r = c.post("/api/v1/reports", json=report(), headers={"X-Reporter-Code": code,
+                                                                "X-Forwarded-For": "203.0.113.9"})
+            assert r.status_code == 400, (code, r.json())
+            assert r.json()["errors"][0]["field"] == "reporter_code"
+    close_shared()
+    con = connect(demo_db)
+    try:
+        assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == before
+        assert len(my_reports(con.cursor(), "DEMO-KTKT-2021", ip="203.0.113.5")) > 10  # nobody locked out
+    finally:
+        con.close()
+    LIMITER.clear()
+
+
+def test_a_long_stored_code_opens_its_own_reports(con):
+    """The loader cuts a code at 64 characters before normalising it; My reports must read it the same way,
+    or the holder of a long code stored before codes were issued is locked out of their own evidence."""
+    long_code = "RESIDENT-" + "7" * 70
+    load_frame(con, pd.DataFrame([report(reporter_code=long_code)], dtype=object), Origin(source="web"))
+    assert len(my_reports(con.cursor(), long_code, ip="198.51.100.1")) == 1

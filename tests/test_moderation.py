@@ -230,11 +230,27 @@ def test_wrong_tokens_are_limited_per_address_and_in_total():
     with pytest.raises(OperatorRefusedError, match="too many") as e:
         guard.check(good, "10.0.0.1", b"s")  # even the right token, while blocked
     assert e.value.retry_after == 61
-    assert guard.check(good, "10.0.0.2", b"s") == token_id(good)  # another address still gets in
+    with pytest.raises(OperatorRefusedError, match="too many"):
+        guard.check(good, "10.0.0.2", b"s")  # the same /24: one network, blocked alike
+    assert guard.check(good, "10.0.1.2", b"s") == token_id(good)  # another network still gets in
     for _ in range(2):
         with pytest.raises(OperatorRefusedError, match="wrong"):
-            guard.check("guess", "10.0.0.3", b"s")
+            guard.check("guess", "10.0.2.3", b"s")
     with pytest.raises(OperatorRefusedError, match="too many"):
-        guard.check(good, "10.0.0.4", b"s")  # five failures in all: everyone waits
+        guard.check("guess", "10.0.3.4", b"s")  # five failures in all: every wrong token is refused
+    assert guard.check(good, "10.0.4.4", b"s") == token_id(good)  # ... but the operator is not locked out
     clock[0] = 61
     assert guard.check(good, "10.0.0.1", b"s") == token_id(good)
+
+
+def test_many_addresses_of_one_network_cannot_lock_the_operator_out():
+    """Before: 50 wrong tokens from 50 addresses of one IPv6 /64 (one host) refused the right token
+    everywhere for 15 minutes, renewable, e.g. while a fake outage is being raised."""
+    guard = AttemptGuard(per_address=5, total=50, window_seconds=900, clock=lambda: 0.0)
+    good = operator_token(b"s")
+    for i in range(55):
+        with pytest.raises(OperatorRefusedError):
+            guard.check("0" * 32, f"2001:db8::{i:x}", b"s")
+    assert guard.check(good, "198.51.100.200", b"s") == token_id(good)
+    with pytest.raises(OperatorRefusedError, match="too many"):
+        guard.check(good, "2001:db8::ffff", b"s")  # the attacker's own network stays blocked

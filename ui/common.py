@@ -7,7 +7,7 @@ import streamlit as st
 from core import settings
 from core.errors import DropMapError
 from core.text import html_literal, markdown_literal
-from ingest.submit import client_address
+from ingest.submit import visitor_address
 
 LANGS = ("ko", "en")
 # Session key of the reporter code: set by the report page, read by upload and "My reports".
@@ -49,7 +49,7 @@ def cursor():
 
 def client_ip() -> str | None:
     """The visitor's address, for rate limits (X-Forwarded-For only behind trusted proxies)."""
-    return client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For"))
+    return visitor_address(st.context.ip_address, st.context.headers)
 
 
 def plain(text: object) -> str:
