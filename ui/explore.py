@@ -316,13 +316,31 @@ def _share_chart(frame, chart: str, measure: str, q: MapQuery, db: str) -> None:
                          synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
 
 
+_FILTERS = ("explore_mode", "explore_carrier", "explore_brand", "explore_kinds", "explore_hours", "explore_days",
+            "explore_dates", "explore_res", "explore_measure")
+
+
+def _ignored_values_warning(problems: list) -> None:
+    """Say which values of the address were ignored, and keep saying it while the visitor looks at that view:
+    the page writes the cleaned address back and the map reports its position, so the next runs no longer
+    see the bad values. A change of filter ends it."""
+    filters = tuple(repr(st.session_state.get(key)) for key in _FILTERS)
+    if problems:
+        st.session_state["explore_ignored"] = ([str(p) for p in problems], filters)
+    kept, seen_with = st.session_state.get("explore_ignored", ([], None))
+    if seen_with != filters:
+        st.session_state.pop("explore_ignored", None)
+        return
+    for problem in kept:
+        st.warning(tr("주소의 값 하나를 무시했습니다: ", "Ignored one value in the address: ") + plain(problem))
+
+
 def main() -> None:
     st.title(tr("장애 지도", "Failure map"))
     db = str(settings.db_path())
     state, problems = state_from_params(st.query_params.to_dict())
-    for problem in problems:
-        st.warning(tr("주소의 값 하나를 무시했습니다: ", "Ignored one value in the address: ") + plain(problem))
     _seed_widgets(state)
+    _ignored_values_warning(problems)
     st.session_state["explore_run"] = st.session_state.get("explore_run", 0) + 1
     first, last = _period(db)
     if first is None:
