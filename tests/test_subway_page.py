@@ -77,3 +77,22 @@ def test_english_names_and_bad_url_values_shown_plainly(demo_db):
     errors = [e.value for e in at.error]
     assert errors and "<b>x</b>" not in errors[0] and "hours" in errors[0]
     assert _param(at, "hours") == "rush"  # fell back to the default
+
+
+def _chart_height(at: AppTest) -> int:
+    import json
+
+    charts = at.get("vega_lite_chart")
+    assert charts, "no chart on the page"
+    return json.loads(charts[0].proto.spec)["height"]
+
+
+@pytest.mark.parametrize(("carrier", "networks"), [("all", 3), ("KT", 1)])
+def test_chart_leaves_room_for_every_station(demo_db, carrier, networks):
+    # One carrier's chart was 12 px a station in all, legend and axis included: the rows overlapped
+    # and only every sixth station's name was drawn.
+    at = _page(line="2", hours="all", carrier=carrier)
+    assert not at.exception
+    count = len(_strip_names(at))
+    assert count > 40
+    assert _chart_height(at) >= 100 + count * max(24, 12 * networks)
