@@ -155,8 +155,9 @@ def _table(view: stations.LineView, beside: stations.LineView) -> pd.DataFrame:
 
 st.title(tr("지하철 노선", "Subway lines"))
 problems = _seed_from_url()
-for problem in problems:
-    show_error(problem)
+for problem in problems:  # as on the map page: the value is ignored, said in the page's language first
+    st.warning(tr("주소의 값 하나를 무시하고 기본값을 씁니다: ", "Ignored one value in the address (default used): ")
+               + plain(str(problem)), icon="⚠️")
 
 labels = {"all": tr("전체", "All"), **{n: map_charts.carrier_name(n, lang()) for n in NETWORKS}}
 c1, c2 = st.columns([1, 2])
