@@ -234,12 +234,18 @@ def station_ko(station, metres) -> str:
     return f"{name}역 {float(metres):,.0f} m" if name and distance else name
 
 
+def tech_ko(tech) -> str:
+    """'5G', 'LTE', '3G', or '모름' where the report did not say (stored as 'unknown')."""
+    value = text(tech)
+    return "모름" if value in ("", "unknown") else value
+
+
 def _reports_html(mine: pd.DataFrame) -> str:
     rows = []
     for r in mine.itertuples():
         rows.append([f"{r.local_time:%Y-%m-%d %H:%M}", place_ko(r.gu, r.dong), station_ko(r.station, r.station_m),
                      f"{r.lat:.5f}, {r.lon:.5f}", f"{network_ko(r.network)} / {text(r.brand)}", kind_ko(r.kind),
-                     r.tech, r.device_model, r.note, STATUS_KO.get(r.status, text(r.status))])
+                     tech_ko(r.tech), r.device_model, r.note, STATUS_KO.get(r.status, text(r.status))])
     headers = ["일시(서울)", "장소", "가까운 역", "좌표", "통신망/브랜드", "유형", "방식", "기종", "메모", "상태"]
     return _table(headers, rows)
 

@@ -156,12 +156,17 @@ def banner_text(row: dict, areas: list[dict], lang: str) -> str:
 
 
 def title_text(row: dict, areas: list[dict], lang: str) -> str:
-    """A one-line title for lists and feeds: 'KT 장애 진행 중 — 서울 전역 (2021-10-25 11:16부터)'."""
+    """A one-line title for lists and feeds: 'KT 장애 진행 중 — 서울 전역 (2021-10-25 11:16부터)', or for an
+    ended incident its span: 'KT 해소 — 서울 전역 (2021-10-25 11:16–12:50)'."""
     tz = load_city().tz
     carrier = NETWORK_NAMES[row["network"]][lang]
     status = STATUS_NAMES[row["status"]][lang]
     onset = row["onset_at"].astimezone(tz)
     where = area_text(row, areas, lang)
+    if row.get("ended_at") is not None:
+        end = row["ended_at"].astimezone(tz)
+        stop = f"{end:%H:%M}" if end.date() == onset.date() else f"{end:%Y-%m-%d %H:%M}"
+        return f"{carrier} {status} — {where} ({onset:%Y-%m-%d %H:%M}–{stop})"
     if lang == "ko":
         return f"{carrier} {status} — {where} ({onset:%Y-%m-%d %H:%M}부터)"
     return f"{carrier} {status} — {where} (from {onset:%Y-%m-%d %H:%M})"

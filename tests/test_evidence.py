@@ -210,3 +210,11 @@ def test_the_answer_shows_the_numbers_of_its_tests(town):
                         generated_at=datetime(2021, 11, 1, 9, 0, tzinfo=load_city().tz))
     assert all(line.replace("<", "&lt;") in page for line in lines)
     assert verdict_numbers(verdict, "en")[0].startswith("carrier test")
+
+
+def test_dossier_says_in_korean_when_the_technology_is_unknown(town):
+    # The Korean document printed the stored value "unknown" in its 방식 column.
+    mine = my_reports(town, ME).assign(tech=["unknown", "LTE", None, "5G"])
+    page = dossier_html(mine, None, None, None, generated_at=datetime(2021, 11, 1, 9, 0, tzinfo=load_city().tz))
+    assert "unknown" not in page
+    assert page.count("<td>모름</td>") == 2 and "<td>LTE</td>" in page and "<td>5G</td>" in page

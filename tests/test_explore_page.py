@@ -116,6 +116,23 @@ def test_panels_below_the_map(demo_db, panel):
         _worst(at)  # only the chosen panel is computed
 
 
+def _image_caption(at: AppTest, title: str) -> str:
+    return next(c.value for c in at.code if c.value.startswith(title))
+
+
+def test_chart_image_caption_names_the_filters_the_chart_draws(demo_db):
+    # The heatmap draws every hour and carrier: its image said "시간대: 07–09시" from the map's filters.
+    at = _page(panel="hours", carrier="KT", hours="7-9", res="9")
+    assert not at.exception
+    caption = _image_caption(at, "시간대 × 통신사")
+    assert "시간대: 하루 전체" in caption and "07–09" not in caption
+    assert "통신사: 전체" in caption and "H3 해상도 8" in caption
+    # The daily trend keeps the chosen hours (all carriers, res 8 as drawn).
+    at = _page(panel="days", carrier="KT", hours="7-9", res="9")
+    caption = _image_caption(at, "일별 추이")
+    assert "시간대: 07–09시" in caption and "통신사: 전체" in caption and "H3 해상도 8" in caption
+
+
 def test_english_interface(demo_db):
     at = _page(lang="en")
     assert at.title[0].value == "Failure map"

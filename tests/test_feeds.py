@@ -284,3 +284,18 @@ def test_no_configuration_means_no_webhooks(tmp_path):
 def test_backoff_doubles_up_to_an_hour():
     assert [webhooks.backoff(n, 30).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert webhooks.backoff(20, 30).total_seconds() == 3600
+
+
+@pytest.mark.parametrize(("row", "areas", "lang", "expected"), [
+    # An ended incident shows its span, not "from ..." as if it were still going on.
+    (_row("KT-1", synthetic=True), [], "ko", "KT 해소 — 서울 전역 (2021-10-25 11:16–12:45)"),
+    (_row("KT-1", synthetic=True), [], "en", "KT Resolved — all of Seoul (2021-10-25 11:16–12:45)"),
+    (_row("SKT-1", status="ongoing", network="SKT", scope="districts"), _MAPO, "ko",
+     "SK텔레콤 장애 진행 중 — 마포구 (2021-10-25 11:16부터)"),
+    (_row("SKT-1", status="ongoing", network="SKT", scope="districts"), _MAPO, "en",
+     "SK Telecom Ongoing outage — Mapo-gu (from 2021-10-25 11:16)"),
+])
+def test_incident_title(row, areas, lang, expected):
+    from outages.public import title_text
+
+    assert title_text(row, areas, lang) == expected

@@ -74,6 +74,35 @@ def test_english_names_and_bad_url_values_shown_plainly(demo_db):
     assert not at.exception
     assert at.title[0].value == "Subway lines"
     assert "Sicheong" in _strip_names(at)
-    errors = [e.value for e in at.error]
-    assert errors and "<b>x</b>" not in errors[0] and "hours" in errors[0]
+    warnings = [e.value for e in at.warning]
+    assert warnings and "<b>x</b>" not in warnings[0] and "hours" in warnings[0]
+    assert warnings[0].startswith("Ignored one value in the address")
     assert _param(at, "hours") == "rush"  # fell back to the default
+
+
+def test_a_bad_url_value_is_said_in_korean_first(demo_db):
+    # The Korean page showed only the API's English message, in red, for a value it had simply ignored.
+    at = _page(line="경의중앙")
+    assert not at.exception and not at.error
+    warnings = [e.value for e in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith("주소의 값 하나를 무시하고 기본값을 씁니다")
+    assert "경의중앙" in warnings[0] and _param(at, "line") == "2"
+
+
+def _chart_height(at: AppTest) -> int:
+    import json
+
+    charts = at.get("vega_lite_chart")
+    assert charts, "no chart on the page"
+    return json.loads(charts[0].proto.spec)["height"]
+
+
+@pytest.mark.parametrize(("carrier", "networks"), [("all", 3), ("KT", 1)])
+def test_chart_leaves_room_for_every_station(demo_db, carrier, networks):
+    # One carrier's chart was 12 px a station in all, legend and axis included: the rows overlapped
+    # and only every sixth station's name was drawn.
+    at = _page(line="2", hours="all", carrier=carrier)
+    assert not at.exception
+    count = len(_strip_names(at))
+    assert count > 40
+    assert _chart_height(at) >= 100 + count * max(24, 12 * networks)

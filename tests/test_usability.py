@@ -158,3 +158,12 @@ def test_the_api_answers_by_all_and_the_cli_writes_it(tmp_path, monkeypatch):
     assert manifest["query"]["by"] == "all"
     header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert "hour" not in header and "kind" in header and "reporters" in header
+
+
+def test_no_map_script_needs_jquery():
+    # The maps load Leaflet only; folium's Popup writes `$(...)`, which threw "$ is not defined" and
+    # stopped the script before the map was drawn: My reports showed no map at all.
+    for html in _rendered_maps():
+        assert "$(" not in html
+    html = _rendered_maps()[2]
+    assert ".bindPopup(" in html and ".setContent(" in html

@@ -292,13 +292,16 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
     if panel == "hours":
         st.caption(tr("하루 전체, 통신사별 (선택한 통신사·시간과 관계없이 모든 시간·통신사).",
                       "Whole day, every carrier (whatever carrier and hours are chosen above)."))
-        profile = _hour_profile(q.with_changes(carrier=None, hours=ALL_HOURS, res=8, mode="level"), measure, db)
+        # The image's caption names the filters of the query drawn, not those of the map above.
+        drawn = q.with_changes(carrier=None, hours=ALL_HOURS, res=8, mode="level")
+        profile = _hour_profile(drawn, measure, db)
         st.altair_chart(map_charts.hour_heatmap(profile, measure, lang()), width="stretch")
-        _share_chart(profile, "hours", measure, q, db)
+        _share_chart(profile, "hours", measure, drawn, db)
     elif panel == "days":
-        trend = _day_trend(q.with_changes(carrier=None, res=8, mode="level"), measure, db)
+        drawn = q.with_changes(carrier=None, res=8, mode="level")
+        trend = _day_trend(drawn, measure, db)
         st.altair_chart(map_charts.trend_chart(trend, measure, lang()), width="stretch")
-        _share_chart(trend, "days", measure, q, db)
+        _share_chart(trend, "days", measure, drawn, db)
     else:
         worst, worst_measure = _worst(q.with_changes(mode="level"), db)
         st.caption(tr("통신사별로 소표본 보정값이 가장 높은 육각형 10곳 (판단 보류 육각형 제외).",

@@ -13,6 +13,7 @@ from functools import lru_cache
 import folium
 import shapely
 from branca.element import MacroElement
+from folium.template import Template as FoliumTemplate
 from jinja2 import Template
 
 from core.settings import DATA_DIR
@@ -121,12 +122,25 @@ def selected_layer(lat: float | None, lon: float | None, tooltip: str) -> folium
     return group
 
 
+class PlainPopup(folium.Popup):
+    """A popup whose content is set as a string: folium's own wraps it in jQuery's ``$(...)``, and these
+    maps load Leaflet only, so the first popup stopped the map's script (the map never showed)."""
+
+    _template = FoliumTemplate("""
+        var {{ this.get_name() }} = L.popup({{ this.options|tojavascript }});
+        {% for name, element in this.html._children.items() %}
+            {{ this.get_name() }}.setContent({{ element.render(**kwargs)|tojson }});
+        {% endfor %}
+        {{ this._parent.get_name() }}.bindPopup({{ this.get_name() }});
+    """)
+
+
 def reports_map(points: list[dict], center: tuple[float, float], zoom: int) -> folium.Map:
     """The reporter's own reports as dots; ``points`` carry lat, lon, colour and popup text (escaped here)."""
     m = offline_map(center, zoom)
     for p in points:
         folium.CircleMarker([p["lat"], p["lon"]], radius=6, color=p.get("colour", SELECTED_COLOUR), fill=True,
-                            fill_opacity=0.7, popup=folium.Popup(escape(p["popup"]), max_width=240)).add_to(m)
+                            fill_opacity=0.7, popup=PlainPopup(escape(p["popup"]), max_width=240)).add_to(m)
     if points:
         lats = [p["lat"] for p in points]
         lons = [p["lon"] for p in points]

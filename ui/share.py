@@ -64,7 +64,8 @@ _CHART_TITLES = {"hours": ("시간대 × 통신사", "Hour of day × carrier"), 
 
 def offer_chart(frame, *, chart: str, measure: str, q, params: dict, first, last, synthetic: bool, k: int,
                 lang: str) -> None:
-    """PNG of the map page's chart below the map: ``chart`` is "hours" (heatmap) or "days" (lines)."""
+    """PNG of the map page's chart below the map: ``chart`` is "hours" (heatmap) or "days" (lines); ``q`` is
+    the query the chart draws (its caption's filters)."""
     from ui.map_charts import value_title as value_title_of
 
     per = "hour" if chart == "hours" else "day"
@@ -73,7 +74,7 @@ def offer_chart(frame, *, chart: str, measure: str, q, params: dict, first, last
     value_title = {code: value_title_of(measure, code, per=per) for code in ("ko", "en")}
     url = current_url("explore", params)
     cap = share.caption(title=title, period=share.period_text(q.since, q.until, first, last),
-                        filters=share.map_filters(q.with_changes(carrier=None)), k=k, synthetic=synthetic,
+                        filters=share.map_filters(q), k=k, synthetic=synthetic,
                         lang=lang, url=url)
     data = share.hidden_as_gaps(frame)
     y_title = value_title[cap.lang]  # the image's language: English when no font draws Hangul

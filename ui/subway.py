@@ -106,7 +106,10 @@ def _chart(view: stations.LineView, beside: stations.LineView) -> alt.Chart:
     points = base.mark_point(filled=True, size=40).encode(x="failure_rate:Q")
     ticks = alt.Chart(shown.dropna(subset=["beside"])).mark_tick(color="#999", thickness=1, size=10).encode(
         y=y, yOffset=offset, x="beside:Q")
-    height = max(200, 12 * len(frame))
+    # The height is the whole chart's (legend and axis too): at least 24 px a station, 12 px a figure,
+    # so that one carrier's line of 18 stations is not squeezed into a few pixels a row.
+    per_station = max(24, 12 * frame["network"].nunique())
+    height = max(200, 110 + per_station * len(order))
     return (rules + points + ticks).properties(height=height, width="container")
 
 
@@ -152,8 +155,9 @@ def _table(view: stations.LineView, beside: stations.LineView) -> pd.DataFrame:
 
 st.title(tr("지하철 노선", "Subway lines"))
 problems = _seed_from_url()
-for problem in problems:
-    show_error(problem)
+for problem in problems:  # as on the map page: the value is ignored, said in the page's language first
+    st.warning(tr("주소의 값 하나를 무시하고 기본값을 씁니다: ", "Ignored one value in the address (default used): ")
+               + plain(str(problem)), icon="⚠️")
 
 labels = {"all": tr("전체", "All"), **{n: map_charts.carrier_name(n, lang()) for n in NETWORKS}}
 c1, c2 = st.columns([1, 2])
