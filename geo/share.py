@@ -21,6 +21,7 @@ from html import escape
 from urllib.parse import urlencode
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
@@ -229,6 +230,39 @@ def _heatmap_png(frame: pd.DataFrame, *, rows: str, columns: str, values: str, c
     return _png(fig)
 
 
+def _stations_png(frame: pd.DataFrame, *, cap: Caption, colours: dict[str, str] | None = None,
+                  names: dict[str, str] | None = None, x_title: str = "") -> bytes:
+    """Stations top to bottom in line order, per network a dot (failure rate) and a bar (its 95 % interval);
+    hidden (null) figures are not drawn."""
+    colours = colours or CARRIER_COLOURS
+    label = "station_en" if cap.lang == "en" and "station_en" in frame else "station"
+    stops = frame.drop_duplicates("order").sort_values("order")
+    row_of = {order: i for i, order in enumerate(stops["order"])}
+    networks = list(dict.fromkeys(frame["network"]))
+    fig, ax = _figure(8.0, max(3.0, 0.2 * len(stops) + 1.0), cap)
+    step = 0.6 / max(len(networks), 1)
+    for j, network in enumerate(networks):
+        part = frame[(frame["network"] == network)].dropna(subset=["failure_rate"])
+        y = part["order"].map(row_of).to_numpy(dtype=float) + (j - (len(networks) - 1) / 2) * step
+        colour = colours.get(str(network), "#444")
+        ax.hlines(y, part["rate_low"].to_numpy(dtype=float), part["rate_high"].to_numpy(dtype=float),
+                  color=colour, linewidth=1.2, alpha=0.8)
+        ax.plot(part["failure_rate"].to_numpy(dtype=float), y, "o", color=colour, markersize=3.5,
+                label=(names or {}).get(network, str(network)))
+    ax.set_yticks(range(len(stops)), [str(v) for v in stops[label]], fontsize=6 if len(stops) > 30 else 7)
+    ax.set_ylim(len(stops) - 0.5, -0.5)  # the line's first station at the top
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel(x_title, fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(networks), frameon=False)
+    _, bottom, _, height = ax.get_position().bounds
+    ax.set_position((0.16, bottom, 0.80, height))  # room on the left for the station names
+    return _png(fig)
+
+
 # --- embedding -----------------------------------------------------------------------
 
 def view_url(base_url: str, path: str, params: dict[str, str]) -> str:
@@ -263,6 +297,13 @@ def heatmap_png(frame: pd.DataFrame, *, cap: Caption, **how) -> bytes:
     """A heatmap as a PNG with its caption (``how``: rows, columns, values, value_title)."""
     with _fonts(cap):
         return _heatmap_png(frame, cap=cap, **how)
+
+
+def stations_png(frame: pd.DataFrame, *, cap: Caption, **how) -> bytes:
+    """A subway line's stations (a ``geo.stations.LineView`` frame) as a PNG with its caption (``how``:
+    colours {network: "#rrggbb"}, names {network: label}, x_title)."""
+    with _fonts(cap):
+        return _stations_png(frame, cap=cap, **how)
 
 
 # --- captions of the map page's views ------------------------------------------------

@@ -177,3 +177,57 @@ def test_the_incident_page_offers_a_png(con):
     assert not at.exception
     assert any("share_incident_png" in b.proto.id for b in at.get("download_button"))
     assert any(f"outages?incident={incident}&amp;embed=true" in c.value for c in at.code), [c.value for c in at.code]
+
+
+def _line_frame() -> pd.DataFrame:
+    from geo import stations
+
+    rows = []
+    for s in stations.line_order()["2"][:20]:
+        for j, network in enumerate(("SKT", "KT", "LGU+")):
+            rate = 0.05 + 0.01 * j + 0.002 * s.order
+            hidden = s.order % 4 == 0
+            rows.append({"station": s.station, "station_en": s.station_en, "order": s.order, "network": network,
+                         "failure_rate": np.nan if hidden else rate, "rate_low": np.nan if hidden else rate - 0.02,
+                         "rate_high": np.nan if hidden else rate + 0.03})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_the_stations_png_decodes_in_the_web_charts_carrier_colours(lang):
+    from ui.map_charts import CARRIER_COLOURS
+
+    frame = _line_frame()
+    assert frame["failure_rate"].isna().any()  # hidden figures are in the frame, simply not drawn
+    cap = share.caption(title={"ko": "지하철 2호선 역별 장애 비율", "en": "Line 2: failure rate by station"},
+                        period="2021-09-27 – 2021-10-31", filters=["carrier: all"], k=5, synthetic=True, lang=lang)
+    image = _decoded(share.stations_png(frame, cap=cap, colours=CARRIER_COLOURS, x_title="rate")).convert("RGB")
+    pixels = {tuple(p) for p in np.asarray(image).reshape(-1, 3)}
+    assert len(pixels) > 50
+    for colour in CARRIER_COLOURS.values():  # each network's dots, as on the web chart
+        assert tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) in pixels, colour
+
+
+def test_the_subway_page_offers_a_png_with_its_caption(demo_db):
+    from geo import stations
+
+    stations.COUNTS.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in {"line": "3", "carrier": "KT", "hours": "rush"}.items():
+        at.query_params[key] = value
+    at.switch_page("ui/subway.py")
+    at.run()
+    stations.COUNTS.clear()
+    assert not at.exception
+    assert any("share_stations_png" in b.proto.id for b in at.get("download_button"))
+    codes = [c.value for c in at.code]
+    caption = next(c for c in codes if "CC BY 4.0" in c)
+    if share.cjk_font() is not None:
+        assert caption.startswith("지하철 3호선 역별 장애 비율\n")
+        assert "통신사: KT" in caption and "시간대: 출퇴근 시간" in caption and "시연용 합성 데이터" in caption
+    else:
+        assert caption.startswith("Line 3: failure rate by station\n")
+        assert "carrier: KT" in caption and "hours: rush hours" in caption and "synthetic" in caption
+    assert "k = 5" in caption and "/subway?line=3&carrier=KT&hours=rush" in caption
+    assert any(c.startswith("<iframe src=") and "subway?line=3&amp;carrier=KT&amp;hours=rush&amp;embed=true" in c
+               for c in codes)

@@ -123,3 +123,35 @@ def offer_incident(frame, row: dict, where: dict[str, str], *, k: int, lang: str
                                x_format="%H:%M", marks=marks)
 
     offer(png, key="share_incident_png", file_name=f"dropmap_{row['incident_id']}.png", cap=cap, url=url)
+
+
+# --- a subway line ---------------------------------------------------------------------
+
+def offer_stations(view, *, line: str, carrier: str | None, hours: str, k: int, synthetic: bool, lang: str) -> None:
+    """PNG of the subway page's chart: ``view`` is the page's ``geo.stations.LineView`` (hidden figures
+    are null and not drawn); the period is the whole data's, as the stations are counted over all of it."""
+    from geo import stations
+    from ingest.vocab import NETWORK_NAMES
+    from store import map_sql
+    from ui.common import cursor
+    from ui.map_charts import CARRIER_COLOURS
+
+    first, last = map_sql.data_period(cursor())
+    who = NETWORK_NAMES[carrier] if carrier else {"ko": "전체", "en": "all"}
+    window_ko, window_en, _ = stations.WINDOWS[hours]
+    params = {"line": line, "carrier": carrier or "all", "hours": hours}
+    url = current_url("subway", params)
+    cap = share.caption(
+        title={"ko": f"지하철 {line}호선 역별 장애 비율", "en": f"Line {line}: failure rate by station"},
+        period=share.period_text(None, None, first, last),
+        filters=[{"ko": f"통신사: {who['ko']}", "en": f"carrier: {who['en']}"},
+                 {"ko": f"시간대: {window_ko}", "en": f"hours: {window_en}"},
+                 {"ko": f"역 반경 {stations.RADIUS_M:.0f} m", "en": f"within {stations.RADIUS_M:.0f} m of a station"}],
+        k=k, synthetic=synthetic, lang=lang, url=url)
+    names = {n: NETWORK_NAMES.get(n, {}).get(cap.lang, n) for n in view.frame["network"].unique()}
+    x_title = "failure rate (95% interval)" if cap.lang == "en" else "장애 비율 (95% 구간)"
+
+    def png():
+        return share.stations_png(view.frame, cap=cap, colours=CARRIER_COLOURS, names=names, x_title=x_title)
+
+    offer(png, key="share_stations_png", file_name=f"dropmap_subway_line{line}_{hours}.png", cap=cap, url=url)

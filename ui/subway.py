@@ -11,11 +11,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core import settings
 from core.errors import DropMapError, InputError
 from geo import stations
 from ingest.vocab import NETWORKS
 from ui import map_charts
+from ui import share as share_ui
 from ui.common import choose, cursor, escape, lang, plain, show_error, tr
+from ui.notices import cached_demo_share
 
 # The lines' own colours (Seoul Metro signage), for the strip.
 LINE_COLOURS = {"1": "#0052A4", "2": "#00A84D", "3": "#EF7C1C", "4": "#00A5DE", "5": "#996CAC", "6": "#CD7C2F",
@@ -196,6 +199,8 @@ _stretches(view)
 st.subheader(tr("역별 장애 비율", "Failure rate by station"))
 if rated:
     st.altair_chart(_chart(view, beside), use_container_width=True)
+    share_ui.offer_stations(view, line=line, carrier=carrier, hours=hours, k=view.k,
+                            synthetic=cached_demo_share(str(settings.db_path())) > 0, lang=lang())
 st.dataframe(_table(view, beside), hide_index=True, use_container_width=True)
 st.caption(tr("영문 역명은 로마자 표기법으로 옮긴 것입니다. 노선 순서: data/subway_line_order.csv "
               "(서울교통공사·국가철도공단, 공공데이터포털). 방법: 방법론 페이지와 docs/METHODOLOGY.md.",
