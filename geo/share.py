@@ -258,8 +258,11 @@ def _stations_png(frame: pd.DataFrame, *, cap: Caption, colours: dict[str, str] 
     ax.grid(axis="x", alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(networks), frameon=False)
+    # Room on the left for the longest station name (a Hangul syllable about 1.7 Latin letters wide).
+    longest = max((sum(1.7 if ord(ch) > 0x1100 else 1.0 for ch in str(v)) for v in stops[label]), default=0)
+    left = min(0.42, max(0.1, 0.04 + 0.009 * longest))
     _, bottom, _, height = ax.get_position().bounds
-    ax.set_position((0.16, bottom, 0.80, height))  # room on the left for the station names
+    ax.set_position((left, bottom, 0.96 - left, height))
     return _png(fig)
 
 
