@@ -231,3 +231,20 @@ def test_the_subway_page_offers_a_png_with_its_caption(demo_db):
     assert "k = 5" in caption and "/subway?line=3&carrier=KT&hours=rush" in caption
     assert any(c.startswith("<iframe src=") and "subway?line=3&amp;carrier=KT&amp;hours=rush&amp;embed=true" in c
                for c in codes)
+
+
+def test_the_stations_png_draws_a_real_line_view(demo_db_file):
+    from geo import stations
+
+    stations.COUNTS.clear()
+    con = connect(demo_db_file, read_only=True)
+    try:
+        view = stations.line_view(con.cursor(), "2", window="rush")
+    finally:
+        con.close()
+        stations.COUNTS.clear()
+    assert view.frame["failure_rate"].notna().any()
+    cap = share.caption(title={"ko": "지하철 2호선", "en": "Line 2"}, period="p", filters=[], k=view.k,
+                        synthetic=True, lang="en")
+    image = _decoded(share.stations_png(view.frame, cap=cap))
+    assert image.height > 1000  # 51 stations, a row each
