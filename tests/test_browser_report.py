@@ -6,24 +6,9 @@ import re
 import time
 
 import pytest
+from conftest import PHONE
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                  locale="ko-KR")
-    outside = []
-    pg = context.new_page()
-    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
-                                                                               "blob:", "about:")) else None)
-    pg.outside_requests = outside
-    yield pg
-    context.close()
-
 
 def settle(page) -> None:
     """Wait until Streamlit has finished rerunning (widgets re-render and close open menus)."""
