@@ -57,10 +57,10 @@ def test_line_two_at_rush_hour_on_a_phone(real_site, phone, screenshot_dir):
     assert len(rates) == 3 * len(line_two)
     shown = [r for r in rates if re.search(r"\d+\.\d%", r)]
     assert len(shown) > len(rates) // 2, rates[:6]  # the default demo has enough reporters at most stations
-    assert page.get_by_text("가장 나쁜 구간").is_visible()
+    assert page.get_by_role("heading", name="가장 나쁜 구간").is_visible()
     assert page.get_by_text("제보자 5명 미만").first.is_visible()  # says which k
     page.screenshot(path=str(screenshot_dir / "story_subway_line2_rush.png"))
-    page.get_by_text("역별 장애 비율").scroll_into_view_if_needed()
+    page.get_by_role("heading", name="역별 장애 비율").scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     page.screenshot(path=str(screenshot_dir / "story_subway_line2_chart.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways page scroll
