@@ -3,7 +3,7 @@
 Places are the res-8 hexagons (about 0.7 km²) of your failure reports; hours
 are the 4-hour buckets (evidence.mine.TIME_BUCKETS) in which you reported
 there; the period runs from 30 days before your first report to 30 days after
-your last. Only (hexagon, bucket, carrier) cells with at least k other
+your last, within the stored data. Only (hexagon, bucket, carrier) cells with at least k other
 reporters count (the same rule as the public map), so nothing here reveals
 less than what the map already publishes.
 
@@ -31,6 +31,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from core.city import load_city
 from evidence import _sql
 from evidence.mine import failures_of, main_model, main_network, model_key, reporter_of
 from evidence.stats import higher_rate_p_value, wilson_interval
@@ -88,6 +89,12 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
     units = failures[["h3_r8", "bucket"]].drop_duplicates()
     start = failures["observed_at"].min() - PERIOD_PADDING
     end = failures["observed_at"].max() + PERIOD_PADDING
+    # The period said on the page and in the dossier is never wider than the data: no report lies outside it.
+    first, last = _sql.observed_span(cur)
+    # (the end is exclusive in the query: just past the last report)
+    start, end = max(start, pd.Timestamp(first)), min(end, pd.Timestamp(last) + pd.Timedelta(microseconds=1))
+    tz = load_city().tz  # shown as Seoul dates
+    start, end = start.tz_convert(tz), end.tz_convert(tz)
     rows = _sql.nearby_groups(cur, me=reporter_of(code), units=units, start=start.to_pydatetime(),
                               end=end.to_pydatetime(), k=k)
     result = Comparison(network=network, model=model, hexes=units["h3_r8"].nunique(),

@@ -56,6 +56,14 @@ def test_comparison_counts_others_in_my_places_and_hours(town):
     assert low < 0.5 < high
 
 
+def test_the_comparison_period_is_never_wider_than_the_data(town):
+    """It said 30 days either side of my reports, past the first and the last day of any data."""
+    comparison = compare_nearby(town, ME, my_reports(town, ME), k=5)
+    first, last = town.execute("SELECT min(observed_at), max(observed_at) FROM reports").fetchone()
+    assert comparison.start == pd.Timestamp(first)
+    assert comparison.end == pd.Timestamp(last) + pd.Timedelta(microseconds=1)  # exclusive, just past the last
+
+
 def test_groups_and_a_network_verdict(town):
     comparison = compare_nearby(town, ME, my_reports(town, ME), k=5)
     groups = comparison.groups
