@@ -157,6 +157,27 @@ def test_the_map_page_offers_png_caption_and_embed(demo_db):
     assert not any("carrier=KT" in c for c in codes)
 
 
+def test_the_selected_hex_offers_its_24_hour_chart_as_png(demo_db):
+    import h3
+
+    from store.db import connect
+
+    con = connect(demo_db)
+    busiest = con.execute("SELECT h3_r8 FROM reports GROUP BY 1 ORDER BY count(DISTINCT source_id) DESC "
+                          "LIMIT 1").fetchone()[0]
+    con.close()
+    cell = h3.int_to_str(busiest)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["cell"] = cell
+    at.switch_page("ui/explore.py")
+    at.run()
+    assert not at.exception
+    ids = [b.proto.id for b in at.get("download_button")]
+    assert any("share_hex_hours_png" in i for i in ids)
+    codes = [c.value for c in at.code]
+    assert any(cell in c and "CC BY 4.0" in c and "k = " in c for c in codes)
+
+
 def test_the_incident_page_offers_a_png(con):
     from datetime import datetime
 

@@ -275,6 +275,10 @@ def _render_detail(q: MapQuery, cell: str, db: str) -> None:
         st.caption(tr("24시간 장애 비율 (통신사별, 95% 구간; 제보자가 부족한 시간은 빠짐)",
                       "Failure rate over 24 hours per carrier (95% band; hours with too few reporters left out)"))
         st.altair_chart(map_charts.trend_chart(detail.hours, "rate", lang(), x="hour"), width="stretch")
+        first, last = _period(db)
+        share_ui.offer_hex_hours(detail.hours, cell=cell, q=q, params=params_from_state(_state_from_widgets()),
+                                 first=first, last=last, synthetic=cached_demo_share(db) > 0, k=min_reporters(),
+                                 lang=lang())
 
 
 PANELS = ("hours", "days", "worst")

@@ -89,6 +89,26 @@ def offer_chart(frame, *, chart: str, measure: str, q, params: dict, first, last
     offer(png, key=f"share_{chart}_png", file_name=f"dropmap_{chart}.png", cap=cap, url=url)
 
 
+def offer_hex_hours(frame, *, cell: str, q, params: dict, first, last, synthetic: bool, k: int, lang: str) -> None:
+    """PNG of the selected hexagon's 24-hour chart (failure rate per carrier, 95% band; hours under k left out)."""
+    from ui.map_charts import value_title as value_title_of
+
+    title = {"ko": f"선택한 육각형 {cell} — 24시간 장애 비율",
+             "en": f"Selected hex {cell} — failure rate over 24 hours"}
+    url = current_url("explore", params)
+    cap = share.caption(title=title, period=share.period_text(q.since, q.until, first, last),
+                        filters=share.map_filters(q.with_changes(carrier=None)), k=k, synthetic=synthetic,
+                        lang=lang, url=url)
+    data = share.hidden_as_gaps(frame)
+    y_title = value_title_of("rate", cap.lang)
+
+    def png():
+        return share.lines_png(data, cap=cap, x="hour", y="value", group="network", low="low", high="high",
+                               y_title=y_title)
+
+    offer(png, key="share_hex_hours_png", file_name=f"dropmap_{cell}_24h.png", cap=cap, url=url, embed=False)
+
+
 # --- an incident ---------------------------------------------------------------------
 
 def offer_incident(frame, row: dict, where: dict[str, str], *, k: int, lang: str) -> None:
