@@ -74,9 +74,9 @@ def test_failure_map_in_a_browser(site, page, browser, screenshot_dir):
 
     # clicking a hex opens its detail panel and puts the hex in the URL
     again.frame_locator(MAP_FRAME).locator(HEXES).nth(_signature(again).count(",") // 2).click(force=True)
-    again.get_by_text("선택한 육각형").wait_for(timeout=60_000)
+    again.get_by_role("heading", name="선택한 육각형").wait_for(timeout=60_000)
     again.wait_for_url(re.compile(r".*cell=8[0-9a-f]{14}.*"), timeout=60_000)
-    again.get_by_text("선택한 육각형").scroll_into_view_if_needed()
+    again.get_by_role("heading", name="선택한 육각형").scroll_into_view_if_needed()
     again.wait_for_timeout(1500)  # charts in the panel
     again.screenshot(path=str(screenshot_dir / "map_detail.png"))
     context.close()

@@ -48,7 +48,7 @@ def test_journalist_home_map_filter_detail_share(real_site, page, screenshot_dir
     # A hexagon's detail: the panel opens and the hexagon is in the URL.
     signature = _signature(page)
     page.frame_locator(MAP_FRAME).locator(HEXES).nth(signature.count(",") // 2).click(force=True)
-    page.get_by_text("선택한 육각형").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="선택한 육각형").wait_for(timeout=60_000)
     page.wait_for_url(re.compile(r".*cell=8[0-9a-f]{14}.*"), timeout=60_000)
     settle(page)
     page.screenshot(path=str(screenshot_dir / "story_journalist_3_detail.png"), full_page=True)
