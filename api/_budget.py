@@ -4,7 +4,7 @@ The hourly report quota (ingest.abuse) can only be charged once a body is
 parsed and its reports counted. A client that sends huge or broken bodies as
 fast as it can would make the site read and parse every one of them first, so
 a cheaper budget is charged before that: requests per minute and body bytes
-per hour per client address. Every request pays, whatever becomes of it (a
+per hour per client machine (an IPv4 address, an IPv6 /64). Every request pays, whatever becomes of it (a
 body refused for carrying two codes, for bad JSON or for its size pays too).
 The same kind of budget limits the aggregates one address may have built by
 the hex API (answers from the cache are free).
@@ -13,6 +13,7 @@ the hex API (answers from the cache are free).
 from __future__ import annotations
 
 from core import settings
+from core.network import host_of
 from ingest.abuse import RateLimitedError, RateLimiter
 from ingest.identity import keyed_hash
 
@@ -30,7 +31,10 @@ class BudgetExceeded(Exception):
 
 
 def _key(ip: str | None) -> int | None:
-    return keyed_hash("budget", ip) if ip else None
+    """The client's machine (core.network.host_of: an IPv6 host holds a whole /64); a peer that is not
+    an IP address (a test client, a socket) by its name."""
+    host = host_of(ip) or ip
+    return keyed_hash("budget", host) if host else None
 
 
 def _charge(limiter: RateLimiter, scope: str, ip: str | None, count: int, setting: str, message: str) -> None:

@@ -23,6 +23,7 @@ import time
 from collections import deque
 
 from core import settings
+from core.network import network_prefix
 
 _PURPOSE = b"dropmap-operator:v1"
 TOKEN_CHARS = 32  # hex characters: 128 bits
@@ -111,8 +112,6 @@ class AttemptGuard:
 def _network(address: str | None) -> str:
     """What wrong tokens are counted by: the address's network (IPv4 /24, IPv6 /48, as every other
     per-client limit), since one host holds a whole IPv6 /64 of addresses."""
-    from ingest.sources import network_prefix  # the one definition of a client's network
-
     return network_prefix(address) or address or "(unknown)"
 
 

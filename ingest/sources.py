@@ -16,26 +16,12 @@ reporter)``), so aged codes used from one network still raise no alarm.
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime, timedelta
 
 from core import settings
+from core.network import network_prefix
 from ingest.identity import keyed_hash
 from store.codes_sql import codes_issued_before
-
-
-def network_prefix(ip: str | None) -> str | None:
-    """The network an address belongs to, as text: IPv4 /24, IPv6 /48 (an IPv4-mapped address as IPv4)."""
-    if not ip:
-        return None
-    try:
-        address = ipaddress.ip_address(str(ip).strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    bits = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
 
 
 def prefix_hash(ip: str | None, *, secret: bytes | None = None) -> int | None:

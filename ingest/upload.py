@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core import settings
+from core.network import host_of
 from ingest import sql
 from ingest.abuse import AbuseChecks, RateLimitedError, RateLimiter
 from ingest.identity import keyed_hash
@@ -75,11 +76,11 @@ def load_upload(con, data: bytes | BinaryIO, file_name: str, *, fmt: str = "auto
 
 
 def reserve_upload(ip: str | None) -> None:
-    """Charge one upload to ``ip`` (DROPMAP_UPLOADS_PER_HOUR; an unknown address is not limited)."""
-    limit = settings.get_int("DROPMAP_UPLOADS_PER_HOUR")
-    if ip and limit > 0:
+    """Charge one upload to ``ip``'s machine (DROPMAP_UPLOADS_PER_HOUR; an unknown address is not limited)."""
+    limit, host = settings.get_int("DROPMAP_UPLOADS_PER_HOUR"), host_of(ip) or ip
+    if host and limit > 0:
         try:
-            UPLOADS.reserve([("address", keyed_hash("upload", ip), limit)], 1)
+            UPLOADS.reserve([("address", keyed_hash("upload", host), limit)], 1)
         except RateLimitedError as e:
             raise RateLimitedError("address (uploads)", limit, e.retry_after) from None
 

@@ -12,8 +12,9 @@ from stored import route_client, stored_reports
 
 from api import codes as api_codes
 from api import reports as api_reports
+from core.network import host_of, network_prefix
 from ingest.abuse import LIMITER
-from ingest.sources import network_prefix, prefix_hash
+from ingest.sources import prefix_hash
 from outages import _sql
 from outages.scan import scan
 from store.db import close_shared, connect
@@ -153,6 +154,29 @@ def test_network_prefixes():
     assert network_prefix("2001:db8:1:2:3:4:5:6") == "2001:db8:1::/48"
     assert network_prefix("testclient") is None and prefix_hash(None) is None
     assert prefix_hash("203.0.113.1") == prefix_hash("203.0.113.200") != prefix_hash("203.0.112.1")
+
+
+def test_a_host_is_an_ipv4_address_or_an_ipv6_64():
+    assert host_of("203.0.113.77") == "203.0.113.77/32" != host_of("203.0.113.78")
+    assert host_of("::ffff:203.0.113.77") == "203.0.113.77/32"
+    assert host_of("2001:db8:1:2:3:4:5:6") == host_of("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert host_of("2001:db8:1:3::1") != host_of("2001:db8:1:2::1") and host_of("testclient") is None
+
+
+def test_the_request_budget_counts_an_ipv6_host_once_whatever_address_of_its_64(monkeypatch):
+    """One host holds a whole /64: rotating through its addresses must not give it a new budget each time."""
+    from api import _budget
+
+    monkeypatch.setenv("DROPMAP_API_REQUESTS_PER_MINUTE", "3")
+    _budget.clear()
+    try:
+        for i in range(3):
+            _budget.charge_request(f"2001:db8:1:2::{i + 1:x}")
+        with pytest.raises(_budget.BudgetExceeded):
+            _budget.charge_request("2001:db8:1:2:dead:beef::1")
+        _budget.charge_request("2001:db8:1:3::1")  # another host
+    finally:
+        _budget.clear()
 
 
 def test_demo_data_counts_as_before(demo_db):
