@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import TypeVar
 
 import duckdb
@@ -39,13 +40,12 @@ def time_limit_ms() -> int:
     return settings.get_int("DROPMAP_QUERY_MS")
 
 
-def run_read(read: Callable[..., T], *args, limit_ms: int | None = None) -> T:
-    """``read(cur, *args)`` on a fresh cursor of the site's one connection, stopped after ``limit_ms``
-    (DROPMAP_QUERY_MS by default; 0 or less: no limit). Blocks: call it from a worker thread."""
-    from store.db import shared_connection
-
-    limit_ms = time_limit_ms() if limit_ms is None else limit_ms
-    cur = shared_connection(settings.db_path()).cursor()
+@contextmanager
+def time_limit(cur: duckdb.DuckDBPyConnection, limit_ms: int):
+    """Stop what ``cur`` runs inside the block after ``limit_ms`` (0 or less: no limit): DuckDB's
+    ``interrupt()`` on that cursor alone, repeated until the block ends (one landing between two
+    statements is lost), and QueryTimeout instead of the driver's error. The one time-limit mechanism
+    of the project: ``run_read`` and the station counts use it."""
     done = threading.Event()
     expired = threading.Event()
 
@@ -62,7 +62,7 @@ def run_read(read: Callable[..., T], *args, limit_ms: int | None = None) -> T:
     if watcher:
         watcher.start()
     try:
-        return read(cur, *args)
+        yield
     except duckdb.InterruptException as e:
         raise QueryTimeout(limit_ms) from e
     except duckdb.Error as e:
@@ -73,10 +73,23 @@ def run_read(read: Callable[..., T], *args, limit_ms: int | None = None) -> T:
         done.set()
         if watcher:
             watcher.join()
-        cur.close()
         if expired.is_set():
-            log.warning("read %s stopped after %.0f ms", getattr(read, "__name__", read),
-                        (time.monotonic() - started) * 1000)
+            log.warning("query stopped after %.0f ms", (time.monotonic() - started) * 1000)
+
+
+def run_read(read: Callable[..., T], *args, limit_ms: int | None = None) -> T:
+    """``read(cur, *args)`` on a fresh cursor of the site's one connection, closed afterwards and stopped
+    after ``limit_ms`` (DROPMAP_QUERY_MS by default; 0 or less: no limit). Blocks: call it from a
+    worker thread or a page's script thread."""
+    from store.db import shared_connection
+
+    limit_ms = time_limit_ms() if limit_ms is None else limit_ms
+    cur = shared_connection(settings.db_path()).cursor()
+    try:
+        with time_limit(cur, limit_ms):
+            return read(cur, *args)
+    finally:
+        cur.close()
 
 
 def unavailable_body(error: StoreError) -> tuple[dict, int, dict]:

@@ -9,13 +9,11 @@ this module.
 
 from __future__ import annotations
 
-import threading
-
 import duckdb
 import pandas as pd
 
-from core.errors import StoreError
 from store.filters import ReportFilter
+from store.read import time_limit
 
 # The one place that says who counts as a distinct source of reports (the column whose distinct
 # values are counted): every privacy threshold of this view compares that count with k.
@@ -62,14 +60,15 @@ def station_counts(cur: duckdb.DuckDBPyConnection, cells: pd.DataFrame, *, secon
     """Per station id x network x window ('am', 'pm', 'rest', 'rush', 'all'): failures, samples, reports, reporters.
 
     ``cells`` has columns sid (int) and cell (uint64, res 10); a window without reports has no row.
-    The query is interrupted after ``seconds`` (StoreError).
+    The query is interrupted after ``seconds`` (store.read.QueryTimeout, a StoreError).
     """
     where, values = ReportFilter(failures_only=False).where("r")
     (_, am0, am1), (_, pm0, pm1) = PARTS["am"], PARTS["pm"]
     sql = _COUNTS.format(cells=_CELLS_VIEW, cell_col=CELL_COLUMN, where=where, source=SOURCE, part=_PART_CONDITION)
     cur.register(_CELLS_VIEW, cells)
     try:
-        wide = _with_time_limit(cur, sql, [am0, am1, pm0, pm1, *values], seconds)
+        with time_limit(cur, max(1, round(seconds * 1000))):
+            wide = cur.execute(sql, [am0, am1, pm0, pm1, *values]).df()
     finally:
         cur.unregister(_CELLS_VIEW)
     parts = []
@@ -85,13 +84,3 @@ def station_counts(cur: duckdb.DuckDBPyConnection, cells: pd.DataFrame, *, secon
     return frame
 
 
-def _with_time_limit(cur: duckdb.DuckDBPyConnection, sql: str, values: list, seconds: float) -> pd.DataFrame:
-    """Run a query, interrupting it after ``seconds`` (a public query never runs unbounded)."""
-    timer = threading.Timer(seconds, cur.interrupt)
-    timer.start()
-    try:
-        return cur.execute(sql, values).df()
-    except duckdb.InterruptException as e:
-        raise StoreError(f"the stations query took longer than {seconds:g} s; try again shortly") from e
-    finally:
-        timer.cancel()

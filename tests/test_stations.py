@@ -229,9 +229,24 @@ def test_queries_have_a_time_limit(tiny_db):
     con = connect(tiny_db)
     try:
         with pytest.raises(StoreError):
-            stations_sql._with_time_limit(con.cursor(), "SELECT sum(i * i) FROM range(10000000000) t(i)", [], 0.5)
+            cur = con.cursor()
+            with stations_sql.time_limit(cur, 500):
+                cur.execute("SELECT sum(i * i) FROM range(10000000000) t(i)").fetchall()
     finally:
         con.close()
+
+
+def test_the_station_counts_run_under_the_time_limit(tiny_db, monkeypatch):
+    limits = []
+    real = stations_sql.time_limit
+    monkeypatch.setattr(stations_sql, "time_limit", lambda cur, ms: limits.append(ms) or real(cur, ms))
+    con = connect(tiny_db)
+    try:
+        stations_sql.station_counts(con.cursor(), stations.station_cells()[["sid", "cell"]],
+                                    seconds=stations.QUERY_SECONDS)
+    finally:
+        con.close()
+    assert limits == [stations.QUERY_SECONDS * 1000]
 
 
 def test_a_new_report_shows_once_the_data_changes(client, tiny_db, monkeypatch):
