@@ -209,3 +209,19 @@ def test_methodology_page(demo_db):
     assert any("합성" in w.value for w in at.warning)
     at_en = _page("ui/methodology.py", lang="en")
     assert "beta-binomial" in "\n".join(m.value for m in at_en.markdown)
+
+
+def test_a_slow_map_query_is_stopped_and_said_not_a_traceback(demo_db, monkeypatch):
+    """The map's queries go through the page's time-limited read (ui.common.read): a URL cannot make the
+    page run a query for ever."""
+    from geo import mapview
+
+    monkeypatch.setenv("DROPMAP_QUERY_MS", "100")
+
+    def slow(cur, *args, **kwargs):
+        cur.execute("SELECT sum(hash(a.range + b.range)) FROM range(20000) a, range(20000) b").fetchall()
+
+    monkeypatch.setattr(mapview, "level_view", slow)
+    at = _page(since="2021-10-01")  # a view nobody asked for before: not in the page's cache
+    assert not at.exception
+    assert any("ms" in e.value and "stopped" in e.value for e in at.error), [e.value for e in at.error]

@@ -47,6 +47,15 @@ def cursor():
     return connection().cursor()
 
 
+def read(fn, *args, **kwargs):
+    """``fn(cur, *args, **kwargs)`` on its own cursor, closed afterwards and stopped after DROPMAP_QUERY_MS
+    (store.read.run_read; a store.read.QueryTimeout is a StoreError, shown by ``show_error``). Every page
+    query whose cost a URL or a widget shapes goes through it, as the API's reads do."""
+    from store.read import run_read
+
+    return run_read(lambda cur: fn(cur, *args, **kwargs))
+
+
 def client_ip() -> str | None:
     """The visitor's address, for rate limits (X-Forwarded-For only behind trusted proxies)."""
     return visitor_address(st.context.ip_address, st.context.headers)

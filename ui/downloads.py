@@ -15,7 +15,7 @@ from geo.export import FORMATS, export_bytes, file_name
 from geo.snapshot import SNAPSHOT_URL, read_index
 from ingest.vocab import NETWORK_NAMES, NETWORKS
 from store.map_sql import data_period
-from ui.common import choose, cursor, lang, plain, show_error, tr
+from ui.common import choose, lang, plain, read, show_error, tr
 
 ALL = "all"
 _BY_LABELS = {
@@ -29,19 +29,11 @@ _AREA = {7: "5.2", 8: "0.74", 9: "0.1"}
 
 @st.cache_data(ttl=settings.get_int("DROPMAP_CACHE_SECONDS"), show_spinner=False)
 def _preview(query: ExportQuery, db: str):
-    cur = cursor()  # its own cursor: the aggregate's temp tables go when it closes
-    try:
-        return preview(cur, query)
-    finally:
-        cur.close()
+    return read(preview, query)  # its own cursor: the aggregate's temp tables go when it closes
 
 
 def _export(query: ExportQuery, fmt: str):
-    cur = cursor()
-    try:
-        return export_bytes(cur, query, fmt)
-    finally:
-        cur.close()
+    return read(export_bytes, query, fmt)
 
 
 st.title(tr("열린 데이터 내려받기", "Open data downloads"))
@@ -52,7 +44,7 @@ st.caption(tr(
     "GeoJSON. No report position, note or reporter code is included; the data is free to use under CC BY 4.0.",
 ))
 
-first, last = data_period(cursor())  # Seoul dates; min/max come from row-group statistics
+first, last = read(data_period)  # Seoul dates; min/max come from row-group statistics
 
 cols = st.columns(4)
 res = cols[0].selectbox(tr("해상도", "Resolution"), EXPORT_RESOLUTIONS, index=1, placeholder=choose(), key="dl_res",

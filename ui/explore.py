@@ -31,7 +31,7 @@ from ingest.vocab import KINDS, NETWORKS
 from store import map_sql
 from ui import map_charts
 from ui import share as share_ui
-from ui.common import choose, cursor, lang, plain, show_error, tr
+from ui.common import choose, lang, plain, read, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
@@ -44,38 +44,38 @@ MAP_HEIGHT = 580
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _view(q: MapQuery, db: str) -> mapview.HexView:
     if q.mode == "compare":
-        return mapview.compare_view(cursor(), q)
+        return read(mapview.compare_view, q)
     if q.all_hours:
-        return mapview.level_view(cursor(), q)
+        return read(mapview.level_view, q)
     # Colour classes from the whole day, so playing through the hours shows the daily rhythm.
-    whole_day = mapview.level_view(cursor(), q.with_changes(hours=ALL_HOURS))
-    view = mapview.level_view(cursor(), q, breaks=whole_day.breaks)
-    return view if view.measure == whole_day.measure else mapview.level_view(cursor(), q)
+    whole_day = read(mapview.level_view, q.with_changes(hours=ALL_HOURS))
+    view = read(mapview.level_view, q, breaks=whole_day.breaks)
+    return view if view.measure == whole_day.measure else read(mapview.level_view, q)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _period(db: str):
-    return map_sql.data_period(cursor())
+    return read(map_sql.data_period)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _hour_profile(q: MapQuery, measure: str, db: str):
-    return mapdetail.hour_profile(cursor(), q, measure)
+    return read(mapdetail.hour_profile, q, measure)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _day_trend(q: MapQuery, measure: str, db: str):
-    return mapdetail.day_trend(cursor(), q, measure)
+    return read(mapdetail.day_trend, q, measure)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _worst(q: MapQuery, db: str):
-    return mapview.worst_places(cursor(), q, per_carrier=10)
+    return read(mapview.worst_places, q, per_carrier=10)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _detail(q: MapQuery, cell: str, db: str) -> mapdetail.CellDetail:
-    return mapdetail.cell_detail(cursor(), q, cell)
+    return read(mapdetail.cell_detail, q, cell)
 
 
 # --- state: URL <-> widgets -------------------------------------------------------

@@ -30,7 +30,7 @@ from outages.public import (
     title_text,
 )
 from ui import share as share_ui
-from ui.common import choose, cursor, lang, plain, show_error, tr
+from ui.common import choose, cursor, lang, plain, read, show_error, tr
 
 TZ = load_city().tz
 SCOPE_NAMES = {"city": {"ko": "서울 전역", "en": "All of Seoul"}, "districts": {"ko": "일부 자치구", "en": "Districts"}}
@@ -84,7 +84,7 @@ def _header(row: dict, areas: list[dict]) -> None:
 
 def _timeline(row: dict, areas: list[dict]) -> None:
     st.markdown("#### " + tr("분당 제보자 수와 평소 범위", "Reporters per minute against the usual band"))
-    frame = _naive(details.timeline(cursor(), row, areas), "time")
+    frame = _naive(read(details.timeline, row, areas), "time")
     width = int(frame["minutes"].iloc[0]) if len(frame) else 1
     unit = tr(f"{width}분당", f"per {width} min") if width > 1 else tr("분당", "per minute")
     x = alt.X("time:T", title=tr("서울 시각", "Seoul time"), axis=alt.Axis(format="%H:%M"))
@@ -136,7 +136,7 @@ def _districts(row: dict, areas: list[dict]) -> None:
         k = _k()
         st.caption(tr(f"제보자가 {k}명 이상인 자치구만 이름을 밝힙니다.",
                       f"A district is named only with at least {k} reporters."))
-        kinds = details.kinds(cursor(), row, areas, lang())
+        kinds = read(details.kinds, row, areas, lang())
         if len(kinds):
             st.markdown("#### " + tr("장애 유형", "Failure kinds"))
             st.dataframe(kinds.rename(columns={"kind": tr("유형", "Kind"), "reports": tr("제보", "Reports"),
@@ -207,7 +207,7 @@ def _compensation(row: dict) -> None:
 
 
 def show_incident(incident_id: str) -> bool:
-    found = incident_detail(cursor(), incident_id)
+    found = read(incident_detail, incident_id)
     if found is None:
         st.warning(tr(f"'{plain(incident_id)}' 장애를 찾을 수 없습니다. 아래 목록에서 고르세요.",
                       f"No incident '{plain(incident_id)}'. Pick one from the list below."))
@@ -243,7 +243,7 @@ def _filters() -> dict:
 
 def show_list() -> None:
     st.markdown("### " + tr("감지된 장애", "Detected incidents"))
-    incidents = incidents_with_areas(cursor(), **_filters())
+    incidents = read(incidents_with_areas, **_filters())
     if not incidents:
         st.info(tr("조건에 맞는 장애가 없습니다.", "No incident matches."))
         return

@@ -21,7 +21,7 @@ from ingest.vocab import KINDS, NETWORK_NAMES, NETWORKS
 from outages import home
 from outages.public import STATUS_NAMES, area_text, title_text
 from store.summary import counts_by_network_kind, overview
-from ui.common import cursor, lang, plain, show_error, tr
+from ui.common import cursor, lang, plain, read, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
@@ -41,7 +41,7 @@ def _lang_params() -> dict:
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _day_series(end, db: str) -> pd.DataFrame:
-    return home.day_series(cursor(), end)
+    return read(home.day_series, end)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
@@ -53,7 +53,7 @@ def _map_html(language: str, db: str) -> str | None:
     from geo.mapquery import state_from_params
 
     state, _ = state_from_params({})
-    view = mapview.level_view(cursor(), state.query)
+    view = read(mapview.level_view, state.query)
     if view.frame.empty:
         return None
     m = mapdraw.build_map(view, lang=language, center=(state.lat, state.lon), zoom=state.zoom,

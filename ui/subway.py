@@ -17,7 +17,7 @@ from geo import stations
 from ingest.vocab import NETWORKS
 from ui import map_charts
 from ui import share as share_ui
-from ui.common import choose, cursor, escape, lang, plain, show_error, tr
+from ui.common import choose, escape, lang, plain, read, show_error, tr
 from ui.notices import cached_demo_share
 
 # The lines' own colours (Seoul Metro signage), for the strip.
@@ -175,8 +175,8 @@ line, hours = st.session_state["subway_line"], st.session_state["subway_hours"]
 carrier = None if st.session_state["subway_carrier"] == "all" else st.session_state["subway_carrier"]
 try:
     with st.spinner(tr("역별 제보를 세는 중…", "Counting reports near each station…")):
-        view = stations.line_view(cursor(), line, carrier=carrier, window=hours)
-        beside = stations.line_view(cursor(), line, carrier=carrier, window=BESIDE[hours])
+        view = read(stations.line_view, line, carrier=carrier, window=hours)
+        beside = read(stations.line_view, line, carrier=carrier, window=BESIDE[hours])
 except DropMapError as e:
     show_error(e)
     st.stop()
