@@ -22,7 +22,7 @@ from core.errors import DropMapError, InputError, StoreError, UnreadableFileErro
 from ingest.abuse import RateLimitedError
 from ingest.fields import FIELD_ALIASES
 from ingest.readers import records_from_json, records_to_columns
-from ingest.submit import client_address, start_submission, unencodable_field
+from ingest.submit import UNENCODABLE, client_address, start_submission, unencodable_field
 from store.db import open_shared_connection, shared_connection
 
 _tcp.enable()  # before the server accepts connections: see api/_tcp.py
@@ -175,9 +175,8 @@ def _parse(body: bytes) -> list[dict]:
         problem = unencodable_field(record)
         if problem:
             field, value = problem
-            raise _Refused(JSONResponse({"errors": [{"row": row, "field": field, "value": value, "message": (
-                "text that is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text")}]},
-                status_code=400))
+            raise _Refused(JSONResponse({"errors": [{"row": row, "field": field, "value": value,
+                                                     "message": UNENCODABLE}]}, status_code=400))
     return records
 
 
@@ -227,7 +226,7 @@ async def _submit(records: list[dict], *, reporter_code: str | None, ip: str | N
     else:
         fields = await run_in_threadpool(lambda: records_to_columns(records)[0])
     return await asyncio.wrap_future(start_submission(con, fields, source="api", reporter_code=reporter_code, ip=ip,
-                                                      rows=len(records)))
+                                                      rows=len(records), text_checked=True))  # see _parse
 
 
 

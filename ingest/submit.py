@@ -39,6 +39,7 @@ from ingest.quick import row_count
 from ingest.sources import mature_reporters, prefix_hash, source_ids
 
 MAX_BATCH_ROWS = 5000  # a merged batch stops growing here, so one load stays short
+UNENCODABLE = "text that is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text"
 GATHER_SECONDS = 0.020  # the longest a new batch waits for submissions on their way
 
 _gate = threading.Lock()
@@ -164,17 +165,26 @@ def submit_reports(con, raw: pd.DataFrame | Mapping[str, list], *, source: str, 
 
 
 def start_submission(con, raw: pd.DataFrame | Mapping[str, list], *, source: str, reporter_code: str | None = None,
-                     ip: str | None = None, rows: int = 0) -> Future:
+                     ip: str | None = None, rows: int = 0, text_checked: bool = False) -> Future:
     """``submit_reports`` without the wait: a future of its SubmissionResult (an event loop awaits it
     with ``asyncio.wrap_future``). The limits are checked at once: InputError and RateLimitedError
     are raised here, not through the future. ``rows``: the number of records when ``raw`` is lists
-    (records naming no known field add no column, yet each is a row to reject)."""
+    (records naming no known field add no column, yet each is a row to reject).
+
+    Text that cannot be stored (a lone surrogate) fails this submission alone, through its future,
+    before it reaches the writer thread; ``text_checked``: the caller already checked it (the API
+    does, to name the row)."""
     codes = request_codes(raw, reporter_code)
     if len(codes) > 1:
         raise InputError("reporter_code", f"{len(codes)} codes",
                          "one submission may carry one reporter's reports; send each reporter's separately")
     code = next(iter(codes), None)
     sub = _Submission(raw, source, code, ip, con, rows=rows)
+    problem = None if text_checked else unencodable_field(sub.raw)
+    if problem:
+        refused: Future = Future()
+        refused.set_exception(InputError(problem[0], problem[1], UNENCODABLE))
+        return refused
     reserve_quota(code_hash=code_hash(code) if code else None, ip_hash=ip_hash(ip) if ip else None,
                   prefix_hash=prefix_hash(ip), count=sub.rows)
     return _SUBMITTER.submit(sub)
@@ -267,23 +277,14 @@ _SUBMITTER = _GroupCommit()
 def _store(batch: list[_Submission]) -> None:
     """Store a batch of submissions as one load and hand each its own result.
 
-    One submission never fails another (issue 11): a submission with text that cannot be
-    stored (a lone surrogate) is refused on its own, with the field named, before the merge;
-    and when a merged load fails anyway, each submission is stored on its own, so only the
-    one at fault hears of the failure.
+    One submission never fails another (issue 11): text that cannot be stored is refused before
+    a submission is queued (``start_submission``), and when a merged load fails anyway, each
+    submission is stored on its own, so only the one at fault hears of the failure.
     """
-    clean = []
-    for sub in batch:
-        problem = unencodable_field(sub.raw)
-        if problem:
-            sub.error = InputError(problem[0], problem[1], "text that is not valid Unicode (a lone surrogate); "
-                                   "send UTF-8 text")
-        else:
-            clean.append(sub)
     try:
-        clean = _admitted(clean)
+        clean = _admitted(batch)
     except BaseException as e:  # the store could not be asked about the codes: everyone hears it
-        for sub in clean:
+        for sub in batch:
             sub.error = e
         return
     if not clean:
