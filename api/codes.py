@@ -7,16 +7,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api._errors import problem, unavailable
 from core.errors import StoreError
 from ingest.abuse import RateLimitedError
 from ingest.codes import issue_code
 from store.db import shared_connection
-from store.read import unavailable_body
-
-
-def _problem(status: int, message: str, headers=None) -> JSONResponse:
-    return JSONResponse({"errors": [{"row": None, "field": None, "value": None, "message": message}]},
-                        status_code=status, headers=headers)
 
 
 async def post_codes(request: Request) -> JSONResponse:
@@ -26,10 +21,9 @@ async def post_codes(request: Request) -> JSONResponse:
     try:
         code = await run_in_threadpool(lambda: issue_code(shared_connection(), ip))
     except RateLimitedError as e:
-        return _problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
+        return problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
     except StoreError as e:  # plain words and Retry-After; the path and process id go to the log only
-        problem, status, headers = unavailable_body(e)
-        return JSONResponse(problem, status_code=status, headers=headers)
+        return unavailable(e)
     return JSONResponse({"code": code}, status_code=201, headers={"Cache-Control": "no-store"})
 
 

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api._budget import BudgetExceeded, charge_heavy
-from api._errors import errors_response
+from api._errors import errors_response, problem, unavailable
 from api.reports import client_ip
 from core import settings
 from core.errors import InputError, StoreError
@@ -37,7 +37,7 @@ from geo.aggregate import (
 )
 from geo.export import MEDIA_TYPES, WRITERS, describe, file_name, inline_metadata, write_geojson
 from ingest.vocab import NETWORKS
-from store.read import run_read, unavailable_body
+from store.read import run_read
 
 MAX_ROWS = 50_000
 MAX_OFFSET = 10**12
@@ -101,11 +101,9 @@ async def get_hexes(request: Request) -> Response:
     except InputError as e:  # e.g. a period with no complete week
         return errors_response([e])
     except BudgetExceeded as e:
-        return JSONResponse({"errors": [{"field": None, "value": None, "message": str(e)}]}, status_code=429,
-                            headers={"Retry-After": str(e.retry_after)})
+        return problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
     except StoreError as e:
-        body, status, headers = unavailable_body(e)
-        return JSONResponse(body, status_code=status, headers=headers)
+        return unavailable(e)
 
 
 def _next_url(url: str, params: dict, offset: int, limit: int, total: int) -> str | None:

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api import _budget, _tcp
+from api._errors import problem, unavailable
 from core import settings
 from core.city import load_city
 from core.errors import DropMapError, InputError, StoreError, UnreadableFileError
@@ -30,11 +31,6 @@ _tcp.enable()  # before the server accepts connections: see api/_tcp.py
 JSON_TYPES = ("application/json", "application/geo+json")
 CODE_HEADER = "x-reporter-code"
 INLINE_RECORDS = 8  # records turned into fields on the event loop; more go to a worker thread
-
-
-def _problem(status: int, message: str, *, field: str | None = None, value=None, headers=None) -> JSONResponse:
-    body = {"errors": [{"row": None, "field": field, "value": value, "message": message}]}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class _TooLarge(Exception):
@@ -90,12 +86,12 @@ class _Refused(Exception):
 
 
 def _refuse(status: int, message: str, *, field: str | None = "(body)", value=None, headers=None) -> _Refused:
-    return _Refused(_problem(status, message, field=field, value=value, headers=headers))
+    return _Refused(problem(status, message, field=field, value=value, headers=headers))
 
 
 def _over_budget(e: _budget.BudgetExceeded) -> _Refused:
     # Connection: close, since the body may be unread: the server drops it instead of reading it.
-    return _Refused(_problem(429, str(e), headers={"Retry-After": str(e.retry_after), "Connection": "close"}),
+    return _Refused(problem(429, str(e), headers={"Retry-After": str(e.retry_after), "Connection": "close"}),
                     delay=TARPIT_SECONDS)
 
 
@@ -172,11 +168,10 @@ def _parse(body: bytes) -> list[dict]:
     if len(records) > settings.get_int("DROPMAP_MAX_ITEMS"):
         raise _refuse(413, _too_many())
     for row, record in enumerate(records, start=1):
-        problem = unencodable_field(record)
-        if problem:
-            field, value = problem
-            raise _Refused(JSONResponse({"errors": [{"row": row, "field": field, "value": value,
-                                                     "message": UNENCODABLE}]}, status_code=400))
+        bad = unencodable_field(record)
+        if bad:
+            field, value = bad
+            raise _Refused(problem(400, UNENCODABLE, row=row, field=field, value=value))
     return records
 
 
@@ -203,13 +198,13 @@ async def post_reports(request: Request) -> JSONResponse:
     try:
         result = await _submit(records, reporter_code=request.headers.get(CODE_HEADER), ip=ip)
     except RateLimitedError as e:
-        return _problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
+        return problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
     except InputError as e:
-        return _problem(400, e.message, field=e.field, value=e.value)
-    except StoreError:
-        return _problem(503, "the store is unavailable; try again shortly", headers={"Retry-After": "30"})
+        return problem(400, e.message, field=e.field, value=e.value)
+    except StoreError as e:
+        return unavailable(e)
     except DropMapError as e:
-        return _problem(500, str(e))
+        return problem(500, str(e))
     return _answer(result)
 
 

@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api._errors import errors_response
+from api._errors import errors_response, unavailable
 from core import settings
 from core.errors import InputError, StoreError
 from geo import stations
 from ingest.vocab import NETWORKS
-from store.read import run_read, unavailable_body
+from store.read import run_read
 
 PARAMETERS = ("line", "carrier", "hours")
 
@@ -72,8 +72,7 @@ async def get_stations(request: Request) -> JSONResponse:
     try:
         body = await run_in_threadpool(run_read, _answer, line, carrier, window)
     except StoreError as e:  # plain words and Retry-After; the path and process id go to the log only
-        problem, status, headers = unavailable_body(e)
-        return JSONResponse(problem, status_code=status, headers=headers)
+        return unavailable(e)
     return JSONResponse(body, headers={"Cache-Control": f"public, max-age={settings.get_int('DROPMAP_CACHE_SECONDS')}"})
 
 

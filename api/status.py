@@ -16,27 +16,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api._errors import errors_response
+from api._errors import errors_response, unavailable
 from core import settings
 from core.city import load_city
 from core.errors import InputError, StoreError
 from ingest.vocab import NETWORKS, normalise_carrier
-from store.read import run_read, unavailable_body
+from store.read import run_read
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10**9
 STATUS_VALUES = ("suspected", "ongoing", "recovering", "resolved", "withdrawn")
 SCOPES = ("city", "districts")
-
-
-def _base_url(request: Request) -> str:
-    """Links go to DROPMAP_BASE_URL, or are relative: never built from the Host header a client sends."""
-    return settings.base_url()
-
-
-def _on_cursor(read, *args):
-    """``read(cur, *args)`` through store.read.run_read: its own cursor and the time limit (a worker thread)."""
-    return run_read(read, *args)
 
 
 def _listed(params, name: str) -> list[str]:
@@ -157,17 +147,12 @@ def _atom(cur, base_url: str, lang: str) -> bytes:
     return atom_feed(cur, base_url=base_url, lang=lang)
 
 
-def _unavailable(error: StoreError) -> JSONResponse:
-    body, status, headers = unavailable_body(error)
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 async def get_status(request: Request) -> Response:
     try:
-        return JSONResponse(await run_in_threadpool(_on_cursor, _status, _base_url(request)),
+        return JSONResponse(await run_in_threadpool(run_read, _status, settings.base_url()),
                             headers={"Cache-Control": "no-cache"})
     except StoreError as e:
-        return _unavailable(e)
+        return unavailable(e)
 
 
 async def get_incidents(request: Request) -> Response:
@@ -176,9 +161,9 @@ async def get_incidents(request: Request) -> Response:
     except _QueryErrors as e:
         return errors_response(e.errors)
     try:
-        incidents = await run_in_threadpool(_on_cursor, _incidents, query)
+        incidents = await run_in_threadpool(run_read, _incidents, query)
     except StoreError as e:
-        return _unavailable(e)
+        return unavailable(e)
     return JSONResponse({"incidents": incidents, "count": len(incidents), "limit": query["limit"],
                          "offset": query["offset"]})
 
@@ -186,9 +171,9 @@ async def get_incidents(request: Request) -> Response:
 async def get_incident(request: Request) -> Response:
     incident_id = request.path_params["incident_id"]
     try:
-        incident = await run_in_threadpool(_on_cursor, _incident, incident_id)
+        incident = await run_in_threadpool(run_read, _incident, incident_id)
     except StoreError as e:
-        return _unavailable(e)
+        return unavailable(e)
     if incident is None:
         missing = InputError("incident_id", incident_id, "no such incident; list them at /api/v1/incidents")
         return errors_response([missing], status=404)
@@ -200,9 +185,9 @@ async def get_atom(request: Request) -> Response:
     if lang not in ("ko", "en"):
         return errors_response([InputError("lang", lang, "use ko or en")])
     try:
-        body = await run_in_threadpool(_on_cursor, _atom, _base_url(request), lang)
+        body = await run_in_threadpool(run_read, _atom, settings.base_url(), lang)
     except StoreError as e:
-        return _unavailable(e)
+        return unavailable(e)
     return Response(body, media_type="application/atom+xml; charset=utf-8")
 
 
