@@ -11,7 +11,7 @@ A *suspected Sybil cluster* is one source posing as many reporters: within
 one window (``ClusterRules.window_minutes``),
 
 - ``ip``: at least ``min_codes`` reporter codes from one address (``ip_hash``);
-- ``prefix``: the same from one network prefix (``prefix_hash``, where stored);
+- ``prefix``: the same from one network prefix (``prefix_hash``);
 - ``burst``: at least ``burst_codes`` codes never seen before, first seen together, on one network;
 - ``device``: ``min_codes`` codes sending the same phone model, network type, kind and stated accuracy;
 - ``timing``: ``min_codes`` codes claiming the very same second on one network.

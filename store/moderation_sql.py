@@ -1,7 +1,7 @@
 """SQL of moderation (store.moderation): flagged reports, suspected Sybil clusters, status changes, the log.
 
 Values are always bound. The only identifiers put into SQL are fixed names
-from this module (``_GROUPINGS``) and a column name checked against the table.
+from this module (``_GROUPINGS``).
 Reporters and IPs appear only as the first 6 hex digits of their keyed hashes.
 """
 
@@ -35,13 +35,6 @@ def reports_by_id(cur, report_ids: list[str]) -> list[dict]:
         return []
     sql = _FLAGGED.format(where="list_contains(?::UUID[], report_id)")
     return _dicts(cur.execute(sql, [[str(i) for i in report_ids], len(report_ids)]))
-
-
-def column_type(cur, table: str, column: str) -> str | None:
-    """The column's data type, or None when the table has no such column."""
-    row = cur.execute("SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
-                      [table, column]).fetchone()
-    return row[0] if row else None
 
 
 # (kind, grouping expressions, filter): reports that share the grouping within one time window.
@@ -111,10 +104,7 @@ def shared_clusters(cur, kind: str, *, since: datetime, until: datetime, window_
         return _dicts(cur.execute(_BURST, params))
     keys, where = _GROUPINGS[kind]
     if kind in ("ip", "prefix"):
-        kind_of = column_type(cur, "reports", keys)
-        if kind_of is None:
-            return []  # no prefix_hash in this store
-        keys = _PREFIX.format(col=keys) if "INT" in kind_of.upper() else f"left(CAST({keys} AS VARCHAR), 6)"
+        keys = _PREFIX.format(col=keys)
     else:
         keys = f"struct_pack({', '.join(f'k{i} := {k}' for i, k in enumerate(keys.split(', ')))})"
     return _dicts(cur.execute(_SHARED.format(keys=keys, where=where), params))
