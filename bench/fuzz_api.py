@@ -4,7 +4,7 @@ Builds a small demo city in a temporary folder (or uses --db), starts the real s
 (`streamlit run app.py`) on a free loopback port with the hourly report limits off (so
 that every generated report reaches validation instead of a 429), and runs
 
-    st --config-file schemathesis.toml run <site>/api/v1/openapi.json --checks all
+    python -m schemathesis.cli --config-file schemathesis.toml run <site>/api/v1/openapi.json --checks all
        --continue-on-failure --seed SEED --max-examples N
 
 from a temporary folder (schemathesis keeps its cache there, not in the repository).
@@ -39,8 +39,9 @@ SITE_ENV = {"DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0", "DROPMAP_RA
 
 def schemathesis_command(base: str, *, max_examples: int, seed: int, phases: str | None = None,
                          extra: tuple[str, ...] = ()) -> list[str]:
-    st = Path(sys.executable).with_name("st")
-    command = [str(st), "--config-file", str(CONFIG), "run", base + "/api/v1/openapi.json", "--checks", "all",
+    # The module, not the `st` script: a console script's #! line can name an interpreter that is gone.
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
+               base + "/api/v1/openapi.json", "--checks", "all",
                "--continue-on-failure", "--seed", str(seed), "--max-examples", str(max_examples), "--no-color",
                "--warnings", "off"]
     return command + (["--phases", phases] if phases else []) + list(extra)

@@ -10,7 +10,7 @@ absent or suppressed: fewer than k people), and whose difference is at least one
 week 2's failures, from fewer than k people, recovered by subtraction (docs/SECURITY.md,
 "Differencing", open gaps).
 Prints one JSON object with the count and the first few cells. Reads DB only (temporary
-tables on a read-only connection).
+tables on a read-only connection): stop the site that holds it, or give a copy.
 """
 
 from __future__ import annotations
