@@ -8,16 +8,15 @@ st_folium iframe).
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench._site import start_site  # noqa: E402
+
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 # Hexes on screen: SVG paths (their count and first fills) or, for big views, Leaflet's canvas.
 _SIGNATURE_JS = """sel => { const f = document.querySelector(sel); const d = f && f.contentDocument;
@@ -29,29 +28,6 @@ _CHANGED_JS = """([sel, old]) => { const f = document.querySelector(sel); const 
     const canvases = d.querySelectorAll('canvas.leaflet-zoom-animated').length;
     const now = ps.length + ':' + ps.slice(0, 400).map(p => p.getAttribute('fill')).join(',') + ':' + canvases;
     return (ps.length > 0 || canvases > 0) && now !== old; }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(db: Path):
-    port = _free_port()
-    env = {**os.environ, "DROPMAP_DB": str(db), "DROPMAP_SCAN_SECONDS": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(base + "/_stcore/health", timeout=2):
-                return proc, base
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("the site did not start")
 
 
 def _pick(page, key: str, option: str) -> None:
@@ -68,7 +44,8 @@ def time_filter_change(db: Path) -> dict:
     """Seconds from a filter change to the new hexes on screen, for a few changes; prints a table."""
     from playwright.sync_api import sync_playwright
 
-    proc, base = _serve(db)
+    site = start_site(db, env={"DROPMAP_SCAN_SECONDS": "0"}, timeout=90)
+    base = site.base
     results = {}
     try:
         with sync_playwright() as p:
@@ -95,8 +72,7 @@ def time_filter_change(db: Path) -> dict:
                 results[name] = time.perf_counter() - started
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        site.stop(timeout=30)
     print("\nbrowser: seconds from a filter change to the new hexes on screen")
     for name, seconds in results.items():
         print(f"  {name:28} {seconds:6.2f} s")

@@ -29,9 +29,7 @@ import http.client
 import json
 import multiprocessing
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,32 +41,14 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._site import start_site  # noqa: E402
+
 BASE_TIME = datetime(2021, 10, 1, 0, 0)
 SECRET = os.environ.get("DROPMAP_SECRET", "bench-secret")  # the site's, so the clients' codes verify
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_site(db: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DROPMAP_DB": str(db), "DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0",
-           "DROPMAP_RATE_PER_PREFIX": "0", "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_API_REQUESTS_PER_MINUTE": "0",
-           "DROPMAP_API_BYTES_PER_HOUR": "0", "DROPMAP_SECRET": SECRET}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"the site did not start; see {log}")
+# Hourly report limits and per-address budgets off: every client is 127.0.0.1.
+SITE_ENV = {"DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0", "DROPMAP_RATE_PER_PREFIX": "0",
+            "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_API_REQUESTS_PER_MINUTE": "0", "DROPMAP_API_BYTES_PER_HOUR": "0",
+            "DROPMAP_SECRET": SECRET}
 
 
 def report(client: int, n: int, run: str) -> dict:
@@ -274,9 +254,9 @@ def main() -> None:
     args = parser.parse_args()
     load_before = [round(x, 2) for x in os.getloadavg()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    db, port = tmp / "bench.duckdb", free_port()
-    proc = start_site(db, port, tmp / "streamlit.log")
-    url = f"http://127.0.0.1:{port}"
+    db = tmp / "bench.duckdb"
+    site = start_site(db, env=SITE_ENV, log=tmp / "streamlit.log", timeout=90)
+    port, url = site.port, site.base
     try:
         drive(url, 2, 5, 30, post("serial"))  # warm-up: first import, first connection
         health = drive_processes(port, 8, args.per_client, args.seconds, ("GET", "/_stcore/health"))
@@ -286,8 +266,7 @@ def main() -> None:
         # The same load from 8 httpx threads of one process (this script's harness until 2026-11-22).
         threads = drive(url, 8, args.per_client, args.seconds, post("threads"))
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        site.stop(timeout=30)
     floor = load_frame_floor(tmp)
     breakdown = batch_breakdown(tmp)
     from store.db import connect

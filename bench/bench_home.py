@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,28 +32,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench._site import start_site  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 STATES = ("정상", "장애 의심", "장애 진행 중", "복구 중")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    stop = time.monotonic() + timeout
-    while time.monotonic() < stop:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the site did not answer at {url}")
 
 
 def _wait_first_scan(base: str, timeout: float) -> float:
@@ -129,14 +111,9 @@ def main() -> int:
     else:
         subprocess.run([sys.executable, "-m", "ingest", "demo", "--db", str(db)], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DROPMAP_DB": str(db)}
-    site = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    site = start_site(db, ready="/api/v1/status", timeout=120)  # the outage detector on, as `make run` has it
+    base = site.base
     try:
-        _wait_http(base + "/api/v1/status", 120)
         scan = _wait_first_scan(base, 600)
         print(f"site up; first outage scan done after {scan:.1f} s more")
         results: dict[str, list[tuple[float, float]]] = {}
@@ -157,8 +134,7 @@ def main() -> int:
             print(f"{name:8} {len(runs):>2} {statistics.median(status):>9.2f}s {_p(status, 0.95):>5.2f}s "
                   f"{statistics.median(hexes):>9.2f}s {_p(hexes, 0.95):>5.2f}s")
     finally:
-        site.terminate()
-        site.wait(timeout=30)
+        site.stop(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -31,7 +31,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,31 +41,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench._site import start_site  # noqa: E402
+
 HONEST = 8
 BASE_TIME = datetime(2021, 10, 2, 0, 0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_site(root: Path, db: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DROPMAP_DB": str(db), "DROPMAP_SCAN_SECONDS": "0", "DROPMAP_TRUSTED_PROXIES": "1",
-           "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "bench-secret")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1"], cwd=root, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"the site did not start; see {log}")
 
 
 def honest_report(client: int, n: int, phase: str) -> dict:
@@ -226,8 +205,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dropmap-hostile-") as tmp:
         folder = Path(tmp)
         db = build_demo(folder)
-        port = free_port()
-        site = start_site(args.site_root, db, port, folder / "site.log")
+        site = start_site(db, root=args.site_root, log=folder / "site.log", env={
+            "DROPMAP_SCAN_SECONDS": "0", "DROPMAP_TRUSTED_PROXIES": "1",
+            "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "bench-secret")})
+        port = site.port
         try:
             httpx.get(f"http://127.0.0.1:{port}/api/v1/status", timeout=60)  # open the store once
             results = []
@@ -235,11 +216,7 @@ def main() -> None:
                 results.append(run_phase(port, args.quiet, "quiet", hostile=False, rotate=False))
             results.append(run_phase(port, args.seconds, "hostile", hostile=True, rotate=args.rotate))
         finally:
-            site.terminate()
-            try:
-                site.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                site.kill()
+            site.stop(timeout=20)
     print(json.dumps({"site_root": str(args.site_root), "rotate": args.rotate, "honest_clients": HONEST,
                       "cpus": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "results": results},
                      indent=1, default=str))

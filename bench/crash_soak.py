@@ -25,9 +25,6 @@ import itertools
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,49 +34,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._site import Site, start_site  # noqa: E402
+
 BASE_TIME = datetime(2026, 1, 5, 0, 0)
 START_SECONDS = 120
 ACKS_PER_ROUND = 25  # a round is killed only after this many new acknowledgements (bounded by ROUND_SECONDS)
 ROUND_SECONDS = 60
+SITE_ENV = {"DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0", "DROPMAP_RATE_PER_CODE": "0",
+            "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "bench-secret")}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def launch(db: Path, log: Path) -> Site:
     """The site on a free port over ``db`` itself (no copy), in its own process group; waits until healthy."""
-    port = free_port()
-    env = {**os.environ, "DROPMAP_DB": str(db), "DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0",
-           "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "bench-secret")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT,
-        start_new_session=True)
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the site exited with {proc.returncode}; see {log}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/_stcore/health")
-            if conn.getresponse().status == 200:
-                return proc, f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.3)
-    kill(proc)
-    raise RuntimeError(f"the site did not start; see {log}")
-
-
-def kill(proc: subprocess.Popen) -> None:
-    """SIGKILL to the site's process group: no shutdown code runs, as in a power cut or the OOM killer."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    return start_site(db, env=SITE_ENV, log=log, append_log=True, timeout=START_SECONDS, new_session=True)
 
 
 def report(n: int) -> dict:
@@ -145,21 +112,19 @@ def soak(db: Path, *, kills: int, clients: int, log: Path, hold_seconds: float =
     acked_at_kill = []
     try:
         for _ in range(kills):
-            proc, address = launch(db, log)
+            site = launch(db, log)  # SIGKILL to its process group below: as in a power cut or the OOM killer
             before = len(posting.acked)
-            posting.address = address
+            posting.address = site.address
             deadline = time.monotonic() + ROUND_SECONDS
             while len(posting.acked) < before + ACKS_PER_ROUND and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(rng.uniform(0, hold_seconds))  # anywhere in the traffic, not at a quiet moment
-            kill(proc)
+            site.kill()
             posting.address = None
             acked_at_kill.append(len(posting.acked) - before)
     finally:
         posting.stop()
-    proc, _ = launch(db, log)  # the file every kill left behind must open again
-    proc.terminate()
-    proc.wait(30)
+    launch(db, log).stop()  # the file every kill left behind must open again
     return {"kills": kills, "clients": clients, "acked": list(posting.acked), "acked_per_round": acked_at_kill,
             "failed_requests": posting.failures, **stored(db)}
 

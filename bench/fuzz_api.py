@@ -4,7 +4,7 @@ Builds a small demo city in a temporary folder (or uses --db), starts the real s
 (`streamlit run app.py`) on a free loopback port with the hourly report limits off (so
 that every generated report reaches validation instead of a 429), and runs
 
-    st --config-file schemathesis.toml run <site>/api/v1/openapi.json --checks all
+    python -m schemathesis.cli --config-file schemathesis.toml run <site>/api/v1/openapi.json --checks all
        --continue-on-failure --seed SEED --max-examples N
 
 from a temporary folder (schemathesis keeps its cache there, not in the repository).
@@ -20,48 +20,28 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench._site import start_site  # noqa: E402
+
 CONFIG = ROOT / "schemathesis.toml"
 SMALL_DEMO = ["--reports", "30000", "--days", "35", "--seed", "7"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_site(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "DROPMAP_DB": str(db), "DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0",
-           "DROPMAP_RATE_PER_CODE": "0", "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "fuzz-secret")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=2):
-                return proc, base
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"the site did not start; see {log}")
+# The hourly report limits off, so that every generated report reaches validation instead of a 429.
+SITE_ENV = {"DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0", "DROPMAP_RATE_PER_CODE": "0",
+            "DROPMAP_SECRET": os.environ.get("DROPMAP_SECRET", "fuzz-secret")}
 
 
 def schemathesis_command(base: str, *, max_examples: int, seed: int, phases: str | None = None,
                          extra: tuple[str, ...] = ()) -> list[str]:
-    st = Path(sys.executable).with_name("st")
-    command = [str(st), "--config-file", str(CONFIG), "run", base + "/api/v1/openapi.json", "--checks", "all",
+    # The module, not the `st` script: a console script's #! line can name an interpreter that is gone.
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
+               base + "/api/v1/openapi.json", "--checks", "all",
                "--continue-on-failure", "--seed", str(seed), "--max-examples", str(max_examples), "--no-color",
                "--warnings", "off"]
     return command + (["--phases", phases] if phases else []) + list(extra)
@@ -98,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             subprocess.run([sys.executable, "-m", "ingest", "demo", "--db", str(db), *SMALL_DEMO], cwd=ROOT,
                            check=True, stdout=subprocess.DEVNULL)
-        proc, base = start_site(db, Path(tmp) / "streamlit.log")
+        site = start_site(db, env=SITE_ENV, log=Path(tmp) / "streamlit.log", ready="/api/v1/openapi.json",
+                          timeout=90)
         try:
             started = time.time()
-            status, summary, output = fuzz(base, max_examples=args.max_examples, seed=args.seed)
+            status, summary, output = fuzz(site.base, max_examples=args.max_examples, seed=args.seed)
             elapsed = time.time() - started
         finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+            site.stop(timeout=15)
     if status != 0:
         print(output)
     print(f"schemathesis, all checks, seed {args.seed}, max-examples {args.max_examples}: "
