@@ -147,12 +147,11 @@ def _answer(cur, query: ExportQuery, fmt: str, limit: int, offset: int, url: str
 
 
 async def post_snapshot(request: Request) -> Response:
-    from geo.snapshot import is_snapshot_token
+    from api.operator import authorise
 
-    token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not token or not is_snapshot_token(token):
-        return errors_response([InputError("Authorization", None, "a valid snapshot token is required; run "
-                                   "`python -m geo snapshot --site URL` on the site's machine")], status=401)
+    refused = authorise(request)  # the operator token, wrong tokens limited (core.operator)
+    if isinstance(refused, Response):
+        return refused
     if not _snapshot_lock.acquire(blocking=False):
         return errors_response([InputError("snapshot", None, "a snapshot is being written; try again in a minute")],
                        status=409)

@@ -57,14 +57,23 @@ def _make_backup() -> tuple[Path, dict]:
         raise
 
 
-async def post_backup(request: Request):
+def authorise(request: Request) -> str | JSONResponse:
+    """The operator's token id when ``Authorization: Bearer <operator token>`` is right, else the answer that
+    refuses (401, or 429 while wrong tokens from the client's network are being refused). Every operator
+    route (backup, the open-data snapshot) checks this way."""
     header = request.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else None
     peer = request.client.host if request.client else None
     try:
-        operator = GUARD.check(token, client_address(peer, request.headers.get("x-forwarded-for")))
+        return GUARD.check(token, client_address(peer, request.headers.get("x-forwarded-for")))
     except OperatorRefusedError as e:
         return _refusal(e)
+
+
+async def post_backup(request: Request):
+    operator = authorise(request)
+    if isinstance(operator, JSONResponse):
+        return operator
     if not _backup_lock.acquire(blocking=False):
         return errors_response([InputError("backup", None, "a backup is being made; try again in a minute")],
                                status=409)

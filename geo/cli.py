@@ -126,14 +126,14 @@ def _snapshot(args) -> dict:
 
 
 def _snapshot_via_site(args) -> dict:
-    from geo.snapshot import snapshot_token
+    from core.operator import operator_token
 
     if args.out or args.db:
         raise InputError("site", args.site, "the site writes into its own static/opendata from its own "
                                             "database; drop --out and --db, or drop --site")
     url = args.site.rstrip("/") + "/api/v1/snapshots"
     request = urllib.request.Request(url, method="POST", data=b"",
-                                     headers={"Authorization": f"Bearer {snapshot_token()}"})
+                                     headers={"Authorization": f"Bearer {operator_token()}"})
     try:
         with urllib.request.urlopen(request, timeout=600) as response:
             return _summary(json.loads(response.read()))

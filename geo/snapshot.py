@@ -13,14 +13,12 @@ secret, which only the machine's operator has).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from core.settings import ROOT, site_secret
+from core.settings import ROOT
 from geo.aggregate import PERIOD_NOTES, ExportQuery, build, data_dates, snapshot_period, today_local
 from geo.export import FORMATS, LICENCE, SUFFIXES, write_export, write_json_atomically
 from ingest.vocab import NETWORKS
@@ -36,15 +34,6 @@ _DOCS = (ROOT / "docs" / "DATA.md", ROOT / "LICENSE-DATA.md")
 def snapshot_file_name(network: str, fmt: str) -> str:
     """The stable name of one snapshot file, e.g. dropmap_r8_weekday_hour_kt.csv."""
     return f"dropmap_r{SNAPSHOT_RES}_{SNAPSHOT_BY}_{_SLUGS[network]}{SUFFIXES[fmt]}"
-
-
-def snapshot_token() -> str:
-    """The bearer token that lets the local operator ask the site for a snapshot."""
-    return hmac.new(site_secret(), b"dropmap:opendata-snapshot", hashlib.sha256).hexdigest()
-
-
-def is_snapshot_token(candidate: str) -> bool:
-    return hmac.compare_digest(candidate.encode("utf-8"), snapshot_token().encode("utf-8"))
 
 
 def write_snapshot(cur, out_dir: str | Path | None = None, *, today: date | None = None,

@@ -155,14 +155,21 @@ def test_openapi_documents_the_routes():
 
 
 def test_snapshot_needs_the_operator_token(client, tmp_path, monkeypatch):
+    from core.operator import GUARD, operator_token
     from geo import snapshot
 
+    GUARD.clear()
     monkeypatch.setattr(snapshot, "SNAPSHOT_DIR", tmp_path / "opendata")
     assert client.post("/api/v1/snapshots").status_code == 401
     assert client.post("/api/v1/snapshots", headers={"Authorization": "Bearer nope"}).status_code == 401
-    answer = client.post("/api/v1/snapshots", headers={"Authorization": f"Bearer {snapshot.snapshot_token()}"})
+    answer = client.post("/api/v1/snapshots", headers={"Authorization": f"Bearer {operator_token()}"})
     assert answer.status_code == 200 and len(answer.json()["files"]) == 12
     assert (tmp_path / "opendata" / "index.json").exists()
+    # Wrong tokens are limited as on every operator route: after a few, even guessing stops being answered.
+    statuses = [client.post("/api/v1/snapshots", headers={"Authorization": f"Bearer guess{i}"}).status_code
+                for i in range(6)]
+    assert statuses[-1] == 429 and 401 in statuses
+    GUARD.clear()
 
 
 # --- the real site -----------------------------------------------------------------------
