@@ -33,7 +33,7 @@ def min_reporters() -> int:
 def counts_shown(frame, k: int):
     """Rows whose failures and other reports (reports - failures) are each 0 or from >= k reporters.
 
-    ``frame`` has failures, reports, failure_reporters and rest_reporters (store.map_sql.with_sources).
+    ``frame`` has failures, reports, failure_reporters and rest_reporters (store.map_sql, ``sources=True``).
     """
     failures = frame["failures"]
     rest = frame["reports"] - failures

@@ -130,8 +130,9 @@ def _expected_rows(cur: duckdb.DuckDBPyConnection, where: str, values: list) -> 
     return int(cur.execute(sql, values).fetchone()[0]) * 100 // _SAMPLE_PERCENT
 
 
-def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False, key_values=()) -> pd.DataFrame:
-    where, values = _where(flt, of_failures=of_failures, of_rest=of_rest)
+def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False, key_values=(),
+                   cell: tuple[int, int] | None = None) -> pd.DataFrame:
+    where, values = _where(flt, cell, of_failures=of_failures, of_rest=of_rest)
     join, join_values = "", []
     if "cell" in keys:
         # An inner join on the thin hexes lets DuckDB filter the scan by them (semi-join: 2x the time;
@@ -151,25 +152,6 @@ def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False, key_
     return merged.drop(columns=["reporters_exact"])
 
 
-def with_sources(cur, frame: pd.DataFrame, keys: dict[str, str], flt: ReportFilter, *, k: int,
-                 cell: tuple[int, int] | None = None) -> pd.DataFrame:
-    """Adds ``failure_reporters`` and ``rest_reporters``: distinct reporters behind the counted failures
-    and behind the other reports (reports - failures), each exact below k (geo.privacy.counts_shown)."""
-    # One scan grouped by the keys and by "counted failure or not".
-    failure, failure_values = _failure_condition(flt.kinds)
-    parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, cell=cell, key_values=failure_values)
-    names = list(keys)
-    out = frame
-    for name, is_failure in (("failure_reporters", True), ("rest_reporters", False)):
-        counted = parts.loc[parts["_failure"] == is_failure, [*names, "reporters"]].rename(columns={"reporters": name})
-        if names:
-            out = out.merge(counted, on=names, how="left")
-        else:
-            out = out.assign(**{name: counted[name].iloc[0] if len(counted) else 0})
-        out[name] = out[name].fillna(0).astype("int64")
-    return out
-
-
 def hex_counts(cur, res: int, flt: ReportFilter, *, k: int, by_network: bool = False,
                of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
     """Counts per hex (and per host network): cell, [network,] failures, samples, reports, reporters
@@ -180,41 +162,53 @@ def hex_counts(cur, res: int, flt: ReportFilter, *, k: int, by_network: bool = F
     return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
 
 
-def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int) -> pd.DataFrame:
-    """``_grouped`` with failure_reporters and rest_reporters, in one scan grouped by "counted failure or not".
+def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int,
+                  cell: tuple[int, int] | None = None) -> pd.DataFrame:
+    """``_grouped`` with failure_reporters and rest_reporters (the reporters behind the counted failures and
+    behind the other reports), in ONE scan grouped by the keys and by "counted failure or not".
 
-    The reporters of a group are at least those of its larger part: k or more there, the group has
-    k; below, where both parts have reporters, the group is counted again exactly (they may overlap).
+    The reporters of a group are at least those of its larger part: k or more there, the group has k;
+    below (and for one hex, always), where both parts have reporters, the group is counted again exactly
+    (the same person may be in both parts).
     """
     failure, failure_values = _failure_condition(flt.kinds)
-    parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, key_values=failure_values)
+    parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, cell=cell, key_values=failure_values)
     names = list(keys)
-    frame = parts.groupby(names, as_index=False)[["failures", "samples", "reports"]].sum()
+    figures = ["failures", "samples", "reports"]
+    frame = (parts.groupby(names, as_index=False)[figures].sum() if names
+             else parts[figures].sum().to_frame().T.astype("int64"))
     for name, is_failure in (("failure_reporters", True), ("rest_reporters", False)):
         part = parts.loc[parts["_failure"] == is_failure, [*names, "reporters"]].rename(columns={"reporters": name})
-        frame = frame.merge(part, on=names, how="left")
+        if names:
+            frame = frame.merge(part, on=names, how="left")
+        else:
+            frame[name] = int(part[name].iloc[0]) if len(part) else 0
         frame[name] = frame[name].fillna(0).astype("int64")
     frame["reporters"] = frame[["failure_reporters", "rest_reporters"]].max(axis=1).astype("int64")
-    thin = (frame["reporters"] < k) & (frame["failure_reporters"] > 0) & (frame["rest_reporters"] > 0)
+    both = (frame["failure_reporters"] > 0) & (frame["rest_reporters"] > 0)
+    thin = both & ((frame["reporters"] < k) | (cell is not None))
     if thin.any():
-        frame = _count_exactly(cur, frame, thin, keys, flt, False)
+        frame = _count_exactly(cur, frame, thin, keys, flt, False, cell=cell)
     for name in ("failures", "samples", "reports", "reporters"):
         frame[name] = frame[name].astype("int64")
-    return frame.sort_values(names).reset_index(drop=True)
+    return frame.sort_values(names).reset_index(drop=True) if names else frame
 
 
 def hour_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
     """Counts per local hour of day and host network, over the whole view."""
     keys = {"hour": "local_hour::INTEGER", "network": "network"}
-    frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
-    return with_sources(cur, frame, keys, flt, k=k) if sources else frame
+    if sources and not of_failures:
+        return _split_counts(cur, keys, flt, k=k)
+    return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
 
 
 def day_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
     """Counts per local date and host network, over the whole view."""
     keys = {"day": "local_date", "network": "network"}
-    frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
-    frame = with_sources(cur, frame, keys, flt, k=k) if sources else frame
+    if sources and not of_failures:
+        frame = _split_counts(cur, keys, flt, k=k)
+    else:
+        frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
     frame["day"] = pd.to_datetime(frame["day"])
     return frame
 
@@ -224,8 +218,7 @@ def cell_counts(cur, res: int, cell: int, flt: ReportFilter, *, k: int, by_netwo
     """Counts of one hex, per host network (and local hour), or in total, with failure and rest reporters."""
     keys = ({"network": "network"} if by_network else {}) | \
         ({"hour": "local_hour::INTEGER"} if by_hour else {})
-    frame = _grouped(cur, keys, flt, k=k, cell=(res, cell))
-    return with_sources(cur, frame, keys, flt, k=k, cell=(res, cell))
+    return _split_counts(cur, keys, flt, k=k, cell=(res, cell))
 
 
 def cell_kinds(cur, res: int, cell: int, flt: ReportFilter) -> pd.DataFrame:
