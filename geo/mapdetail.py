@@ -24,7 +24,7 @@ from geo.cells import str_to_cell
 from geo.mapquery import MAP_RESOLUTIONS, MapQuery
 from geo.mapview import DENSITY, RATE, days_observed
 from geo.places import place_of
-from geo.privacy import counts_shown, min_reporters, suppress
+from geo.privacy import hidden_counts, min_reporters, suppress
 from store import map_sql
 
 
@@ -59,13 +59,7 @@ def _values(frame: pd.DataFrame, measure: str, per: float, k: int,
         out["value"] = out["failures"] / per
         low, high = count_interval(out["failures"])
         out["low"], out["high"] = low / per, high / per
-    hidden = np.array(out["reporters"] < k, dtype=bool)
-    figures = {"failures": "reporters"}
-    if "failure_reporters" in out.columns:
-        hidden |= ~counts_shown(out, k)
-        figures = {"failures": "failure_reporters", "rest": "rest_reporters"}
-    if lines:
-        hidden = suppress(out, hidden, figures, k, lines)
+    hidden = hidden_counts(out, k, lines or ())
     out.loc[hidden, ["value", "low", "high", "failures", "samples", "reports", "rest"]] = np.nan
     out["hidden"] = hidden
     return out

@@ -28,7 +28,7 @@ from geo import stats
 from geo.cells import cell_to_str, latlngs_to_cells
 from geo.mapquery import MAP_RESOLUTIONS, MapQuery
 from geo.places import cells_to_district_codes, district_by_code, place_of
-from geo.privacy import counts_shown, min_reporters, suppress
+from geo.privacy import hidden_counts, min_reporters
 from ingest.vocab import NETWORKS
 from store import map_sql
 from store.filters import WEEKDAY, WEEKEND
@@ -152,16 +152,8 @@ def with_counts_shown(counts: pd.DataFrame, measure: str, k: int) -> pd.DataFram
     (another view of the map), so when some carriers' counts are hidden one more is hidden.
     """
     out = counts.copy()
-    if measure == DENSITY:
-        hidden = np.array(out["reporters"] < k, dtype=bool)
-        figures = {"failures": "reporters"}
-    else:
-        hidden = (out["reporters"] < k).to_numpy(dtype=bool) | ~counts_shown(out, k)
-        out["rest"] = out["reports"] - out["failures"]
-        figures = {"failures": "failure_reporters", "rest": "rest_reporters"}
-    if "network" in out.columns:
-        hidden = suppress(out, hidden, figures, k, [["cell"]])
-    out["counts_shown"] = ~hidden
+    lines = [["cell"]] if "network" in out.columns else []
+    out["counts_shown"] = ~hidden_counts(out, k, lines, rate=measure != DENSITY)
     return out
 
 

@@ -7,6 +7,8 @@ per output cell and keep a cell only when that count reaches k.
 
 from __future__ import annotations
 
+import numpy as np
+
 from core import settings
 
 # Columns that must never appear in a public output.
@@ -50,8 +52,6 @@ def suppress(frame, hidden, figures: dict[str, str], k: int, lines: list[list[st
     of that figure yet none of them rests on k reporters, the smallest shown row carrying it is
     hidden as well, so the total minus the shown rows always rests on at least k reporters.
     """
-    import numpy as np
-
     hidden = np.asarray(hidden, dtype=bool).copy()
     if not len(frame):
         return hidden
@@ -74,3 +74,17 @@ def suppress(frame, hidden, figures: dict[str, str], k: int, lines: list[list[st
                         hidden[rows[smallest]] = True
                         changed = True
     return hidden
+
+
+def hidden_counts(frame, k: int, lines: list[list[str]] = (), *, rate: bool | None = None):
+    """Rows whose counts must not be shown (a boolean mask): fewer than k reporters; for a rate's counts
+    (``rate``; by default when failure_reporters is there) also ``counts_shown``; then ``suppress`` over
+    ``lines``. The one rule of the map's hover, its worst-places table and the hex detail."""
+    rate = "failure_reporters" in frame.columns if rate is None else rate
+    hidden = np.array(frame["reporters"] < k, dtype=bool)
+    figures = {"failures": "reporters"}
+    if rate:
+        hidden |= ~counts_shown(frame, k)
+        frame = frame.assign(rest=frame["reports"] - frame["failures"])
+        figures = {"failures": "failure_reporters", "rest": "rest_reporters"}
+    return suppress(frame, hidden, figures, k, list(lines)) if lines else hidden
