@@ -20,6 +20,7 @@ from geo.privacy import min_reporters
 from ingest.vocab import KINDS, NETWORK_NAMES, NETWORKS
 from outages import home
 from outages.public import STATUS_NAMES, area_text, title_text
+from store.aggregate_sql import data_version
 from store.summary import counts_by_network_kind, overview
 from ui.common import cursor, lang, plain, read, show_error, tr
 from ui.notices import cached_demo_share
@@ -42,6 +43,13 @@ def _lang_params() -> dict:
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _day_series(end, db: str) -> pd.DataFrame:
     return read(home.day_series, end)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _totals(version: tuple) -> tuple[dict, pd.DataFrame]:
+    """The database's counts (a scan of every report), kept until the data change: ``version`` is
+    store.aggregate_sql.data_version, which moves with every stored batch and moderation action."""
+    return read(overview), read(counts_by_network_kind)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
@@ -180,7 +188,7 @@ def _map(db: str) -> None:
                  label=tr("지도 크게 보기 — 통신사·시간대별", "Open the full map — by carrier and hour"))
 
 
-def _counts(cur, info: dict) -> None:
+def _counts(info: dict, table: pd.DataFrame) -> None:
     st.subheader(tr("모은 제보", "What the database holds"))
     tz = load_city().tz
     cols = st.columns(4)
@@ -191,8 +199,8 @@ def _counts(cur, info: dict) -> None:
     first, last = info["first"].astimezone(tz), info["last"].astimezone(tz)
     st.write(tr(f"기간: {first:%Y-%m-%d %H:%M} ~ {last:%Y-%m-%d %H:%M} (서울 시각)",
                 f"Period: {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} (Seoul time)"))
-    table = counts_by_network_kind(cur)
     if not table.empty:
+        table = table.copy()
         table["network"] = table["network"].map(lambda n: NETWORK_NAMES[n][lang()])
         table["kind"] = table["kind"].map(lambda k: KINDS.get(k, {}).get(lang(), k))
         pivot = table.pivot_table(index="kind", columns="network", values="reports", fill_value=0, aggfunc="sum")
@@ -218,8 +226,8 @@ def main() -> None:
     except DropMapError as e:
         show_error(e)
         return
+    info, table = _totals(data_version(cur))
     if end is None:  # no failure report: maybe nothing at all
-        info = overview(cur)
         if not info["failures"] and not info["samples"]:
             st.warning(tr("아직 데이터가 없습니다. `make run`은 처음 실행할 때 시연용 데이터를 만듭니다.",
                           "No data yet. `make run` builds the demo data on first run."))
@@ -229,8 +237,8 @@ def main() -> None:
         _carriers(db, states, end)
     _incidents(cur)
     _map(db)
-    # The full counts (a scan of every report, never cached: a new report shows at once) come last.
-    _counts(cur, overview(cur))
+    # The full counts (a scan of every report, kept until the data change) come last.
+    _counts(info, table)
 
 
 main()
