@@ -23,10 +23,10 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from api._errors import errors_response
+from api.reports import client_ip
 from core import settings
 from core.errors import InputError, StoreError
 from core.operator import GUARD, OperatorRefusedError
-from ingest.submit import client_address
 
 log = logging.getLogger("dropmap.operator")
 _backup_lock = threading.Lock()
@@ -63,9 +63,8 @@ def authorise(request: Request) -> str | JSONResponse:
     route (backup, the open-data snapshot) checks this way."""
     header = request.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else None
-    peer = request.client.host if request.client else None
     try:
-        return GUARD.check(token, client_address(peer, request.headers.get("x-forwarded-for")))
+        return GUARD.check(token, client_ip(request))
     except OperatorRefusedError as e:
         return _refusal(e)
 

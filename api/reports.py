@@ -20,10 +20,11 @@ from api._errors import problem, unavailable
 from core import settings
 from core.city import load_city
 from core.errors import DropMapError, InputError, StoreError, UnreadableFileError
+from core.network import client_address
 from ingest.abuse import RateLimitedError
-from ingest.fields import FIELD_ALIASES
+from ingest.fields import FIELD_ALIASES, UNENCODABLE, unencodable_field
 from ingest.readers import records_from_json, records_to_columns
-from ingest.submit import UNENCODABLE, client_address, start_submission, unencodable_field
+from ingest.submit import start_submission
 from store.db import open_shared_connection, shared_connection
 
 _tcp.enable()  # before the server accepts connections: see api/_tcp.py
@@ -64,7 +65,7 @@ def _values_bound(data: bytes) -> int:
 
 
 def client_ip(request: Request) -> str | None:
-    """The client's address (see ingest.submit.client_address for X-Forwarded-For)."""
+    """The client's address (see core.network.client_address for X-Forwarded-For)."""
     return client_address(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -97,3 +98,35 @@ def is_missing(value) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
+
+
+UNENCODABLE = "text that is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text"
+
+
+def _is_unencodable(value) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_is_unencodable(k) or _is_unencodable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_is_unencodable(v) for v in value)
+    return False
+
+
+def unencodable_field(record: Mapping) -> tuple[str, str] | None:
+    """(field, printable value) of the first text in ``record`` (a record, or columns of lists) that UTF-8
+    cannot encode, such as a lone surrogate "\\ud800" from JSON; None when every text can be stored."""
+    for key, value in record.items():
+        if _is_unencodable(key) or _is_unencodable(value):
+            if isinstance(value, list):  # a column: the value at fault
+                value = next((v for v in value if _is_unencodable(v)), value)
+            return _printable(key), _printable(value)[:80]
+    return None
+
+
+def _printable(value) -> str:
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -16,7 +16,6 @@ so the near-duplicate check always sees every report stored before it.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 import uuid
@@ -28,18 +27,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from core import settings
 from core.errors import InputError
 from ingest.abuse import AbuseChecks, reserve_quota
 from ingest.codes import is_issued, refuse_unknown
-from ingest.fields import is_missing
+from ingest.fields import UNENCODABLE, is_missing, unencodable_field
 from ingest.identity import code_key, keyed_hash
 from ingest.loader import Origin, load_frame
 from ingest.quick import row_count
 from ingest.sources import mature_reporters, prefix_hash, source_ids
 
 MAX_BATCH_ROWS = 5000  # a merged batch stops growing here, so one load stays short
-UNENCODABLE = "text that is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text"
 GATHER_SECONDS = 0.020  # the longest a new batch waits for submissions on their way
 
 _gate = threading.Lock()
@@ -89,48 +86,6 @@ class _Submission:
         if self.raw and self.rows and counted != self.rows:
             raise ValueError(f"{counted} values per column for {self.rows} records")
         self.rows = self.rows or counted
-
-
-def clean_ip(value) -> str | None:
-    """A client address as text when it is one (the site's session may know none), else None."""
-    try:
-        return str(ipaddress.ip_address(value.strip())) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def client_address(peer, forwarded) -> str | None:
-    """The client's address: the connection's peer, or X-Forwarded-For as written by trusted proxies.
-
-    With DROPMAP_TRUSTED_PROXIES=N (default 0) the N-th address from the right
-    of X-Forwarded-For is the client (each trusted proxy appends the address it
-    saw); with 0 the header is ignored, since any client can send it.
-    """
-    # The peer comes from the socket layer: kept as given (a test client names itself).
-    peer = peer if isinstance(peer, str) and peer else None
-    hops = settings.get_int("DROPMAP_TRUSTED_PROXIES")
-    if hops <= 0 or not isinstance(forwarded, str) or not forwarded.strip():
-        return peer
-    chain = [part.strip() for part in forwarded.split(",") if part.strip()]
-    candidate = chain[-hops] if len(chain) >= hops else chain[0]
-    return clean_ip(candidate) or peer
-
-
-LOOPBACK = "127.0.0.1"
-
-
-def visitor_address(ip_address, headers) -> str | None:
-    """A site visitor's address (the report, upload, My reports and moderation pages), by the API's rule.
-
-    Streamlit's ``st.context.ip_address`` is None for a loopback peer, which is exactly what a
-    reverse proxy on the same machine is. None means "no client address" (the operator's command
-    line, the demo), whose rows count as their own reporter, escape the upload limit and make a
-    stored code usable in the API; a live session (it always has request headers) is therefore
-    placed at the loopback address, as the API places the same connection.
-    """
-    headers = headers or {}
-    peer = ip_address or (LOOPBACK if len(headers) else None)
-    return client_address(peer, headers.get("X-Forwarded-For"))
 
 
 def code_hash(code: str) -> int:
@@ -313,35 +268,6 @@ def _store_merged(batch: list[_Submission]) -> None:
             now=now, return_ids=True, flagger=flagger,
         )
     _split(batch, owner, loaded, flagger)
-
-
-def _is_unencodable(value) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_is_unencodable(k) or _is_unencodable(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_is_unencodable(v) for v in value)
-    return False
-
-
-def unencodable_field(record: Mapping) -> tuple[str, str] | None:
-    """(field, printable value) of the first text in ``record`` (a record, or columns of lists) that UTF-8
-    cannot encode, such as a lone surrogate "\\ud800" from JSON; None when every text can be stored."""
-    for key, value in record.items():
-        if _is_unencodable(key) or _is_unencodable(value):
-            if isinstance(value, list):  # a column: the value at fault
-                value = next((v for v in value if _is_unencodable(v)), value)
-            return _printable(key), _printable(value)[:80]
-    return None
-
-
-def _printable(value) -> str:
-    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _admitted(batch: list[_Submission]) -> list[_Submission]:

@@ -9,7 +9,7 @@ import pytest
 from conftest import start_site
 from test_browser_report import settle
 
-from ingest.submit import visitor_address
+from core.network import visitor_address
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ import streamlit as st
 
 from core import settings
 from core.errors import DropMapError
+from core.network import visitor_address
 from core.text import html_literal, markdown_literal
-from ingest.submit import visitor_address
 
 LANGS = ("ko", "en")
 # Session key of the reporter code: set by the report page, read by upload and "My reports".
