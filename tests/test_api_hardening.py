@@ -360,3 +360,21 @@ def test_a_body_past_the_value_bound_is_not_read_to_its_end(monkeypatch):
     assert response.status_code == 413 and response.headers["connection"] == "close"
     assert total - len(messages) == 2  # 64,000 values allowed: refused in the second chunk
     _budget.clear()
+
+
+def test_a_limit_inside_a_longer_one_is_reported_by_the_one_that_fired(db_path):
+    """The station counts run under their own 20 s limit inside the API's 10 s read: the answer names
+    the limit that stopped the query, not the other one."""
+    from store.db import close_shared
+    from store.read import QueryTimeout, run_read, time_limit
+
+    def nested(cur):
+        with time_limit(cur, 60_000):
+            return cur.execute(SLOW).fetchall()
+
+    try:
+        with pytest.raises(QueryTimeout) as caught:
+            run_read(nested, limit_ms=100)
+        assert caught.value.limit_ms == 100
+    finally:
+        close_shared()
