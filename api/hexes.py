@@ -229,10 +229,12 @@ OPENAPI_PATHS: dict = {
         "post": {
             "summary": "Write the standard snapshot to /app/static/opendata/ (operator only)",
             "parameters": [{"name": "Authorization", "in": "header", "required": True,
-                            "schema": {"type": "string"}, "description": "Bearer token from the site secret"}],
+                            "schema": {"type": "string"},
+                            "description": "Bearer <operator token>; `python -m store operator-token` prints it"}],
             "responses": {"200": {"description": "The snapshot index (index.json)"},
                           "401": {"description": "Missing or wrong token"},
-                          "409": {"description": "A snapshot is being written"}},
+                          "409": {"description": "A snapshot is being written"},
+                          "429": {"description": "Too many wrong tokens from this network; see Retry-After"}},
         }
     },
 }

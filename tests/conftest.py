@@ -194,3 +194,25 @@ def shown(markdown: str) -> str:
     backslash escapes, word joiners and encoded leading spaces of core.text.markdown_literal undone."""
     text = re.sub(r"^(&#32;)+", lambda m: " " * (len(m.group(0)) // 5), markdown)
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("\u2060", "")
+
+
+def settle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit has finished rerunning (widgets re-render and close open menus)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+
+
+def choose(page, box, option: str, *, timeout_ms: int = 60_000) -> None:
+    """Pick ``option`` in a selectbox: ``box`` is text its label contains, or a locator of its input."""
+    if isinstance(box, str):
+        box = page.locator('[data-testid="stSelectbox"]').filter(has_text=box).locator("input")
+    wanted = page.locator('[role="option"]').filter(has_text=re.compile(f"^{re.escape(option)}$"))
+    for _ in range(3):  # a rerun landing just after the tap can close the menu again
+        settle(page, timeout_ms)
+        box.click()
+        try:
+            wanted.wait_for(timeout=5_000)
+            break
+        except Exception:  # noqa: BLE001 - the menu closed under the tap: try again
+            page.keyboard.press("Escape")
+    wanted.click()

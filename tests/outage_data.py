@@ -7,7 +7,9 @@ ingest.loader.load_frame like real uploads.
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -79,3 +81,37 @@ def flood(start: datetime, *, reporters: int = 5, each: int = 100, minutes: int 
 def load(con, *frames: pd.DataFrame, source: str = "web") -> None:
     for frame in frames:
         load_frame(con, frame, Origin(source=source, file_name="test"), now=datetime(2021, 12, 1, tzinfo=SEOUL))
+
+
+def quiet_db_file(tmp_path_factory, name: str, *frames: pd.DataFrame) -> Path:
+    """A database file holding ``frames`` (quiet weeks), built once per module fixture and copied per test."""
+    from store.db import connect
+
+    path = tmp_path_factory.mktemp(name) / "quiet.duckdb"
+    con = connect(path)
+    try:
+        load(con, *frames)
+    finally:
+        con.close()
+    return path
+
+
+def private_copy(db_file: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A private copy of ``db_file`` for one test, set as DROPMAP_DB."""
+    path = tmp_path / "city.duckdb"
+    shutil.copy(db_file, path)
+    monkeypatch.setenv("DROPMAP_DB", str(path))
+    return path
+
+
+OUTAGE = datetime(2021, 10, 20, 11, 16, tzinfo=SEOUL)  # a Wednesday: the 2021 KT outage's minute
+
+
+def ongoing_outage(con):
+    """Three quiet weeks of KT, then a surge at OUTAGE, scanned by the detector while the surge is on."""
+    from outages.scan import scan
+
+    load(con, quiet_city(days=21, start=OUTAGE.replace(hour=0, minute=0) - timedelta(days=21)),
+         surge(OUTAGE, 60, reporters=300))
+    scan(con, OUTAGE + timedelta(minutes=20))
+    return con

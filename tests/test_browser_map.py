@@ -23,16 +23,36 @@ def _signature(page) -> str:
     return page.evaluate(_SIGNATURE_JS, MAP_FRAME)
 
 
+# True once the map has hexes and their number is the one of the previous poll (Leaflet finished the layer).
+_STABLE_JS = """sel => { const f = document.querySelector(sel); const d = f && f.contentDocument;
+    const n = d ? d.querySelectorAll('path.leaflet-interactive').length : 0;
+    const done = n > 0 && n === window.__dropmapHexes; window.__dropmapHexes = n; return done; }"""
+
+
+def _wait_until_drawn(page) -> int:
+    """The number of hexes, once it has stayed the same over two polls half a second apart
+    (not as soon as the first hex appears: Leaflet draws a layer in parts)."""
+    page.evaluate("() => { window.__dropmapHexes = -1; }")
+    page.wait_for_function(_STABLE_JS, arg=MAP_FRAME, polling=500, timeout=60_000)
+    return page.frame_locator(MAP_FRAME).locator(HEXES).count()
+
+
 def _wait_for_hexes(page) -> int:
-    hexes = page.frame_locator(MAP_FRAME).locator(HEXES)
-    hexes.first.wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)  # let Leaflet finish drawing the layer
-    return hexes.count()
+    page.frame_locator(MAP_FRAME).locator(HEXES).first.wait_for(timeout=60_000)
+    return _wait_until_drawn(page)
 
 
 def _wait_for_change(page, old: str) -> None:
     page.wait_for_function(_CHANGED_JS, arg=[MAP_FRAME, old], timeout=60_000)
-    page.wait_for_timeout(1000)
+    _wait_until_drawn(page)
+
+
+def filter_carrier(page, carrier: str, before: str) -> None:
+    """Choose ``carrier`` in the map's carrier box; returns once the URL says so and other hexes are drawn."""
+    page.locator(".st-key-explore_carrier input[role=combobox]").click()
+    page.get_by_role("option", name=carrier, exact=True).click()
+    page.wait_for_url(re.compile(f".*carrier={re.escape(carrier)}.*"), timeout=60_000)
+    _wait_for_change(page, before)
 
 
 @pytest.mark.browser
@@ -46,10 +66,7 @@ def test_failure_map_in_a_browser(site, page, browser, screenshot_dir):
     first = _signature(page)
 
     # carrier -> KT: other hexes, and the URL says so
-    page.locator(".st-key-explore_carrier input[role=combobox]").click()
-    page.get_by_role("option", name="KT", exact=True).click()
-    page.wait_for_url(re.compile(r".*carrier=KT.*"), timeout=60_000)
-    _wait_for_change(page, first)
+    filter_carrier(page, "KT", first)
     page.screenshot(path=str(screenshot_dir / "map_kt.png"))
     kt = _signature(page)
 

@@ -6,30 +6,9 @@ import re
 import time
 
 import pytest
-from conftest import PHONE
+from conftest import PHONE, choose, settle
 
 pytestmark = pytest.mark.browser
-
-def settle(page) -> None:
-    """Wait until Streamlit has finished rerunning (widgets re-render and close open menus)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)
-
-
-def choose(page, box_label: str, option: str) -> None:
-    """Pick ``option`` in the selectbox whose label contains ``box_label``."""
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=box_label).locator("input")
-    wanted = page.locator('[role="option"]').filter(has_text=re.compile(f"^{re.escape(option)}$"))
-    for _ in range(3):  # a rerun landing just after the tap can close the menu again
-        settle(page)
-        box.click()
-        try:
-            wanted.wait_for(timeout=5_000)
-            break
-        except Exception:
-            page.keyboard.press("Escape")
-    wanted.click()
-
 
 def failures_on_overview(page, url, *, timeout_s: float = 60.0) -> int:
     """The home page's count of failure reports, once the page has its data.

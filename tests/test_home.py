@@ -9,23 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shown
-from outage_data import SEOUL, load, quiet_city, surge
+from outage_data import SEOUL, ongoing_outage
 from streamlit.testing.v1 import AppTest
 
 from outages import home
-from outages.scan import scan
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-OUTAGE = datetime(2021, 10, 20, 11, 16, tzinfo=SEOUL)
 
 
 @pytest.fixture
 def outage_db(con):
     """A quiet KT city with a surge, scanned while the surge is on (as tests/test_outages_ui.py)."""
-    load(con, quiet_city(days=21, start=OUTAGE.replace(hour=0, minute=0) - timedelta(days=21)),
-         surge(OUTAGE, 60, reporters=300))
-    scan(con, OUTAGE + timedelta(minutes=20))
-    return con
+    return ongoing_outage(con)
 
 
 def _text(at: AppTest) -> str:

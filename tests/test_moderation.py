@@ -3,12 +3,11 @@ restore (single and whole cluster), withdrawing an incident that rested on them,
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from outage_data import SEOUL, load, quiet_city, surge
+from outage_data import SEOUL, private_copy, quiet_city, quiet_db_file, surge
 
 from core.errors import InputError
 from core.operator import AttemptGuard, OperatorRefusedError, is_operator_token, operator_token, token_id
@@ -161,11 +160,7 @@ RECEIVED = datetime(2021, 12, 1, tzinfo=SEOUL)  # outage_data.load stores every 
 
 @pytest.fixture(scope="module")
 def quiet_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("moderation") / "quiet.duckdb"
-    con = connect(path)
-    load(con, quiet_city(seed=1))
-    con.close()
-    return path
+    return quiet_db_file(tmp_path_factory, "moderation", quiet_city(seed=1))
 
 
 @pytest.fixture
@@ -174,10 +169,7 @@ def faked(quiet_db, tmp_path, monkeypatch):
     detector no longer calls it (independent sources, tests/test_sources.py); here the script's addresses
     are unknown to the site (each code counts as itself), so it is called, and the burst of never-seen
     codes is what the operator sees."""
-    path = tmp_path / "city.duckdb"
-    shutil.copy(quiet_db, path)
-    monkeypatch.setenv("DROPMAP_DB", str(path))
-    con = connect(path)
+    con = connect(private_copy(quiet_db, tmp_path, monkeypatch))
     load_frame(con, surge(OUTAGE, 60, reporters=300, prefix="SYBIL"), Origin(source="api"),
                now=RECEIVED + timedelta(hours=1))
     scan(con, OUTAGE + timedelta(hours=3))

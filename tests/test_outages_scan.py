@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from outage_data import SEOUL, load, quiet_city, surge
+from outage_data import SEOUL, load, private_copy, quiet_city, quiet_db_file, surge
 
 from ingest.loader import Origin, load_frame
 from outages import _sql
@@ -26,20 +26,14 @@ OUTAGE = datetime(2021, 10, 20, 11, 16, tzinfo=SEOUL)  # a Wednesday, after thre
 @pytest.fixture(scope="module")
 def quiet_db(tmp_path_factory) -> Path:
     """Four weeks of ordinary KT and SKT reports, built once for this module."""
-    path = tmp_path_factory.mktemp("outages") / "quiet.duckdb"
-    con = connect(path)
-    load(con, quiet_city(seed=1), quiet_city(carrier="SKT", per_hour=15, seed=5))
-    con.close()
-    return path
+    return quiet_db_file(tmp_path_factory, "outages", quiet_city(seed=1),
+                         quiet_city(carrier="SKT", per_hour=15, seed=5))
 
 
 @pytest.fixture
 def city(quiet_db, tmp_path, monkeypatch):
     """A private copy of the quiet city, open read-write."""
-    path = tmp_path / "city.duckdb"
-    shutil.copy(quiet_db, path)
-    monkeypatch.setenv("DROPMAP_DB", str(path))
-    con = connect(path)
+    con = connect(private_copy(quiet_db, tmp_path, monkeypatch))
     yield con
     con.close()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import shown
-from outage_data import SEOUL, load, quiet_city, surge
+from outage_data import OUTAGE, SEOUL, ongoing_outage
 from streamlit.testing.v1 import AppTest
 
 from outages import _sql
@@ -15,7 +15,6 @@ from outages.compensation import clock, estimated_amount, monthly_outage_minutes
 from outages.scan import scan
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-OUTAGE = datetime(2021, 10, 20, 11, 16, tzinfo=SEOUL)
 
 
 def _table(at: AppTest, column: str):
@@ -37,10 +36,7 @@ def _app(page: str | None = None, **params) -> AppTest:
 @pytest.fixture
 def outage_db(con):
     """A quiet KT city with a surge, scanned by the detector while the surge is on."""
-    load(con, quiet_city(days=21, start=OUTAGE.replace(hour=0, minute=0) - timedelta(days=21)),
-         surge(OUTAGE, 60, reporters=300))
-    scan(con, OUTAGE + timedelta(minutes=20))
-    return con
+    return ongoing_outage(con)
 
 
 def test_the_banner_shows_an_open_incident_on_every_page(outage_db):

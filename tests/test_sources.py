@@ -3,11 +3,10 @@ networks as well as distinct codes; limits hold per network prefix (docs/SECURIT
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
 
 import pytest
-from outage_data import SEOUL, load, quiet_city
+from outage_data import SEOUL, private_copy, quiet_city, quiet_db_file
 from stored import route_client, stored_reports
 
 from api import codes as api_codes
@@ -26,19 +25,13 @@ PLACE = (37.4979, 127.0276)
 
 @pytest.fixture(scope="module")
 def quiet_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sources") / "quiet.duckdb"
-    con = connect(path)
-    load(con, quiet_city(seed=3))
-    con.close()
-    return path
+    return quiet_db_file(tmp_path_factory, "sources", quiet_city(seed=3))
 
 
 @pytest.fixture
 def city(quiet_db, tmp_path, monkeypatch):
     """A private copy of the quiet city as DROPMAP_DB, the API behind one trusted proxy."""
-    path = tmp_path / "city.duckdb"
-    shutil.copy(quiet_db, path)
-    monkeypatch.setenv("DROPMAP_DB", str(path))
+    path = private_copy(quiet_db, tmp_path, monkeypatch)
     monkeypatch.setenv("DROPMAP_TRUSTED_PROXIES", "1")
     LIMITER.clear()
     yield path

@@ -8,7 +8,7 @@ import re
 import geopandas as gpd
 import h3
 import pytest
-from test_browser_report import choose, settle
+from conftest import choose, settle
 
 from geo.datadict import COLUMNS
 

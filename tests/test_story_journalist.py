@@ -11,8 +11,8 @@ import io
 import re
 
 import pytest
-from test_browser_map import HEXES, MAP_FRAME, _signature, _wait_for_change, _wait_for_hexes
-from test_browser_report import settle
+from conftest import settle
+from test_browser_map import HEXES, MAP_FRAME, _signature, _wait_for_hexes, filter_carrier
 
 pytestmark = pytest.mark.browser
 
@@ -39,10 +39,7 @@ def test_journalist_home_map_filter_detail_share(real_site, page, screenshot_dir
     default = _signature(page)
 
     # Filter: KT only. The URL says so and other hexes are drawn.
-    page.locator(".st-key-explore_carrier input[role=combobox]").click()
-    page.get_by_role("option", name="KT", exact=True).click()
-    page.wait_for_url(re.compile(r".*carrier=KT.*"), timeout=60_000)
-    _wait_for_change(page, default)
+    filter_carrier(page, "KT", default)
     page.screenshot(path=str(screenshot_dir / "story_journalist_2_map_kt.png"))
 
     # A hexagon's detail: the panel opens and the hexagon is in the URL.

@@ -12,7 +12,7 @@ import re
 
 import duckdb
 import pytest
-from test_browser_report import choose, settle
+from conftest import choose, settle
 
 from evidence import compare_nearby, failures_of, my_reports, phone_or_network
 from ingest.demo_personas import PERSONAS

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from conftest import choose, settle
 
 from geo import stations
 
@@ -21,8 +22,7 @@ _STRIP_READY_JS = """([line, window, n]) => {
 
 
 def _settle(page) -> None:
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=120_000)
+    settle(page, 120_000)
 
 
 @pytest.mark.browser
@@ -32,17 +32,7 @@ def test_line_two_at_rush_hour_on_a_phone(real_site, phone, screenshot_dir):
     page.wait_for_function(_STRIP_READY_JS, arg=["1", "all", 10], timeout=180_000)
 
     # choose line 2 ...
-    box = page.locator(".st-key-subway_line input[role=combobox]")
-    wanted = page.get_by_role("option", name="2호선", exact=True)
-    for _ in range(3):  # a rerun landing just after the tap can close the menu again
-        _settle(page)
-        box.click()
-        try:
-            wanted.wait_for(timeout=5_000)
-            break
-        except Exception:
-            page.keyboard.press("Escape")
-    wanted.click()
+    choose(page, page.locator(".st-key-subway_line input[role=combobox]"), "2호선", timeout_ms=120_000)
     page.wait_for_url(re.compile(r".*line=2.*"), timeout=60_000)
     # ... at rush hour
     _settle(page)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from conftest import start_site
-from test_browser_report import settle
+from conftest import settle, start_site
 
 from core.network import visitor_address
 
