@@ -11,7 +11,7 @@ from core.city import load_city
 from core.errors import InputError
 from evidence import _sql
 from geo.places import place_of
-from ingest.codes import charge_miss, check_lookup
+from ingest.codes import charge_miss, check_lookup, is_issued
 from ingest.identity import code_key, keyed_hash
 
 MIN_CODE_CHARS = 8  # site codes have 12; shorter ones are too easy to guess
@@ -47,12 +47,18 @@ def my_reports(cur, code: str, *, ip: str | None = None) -> pd.DataFrame:
 
     With ``ip`` (the client's address), guessing is limited: once the client's network prefix has
     tried DROPMAP_LOOKUPS_PER_PREFIX codes that found nothing in an hour, lookups raise
-    ingest.abuse.RateLimitedError (ingest.codes.check_lookup).
+    ingest.abuse.RateLimitedError (ingest.codes.check_lookup). A code the site issued is never
+    refused or counted: nobody can guess one (its 50 random bits must match a stored code, and a
+    string without the site's MAC is not an issued code), so a neighbour who fills the network's
+    count cannot lock its holder out of their own reports.
     """
-    check_lookup(ip)
+    issued = is_issued(code)
+    if not issued:
+        check_lookup(ip)
     frame = _sql.reports_of(cur, reporter_of(code), MAX_OWN_REPORTS)
     if frame.empty:
-        charge_miss(ip)
+        if not issued:
+            charge_miss(ip)
         return frame
     return with_places(frame)
 

@@ -74,17 +74,25 @@ def issue_code(con, ip: str | None, *, now: datetime | None = None, limiter: Rat
     return code
 
 
-def refuse_unknown(cur, code: str) -> None:
+def refuse_unknown(cur, code: str, ip: str | None = None) -> None:
     """Accept an issued code or a code the store already holds (recording the latter's age once);
-    raise InputError naming reporter_code for a self-chosen one."""
+    raise InputError naming reporter_code for a self-chosen one.
+
+    Whether an old-form code is accepted tells whether the store holds it, so trying one counts as a
+    My reports lookup: refused (RateLimitedError) once the client's network has made
+    DROPMAP_LOOKUPS_PER_PREFIX misses, and a miss counts as one. Otherwise posting reports would
+    guess codes that My reports refuses to guess.
+    """
     if is_issued(code):
         return
+    check_lookup(ip)
     key = code_key(code)
     hashed = keyed_hash("code", key)
     if known_codes(cur, [hashed]):
         return
     first = first_stored_without_address(cur, hashed)
     if first is None:
+        charge_miss(ip)
         raise InputError("reporter_code", code, f"not a code this site issued; {GET_ONE}")
     record_code(cur, hashed, first, None, kind="legacy")
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
-from ingest.abuse import AbuseChecks, reserve_quota
+from ingest.abuse import AbuseChecks, RateLimitedError, reserve_quota
 from ingest.codes import is_issued, refuse_unknown
 from ingest.fields import UNENCODABLE, is_missing, unencodable_field
 from ingest.identity import code_key, keyed_hash
@@ -280,8 +280,8 @@ def _admitted(batch: list[_Submission]) -> list[_Submission]:
             if sub.reporter_code and not is_issued(sub.reporter_code):
                 cur = cur or sub.con.cursor()
                 try:
-                    refuse_unknown(cur, sub.reporter_code)
-                except InputError as e:
+                    refuse_unknown(cur, sub.reporter_code, sub.ip)
+                except (InputError, RateLimitedError) as e:
                     sub.error = e
                     continue
             kept.append(sub)

@@ -27,6 +27,7 @@ from core import settings
 from core.network import host_of
 from ingest import sql
 from ingest.abuse import AbuseChecks, RateLimitedError, RateLimiter
+from ingest.codes import refuse_unknown
 from ingest.identity import keyed_hash
 from ingest.loader import Origin, load_frame
 from ingest.readers import read_into_raw
@@ -65,6 +66,8 @@ def load_upload(con, data: bytes | BinaryIO, file_name: str, *, fmt: str = "auto
     """
     progress = progress or (lambda fraction, text: None)
     reserve_upload(ip)
+    if reporter_code:  # as the API checks it (the operator's `python -m ingest load` does not come here)
+        check_code(con, reporter_code, ip)
     progress(0.02, "reading")
     with _spooled(data, file_name) as (path, sha256):
         cur = sql.scratch_cursor()
@@ -73,6 +76,16 @@ def load_upload(con, data: bytes | BinaryIO, file_name: str, *, fmt: str = "auto
             return _store_chunks(con, cur, info, file_name, sha256, reporter_code, ip, progress)
         finally:
             cur.close()
+
+
+def check_code(con, reporter_code: str, ip: str | None) -> None:
+    """InputError naming reporter_code for a code the site did not issue and the store does not hold
+    (ingest.codes.refuse_unknown, which also counts the miss as a My reports guess)."""
+    cur = con.cursor()
+    try:
+        refuse_unknown(cur, reporter_code, ip)
+    finally:
+        cur.close()
 
 
 def reserve_upload(ip: str | None) -> None:

@@ -9,6 +9,7 @@ thread a ``cursor()``; command-line tools open their own and get a clear
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -32,6 +33,8 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
     if read_only and not path.exists():
         raise StoreError(f"database {path} does not exist; build it with `python -m ingest demo`")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only:
+        owner_only(path)
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as e:
@@ -47,6 +50,19 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
             con.close()
             raise StoreError(f"cannot bring database {path} up to date: {e}") from e
     return con
+
+
+def owner_only(path: Path) -> None:
+    """Keep the database and its write-ahead log readable by their owner only: they hold exact places,
+    notes and address hashes. The process's umask gains 077 (DuckDB creates the log anew after each
+    checkpoint, with the umask's permissions), and files made under a looser umask are tightened."""
+    os.umask(os.umask(0o077) | 0o077)
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            if file.exists() and file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except OSError:  # another user's file: theirs to tighten
+            pass
 
 
 def _translate_open_error(path: Path, error: Exception) -> StoreError:

@@ -80,6 +80,22 @@ def test_a_self_chosen_code_is_refused_naming_the_fix(client, db_path, chosen):
     assert stored_reports(db_path, "reporter").empty
 
 
+def test_posting_under_guessed_codes_counts_as_guessing(client, db_path, monkeypatch):
+    """Whether a report under an old-form code is accepted tells whether the store holds that code,
+    so each refusal counts as a My reports miss of the client's network, and the next try is a 429."""
+    monkeypatch.setenv("DROPMAP_LOOKUPS_PER_PREFIX", "2")
+    where = {"X-Forwarded-For": "203.0.113.40"}
+    for guess in ("AAAA-BBBB-CCC1", "AAAA-BBBB-CCC2"):
+        r = client.post("/api/v1/reports", json=report(), headers={**where, "X-Reporter-Code": guess})
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == "reporter_code"
+    r = client.post("/api/v1/reports", json=report(), headers={"X-Forwarded-For": "203.0.113.41",
+                                                                "X-Reporter-Code": "AAAA-BBBB-CCC3"})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    r = client.post("/api/v1/reports", json=report(), headers={**where, "X-Reporter-Code": issued_code()})
+    assert r.status_code == 201  # an issued code is no guess
+    assert len(stored_reports(db_path, "reporter")) == 1
+
+
 def test_a_tampered_code_is_refused(client):
     chars = list(code_key(mint_code()))
     chars[-1] = "A" if chars[-1] != "A" else "B"
@@ -125,6 +141,24 @@ def test_my_reports_guesses_are_limited_per_network(con, monkeypatch):
         my_reports(cur, LEGACY, ip="198.51.100.99")  # the same /24: refused, even the right code
     assert refused.value.retry_after > 0
     assert len(my_reports(cur, LEGACY, ip="192.0.2.1")) == 1  # another network
+
+
+def test_a_neighbour_cannot_lock_an_issued_code_out(con, monkeypatch):
+    """Misses from one network lock out the codes of the old form only: an issued code cannot be
+    guessed, so its holder opens My reports however many guesses the network made, and looking up
+    an issued code that holds nothing yet is not counted as a guess."""
+    monkeypatch.setenv("DROPMAP_LOOKUPS_PER_PREFIX", "3")
+    mine = issued_code()
+    load_frame(con, pd.DataFrame([report(reporter_code=mine)], dtype=object), Origin(source="web"))
+    cur = con.cursor()
+    for _ in range(5):  # fresh issued codes with nothing stored yet: not guesses
+        assert my_reports(cur, mint_code(), ip="198.51.100.7").empty
+    assert my_reports(cur, LEGACY, ip="198.51.100.7").empty  # still allowed: the count is untouched
+    for guess in ("AAAA-BBBB-CCCD", "AAAA-BBBB-CCCE"):
+        assert my_reports(cur, guess, ip="198.51.100.8").empty
+    with pytest.raises(RateLimitedError):
+        my_reports(cur, "AAAA-BBBB-CCCF", ip="198.51.100.9")  # the network is locked for the old form
+    assert len(my_reports(cur, mine, ip="198.51.100.10")) == 1  # the issued code still opens
 
 
 def test_one_request_carries_one_code_as_stored(client, db_path):

@@ -158,6 +158,20 @@ def test_the_map_page_offers_png_caption_and_embed(demo_db):
     assert not any("carrier=KT" in c for c in codes)
 
 
+def test_the_shared_address_is_the_sites_public_one(demo_db, monkeypatch):
+    """With DROPMAP_BASE_URL set, the permanent address and the embed snippet use it, as every link the
+    API publishes does, not whatever address this visitor reached the site at."""
+    monkeypatch.setenv("DROPMAP_BASE_URL", "https://dropmap.example.kr/")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["carrier"] = "KT"
+    at.switch_page("ui/explore.py")
+    at.run()
+    assert not at.exception
+    codes = [c.value for c in at.code]
+    assert any(c.startswith('<iframe src="https://dropmap.example.kr/explore?') for c in codes), codes
+    assert not any("localhost" in c for c in codes)
+
+
 def test_the_selected_hex_offers_its_24_hour_chart_as_png(demo_db):
     import h3
 

@@ -172,3 +172,25 @@ def test_duckdb_version_is_the_pinned_one():
               if line.startswith("duckdb==")]
     assert pinned == [f"duckdb=={duckdb.__version__}"]
     assert os.environ.get("DROPMAP_SECRET")  # tests never touch the real secret
+
+
+def test_the_database_and_its_log_are_owner_only(tmp_path):
+    """Exact places and notes: a file made under a loose umask is tightened when the store opens it, and
+    the write-ahead log DuckDB makes afterwards is owner-only too."""
+    path = tmp_path / "loose.duckdb"
+    before = os.umask(0o022)
+    try:
+        duckdb.connect(str(path)).close()
+        assert path.stat().st_mode & 0o777 == 0o644  # as DuckDB makes it under 022
+        con = connect(path)
+        try:
+            con.execute("CREATE TABLE t AS SELECT 1 AS a")
+            con.execute("INSERT INTO t VALUES (2)")
+            wal = path.with_name(path.name + ".wal")
+            assert wal.exists()
+            assert wal.stat().st_mode & 0o777 == 0o600
+        finally:
+            con.close()
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(before)

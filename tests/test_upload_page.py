@@ -6,9 +6,11 @@ import io
 
 import pandas as pd
 import pytest
-from stored import page_run, stored_reports
+from stored import issued_code, page_run, stored_reports
 
+from core.errors import InputError
 from ingest import upload as upload_module
+from ingest.abuse import RateLimitedError
 from ingest.upload import load_upload
 
 GOOD_AND_BAD = (
@@ -69,9 +71,24 @@ def test_same_file_twice_stores_nothing_new(con, db_path):
 def test_reporter_codes_inside_a_file_are_ignored(con):
     rows = "\n".join(f"37.{5000 + i},127.0,KT,no_data,2021-10-25 1{i % 10}:00,CODE-{i:04d}-XXXX" for i in range(6))
     data = ("lat,lon,carrier,kind,observed_at,reporter_code\n" + rows).encode()
-    result = load_upload(con, data, "many.csv", reporter_code="UPLO-ADER-CODE")
+    result = load_upload(con, data, "many.csv", reporter_code=issued_code())
     assert result.accepted == 6
     assert con.execute("SELECT count(DISTINCT reporter) FROM reports").fetchone()[0] == 1
+
+
+def test_a_code_typed_on_the_upload_page_is_checked_as_the_api_checks_it(con, monkeypatch):
+    """A self-chosen code is refused before the file is read (nothing stored under it), and trying one
+    counts as a My reports guess: the upload page is no oracle for codes the lookups refuse to guess."""
+    monkeypatch.setenv("DROPMAP_LOOKUPS_PER_PREFIX", "2")
+    data = b"lat,lon,carrier,kind,observed_at\n37.5665,126.978,KT,no_data,2021-10-25 11:20\n"
+    for guess in ("0101-2345-6789", "0101-2345-6790"):
+        with pytest.raises(InputError) as refused:
+            load_upload(con, data, "a.csv", reporter_code=guess, ip="198.51.100.4")
+        assert refused.value.field == "reporter_code" and "POST /api/v1/codes" in refused.value.message
+    assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 0
+    with pytest.raises(RateLimitedError):  # the network has used its guesses
+        load_upload(con, data, "a.csv", reporter_code="0101-2345-6791", ip="198.51.100.5")
+    assert load_upload(con, data, "a.csv", reporter_code=issued_code(), ip="198.51.100.6").accepted == 1
 
 
 def test_large_files_are_stored_in_chunks_with_progress(con, monkeypatch):
