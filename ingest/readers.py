@@ -4,7 +4,8 @@
 ingest.sql): the 1-based record number of each row in the file (the header
 line is not counted) and one text column per report field. UTF-8 CSV goes
 straight to DuckDB's reader; CP949/EUC-KR and UTF-16 text is converted to a
-UTF-8 copy first; JSON documents are parsed in Python. ``read_file`` returns the
+UTF-8 copy first; JSON documents are read a batch of records at a time
+(ingest.json_stream). ``read_file`` returns the
 same rows as a DataFrame.
 """
 
@@ -16,6 +17,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import duckdb
@@ -23,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UnreadableFileError
-from ingest import sql
-from ingest.fields import REQUIRED, columns_by_field, map_columns
+from ingest import json_stream, sql
+from ingest.fields import FIELDS, REQUIRED, columns_by_field, map_columns
 from ingest.formats import LOGGER_FORMATS
 from ingest.validate import frame_into_raw
 
@@ -125,7 +127,7 @@ def read_into_raw(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str = "auto")
     if fmt == "auto":
         fmt = detect_format(path, head_text)
     if fmt in ("geojson", "json", "jsonl"):
-        return _read_json(cur, path, fmt, size)
+        return _read_json(cur, path, fmt, size, head)
     if _is_utf8(head):
         try:
             return _read_csv(cur, path, path, fmt)
@@ -192,45 +194,57 @@ def _require_some_field(path: Path, fields, columns) -> None:
 
 # --- JSON ---------------------------------------------------------------------------------
 
-def _read_json(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, size: int) -> RawInfo:
+def _read_json(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, size: int, head: bytes) -> RawInfo:
+    """Table ``raw_records`` filled a batch of records at a time (ingest.json_stream): the document
+    is never parsed whole. Text that is not UTF-8 is read again as CP949."""
     if size > MAX_JSON_BYTES:
         raise UnreadableFileError("JSON larger than 512 MB; split it into smaller files")
-    text, _ = decode_text(path.read_bytes())
-    if fmt == "jsonl":
-        records, rows, bad = _jsonl_records(text)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings = ("utf-16",)
     else:
+        encodings = ("utf-8-sig", "cp949") if _head_text(head) is not None else ("cp949",)
+    for encoding in encodings:
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UnreadableFileError(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
-        records, bad = records_from_json(doc)
-        fmt = "geojson" if _is_geojson(doc) else "json"
-        skipped = {row for row, _ in bad}
-        rows = [n for n in range(1, len(records) + 1) if n not in skipped]
-        records = [r for n, r in enumerate(records, start=1) if n not in skipped]
-    frame, ignored = records_to_fields(records)
-    if records:
-        _require_some_field(path, frame.columns, ignored)
-    present = frame_into_raw(cur, frame, np.array(rows, dtype=np.int64))
-    return RawInfo(fmt, present, ignored, bad)
+            return _json_batches(cur, path, fmt, json_stream.text_pieces(path, encoding))
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableFileError("the file is neither UTF-8 nor CP949/EUC-KR text; save it as UTF-8 and retry")
 
 
-def _jsonl_records(text: str) -> tuple[list[dict], list[int], list[tuple[int, str]]]:
-    records, rows, bad = [], [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as e:
-            bad.append((number, f"not JSON ({e.msg} at column {e.colno})"))
-            continue
-        if not isinstance(value, dict):
-            bad.append((number, "each line must be one JSON object"))
-            continue
-        records.append(value)
-        rows.append(number)
-    return records, rows, bad
+def _json_batches(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, pieces) -> RawInfo:
+    sql.records_table(cur, FIELDS)
+    bad: list[tuple[int, str]] = []
+    if fmt == "jsonl":
+        numbered = _good(json_stream.lines(pieces), bad)
+    else:
+        document = json_stream.Document(pieces, _feature_record)
+        numbered = _good(((n, record, why) for n, (record, why) in enumerate(document, start=1)), bad)
+    present: set[str] = set()
+    ignored: dict[str, None] = {}
+    seen = 0
+    while batch := list(islice(numbered, json_stream.BATCH)):
+        seen += len(batch)
+        frame, names = records_to_fields([record for _, record in batch])
+        ignored.update(dict.fromkeys(names))
+        present.update(frame.columns)
+        frame["row"] = np.array([n for n, _ in batch], dtype=np.int64)
+        sql.append_records(cur, frame)
+    if fmt != "jsonl":
+        fmt = "geojson" if document.geojson else "json"
+    if seen:
+        _require_some_field(path, present, list(ignored))
+    fields = [f for f in FIELDS if f in present]
+    sql.frame_raw_view(cur, "raw_records", fields)
+    return RawInfo(fmt, set(fields), list(ignored), bad)
+
+
+def _good(numbered, bad: list[tuple[int, str]]):
+    """(number, record) of the records; the others' (number, why) go to ``bad`` (blank lines nowhere)."""
+    for number, record, why in numbered:
+        if why:
+            bad.append((number, why))
+        elif record is not None:
+            yield number, record
 
 
 def _is_geojson(doc) -> bool:
@@ -297,14 +311,19 @@ def records_to_columns(records: list[dict]) -> tuple[dict[str, list], list[str]]
     """
     keys = list(dict.fromkeys(str(key) for record in records for key in record))
     by_field, ignored = columns_by_field(keys)
+    texts = [record if all(isinstance(k, str) for k in record) else {str(k): v for k, v in record.items()}
+             for record in records]
     fields = {}
     for name, columns in by_field.items():
+        if len(columns) == 1:
+            column = columns[0]
+            fields[name] = [_scalar_text(record.get(column)) for record in texts]
+            continue
         values = []
-        for record in records:
-            texts = {str(k): v for k, v in record.items()} if any(not isinstance(k, str) for k in record) else record
+        for record in texts:
             value = None
             for column in columns:
-                value = _scalar_text(texts.get(column))
+                value = _scalar_text(record.get(column))
                 if value is not None:
                     break
             values.append(value)
@@ -313,8 +332,8 @@ def records_to_columns(records: list[dict]) -> tuple[dict[str, list], list[str]]
 
 
 def _scalar_text(value):
-    if value is None:
-        return None
+    if value is None or type(value) is str:
+        return value
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)[:200]
     if isinstance(value, bool):

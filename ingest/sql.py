@@ -126,6 +126,22 @@ def csv_as_text_frame(cur: duckdb.DuckDBPyConnection, path: str, options: str):
                          options)[0]
 
 
+def records_table(cur: duckdb.DuckDBPyConnection, fields: tuple[str, ...]) -> None:
+    """An empty scratch table ``raw_records`` (record number and one text column per field) that
+    ``append_records`` fills a batch at a time; ``frame_raw_view(cur, "raw_records", ...)`` reads it."""
+    columns = "".join(f", {field} VARCHAR" for field in fields)  # field names: ingest.fields, not input
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE raw_records (row BIGINT{columns})")
+
+
+def append_records(cur: duckdb.DuckDBPyConnection, frame) -> None:
+    """Add a batch (``row`` and some field-named text columns) to ``raw_records``."""
+    cur.register("records_batch", frame)
+    try:
+        cur.execute("INSERT INTO raw_records BY NAME SELECT * FROM records_batch")
+    finally:
+        cur.unregister("records_batch")
+
+
 def frame_raw_view(cur: duckdb.DuckDBPyConnection, frame_name: str, fields: list[str]) -> None:
     """View ``raw`` over a registered frame that has ``row`` and field-named columns."""
     select = "".join(f", CAST({field} AS VARCHAR) AS {field}" for field in fields)

@@ -1,0 +1,126 @@
+"""JSON uploads read a piece at a time (ingest.json_stream) give exactly what parsing the whole
+document gives (ingest.readers.records_from_json), wherever the pieces are cut, and the reader
+never holds the document whole."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.errors import UnreadableFileError
+from ingest import json_stream, readers, sql
+from ingest.readers import _feature_record, read_file, read_into_raw, records_from_json
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                      max_leaves=8)
+reports = st.dictionaries(st.sampled_from(["lat", "lon", "latitude", "carrier", "kind", "note", "통신사", "x"]),
+                          values, max_size=5)
+points = st.fixed_dictionaries({"type": st.just("Point"),
+                                "coordinates": st.lists(st.floats(-200, 200, allow_nan=False), min_size=0, max_size=3)})
+features = st.one_of(
+    st.fixed_dictionaries({"type": st.just("Feature"), "geometry": st.one_of(points, st.none(), values),
+                           "properties": st.one_of(reports, st.none())}),
+    values,
+)
+
+
+@st.composite
+def documents(draw):
+    kind = draw(st.sampled_from(["list", "collection", "feature", "object"]))
+    if kind == "list":
+        return draw(st.lists(st.one_of(reports, values), max_size=6))
+    if kind == "feature":
+        return draw(features.filter(lambda f: isinstance(f, dict)))
+    if kind == "object":
+        return draw(reports)
+    members = [("type", "FeatureCollection"), ("features", draw(st.lists(features, max_size=6)))]
+    members += draw(st.lists(st.tuples(st.sampled_from(["name", "crs", "bbox"]), values), max_size=2))
+    order = draw(st.permutations(members))
+    return dict(order)
+
+
+def streamed(text: str, read: int) -> tuple[list, list, bool]:
+    pieces = (text[i:i + read] for i in range(0, len(text), read))
+    document = json_stream.Document(pieces, _feature_record)
+    items = list(document)
+    records = [record for record, _ in items]
+    problems = [(n, why) for n, (_, why) in enumerate(items, start=1) if why]
+    return records, problems, document.geojson
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=documents(), read=st.integers(1, 40), indent=st.sampled_from([None, 0, 2]))
+def test_read_in_pieces_is_read_whole(doc, read, indent):
+    text = json.dumps(doc, ensure_ascii=read % 2 == 0, indent=indent)
+    records, problems, geojson = streamed(text, read)
+    assert (records, problems) == records_from_json(json.loads(text))
+    assert geojson == readers._is_geojson(json.loads(text))
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[{"lat": 1},', "not valid JSON"),
+    ('[{"lat": 1} {"lat": 2}]', "Expecting ',' delimiter at line 1 column 13"),
+    ('[{"lat": 1}]\n\n  x', "Extra data at line 3 column 3"),
+    ("42", "expected a JSON object"),
+    ('{"type": "FeatureCollection", "features": 3}', "without a 'features' list"),
+    ('{"features": [], "type": "Topology"}', "must be a GeoJSON FeatureCollection"),
+])
+def test_broken_documents_say_where(text, message):
+    with pytest.raises(UnreadableFileError, match=message):
+        streamed(text, 3)
+
+
+def test_a_long_document_is_read_in_batches_never_whole(tmp_path, monkeypatch):
+    """A FeatureCollection of 2,500 features, read 4 KB at a time, reaches the scratch store in
+    batches of 1,000: the reader never decodes the file as one text nor parses it as one document."""
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [127.0 + i / 1e5, 37.5]},
+                 "properties": {"carrier": "KT", "kind": "no_data", "observed_at": "2021-10-25 11:20", "n": i}}
+                for i in range(2500)]
+    path = tmp_path / "big.geojson"
+    path.write_text(json.dumps({"features": features, "type": "FeatureCollection"}), encoding="utf-8")
+    monkeypatch.setattr(json_stream, "READ_BYTES", 4096)
+    monkeypatch.setattr(json_stream, "BATCH", 1000)
+    batches = []
+    append = sql.append_records
+    monkeypatch.setattr(sql, "append_records", lambda cur, frame: (batches.append(len(frame)), append(cur, frame)))
+    monkeypatch.setattr(json, "loads", _never)
+    monkeypatch.setattr(readers, "decode_text", _never)
+    cur = sql.scratch_cursor()
+    try:
+        info = read_into_raw(cur, path)
+        rows = cur.execute("SELECT row, lon FROM raw ORDER BY row").fetchall()
+    finally:
+        cur.close()
+    assert batches == [1000, 1000, 500]
+    assert info.fmt == "geojson" and {"lat", "lon", "carrier"} <= info.present and info.ignored_columns == ["n"]
+    assert len(rows) == 2500 and rows[0] == (1, "127.0") and rows[-1][0] == 2500
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("the whole document was read at once")
+
+
+def test_cp949_json_lines_keep_their_numbers(tmp_path):
+    path = tmp_path / "reports.jsonl"
+    lines = ['{"위도": 37.5, "경도": 127.0, "통신사": "KT", "유형": "통화끊김", "일시": "2021-10-25 11:20"}',
+             "", "not json", '[1]', '{"위도": 37.6, "경도": 127.1, "통신사": "SKT", "유형": "먹통", "일시": "2021-10-25 11:21"}']
+    path.write_bytes("\n".join(lines).encode("cp949"))
+    raw = read_file(path)
+    assert raw.fmt == "jsonl" and list(raw.row_numbers) == [1, 5]
+    assert list(raw.frame["carrier"]) == ["KT", "SKT"]
+    assert [n for n, _ in raw.unparsed] == [3, 4]
+
+
+def test_a_json_string_holding_a_line_separator_stays_one_line(tmp_path):
+    """U+2028 is allowed raw inside a JSON string; JSON Lines split on newlines only."""
+    path = tmp_path / "reports.jsonl"
+    path.write_text('{"lat": 37.5, "lon": 127.0, "carrier": "KT", "kind": "no_data", '
+                    '"observed_at": "2021-10-25 11:20", "note": "a\u2028b"}\n', encoding="utf-8")
+    raw = read_file(path)
+    assert list(raw.row_numbers) == [1] and raw.unparsed == []
