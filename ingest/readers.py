@@ -148,12 +148,24 @@ def _is_utf8(head: bytes) -> bool:
 
 @contextmanager
 def _utf8_copy(path: Path):
-    """A UTF-8 copy of a CP949/EUC-KR or UTF-16 text file, removed afterwards."""
-    text, _ = decode_text(path.read_bytes())
+    """A UTF-8 copy of a CP949/EUC-KR or UTF-16 text file (decoded as ``decode_text`` would, a
+    megabyte at a time), removed afterwards."""
+    with open(path, "rb") as fh:
+        utf16 = fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
     tmp = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8")
     try:
         with tmp:
-            tmp.write(text.lstrip("\ufeff"))
+            for encoding in ("utf-16",) if utf16 else ("utf-8-sig", "cp949"):
+                try:
+                    for n, piece in enumerate(json_stream.text_pieces(path, encoding)):
+                        tmp.write(piece.lstrip("\ufeff") if n == 0 else piece)
+                    break
+                except UnicodeDecodeError:
+                    tmp.seek(0)
+                    tmp.truncate()
+            else:
+                raise UnreadableFileError(
+                    "the file is neither UTF-8 nor CP949/EUC-KR text; save it as CSV UTF-8 and retry")
         yield Path(tmp.name)
     finally:
         os.unlink(tmp.name)
