@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 
 from core.city import load_city
 from core.errors import InputError
@@ -27,6 +27,17 @@ MODES = ("level", "compare")
 BRANDS = ("all", "own", "mvno")
 DAY_TYPES = (WEEKDAY, WEEKEND)
 ALL_HOURS = (0, 23)
+
+
+WINDOW_WEEKS = 13
+
+
+def recent_window(first: date, last: date) -> tuple[date, date]:
+    """The map's default period: the 13 Monday-Sunday weeks that end with the week of the latest
+    report, up to that report's day (from the first report when the data are younger). It follows
+    the data, not the clock: a quiet site, or the 2021 demo, still shows its latest weeks."""
+    monday = last - timedelta(days=last.weekday() + 7 * (WINDOW_WEEKS - 1))
+    return max(first, monday), last
 
 
 def auto_resolution(zoom: int) -> int:
@@ -207,9 +218,12 @@ def hours_label(hours: tuple[int, int]) -> str:
     return str(hours[0]) if hours[0] == hours[1] else f"{hours[0]}-{hours[1]}"
 
 
-def params_from_state(state: MapState) -> dict[str, str]:
-    """Query-string parameters of a view; defaults are left out so URLs stay short."""
+def params_from_state(state: MapState, default_period: tuple[date, date] | None = None) -> dict[str, str]:
+    """Query-string parameters of a view; defaults are left out so URLs stay short. Dates equal to
+    ``default_period`` (the recent window) are left out too: such an address keeps following the data."""
     q = state.query
+    if default_period is not None and (q.since, q.until) == tuple(default_period):
+        q = replace(q, since=None, until=None)
     out = {
         "mode": q.mode if q.mode != "level" else None,
         "carrier": q.carrier,

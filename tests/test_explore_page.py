@@ -225,3 +225,53 @@ def test_a_slow_map_query_is_stopped_and_said_not_a_traceback(demo_db, monkeypat
     at = _page(since="2021-10-01")  # a view nobody asked for before: not in the page's cache
     assert not at.exception
     assert any("ms" in e.value and "stopped" in e.value for e in at.error), [e.value for e in at.error]
+
+
+GANGNAM = (37.4979, 127.0276)
+
+
+def _at(frame: pd.DataFrame, when: str) -> pd.DataFrame:
+    return frame.assign(observed_at=when)
+
+
+def test_the_map_opens_on_the_latest_13_weeks_and_the_whole_record_is_one_click_away(con):
+    """Reports 20 weeks apart: the map opens on the 13 weeks ending with the latest report's week, says so,
+    leaves the dates out of the address (it keeps following the data), and one click shows everything."""
+    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
+    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
+    con.close()
+    at = _page(lang="en")
+    assert not at.exception
+    assert at.session_state["explore_dates"] == (pd.Timestamp("2021-07-26").date(), pd.Timestamp("2021-10-20").date())
+    assert "Period: 2021-07-26 ~ 2021-10-20 — the latest 13 weeks" in _texts(at)
+    assert "The whole record starts 2021-06-02" in _texts(at)
+    assert _param(at, "since") is None and _param(at, "until") is None
+    assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]  # only the recent hex
+    at.button(key="explore_whole_period").click().run()
+    assert not at.exception
+    assert "Period: 2021-06-02 ~ 2021-10-20 — all the data." in _texts(at)
+    assert (_param(at, "since"), _param(at, "until")) == ("2021-06-02", "2021-10-20")
+    assert sorted(_worst(at)["Failures / all"].tolist()) == ["6 / 12", "6 / 12"]  # both hexes
+    at.button(key="explore_recent_period").click().run()
+    assert _param(at, "since") is None and _worst(at)["Failures / all"].tolist() == ["6 / 12"]
+
+
+def test_dates_in_the_address_are_kept(con):
+    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
+    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
+    con.close()
+    at = _page(lang="en", since="2021-06-02", until="2021-06-30")
+    assert not at.exception
+    assert "Period: 2021-06-02 ~ 2021-06-30 (dates chosen)." in _texts(at)
+    assert (_param(at, "since"), _param(at, "until")) == ("2021-06-02", "2021-06-30")
+    assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]  # only the old hex
+
+
+def test_dates_outside_the_data_are_brought_inside_not_a_crash(con):
+    """The date box allows only days with data; an address naming others used to stop the page."""
+    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
+    con.close()
+    at = _page(lang="en", since="2019-01-01", until="2030-12-31")
+    assert not at.exception
+    assert "Period: 2021-10-20 ~ 2021-10-20" in _texts(at)
+    assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]

@@ -91,3 +91,16 @@ def test_query_filter():
     assert MapQuery(carrier="KT").report_filter(carrier=False).networks == ()
     assert MapQuery(hours=(1, 2)).report_filter(hours=False).hours == ()
     assert MapQuery().report_filter().hours == ()  # all 24 hours: no hour condition at all
+
+
+def test_the_recent_window_is_13_whole_weeks_ending_with_the_latest_report():
+    from datetime import date
+
+    from geo.mapquery import recent_window
+
+    # 2021-10-20 is a Wednesday: its week began Monday 10-18; 12 weeks before that is Monday 07-26.
+    assert recent_window(date(2020, 1, 1), date(2021, 10, 20)) == (date(2021, 7, 26), date(2021, 10, 20))
+    assert recent_window(date(2020, 1, 1), date(2021, 10, 18)) == (date(2021, 7, 26), date(2021, 10, 18))
+    assert recent_window(date(2020, 1, 1), date(2021, 10, 24)) == (date(2021, 7, 26), date(2021, 10, 24))
+    assert recent_window(date(2021, 9, 27), date(2021, 10, 31)) == (date(2021, 9, 27), date(2021, 10, 31))
+    assert recent_window(date(2021, 10, 20), date(2021, 10, 20)) == (date(2021, 10, 20), date(2021, 10, 20))

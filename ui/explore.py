@@ -24,6 +24,7 @@ from geo.mapquery import (
     MapState,
     auto_resolution,
     params_from_state,
+    recent_window,
     state_from_params,
 )
 from geo.privacy import min_reporters
@@ -170,8 +171,17 @@ def _state_from_widgets() -> MapState:
                     cell=ss.get("explore_cell"), tiles=ss["explore_tiles"])
 
 
+def _window() -> tuple | None:
+    """The recent window of this run (set by main once the data's period is known)."""
+    return st.session_state.get("explore_window")
+
+
+def _params(state: MapState) -> dict[str, str]:
+    return params_from_state(state, _window())
+
+
 def _write_url(state: MapState) -> None:
-    wanted = params_from_state(state)
+    wanted = _params(state)
     if "lang" in st.query_params:
         wanted["lang"] = st.query_params["lang"]
     if st.query_params.to_dict() != wanted:
@@ -193,6 +203,32 @@ def _caption(view: mapview.HexView, q: MapQuery) -> str:
         f"**{what}** — {carrier}, {hours}. Unit: {unit}. "
         f"Hex resolution {view.res:,}. Hexes with fewer than {view.k:,} reporters are not drawn.",
     )
+
+
+def _set_dates(dates: tuple) -> None:
+    st.session_state["explore_dates"] = dates
+
+
+def _period_note(q: MapQuery, first, last, window: tuple) -> None:
+    """Which weeks the map shows, and the other period one click away."""
+    dates = (q.since or first, q.until or last)
+    shown = f"{dates[0]:%Y-%m-%d} ~ {dates[1]:%Y-%m-%d}"
+    whole = (first, last)
+    if dates == tuple(window) and tuple(window) != whole:
+        st.caption(tr(f"기간: {shown} — 마지막 제보가 있는 주까지 최근 13주. 전체 기록은 {first:%Y-%m-%d}부터입니다.",
+                      f"Period: {shown} — the latest 13 weeks, up to the week of the latest report. "
+                      f"The whole record starts {first:%Y-%m-%d}."))
+        st.button(tr("전체 기간 보기", "Show the whole period"), key="explore_whole_period",
+                  on_click=_set_dates, args=(whole,))
+    elif dates == whole:
+        st.caption(tr(f"기간: {shown} — 자료 전체.", f"Period: {shown} — all the data."))
+        if tuple(window) != whole:
+            st.button(tr("최근 13주로", "Back to the latest 13 weeks"), key="explore_recent_period",
+                      on_click=_set_dates, args=(tuple(window),))
+    else:
+        st.caption(tr(f"기간: {shown} (고른 날짜).", f"Period: {shown} (dates chosen)."))
+        st.button(tr("최근 13주로", "Back to the latest 13 weeks"), key="explore_recent_period",
+                  on_click=_set_dates, args=(tuple(window),))
 
 
 def _notes(view: mapview.HexView) -> None:
@@ -276,7 +312,7 @@ def _render_detail(q: MapQuery, cell: str, db: str) -> None:
                       "Failure rate over 24 hours per carrier (95% band; hours with too few reporters left out)"))
         st.altair_chart(map_charts.trend_chart(detail.hours, "rate", lang(), x="hour"), width="stretch")
         first, last = _period(db)
-        share_ui.offer_hex_hours(detail.hours, cell=cell, q=q, params=params_from_state(_state_from_widgets()),
+        share_ui.offer_hex_hours(detail.hours, cell=cell, q=q, params=_params(_state_from_widgets()),
                                  first=first, last=last, synthetic=cached_demo_share(db) > 0, k=min_reporters(),
                                  lang=lang())
 
@@ -318,7 +354,7 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
 
 def _share_chart(frame, chart: str, measure: str, q: MapQuery, db: str) -> None:
     first, last = _period(db)
-    share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, params=params_from_state(_state_from_widgets()),
+    share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, params=_params(_state_from_widgets()),
                          first=first, last=last,
                          synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
 
@@ -353,6 +389,12 @@ def main() -> None:
     if first is None:
         st.warning(tr("아직 데이터가 없습니다.", "No data yet."))
         return
+    window = st.session_state["explore_window"] = recent_window(first, last)
+    dates = tuple(st.session_state.get("explore_dates") or ())
+    if not dates:  # no dates in the address: the recent window
+        st.session_state["explore_dates"] = window
+    elif any(d < first or d > last for d in dates):  # the date box allows only days with data
+        st.session_state["explore_dates"] = tuple(min(max(d, first), last) for d in dates)
     _sidebar(first, last)
     try:
         state = _state_from_widgets()
@@ -363,7 +405,8 @@ def main() -> None:
     st.markdown(_caption(view, state.query))
     _notes(view)
     _render_map(view, state, db)
-    share_ui.offer_map(view, state.query, params=params_from_state(state), first=first, last=last,
+    _period_note(state.query, first, last, window)
+    share_ui.offer_map(view, state.query, params=_params(state), first=first, last=last,
                        synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
     if st.session_state.get("explore_cell"):
         _render_detail(state.query, st.session_state["explore_cell"], db)

@@ -54,14 +54,20 @@ def _totals(version: tuple) -> tuple[dict, pd.DataFrame]:
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _map_html(language: str, db: str) -> str | None:
-    """The explore page's default view, drawn the same way (no tiles); None when no hex can be shown."""
+    """The explore page's default view (its recent window), drawn the same way (no tiles); None when no
+    hex can be shown."""
     import folium
 
     from geo import mapdraw, mapview
-    from geo.mapquery import state_from_params
+    from geo.mapquery import recent_window, state_from_params
+    from store.map_sql import data_period
 
     state, _ = state_from_params({})
-    view = read(mapview.level_view, state.query)
+    first, last = read(data_period)
+    if first is None:
+        return None
+    since, until = recent_window(first, last)  # the recent window, as the map page opens
+    view = read(mapview.level_view, state.query.with_changes(since=since, until=until))
     if view.frame.empty:
         return None
     m = mapdraw.build_map(view, lang=language, center=(state.lat, state.lon), zoom=state.zoom,
