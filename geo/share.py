@@ -317,7 +317,7 @@ def _both(ko: str, en: str) -> dict[str, str]:
 
 def map_filters(q) -> list[dict[str, str]]:
     """The filters of a ``geo.mapquery.MapQuery`` in words, Korean and English."""
-    from ingest.vocab import KINDS, NETWORK_NAMES
+    from core.vocab import KINDS, NETWORK_NAMES
 
     carrier = NETWORK_NAMES[q.carrier] if q.carrier else _both("전체", "all")
     out = [_both(f"통신사: {carrier['ko']}", f"carrier: {carrier['en']}")]

@@ -13,6 +13,7 @@ from streamlit_folium import st_folium
 from core import settings
 from core.city import load_city
 from core.errors import DropMapError, InputError
+from core.vocab import KINDS, NETWORKS
 from geo import mapdetail, mapdraw, mapview
 from geo.mapquery import (
     ALL_HOURS,
@@ -27,7 +28,6 @@ from geo.mapquery import (
     state_from_params,
 )
 from geo.privacy import min_reporters
-from ingest.vocab import KINDS, NETWORKS
 from store import map_sql
 from ui import map_charts
 from ui import share as share_ui

@@ -10,6 +10,7 @@ from streamlit_folium import st_folium
 
 from core.city import load_city
 from core.errors import DropMapError
+from core.vocab import KINDS, NETWORK_NAMES
 from evidence import (
     TIME_BUCKETS,
     compare_nearby,
@@ -21,7 +22,6 @@ from evidence import (
     phone_or_network,
 )
 from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent, place_ko, verdict_numbers
-from ingest.vocab import KINDS, NETWORK_NAMES
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
 from ui.common import client_ip, cursor, lang, plain, show_error, tr

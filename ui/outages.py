@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.city import load_city
 from core.errors import DropMapError
-from ingest.vocab import NETWORK_NAMES, NETWORKS
+from core.vocab import NETWORK_NAMES, NETWORKS
 from outages import compensation, details
 from outages.public import (
     NOTE_NAMES,

@@ -16,8 +16,8 @@ import streamlit as st
 from core import settings
 from core.city import load_city
 from core.errors import DropMapError
+from core.vocab import KINDS, NETWORK_NAMES, NETWORKS
 from geo.privacy import min_reporters
-from ingest.vocab import KINDS, NETWORK_NAMES, NETWORKS
 from outages import home
 from outages.public import STATUS_NAMES, area_text, title_text
 from store.aggregate_sql import data_version

@@ -114,7 +114,7 @@ def offer_hex_hours(frame, *, cell: str, q, params: dict, first, last, synthetic
 def offer_incident(frame, row: dict, where: dict[str, str], *, k: int, lang: str) -> None:
     """PNG of an incident's timeline against the usual band (bins under k reporters left out)."""
     from core.city import load_city
-    from ingest.vocab import NETWORK_NAMES
+    from core.vocab import NETWORK_NAMES
 
     tz = load_city().tz
     url = share.view_url(site_origin(), "outages", {"incident": row["incident_id"],
@@ -150,8 +150,8 @@ def offer_incident(frame, row: dict, where: dict[str, str], *, k: int, lang: str
 def offer_stations(view, *, line: str, carrier: str | None, hours: str, k: int, synthetic: bool, lang: str) -> None:
     """PNG of the subway page's chart: ``view`` is the page's ``geo.stations.LineView`` (hidden figures
     are null and not drawn); the period is the whole data's, as the stations are counted over all of it."""
+    from core.vocab import NETWORK_NAMES
     from geo import stations
-    from ingest.vocab import NETWORK_NAMES
     from store import map_sql
     from ui.common import cursor
     from ui.map_charts import CARRIER_COLOURS
