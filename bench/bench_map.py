@@ -237,8 +237,9 @@ def _p95(values: list[float]) -> float:
 
 
 def bench_queries(path: Path, repeat: int) -> None:
-    from geo import mapdraw, mapview
+    from geo import mapview
     from store.db import connect
+    from ui import mapdraw
 
     con = connect(path, read_only=True)
     cur = con.cursor()

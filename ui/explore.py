@@ -1,7 +1,7 @@
 """Explore: the per-carrier failure map by time of day.
 
 Widgets -> geo.mapquery.MapQuery -> geo.mapview / geo.mapdetail (cached for
-DROPMAP_CACHE_SECONDS) -> geo.mapdraw (folium) and ui.map_charts. Every filter
+DROPMAP_CACHE_SECONDS) -> ui.mapdraw (folium) and ui.map_charts. Every filter
 and the map position live in the URL, so a shared link reopens this view.
 """
 
@@ -14,7 +14,7 @@ from core import settings
 from core.city import load_city
 from core.errors import DropMapError, InputError
 from core.vocab import KINDS, NETWORKS
-from geo import mapdetail, mapdraw, mapview
+from geo import mapdetail, mapview
 from geo.mapquery import (
     ALL_HOURS,
     BRANDS,
@@ -29,7 +29,7 @@ from geo.mapquery import (
 )
 from geo.privacy import min_reporters
 from store import map_sql
-from ui import map_charts
+from ui import map_charts, mapdraw
 from ui import share as share_ui
 from ui.common import choose, lang, plain, read, show_error, tr
 from ui.notices import cached_demo_share

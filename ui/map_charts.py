@@ -10,8 +10,8 @@ import altair as alt
 import pandas as pd
 
 from core.vocab import KINDS, NETWORK_NAMES
-from geo.mapdraw import format_value
 from geo.mapview import RATE
+from ui.mapdraw import format_value
 
 CARRIER_COLOURS = {"SKT": "#e4572e", "KT": "#2e86ab", "LGU+": "#a23b72"}
 

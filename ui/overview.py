@@ -1,7 +1,7 @@
 """The front door: each carrier's state now, its last 24 hours against the usual band, any incident,
 the failure map at its default view, one "report" action; the database's counts further down.
 
-Widgets -> outages.home (state, hours, incidents), geo.mapview + geo.mapdraw (the map) -> render.
+Widgets -> outages.home (state, hours, incidents), geo.mapview + ui.mapdraw (the map) -> render.
 The map and chart libraries (folium, altair, and scipy behind the detector and the map's statistics:
 about 2 s on a cold start) are imported where they are used, so the states show before they load.
 """
@@ -57,8 +57,9 @@ def _map_html(language: str, db: str) -> str | None:
     """The explore page's default view, drawn the same way (no tiles); None when no hex can be shown."""
     import folium
 
-    from geo import mapdraw, mapview
+    from geo import mapview
     from geo.mapquery import state_from_params
+    from ui import mapdraw
 
     state, _ = state_from_params({})
     view = read(mapview.level_view, state.query)

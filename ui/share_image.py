@@ -3,7 +3,7 @@ embed snippet of a view.
 
 The caption says what the picture shows and on what terms: the period, the filters, k (no figure from
 fewer than k reporters), whether synthetic demo data is in it, and the licence (CC BY 4.0). Images are
-drawn on the server with matplotlib (Agg), hexes coloured as on the web map (``geo.mapdraw``), Seoul's
+drawn on the server with matplotlib (Agg), hexes coloured as on the web map (``ui.mapdraw``), Seoul's
 district outlines from data/seoul_gu.geojson. Korean text needs a CJK font: one found on the system
 (fonts-noto-cjk, Nanum ...) is used, else the caption and labels are English, so an image never shows
 empty boxes in place of Hangul.
@@ -161,7 +161,7 @@ def _district_rings() -> tuple[np.ndarray, ...]:
 def _map_png(view, cap: Caption) -> bytes:
     """The hex map of a ``geo.mapview.HexView`` as a PNG: hexes coloured as on the web map, district
     outlines, the legend, and the caption below."""
-    from geo import mapdraw
+    from ui import mapdraw
 
     features = mapdraw.hex_features(view, cap.lang)["features"]
     fig, ax = _figure(8.0, 7.0, cap)
@@ -349,7 +349,7 @@ def period_text(since, until, first, last) -> str:
 
 def map_caption(view, q, *, first, last, k: int, synthetic: bool, lang: str, url: str | None = None) -> Caption:
     """The caption of a map view: what is measured, the period, the filters, k, synthetic, licence."""
-    from geo import mapdraw
+    from ui import mapdraw
 
     title = {code: mapdraw.measure_title(view, code) for code in ("ko", "en")}
     return caption(title=title, period=period_text(q.since, q.until, first, last), filters=map_filters(q), k=k,
