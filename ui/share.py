@@ -153,10 +153,10 @@ def offer_stations(view, *, line: str, carrier: str | None, hours: str, k: int, 
     from core.vocab import NETWORK_NAMES
     from geo import stations
     from store import map_sql
-    from ui.common import cursor
+    from ui.common import read
     from ui.map_charts import CARRIER_COLOURS
 
-    first, last = map_sql.data_period(cursor())
+    first, last = read(map_sql.data_period)
     who = NETWORK_NAMES[carrier] if carrier else {"ko": "전체", "en": "all"}
     window_ko, window_en, _ = stations.WINDOWS[hours]
     params = {"line": line, "carrier": carrier or "all", "hours": hours}
