@@ -12,7 +12,6 @@ empty boxes in place of Hangul.
 from __future__ import annotations
 
 import io
-import json
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-
-from core.settings import DATA_DIR
 
 LICENCE = "CC BY 4.0"
 SITE_NAME = {"ko": "끊김지도", "en": "DropMap"}
@@ -146,13 +143,12 @@ def _png(fig) -> bytes:
 
 @lru_cache(maxsize=1)
 def _district_rings() -> tuple[np.ndarray, ...]:
-    doc = json.loads((DATA_DIR / "seoul_gu.geojson").read_text(encoding="utf-8"))
+    from geo.places import boundaries
+
     rings = []
-    for feature in doc["features"]:
-        geometry = feature["geometry"]
-        polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
-        for polygon in polygons:
-            rings.append(np.asarray(polygon[0], dtype=float))
+    for shape in boundaries("gu").geometry:
+        for polygon in getattr(shape, "geoms", [shape]):  # a MultiPolygon's parts, or the Polygon itself
+            rings.append(np.asarray(polygon.exterior.coords, dtype=float))
     return tuple(rings)
 
 
