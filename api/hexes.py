@@ -26,6 +26,7 @@ from api._errors import errors_response, problem, unavailable
 from api.reports import client_ip
 from core import settings
 from core.errors import InputError, StoreError
+from core.vocab import NETWORKS
 from geo.aggregate import (
     BY_CHOICES,
     DEMO_CHOICES,
@@ -36,7 +37,6 @@ from geo.aggregate import (
     parse_query,
 )
 from geo.export import MEDIA_TYPES, WRITERS, describe, file_name, inline_metadata, write_geojson
-from ingest.vocab import NETWORKS
 from store.read import run_read
 
 MAX_ROWS = 50_000

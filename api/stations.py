@@ -16,8 +16,8 @@ from starlette.routing import Route
 from api._errors import errors_response, unavailable
 from core import settings
 from core.errors import InputError, StoreError
+from core.vocab import NETWORKS
 from geo import stations
-from ingest.vocab import NETWORKS
 from store.read import run_read
 
 PARAMETERS = ("line", "carrier", "hours")

@@ -20,7 +20,7 @@ from api._errors import errors_response, unavailable
 from core import settings
 from core.city import load_city
 from core.errors import InputError, StoreError
-from ingest.vocab import NETWORKS, normalise_carrier
+from core.vocab import NETWORKS, normalise_carrier
 from store.read import run_read
 
 MAX_LIMIT = 500

@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DROPMAP_SECRET", "bench-secret")
 
+from core.cells import cells_to_parents, latlngs_to_cells  # noqa: E402
 from geo.aggregate import ExportQuery, report_filter  # noqa: E402
-from geo.cells import cells_to_parents, latlngs_to_cells  # noqa: E402
 from geo.export import export  # noqa: E402
 from geo.privacy import min_reporters  # noqa: E402
 from store.aggregate_sql import aggregate_select  # noqa: E402

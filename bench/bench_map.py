@@ -6,7 +6,7 @@
 Builds a bench-only DuckDB file in a temporary directory (or reuses ``--db``):
 plausible Seoul reports drawn with numpy (reporters living near subway
 stations, carrier-specific weak spots, 'all good' samples), H3-indexed with
-geo.cells and bulk-inserted through Arrow. It is a load test, not a validation
+core.cells and bulk-inserted through Arrow. It is a load test, not a validation
 test: rows skip ingest.validate on purpose.
 
 Then, in the same run, for several views:
@@ -67,7 +67,7 @@ def _stations() -> pd.DataFrame:
 
 def synthetic_chunks(reports: int, *, seed: int = 11, chunk: int = 1_000_000):
     """Yields Arrow tables of synthetic reports (the reports columns without report_id)."""
-    from geo.cells import latlngs_to_cell_columns
+    from core.cells import latlngs_to_cell_columns
     from geo.places import cells_to_district_codes
 
     rng = np.random.default_rng(seed)
@@ -237,8 +237,9 @@ def _p95(values: list[float]) -> float:
 
 
 def bench_queries(path: Path, repeat: int) -> None:
-    from geo import mapdraw, mapview
+    from geo import mapview
     from store.db import connect
+    from ui import mapdraw
 
     con = connect(path, read_only=True)
     cur = con.cursor()

@@ -12,10 +12,10 @@ from datetime import datetime
 
 import pandas as pd
 
+from core.vocab import KINDS, NETWORK_NAMES
 from evidence.compare import Comparison, Line, Verdict
 from evidence.csv_safe import to_csv_bytes
 from evidence.mine import TIME_BUCKETS, failures_of
-from ingest.vocab import KINDS, NETWORK_NAMES
 
 STATUS_KO = {"ok": "정상 저장", "flagged": "검토 대상(공개 집계에서 제외)"}
 GROUP_KO = {

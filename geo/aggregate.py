@@ -23,8 +23,8 @@ import pyarrow as pa
 
 from core.city import load_city
 from core.errors import InputError
+from core.vocab import KINDS, NETWORKS, host_network
 from geo.privacy import PRIVATE_COLUMNS, min_reporters
-from ingest.vocab import KINDS, NETWORKS, host_network
 from store import aggregate_sql
 from store.filters import ReportFilter
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from core.cells import str_to_cell
 from core.errors import InputError
-from geo.cells import str_to_cell
 from geo.mapquery import MAP_RESOLUTIONS, MapQuery
 from geo.mapview import DENSITY, RATE, days_observed
 from geo.places import place_of

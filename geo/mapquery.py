@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
+from core.cells import str_to_cell
 from core.city import load_city
 from core.errors import InputError
-from geo.cells import str_to_cell
-from ingest.vocab import KINDS, NETWORKS, host_network
+from core.vocab import KINDS, NETWORKS, host_network
 from store.filters import WEEKDAY, WEEKEND, ReportFilter
 
 MAP_RESOLUTIONS = (7, 8, 9)

@@ -24,12 +24,12 @@ import h3
 import numpy as np
 import pandas as pd
 
+from core.cells import cell_to_str, latlngs_to_cells
+from core.vocab import NETWORKS
 from geo import stats
-from geo.cells import cell_to_str, latlngs_to_cells
 from geo.mapquery import MAP_RESOLUTIONS, MapQuery
 from geo.places import cells_to_district_codes, district_by_code, place_of
 from geo.privacy import hidden_counts, min_reporters
-from ingest.vocab import NETWORKS
 from store import map_sql
 from store.filters import WEEKDAY, WEEKEND
 

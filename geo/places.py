@@ -9,7 +9,6 @@ neighbouring district; the unique cells of a batch are few, so this is cheap.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,19 +35,35 @@ class Station:
     gu: str
 
 
+_BOUNDARY_FILES = {
+    "gu": ("seoul_gu.geojson", "SIG_CD", "SIG_KOR_NM", "SIG_ENG_NM"),
+    "dong": ("seoul_dong.geojson", "EMD_CD", "EMD_KOR_NM", "EMD_ENG_NM"),
+}
+
+
 @lru_cache(maxsize=2)
-def _areas(kind: str) -> tuple[list[Area], shapely.STRtree, list]:
-    if kind == "gu":
-        path, code, ko, en = DATA_DIR / "seoul_gu.geojson", "SIG_CD", "SIG_KOR_NM", "SIG_ENG_NM"
-    else:
-        path, code, ko, en = DATA_DIR / "seoul_dong.geojson", "EMD_CD", "EMD_KOR_NM", "EMD_ENG_NM"
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    areas, shapes = [], []
-    for feature in doc["features"]:
-        p = feature["properties"]
-        areas.append(Area(str(p[code]), p[ko], p[en]))
-        shapes.append(shapely.geometry.shape(feature["geometry"]))
-    return areas, shapely.STRtree(shapes), shapes
+def _boundaries(kind: str):
+    # geopandas (pyogrio) reads the files faster than json + shapely.shape and gives the very same
+    # coordinates; its import costs ~0.1 s once per process, so it waits for the first lookup
+    # (bench/bench_geopandas.py, docs/BENCHMARKS.md "geopandas or not").
+    import geopandas as gpd
+
+    return gpd.read_file(DATA_DIR / _BOUNDARY_FILES[kind][0])
+
+
+def boundaries(kind: str):
+    """The shipped boundaries as a GeoDataFrame in file order (lon/lat): ``"gu"``, Seoul's 25 districts
+    (SIG_CD, SIG_KOR_NM, SIG_ENG_NM), or ``"dong"``, its legal neighbourhoods (EMD_CD, EMD_KOR_NM, EMD_ENG_NM)."""
+    return _boundaries(kind).copy()
+
+
+@lru_cache(maxsize=2)
+def _areas(kind: str) -> tuple[list[Area], object]:
+    """The areas and the spatial index of their shapes (the frame's STRtree)."""
+    _, code, ko, en = _BOUNDARY_FILES[kind]
+    frame = _boundaries(kind)
+    areas = [Area(str(c), k, e) for c, k, e in zip(frame[code], frame[ko], frame[en], strict=True)]
+    return areas, frame.sindex
 
 
 def districts() -> list[Area]:
@@ -62,7 +77,7 @@ def district_by_code(code: str) -> Area | None:
 
 def _points_to_areas(kind: str, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Index into the area list for each point, or -1 outside every area."""
-    areas, tree, _ = _areas(kind)
+    tree = _areas(kind)[1]
     points = shapely.points(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     out = np.full(len(points), -1, dtype=np.int64)
     if len(points):

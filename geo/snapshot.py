@@ -19,9 +19,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from core.settings import ROOT
+from core.vocab import NETWORKS
 from geo.aggregate import PERIOD_NOTES, ExportQuery, build, data_dates, snapshot_period, today_local
 from geo.export import FORMATS, LICENCE, SUFFIXES, write_export, write_json_atomically
-from ingest.vocab import NETWORKS
 
 SNAPSHOT_DIR = ROOT / "static" / "opendata"
 SNAPSHOT_URL = "/app/static/opendata/"

@@ -29,10 +29,10 @@ import pandas as pd
 from core import settings
 from core.errors import InputError
 from core.settings import DATA_DIR
+from core.vocab import NETWORKS, host_network
 from geo import stats
 from geo.places import stations as all_stations
 from geo.privacy import min_reporters
-from ingest.vocab import NETWORKS, host_network
 from store import aggregate_sql, stations_sql
 
 LINE_ORDER_FILE = DATA_DIR / "subway_line_order.csv"

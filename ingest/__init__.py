@@ -1,1 +1,1 @@
-"""Outside world -> validated reports: vocabularies, validation, file formats, demo data, CLI."""
+"""Outside world -> validated reports: validation, file formats, demo data, CLI (the vocabulary is core.vocab)."""

@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from geo.cells import latlngs_to_cells
+from core.cells import latlngs_to_cells
 from ingest import demo_sql
 from ingest.demo_city import district_indices, keep_within, near_stations, places, scatter
 from ingest.demo_people import (

@@ -9,7 +9,6 @@ there). Every place drawn lies inside Seoul's 25 districts.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,7 +17,7 @@ import numpy as np
 import shapely
 
 from core.settings import DATA_DIR
-from geo.places import stations
+from geo.places import boundaries, stations
 
 METRES_PER_DEG_LAT = 111_320.0
 METRES_PER_DEG_LON = METRES_PER_DEG_LAT * float(np.cos(np.radians(37.55)))  # at Seoul's latitude
@@ -62,11 +61,11 @@ def _populations() -> dict[str, float]:
 @lru_cache(maxsize=1)
 def city_model() -> CityModel:
     """The model, built once per process from data/ (boundaries, census, stations)."""
-    features = json.loads((DATA_DIR / "seoul_gu.geojson").read_text(encoding="utf-8"))["features"]
-    shapes = [shapely.geometry.shape(f["geometry"]) for f in features]
+    districts = boundaries("gu")
+    shapes = list(districts.geometry)
     population = _populations()
-    codes = tuple(str(f["properties"]["SIG_CD"]) for f in features)
-    names = tuple(f["properties"]["SIG_KOR_NM"] for f in features)
+    codes = tuple(str(c) for c in districts["SIG_CD"])
+    names = tuple(districts["SIG_KOR_NM"])
     for shape in shapes:
         shapely.prepare(shape)
     seoul = shapely.union_all(shapes)

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from core.vocab import normalise_carrier
 from ingest.demo_city import places
-from ingest.vocab import normalise_carrier
 
 SEOUL = ZoneInfo("Asia/Seoul")
 

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from geo.cells import latlngs_to_cells
+from core.cells import latlngs_to_cells
 from geo.places import stations
 from ingest.demo_city import scatter
 from ingest.demo_people import DEVICE_MODELS, Reporters

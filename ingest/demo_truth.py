@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.cells import latlngs_to_cells
+from core.cells import latlngs_to_cells
+from core.vocab import NETWORKS
 from ingest.demo_city import (
     METRES_PER_DEG_LAT,
     METRES_PER_DEG_LON,
@@ -38,7 +39,6 @@ from ingest.demo_city import (
     seoul_cells_r8,
 )
 from ingest.demo_personas import PERSONAS, route_cells, zone_candidates
-from ingest.vocab import NETWORKS
 
 BASE_RATE = 0.10
 VARIATION_RANGE = (0.7, 1.4)

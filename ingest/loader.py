@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow as pa
 
 from core import settings
+from core.cells import latlngs_to_cell_columns
 from core.errors import StoreError
-from geo.cells import latlngs_to_cell_columns
 from geo.places import cells_to_district_codes
 from ingest import quick, sql
 from ingest.fields import epoch_micros

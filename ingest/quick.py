@@ -13,7 +13,7 @@ the full path, which words every error and warning. So this module never
 decides that a row is wrong; it only recognises rows that are certainly right.
 
 The vocabulary lookups are the very functions the full path calls
-(``ingest.vocab``); tests/test_quick.py feeds random and hostile rows to both
+(``core.vocab``); tests/test_quick.py feeds random and hostile rows to both
 paths and requires the same stored values whenever this one accepts.
 """
 
@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from core import vocab
 from core.city import City, load_city
 from core.errors import InputError
-from ingest import vocab
 from ingest.fields import FIELDS, MAX_LENGTHS, REQUIRED, is_missing
 from ingest.validate import MAX_ACCURACY_M
 

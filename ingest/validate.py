@@ -21,9 +21,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from core import vocab
 from core.city import City, load_city
 from core.errors import InputError
-from ingest import sql, vocab
+from ingest import sql
 from ingest.fields import FIELDS, MAX_LENGTHS
 from ingest.sql import Check
 from store.filters import STATUSES

@@ -6,10 +6,10 @@ from datetime import datetime
 
 import pandas as pd
 
-from ingest.vocab import KINDS, NETWORK_NAMES, TECHS
+from core.vocab import KINDS, NETWORK_NAMES, TECHS
 
 # (value sent as the 'carrier' field, Korean label, English label). The values are
-# spellings ingest.vocab.normalise_carrier understands (tests check each one).
+# spellings core.vocab.normalise_carrier understands (tests check each one).
 CARRIER_CHOICES: tuple[tuple[str, str, str], ...] = (
     ("SKT", "SK텔레콤", "SK Telecom"),
     ("KT", "KT", "KT"),

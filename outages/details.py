@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from core.settings import DATA_DIR
+from core.vocab import KINDS
 from geo.places import district_by_code
 from geo.privacy import min_reporters, suppress
-from ingest.vocab import KINDS
 from outages import _sql
 from outages.compensation import monthly_outage_minutes
 from outages.detect import DetectorConfig, usual_band

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from core import settings
-from ingest.vocab import NETWORKS
+from core.vocab import NETWORKS
 from outages import _sql
 from outages.public import incidents_with_areas, load_public, summary_text, title_text
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from core.city import load_city
+from core.vocab import NETWORKS
 from geo.privacy import min_reporters
-from ingest.vocab import NETWORKS
 from outages import _sql
 from outages.feeds import status_document
 from outages.public import incidents_with_areas, open_with_areas

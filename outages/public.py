@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.city import load_city
+from core.vocab import NETWORK_NAMES
 from geo.places import district_by_code
 from geo.privacy import min_reporters
-from ingest.vocab import NETWORK_NAMES
 from outages import _sql
 
 STATUS_NAMES = {

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from core.city import load_city
+from core.vocab import NETWORKS
 from geo.places import districts
-from ingest.vocab import NETWORKS
 from outages import _sql
 from outages.baseline import (
     HOURS_PER_WEEK,

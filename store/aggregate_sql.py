@@ -2,7 +2,7 @@
 
 Every statement here binds its values with ``?``; identifiers (the cell
 column, the time-bucket expressions) come only from allow-lists in this
-module or from ``geo.cells.column_for``.
+module or from ``core.cells.column_for``.
 
 The aggregate is built once per request into a TEMP table on the caller's
 cursor (temp tables are private to a cursor), so counting, paging and the
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core.cells import column_for
 from core.files import FORMULA_STARTS
-from geo.cells import column_for
 from store.filters import ReportFilter
 
 AGG_TABLE = "hex_agg"

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from core.city import load_city
 from core.errors import InputError
-from ingest.vocab import ALL_KINDS, NETWORKS
+from core.vocab import ALL_KINDS, NETWORKS
 
 WEEKDAY = "weekday"
 WEEKEND = "weekend"

@@ -1,7 +1,7 @@
 """All SQL behind the failure map (the explore page).
 
 Every query starts from a ``ReportFilter`` (values bound with ``?``); the only
-identifier formatted in is the H3 column from ``geo.cells.column_for`` (an
+identifier formatted in is the H3 column from ``core.cells.column_for`` (an
 allow-list).
 
 Counting rules (see docs/METHODOLOGY.md):
@@ -44,8 +44,8 @@ from datetime import date
 import duckdb
 import pandas as pd
 
+from core.cells import column_for
 from core.city import load_city
-from geo.cells import column_for
 from store.filters import ReportFilter
 
 EXACT_BELOW_FACTOR = 1  # groups with fewer than this many times k bits set are counted exactly

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.cells import latlngs_to_cells
+from core.cells import latlngs_to_cells
+from core.vocab import NETWORKS
 from geo.places import points_to_district_codes, stations
 from ingest.demo import (
     KT_OUTAGE_END,
@@ -27,7 +28,6 @@ from ingest.demo_city import city_model, is_in_seoul, places, seoul_cells_r8
 from ingest.demo_truth import BASE_RATE, WEAK_PER_NETWORK, true_failure_rates
 from ingest.loader import Origin, load_frame
 from ingest.validate import validate_frame
-from ingest.vocab import NETWORKS
 from store.db import connect
 
 SEOUL = ZoneInfo("Asia/Seoul")

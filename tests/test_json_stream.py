@@ -109,7 +109,8 @@ def _never(*args, **kwargs):
 def test_cp949_json_lines_keep_their_numbers(tmp_path):
     path = tmp_path / "reports.jsonl"
     lines = ['{"위도": 37.5, "경도": 127.0, "통신사": "KT", "유형": "통화끊김", "일시": "2021-10-25 11:20"}',
-             "", "not json", '[1]', '{"위도": 37.6, "경도": 127.1, "통신사": "SKT", "유형": "먹통", "일시": "2021-10-25 11:21"}']
+             "", "not json", '[1]',
+             '{"위도": 37.6, "경도": 127.1, "통신사": "SKT", "유형": "먹통", "일시": "2021-10-25 11:21"}']
     path.write_bytes("\n".join(lines).encode("cp949"))
     raw = read_file(path)
     assert raw.fmt == "jsonl" and list(raw.row_numbers) == [1, 5]

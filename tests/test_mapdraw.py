@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo import mapdraw
 from geo.mapquery import MapQuery
 from geo.mapview import DENSITY, GREY, RATE, RATIO, HexView
+from ui import mapdraw
 
 SEOUL = (37.5665, 126.978)
 HALL_HEX = "8830e1d8c1fffff"

@@ -340,7 +340,7 @@ def test_outage_kinds_never_leave_a_small_rest(monkeypatch, who, lang):
 
 
 def _kind_names():
-    from ingest.vocab import KINDS as NAMES
+    from core.vocab import KINDS as NAMES
 
     return {lang: {kind: NAMES[kind][lang] for kind in KINDS} for lang in ("ko", "en")}
 

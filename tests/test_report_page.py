@@ -6,10 +6,10 @@ import pytest
 from stored import page_run, stored_reports
 from streamlit.testing.v1 import AppTest
 
+from core.vocab import normalise_carrier
 from ingest.abuse import LIMITER
 from ingest.codes import is_issued
 from ingest.identity import keyed_hash
-from ingest.vocab import normalise_carrier
 from ingest.web_form import CARRIER_CHOICES, form_row
 from store.db import close_shared, connect
 

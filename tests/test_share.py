@@ -12,10 +12,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from geo import mapview, share
-from geo.mapdraw import LEVEL_COLOURS
+from geo import mapview
 from geo.mapquery import MapQuery
 from store.db import connect
+from ui import share_image as share
+from ui.mapdraw import LEVEL_COLOURS
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 QUERY = MapQuery(carrier="KT", kinds=("dropped_call",), hours=(7, 9), day_type="weekday",

@@ -43,8 +43,7 @@ def test_the_placeholder_is_korean_first():
 
 
 def _rendered_maps() -> list[str]:
-    from geo import mapdraw
-    from ui import pick_map
+    from ui import mapdraw, pick_map
 
     return [mapdraw.map_html(mapdraw.base_map(lang="ko", center=(37.5665, 126.978), zoom=11)),
             pick_map.picker_map((37.5665, 126.978), 11, label="a", waiting="b", failed="c").get_root().render(),
@@ -53,7 +52,7 @@ def _rendered_maps() -> list[str]:
 
 def test_leaflet_marker_images_come_from_the_vendored_folder():
     # Leaflet's own guess dropped a slash: /app/static/vendor/leafletmarker-icon.png (a 404 per map).
-    from geo.mapdraw import LEAFLET_IMAGES
+    from ui.mapdraw import LEAFLET_IMAGES
 
     assert LEAFLET_IMAGES == "/app/static/vendor/leaflet/images/"
     for html in _rendered_maps():
@@ -64,7 +63,7 @@ def test_leaflet_marker_images_come_from_the_vendored_folder():
 
 
 def test_the_marker_image_exists_where_the_path_points():
-    from geo.mapdraw import LEAFLET_IMAGES
+    from ui.mapdraw import LEAFLET_IMAGES
 
     folder = ROOT / LEAFLET_IMAGES.removeprefix("/app/").strip("/")
     if not (ROOT / "static" / "vendor" / "leaflet").exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import InputError
-from ingest.vocab import ALL_KINDS, KINDS, NETWORKS, OK_KIND, Carrier, normalise_carrier, normalise_kind, normalise_tech
+from core.vocab import ALL_KINDS, KINDS, NETWORKS, OK_KIND, Carrier, normalise_carrier, normalise_kind, normalise_tech
 
 CARRIERS_GOOD = [
     # (spelling, host-network column, expected)

@@ -43,7 +43,8 @@ def connection():
 
 
 def cursor():
-    """A fresh cursor on the process-wide connection (one per query/thread)."""
+    """A fresh cursor on the process-wide connection, for ``with cursor() as cur:`` (which closes it).
+    Pages read through ``read``; tests/test_page_cursors.py fails on a bare ``cursor()`` in a page."""
     return connection().cursor()
 
 

@@ -9,11 +9,11 @@ import streamlit as st
 
 from core import settings
 from core.errors import DropMapError
+from core.vocab import NETWORK_NAMES, NETWORKS
 from geo.aggregate import BY_CHOICES, EXPORT_RESOLUTIONS, PERIOD_NOTES, ExportQuery, preview
 from geo.datadict import COLUMNS
 from geo.export import FORMATS, export_bytes, file_name
 from geo.snapshot import SNAPSHOT_URL, read_index
-from ingest.vocab import NETWORK_NAMES, NETWORKS
 from store.map_sql import data_period
 from ui.common import choose, lang, plain, read, show_error, tr
 

@@ -1,7 +1,7 @@
 """Explore: the per-carrier failure map by time of day.
 
 Widgets -> geo.mapquery.MapQuery -> geo.mapview / geo.mapdetail (cached for
-DROPMAP_CACHE_SECONDS) -> geo.mapdraw (folium) and ui.map_charts. Every filter
+DROPMAP_CACHE_SECONDS) -> ui.mapdraw (folium) and ui.map_charts. Every filter
 and the map position live in the URL, so a shared link reopens this view.
 """
 
@@ -13,7 +13,8 @@ from streamlit_folium import st_folium
 from core import settings
 from core.city import load_city
 from core.errors import DropMapError, InputError
-from geo import mapdetail, mapdraw, mapview
+from core.vocab import KINDS, NETWORKS
+from geo import mapdetail, mapview
 from geo.mapquery import (
     ALL_HOURS,
     BRANDS,
@@ -28,9 +29,8 @@ from geo.mapquery import (
     state_from_params,
 )
 from geo.privacy import min_reporters
-from ingest.vocab import KINDS, NETWORKS
 from store import map_sql
-from ui import map_charts
+from ui import map_charts, mapdraw
 from ui import share as share_ui
 from ui.common import choose, lang, plain, read, show_error, tr
 from ui.notices import cached_demo_share

@@ -9,9 +9,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from geo.mapdraw import format_value
+from core.vocab import KINDS, NETWORK_NAMES
 from geo.mapview import RATE
-from ingest.vocab import KINDS, NETWORK_NAMES
+from ui.mapdraw import format_value
 
 CARRIER_COLOURS = {"SKT": "#e4572e", "KT": "#2e86ab", "LGU+": "#a23b72"}
 

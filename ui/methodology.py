@@ -8,7 +8,7 @@ from core import settings
 from geo.mapview import MAX_HEXES, MIN_ATTEMPTS_TO_RATE, SAMPLED_SHARE
 from geo.privacy import min_reporters
 from store.summary import demo_share
-from ui.common import cursor, tr
+from ui.common import read, tr
 
 k = min_reporters()
 
@@ -16,7 +16,7 @@ st.title(tr("방법론: 지도를 읽는 법", "Methodology: how to read the map
 st.caption(tr("자세한 내용은 저장소의 docs/METHODOLOGY.md에 있습니다.",
               "The full text is docs/METHODOLOGY.md in the repository."))
 
-share = demo_share(cursor())
+share = read(demo_share)
 if share > 0:
     st.warning(tr(
         f"지금 이 사이트 데이터의 {share:.0%}는 **시연용 합성 데이터**입니다. 실제 사람·전화·통신망 측정이 아닙니다. "

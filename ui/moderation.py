@@ -41,8 +41,11 @@ st.caption(tr(f"운영자 {plain(operator)}. 모든 조치는 이유와 함께 �
 
 def _act(action, *args, **kwargs) -> None:
     """Run a moderation function, then say what it did (or why it could not)."""
+    # The operator's writes and reads run without the public time limit (a stopped write helps no one);
+    # the with-block closes the cursor.
     try:
-        result = action(cursor(), *args, operator=operator, **kwargs)
+        with cursor() as cur:
+            result = action(cur, *args, operator=operator, **kwargs)
     except DropMapError as e:
         show_error(e)
         return
@@ -53,7 +56,8 @@ def _act(action, *args, **kwargs) -> None:
 
 
 def _resting_incidents(report_ids: list[str], key: str) -> None:
-    resting = moderation.incidents_resting_on(cursor(), report_ids)
+    with cursor() as cur:
+        resting = moderation.incidents_resting_on(cur, report_ids)
     if not resting:
         return
     st.warning(tr("이 제보들에 기댄 장애가 있습니다:", "Incidents rested on these reports:"))
@@ -78,7 +82,8 @@ with clusters_tab:
     days = cols[3].number_input(tr("최근 며칠", "Last days"), 1, 365, 7, key="rule_days")
     rules = moderation.ClusterRules(window_minutes=int(window), min_codes=int(min_codes), burst_codes=int(burst),
                                     lookback=timedelta(days=int(days)))
-    clusters = moderation.sybil_clusters(cursor(), rules)
+    with cursor() as cur:
+        clusters = moderation.sybil_clusters(cur, rules)
     if not clusters:
         st.info(tr("의심 묶음이 없습니다(데모 제보는 보지 않음).",
                    "No suspected clusters (demo reports are left out)."))
@@ -90,8 +95,9 @@ with clusters_tab:
                 st.warning(tr(f"이 묶음의 처음 {len(cluster['report_ids']):,}건만 보이고 처리됩니다.",
                               f"Only the first {len(cluster['report_ids']):,} reports of this cluster are listed "
                               "and acted on."))
-            st.dataframe(pd.DataFrame(moderation.reports_by_id(cursor(), cluster["report_ids"][:200])),
-                         hide_index=True)
+            with cursor() as cur:
+                listed = moderation.reports_by_id(cur, cluster["report_ids"][:200])
+            st.dataframe(pd.DataFrame(listed), hide_index=True)
             st.text_input(tr("이유(기록됨)", "Reason (logged)"), key=f"why_c{i}")
             left, right = st.columns(2)
             if left.button(tr("묶음 전체 검토 대상으로", "Flag the whole cluster"), key=f"flag_c{i}"):
@@ -101,7 +107,8 @@ with clusters_tab:
             _resting_incidents(cluster["report_ids"], f"c{i}")
 
 with flagged_tab:
-    flagged = moderation.flagged_reports(cursor())
+    with cursor() as cur:
+        flagged = moderation.flagged_reports(cur)
     st.caption(tr(f"최근 검토 대상 제보 {len(flagged)}건. 제보자·주소는 키 해시의 앞 6자리만 보입니다.",
                   f"{len(flagged)} newest flagged reports. Reporters and addresses show only 6 hex digits of "
                   "their keyed hashes."))
@@ -127,7 +134,8 @@ with single_tab:
     _resting_incidents(st.session_state.get("single_done", []), "single")
 
 with incidents_tab:
-    incidents = withdrawable_incidents(cursor())
+    with cursor() as cur:
+        incidents = withdrawable_incidents(cur)
     if not incidents:
         st.info(tr("철회할 수 있는 장애가 없습니다.", "No incident to withdraw."))
     else:
@@ -142,7 +150,8 @@ with incidents_tab:
             _act(withdraw, chosen, reason=st.session_state.get("why_withdraw", ""))
 
 with log_tab:
-    log = moderation.moderation_log(cursor())
+    with cursor() as cur:
+        log = moderation.moderation_log(cur)
     if log:
         st.dataframe(pd.DataFrame(log), hide_index=True)
     else:

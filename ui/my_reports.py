@@ -10,6 +10,7 @@ from streamlit_folium import st_folium
 
 from core.city import load_city
 from core.errors import DropMapError
+from core.vocab import KINDS, NETWORK_NAMES
 from evidence import (
     TIME_BUCKETS,
     compare_nearby,
@@ -21,10 +22,9 @@ from evidence import (
     phone_or_network,
 )
 from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent, place_ko, verdict_numbers
-from ingest.vocab import KINDS, NETWORK_NAMES
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
-from ui.common import client_ip, cursor, lang, plain, show_error, tr
+from ui.common import client_ip, lang, plain, read, show_error, tr
 
 GROUP_EN = {
     "same_setup": "same carrier, same model (others)", "model_other_networks": "same model, other carriers",
@@ -46,9 +46,8 @@ if not code:
     st.info(tr("코드가 없다면 먼저 '장애 제보'에서 제보하세요.", "No code yet? Send a report first."), icon="🔑")
     st.stop()
 
-cur = cursor()
 try:
-    mine = my_reports(cur, code, ip=client_ip())  # lookups that find nothing are limited per network
+    mine = read(my_reports, code, ip=client_ip())  # lookups that find nothing are limited per network
 except DropMapError as e:
     show_error(e)
     st.stop()
@@ -95,7 +94,11 @@ st.dataframe(table, hide_index=True, width="stretch", key="my_table")
 
 # --- beside everyone else ----------------------------------------------------------------
 st.subheader(tr("같은 곳·같은 시간대의 다른 이용자", "Others in the same places and hours"))
-comparison = compare_nearby(cur, code, mine) if not failures.empty else None
+try:
+    comparison = read(compare_nearby, code, mine) if not failures.empty else None
+except DropMapError as e:
+    show_error(e)
+    st.stop()
 verdict = phone_or_network(comparison) if comparison else None
 if comparison is None:
     st.info(tr("비교할 장애 제보가 없습니다.", "No failure reports to compare."))
@@ -157,7 +160,11 @@ else:
                   "punctuation)."))
 
 # --- outages and the dossier -----------------------------------------------------------------
-outages = overlapping_outages(cur, mine)
+try:
+    outages = read(overlapping_outages, mine)
+except DropMapError as e:
+    show_error(e)
+    st.stop()
 st.subheader(tr("겹치는 장애(자동 감지)", "Overlapping detected outages"))
 if outages is None:
     st.caption(tr("이 사이트에는 장애 감지 기록이 없습니다.", "This site has no outage detector records."))

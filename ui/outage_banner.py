@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.errors import DropMapError
 from outages.public import banner_text, open_with_areas
-from ui.common import cursor, lang, plain, show_error, tr
+from ui.common import lang, plain, read, show_error, tr
 
 
 def incident_link(incident_id: str) -> str:
@@ -18,7 +18,7 @@ def incident_link(incident_id: str) -> str:
 
 def render() -> None:
     try:
-        incidents = open_with_areas(cursor())
+        incidents = read(open_with_areas)
     except DropMapError as e:
         show_error(e)
         return

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.city import load_city
 from core.errors import DropMapError
-from ingest.vocab import NETWORK_NAMES, NETWORKS
+from core.vocab import NETWORK_NAMES, NETWORKS
 from outages import compensation, details
 from outages.public import (
     NOTE_NAMES,
@@ -30,7 +30,7 @@ from outages.public import (
     title_text,
 )
 from ui import share as share_ui
-from ui.common import choose, cursor, lang, plain, read, show_error, tr
+from ui.common import choose, lang, plain, read, show_error, tr
 
 TZ = load_city().tz
 SCOPE_NAMES = {"city": {"ko": "서울 전역", "en": "All of Seoul"}, "districts": {"ko": "일부 자치구", "en": "Districts"}}
@@ -168,7 +168,7 @@ def _compensation(row: dict) -> None:
     fee = st.number_input(tr("월 요금(원)", "Monthly fee (KRW)"), min_value=0, max_value=1_000_000, value=80_000,
                           step=5_000, key="comp_fee")
     minutes = duration_minutes(row)
-    month_minutes = details.month_minutes_of(cursor(), row)
+    month_minutes = read(details.month_minutes_of, row)
     state = compensation.clock(row["network"], row["onset_at"], minutes, month_minutes, monthly_fee=fee)
     terms = state["terms"]
     if terms is None:
@@ -267,7 +267,7 @@ def show_list() -> None:
 
 def show_monthly() -> None:
     st.markdown("### " + tr("통신사별 월 누적 장애 시간", "Monthly outage time per carrier"))
-    totals = details.monthly_totals(cursor())
+    totals = read(details.monthly_totals)
     if totals.empty:
         st.caption(tr("확인된 장애가 아직 없습니다.", "No confirmed incident yet."))
         return

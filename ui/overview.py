@@ -1,7 +1,7 @@
 """The front door: each carrier's state now, its last 24 hours against the usual band, any incident,
 the failure map at its default view, one "report" action; the database's counts further down.
 
-Widgets -> outages.home (state, hours, incidents), geo.mapview + geo.mapdraw (the map) -> render.
+Widgets -> outages.home (state, hours, incidents), geo.mapview + ui.mapdraw (the map) -> render.
 The map and chart libraries (folium, altair, and scipy behind the detector and the map's statistics:
 about 2 s on a cold start) are imported where they are used, so the states show before they load.
 """
@@ -16,13 +16,13 @@ import streamlit as st
 from core import settings
 from core.city import load_city
 from core.errors import DropMapError
+from core.vocab import KINDS, NETWORK_NAMES, NETWORKS
 from geo.privacy import min_reporters
-from ingest.vocab import KINDS, NETWORK_NAMES, NETWORKS
 from outages import home
 from outages.public import STATUS_NAMES, area_text, title_text
 from store.aggregate_sql import data_version
 from store.summary import counts_by_network_kind, overview
-from ui.common import cursor, lang, plain, read, show_error, tr
+from ui.common import lang, plain, read, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
@@ -58,9 +58,10 @@ def _map_html(language: str, db: str) -> str | None:
     hex can be shown."""
     import folium
 
-    from geo import mapdraw, mapview
+    from geo import mapview
     from geo.mapquery import recent_window, state_from_params
     from store.map_sql import data_period
+    from ui import mapdraw
 
     state, _ = state_from_params({})
     first, last = read(data_period)
@@ -114,10 +115,10 @@ def _state_badge(network: str, status: str) -> str:
     return f"**{name}** {icon} :{colour}[**{_state_text(status)}**]"
 
 
-def _states(cur) -> dict[str, str] | None:
+def _states() -> dict[str, str] | None:
     """Each carrier's state now, in one line at the top (on a phone all three fit the first screen)."""
     try:
-        states = home.carrier_states(cur)
+        states = read(home.carrier_states)
     except DropMapError as e:
         show_error(e)
         return None
@@ -154,9 +155,9 @@ def _carriers(db: str, states: dict[str, str], end) -> None:
     ))
 
 
-def _incidents(cur) -> None:
+def _incidents() -> None:
     try:
-        is_open, found = home.incidents_to_show(cur)
+        is_open, found = read(home.incidents_to_show)
     except DropMapError as e:
         show_error(e)
         return
@@ -223,16 +224,16 @@ def main() -> None:
         "Mobile-network failures in Seoul — is it my phone or the carrier? Residents' reports show each carrier's "
         "state and where it fails.",
     ))
-    cur = cursor()
-    states = _states(cur)
+    states = _states()
     if st.button(tr("📣 제보하기", "📣 Report a failure"), type="primary", width="stretch", key="home_report"):
         st.switch_page("ui/report.py", query_params=_lang_params())
     try:
-        end = home.data_now(cur)
+        end = read(home.data_now)
+        version = read(data_version)
     except DropMapError as e:
         show_error(e)
         return
-    info, table = _totals(data_version(cur))
+    info, table = _totals(version)
     if end is None:  # no failure report: maybe nothing at all
         if not info["failures"] and not info["samples"]:
             st.warning(tr("아직 데이터가 없습니다. `make run`은 처음 실행할 때 시연용 데이터를 만듭니다.",
@@ -241,7 +242,7 @@ def main() -> None:
     db = str(settings.db_path())
     if states is not None:
         _carriers(db, states, end)
-    _incidents(cur)
+    _incidents()
     _map(db)
     # The full counts (a scan of every report, kept until the data change) come last.
     _counts(info, table)

@@ -17,9 +17,9 @@ from folium.template import Template as FoliumTemplate
 from jinja2 import Template
 
 from core.settings import DATA_DIR
-from geo.mapdraw import IconImagePath
 from geo.places import stations
 from ui.common import escape
+from ui.mapdraw import IconImagePath
 
 LEAFLET_JS = "/app/static/vendor/leaflet/leaflet.js"
 LEAFLET_CSS = "/app/static/vendor/leaflet/leaflet.css"

@@ -11,11 +11,11 @@ from streamlit_folium import st_folium
 from core import settings
 from core.city import load_city
 from core.errors import DropMapError
+from core.vocab import KINDS, OK_KIND
 from geo.places import place_of, stations
 from ingest.abuse import RateLimitedError
 from ingest.codes import issue_code
 from ingest.submit import submit_reports
-from ingest.vocab import KINDS, OK_KIND
 from ingest.web_form import CARRIER_CHOICES, STATION_ACCURACY_M, TECH_CHOICES, carrier_label, form_row, kind_label
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE

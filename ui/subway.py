@@ -13,8 +13,8 @@ import streamlit as st
 
 from core import settings
 from core.errors import DropMapError, InputError
+from core.vocab import NETWORKS
 from geo import stations
-from ingest.vocab import NETWORKS
 from ui import map_charts
 from ui import share as share_ui
 from ui.common import choose, escape, lang, plain, read, show_error, tr

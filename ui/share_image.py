@@ -3,7 +3,7 @@ embed snippet of a view.
 
 The caption says what the picture shows and on what terms: the period, the filters, k (no figure from
 fewer than k reporters), whether synthetic demo data is in it, and the licence (CC BY 4.0). Images are
-drawn on the server with matplotlib (Agg), hexes coloured as on the web map (``geo.mapdraw``), Seoul's
+drawn on the server with matplotlib (Agg), hexes coloured as on the web map (``ui.mapdraw``), Seoul's
 district outlines from data/seoul_gu.geojson. Korean text needs a CJK font: one found on the system
 (fonts-noto-cjk, Nanum ...) is used, else the caption and labels are English, so an image never shows
 empty boxes in place of Hangul.
@@ -12,7 +12,6 @@ empty boxes in place of Hangul.
 from __future__ import annotations
 
 import io
-import json
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-
-from core.settings import DATA_DIR
 
 LICENCE = "CC BY 4.0"
 SITE_NAME = {"ko": "끊김지도", "en": "DropMap"}
@@ -146,13 +143,12 @@ def _png(fig) -> bytes:
 
 @lru_cache(maxsize=1)
 def _district_rings() -> tuple[np.ndarray, ...]:
-    doc = json.loads((DATA_DIR / "seoul_gu.geojson").read_text(encoding="utf-8"))
+    from geo.places import boundaries
+
     rings = []
-    for feature in doc["features"]:
-        geometry = feature["geometry"]
-        polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
-        for polygon in polygons:
-            rings.append(np.asarray(polygon[0], dtype=float))
+    for shape in boundaries("gu").geometry:
+        for polygon in getattr(shape, "geoms", [shape]):  # a MultiPolygon's parts, or the Polygon itself
+            rings.append(np.asarray(polygon.exterior.coords, dtype=float))
     return tuple(rings)
 
 
@@ -161,7 +157,7 @@ def _district_rings() -> tuple[np.ndarray, ...]:
 def _map_png(view, cap: Caption) -> bytes:
     """The hex map of a ``geo.mapview.HexView`` as a PNG: hexes coloured as on the web map, district
     outlines, the legend, and the caption below."""
-    from geo import mapdraw
+    from ui import mapdraw
 
     features = mapdraw.hex_features(view, cap.lang)["features"]
     fig, ax = _figure(8.0, 7.0, cap)
@@ -317,7 +313,7 @@ def _both(ko: str, en: str) -> dict[str, str]:
 
 def map_filters(q) -> list[dict[str, str]]:
     """The filters of a ``geo.mapquery.MapQuery`` in words, Korean and English."""
-    from ingest.vocab import KINDS, NETWORK_NAMES
+    from core.vocab import KINDS, NETWORK_NAMES
 
     carrier = NETWORK_NAMES[q.carrier] if q.carrier else _both("전체", "all")
     out = [_both(f"통신사: {carrier['ko']}", f"carrier: {carrier['en']}")]
@@ -349,7 +345,7 @@ def period_text(since, until, first, last) -> str:
 
 def map_caption(view, q, *, first, last, k: int, synthetic: bool, lang: str, url: str | None = None) -> Caption:
     """The caption of a map view: what is measured, the period, the filters, k, synthetic, licence."""
-    from geo import mapdraw
+    from ui import mapdraw
 
     title = {code: mapdraw.measure_title(view, code) for code in ("ko", "en")}
     return caption(title=title, period=period_text(q.since, q.until, first, last), filters=map_filters(q), k=k,

@@ -25,8 +25,8 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from core.city import load_city
-from core.settings import DATA_DIR
 from geo.mapview import DENSITY, GREY, RATE, RATIO, HexView
+from geo.places import boundaries
 
 LEAFLET_JS = "/app/static/vendor/leaflet/leaflet.js"
 LEAFLET_CSS = "/app/static/vendor/leaflet/leaflet.css"
@@ -308,16 +308,14 @@ def _json_for_script(value) -> str:
 @lru_cache(maxsize=1)
 def district_shapes() -> tuple[dict, tuple[tuple[str, str, float, float], ...]]:
     """District outlines (simplified, ~30 m) and (ko, en, lat, lon) label points."""
-    doc = json.loads((DATA_DIR / "seoul_gu.geojson").read_text(encoding="utf-8"))
     features, labels = [], []
-    for feature in doc["features"]:
-        shape = shapely.geometry.shape(feature["geometry"]).simplify(0.0003, preserve_topology=True)
+    for gu in boundaries("gu").itertuples():
+        shape = gu.geometry.simplify(0.0003, preserve_topology=True)
         geometry = json.loads(shapely.to_geojson(shapely.set_precision(shape, 1e-5)))
         features.append({"type": "Feature", "geometry": geometry, "properties": {
             "style": {"color": "#444", "weight": 1.3, "fill": False, "opacity": 0.8}}})
         point = shape.representative_point()
-        p = feature["properties"]
-        labels.append((p["SIG_KOR_NM"], p["SIG_ENG_NM"], point.y, point.x))
+        labels.append((gu.SIG_KOR_NM, gu.SIG_ENG_NM, point.y, point.x))
     return {"type": "FeatureCollection", "features": features}, tuple(labels)
 
 

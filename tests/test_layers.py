@@ -1,0 +1,111 @@
+"""Imports run one way through the packages (issue 13): a package imports only the packages below it.
+
+The order, bottom first; packages on one rank do not import each other:
+
+    core < store < geo < ingest < outages, evidence < ui, api < streamlit_app, app
+
+Every ``import`` and ``from ... import`` counts, at module level or inside a function, and so does
+``importlib.import_module("...")`` with a literal name. README.md ("What is in it") states the same order.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("core",),
+    ("store",),
+    ("geo",),
+    ("ingest",),
+    ("outages", "evidence"),
+    ("ui", "api"),
+    ("streamlit_app", "app"),  # the entry modules at the top level
+)
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def imported_modules(tree: ast.AST, package: str) -> list[tuple[int, str]]:
+    """(line, dotted name) of every module the tree imports, wherever the statement stands."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            # A relative import stays inside its own package: it never crosses a layer.
+            found.append((node.lineno, package if node.level else node.module or ""))
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and (getattr(node.func, "attr", None) == "import_module"
+                   or getattr(node.func, "id", None) in ("import_module", "__import__"))):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def wrong_way_imports(path: Path, package: str, source: str | None = None) -> list[str]:
+    """``file:line: a -> b`` for each import in ``path`` of a package on the same or a higher rank."""
+    text = path.read_text(encoding="utf-8") if source is None else source
+    wrong = []
+    for line, name in imported_modules(ast.parse(text, filename=str(path)), package):
+        target = name.split(".")[0]
+        if target in RANK and target != package and RANK[target] >= RANK[package]:
+            wrong.append(f"{path.relative_to(ROOT)}:{line}: {package} -> {name}")
+    return wrong
+
+
+def layered_files() -> list[tuple[Path, str]]:
+    files = []
+    for package in RANK:
+        folder = ROOT / package
+        if folder.is_dir():
+            files += [(path, package) for path in sorted(folder.rglob("*.py"))]
+        elif (ROOT / f"{package}.py").is_file():
+            files.append((ROOT / f"{package}.py", package))
+    return files
+
+
+def test_every_package_has_a_rank():
+    """A new package (a folder with __init__.py) must be placed in the order before it can be imported."""
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    assert sorted(packages - set(RANK)) == []
+    assert len(layered_files()) > 100  # the walk really reads the code
+
+
+def test_imports_run_one_way():
+    wrong = [line for path, package in layered_files() for line in wrong_way_imports(path, package)]
+    assert wrong == [], "imports that run against core < store < geo < ingest < outages, evidence < ui, api:\n" \
+        + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(("package", "source"), [
+    ("store", "from ingest.vocab import NETWORKS\n"),
+    ("store", "def f():\n    from geo import mapview\n    return mapview\n"),
+    ("geo", "import ingest.loader\n"),
+    ("core", "from store.db import connect\n"),
+    ("outages", "from evidence import mine\n"),  # same rank
+    ("api", "from ui.common import tr\n"),  # same rank
+    ("ui", "import app\n"),
+    ("geo", "import importlib\nmodule = importlib.import_module('outages.scan')\n"),
+])
+def test_an_import_the_wrong_way_is_caught(package, source):
+    assert len(wrong_way_imports(ROOT / package / "planted.py", package, source)) == 1
+
+
+@pytest.mark.parametrize(("package", "source"), [
+    ("store", "from core.vocab import NETWORKS\nfrom store import db\nfrom .db import connect\n"),
+    ("ui", "def f():\n    from geo import mapview\n    from outages import scan\n    return mapview, scan\n"),
+    ("ingest", "import duckdb\nimport numpy as np\nfrom geo.places import cells_to_district_codes\n"),
+])
+def test_imports_the_right_way_pass(package, source):
+    assert wrong_way_imports(ROOT / package / "planted.py", package, source) == []
+
+
+def test_readme_states_the_same_order():
+    text = re.sub(r"\s+", " ", (ROOT / "README.md").read_text(encoding="utf-8"))
+    order = " < ".join(", ".join(f"`{name}`" for name in names) for names in LAYERS[:-1])
+    assert order in text
