@@ -57,6 +57,9 @@ def test_report_from_a_station_gets_a_code_once(page, db_path):
     assert any("저장되었습니다" in s.value for s in page.success)
     code = page.code[0].value
     assert len(code) == 19 and code.count("-") == 3 and is_issued(code)  # issued by the site (ingest.codes)
+    # Once over the page (a dialog, seen wherever a phone has the form scrolled) and below the buttons.
+    assert [c.value for c in page.code] == [code, code]
+    assert any("제보자 코드" in w.value for w in page.warning)
     rows = stored(db_path)
     assert len(rows) == 1
     row = rows.iloc[0]
@@ -68,6 +71,8 @@ def test_report_from_a_station_gets_a_code_once(page, db_path):
     assert issued_codes(db_path) == [(int(row["reporter"]), "issued")]  # recorded: the code's age is known
     # The code stays in the session for the next report, and is hidden once acknowledged.
     assert page.session_state["reporter_code"] == code
+    page.text_input(key="report_device").set_value("SM-G991N2").run()
+    assert [c.value for c in page.code] == [code]  # the dialog once; the code stays below until saved
     page.button(key="report_code_ack").click().run()
     assert not page.code
 
@@ -152,3 +157,12 @@ def test_form_row_is_text_for_validation():
     assert row.iloc[0].to_dict() == {"lat": "37.5", "lon": "127.0", "carrier": "KT", "kind": "ok",
                                      "observed_at": "2021-10-25T11:00:00", "tech": None, "device_model": None,
                                      "note": "hi", "accuracy_m": None}
+
+
+def test_the_code_dialog_closes_once_the_code_is_saved(page):
+    fill(page)
+    page.button(key="report_send").click().run()
+    assert len(page.code) == 2
+    page.button(key="report_code_dialog_ack").click().run()
+    assert not page.exception and not page.code
+    assert page.session_state["reporter_code"]  # kept for the next report

@@ -161,6 +161,7 @@ def _submit(chosen_kind: str) -> None:
     if st.session_state.get(CODE) != code:
         st.session_state[CODE] = code
         st.session_state["report_show_code"] = code
+        st.session_state["report_code_dialog"] = code  # once, over the page: on a phone the form fills the screen
     if result.accepted:
         st.session_state["report_done"] = "ok" if chosen_kind == OK_KIND else "failure"
     else:
@@ -172,7 +173,33 @@ if send:
 if all_good:
     _submit(OK_KIND)
 
+_CODE_NOTE = (
+    "**나의 제보자 코드** — 이 코드로 '내 제보'에서 내 기록을 보고 증거 자료를 받을 수 있습니다. "
+    "다시 보여 드리지 않으니 지금 복사해 두세요. 다른 사람에게 알려 주지 마세요.",
+    "**Your reporter code** — with it, 'My reports' shows your reports and gives you an evidence dossier. "
+    "It will not be shown again: copy it now, and keep it to yourself.",
+)
+
+
+def _saved_code() -> None:
+    st.session_state.pop("report_show_code", None)
+
+
+@st.dialog(tr("🔑 나의 제보자 코드", "🔑 Your reporter code"))
+def _code_dialog(code: str) -> None:
+    """The new code over the page, where a phone user sees it whatever part of the form is on screen."""
+    st.write(tr("제보가 저장됐습니다. 고맙습니다!", "Your report is stored. Thank you!"))
+    st.warning(tr(*_CODE_NOTE))
+    st.code(code, language=None)
+    if st.button(tr("코드를 저장했어요", "I have saved my code"), key="report_code_dialog_ack", type="primary",
+                 on_click=_saved_code):
+        st.rerun()
+
+
 done = st.session_state.pop("report_done", None)
+if done in ("failure", "ok") and "report_code_dialog" not in st.session_state:
+    # Seen wherever the page is scrolled (a new code opens its dialog instead); the message stays below.
+    st.toast(tr("저장 완료 — 고맙습니다!", "Stored — thank you!"), icon="✅")
 if done == "failure":
     st.success(tr("제보가 저장되었습니다. 고맙습니다!", "Report stored. Thank you!"), icon="✅")
 elif done == "ok":
@@ -183,13 +210,9 @@ elif done == "merged":
 
 shown = st.session_state.get("report_show_code")
 if shown:
-    st.warning(tr(
-        "**나의 제보자 코드** — 이 코드로 '내 제보'에서 내 기록을 보고 증거 자료를 받을 수 있습니다. "
-        "다시 보여 드리지 않으니 지금 복사해 두세요. 다른 사람에게 알려 주지 마세요.",
-        "**Your reporter code** — with it, 'My reports' shows your reports and gives you an evidence dossier. "
-        "It will not be shown again: copy it now, and keep it to yourself.",
-    ), icon="🔑")
+    st.warning(tr(*_CODE_NOTE), icon="🔑")
     st.code(shown, language=None)
-    if st.button(tr("코드를 저장했어요", "I have saved my code"), key="report_code_ack"):
-        st.session_state.pop("report_show_code", None)
+    if st.button(tr("코드를 저장했어요", "I have saved my code"), key="report_code_ack", on_click=_saved_code):
         st.rerun()
+    if st.session_state.pop("report_code_dialog", None) == shown:
+        _code_dialog(shown)
