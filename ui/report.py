@@ -173,12 +173,13 @@ if send:
 if all_good:
     _submit(OK_KIND)
 
-_CODE_NOTE = (
-    "**나의 제보자 코드** — 이 코드로 '내 제보'에서 내 기록을 보고 증거 자료를 받을 수 있습니다. "
-    "다시 보여 드리지 않으니 지금 복사해 두세요. 다른 사람에게 알려 주지 마세요.",
-    "**Your reporter code** — with it, 'My reports' shows your reports and gives you an evidence dossier. "
-    "It will not be shown again: copy it now, and keep it to yourself.",
-)
+def _code_note() -> str:
+    return tr(
+        "**나의 제보자 코드** — 이 코드로 '내 제보'에서 내 기록을 보고 증거 자료를 받을 수 있습니다. "
+        "다시 보여 드리지 않으니 지금 복사해 두세요. 다른 사람에게 알려 주지 마세요.",
+        "**Your reporter code** — with it, 'My reports' shows your reports and gives you an evidence dossier. "
+        "It will not be shown again: copy it now, and keep it to yourself.",
+    )
 
 
 def _saved_code() -> None:
@@ -189,7 +190,7 @@ def _saved_code() -> None:
 def _code_dialog(code: str) -> None:
     """The new code over the page, where a phone user sees it whatever part of the form is on screen."""
     st.write(tr("제보가 저장됐습니다. 고맙습니다!", "Your report is stored. Thank you!"))
-    st.warning(tr(*_CODE_NOTE))
+    st.warning(_code_note())
     st.code(code, language=None)
     if st.button(tr("코드를 저장했어요", "I have saved my code"), key="report_code_dialog_ack", type="primary",
                  on_click=_saved_code):
@@ -210,7 +211,7 @@ elif done == "merged":
 
 shown = st.session_state.get("report_show_code")
 if shown:
-    st.warning(tr(*_CODE_NOTE), icon="🔑")
+    st.warning(_code_note(), icon="🔑")
     st.code(shown, language=None)
     if st.button(tr("코드를 저장했어요", "I have saved my code"), key="report_code_ack", on_click=_saved_code):
         st.rerun()
