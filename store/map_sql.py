@@ -46,7 +46,7 @@ import pandas as pd
 
 from core.cells import column_for
 from core.city import load_city
-from store.filters import ReportFilter
+from store.filters import PUBLIC_STATUS, ReportFilter
 
 EXACT_BELOW_FACTOR = 1  # groups with fewer than this many times k bits set are counted exactly
 # A view expected to select fewer rows than this is counted exactly in one scan: there the
@@ -250,6 +250,24 @@ def data_period(cur) -> tuple[date | None, date | None]:
         return None, None
     tz = load_city().tz
     return first.astimezone(tz).date(), last.astimezone(tz).date()
+
+
+def last_busy_day(cur, k: int) -> date | None:
+    """The local date of the latest public report in the latest Monday-Sunday week that has reports
+    from ``k`` or more independent sources; None when no week has. The map's recent window ends there,
+    so a stray report or two after a quiet spell (a test report on the 2021 demo) does not move the
+    map onto weeks where nothing can be shown."""
+    row = cur.execute(
+        f"""
+        SELECT max(last_day) FROM (
+            SELECT date_trunc('week', local_date) AS week, max(local_date) AS last_day,
+                   count(DISTINCT source_id) AS sources
+            FROM reports WHERE {PUBLIC_STATUS} GROUP BY week
+        ) WHERE sources >= ?
+        """,
+        [k],
+    ).fetchone()
+    return row[0] if row and row[0] is not None else None
 
 
 def demo_truth(cur) -> pd.DataFrame:

@@ -244,7 +244,7 @@ def test_the_map_opens_on_the_latest_13_weeks_and_the_whole_record_is_one_click_
     assert not at.exception
     assert at.session_state["explore_dates"] == (pd.Timestamp("2021-07-26").date(), pd.Timestamp("2021-10-20").date())
     assert "Period: 2021-07-26 ~ 2021-10-20 — the latest 13 weeks" in _texts(at)
-    assert "The whole record starts 2021-06-02" in _texts(at)
+    assert "The whole record: 2021-06-02 ~ 2021-10-20" in _texts(at)
     assert _param(at, "since") is None and _param(at, "until") is None
     assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]  # only the recent hex
     at.button(key="explore_whole_period").click().run()
@@ -274,4 +274,17 @@ def test_dates_outside_the_data_are_brought_inside_not_a_crash(con):
     at = _page(lang="en", since="2019-01-01", until="2030-12-31")
     assert not at.exception
     assert "Period: 2021-10-20 ~ 2021-10-20" in _texts(at)
+    assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]
+
+
+def test_a_stray_later_report_does_not_move_the_map_onto_empty_weeks(con):
+    """One report weeks after the last busy week (a test report on an old demo): the window still ends with
+    the last week that has k people, and the page says later reports are too few to draw."""
+    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
+    load_frame(con, _at(_reports(1, prefix="LATE", place=GANGNAM), "2021-12-20T08:30:00+09:00"), Origin(source="web"))
+    con.close()
+    at = _page(lang="en")
+    assert not at.exception
+    assert "Period: 2021-10-20 ~ 2021-10-20 — the latest 13 weeks" in _texts(at)
+    assert "Later reports are too few to draw." in _texts(at)
     assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]

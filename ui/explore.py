@@ -60,6 +60,11 @@ def _period(db: str):
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _busy_day(k: int, db: str):
+    return read(map_sql.last_busy_day, k)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _hour_profile(q: MapQuery, measure: str, db: str):
     return read(mapdetail.hour_profile, q, measure)
 
@@ -215,9 +220,13 @@ def _period_note(q: MapQuery, first, last, window: tuple) -> None:
     shown = f"{dates[0]:%Y-%m-%d} ~ {dates[1]:%Y-%m-%d}"
     whole = (first, last)
     if dates == tuple(window) and tuple(window) != whole:
-        st.caption(tr(f"기간: {shown} — 마지막 제보가 있는 주까지 최근 13주. 전체 기록은 {first:%Y-%m-%d}부터입니다.",
-                      f"Period: {shown} — the latest 13 weeks, up to the week of the latest report. "
-                      f"The whole record starts {first:%Y-%m-%d}."))
+        k = min_reporters()
+        later = tr(" 그 뒤의 제보는 너무 적어 그릴 수 없습니다.", " Later reports are too few to draw.") \
+            if window[1] < last else ""
+        st.caption(tr(f"기간: {shown} — 제보자 {k}명 이상이 제보한 마지막 주까지 최근 13주.{later} "
+                      f"전체 기록: {first:%Y-%m-%d} ~ {last:%Y-%m-%d}.",
+                      f"Period: {shown} — the latest 13 weeks, up to the last week with reports from {k} or "
+                      f"more people.{later} The whole record: {first:%Y-%m-%d} ~ {last:%Y-%m-%d}."))
         st.button(tr("전체 기간 보기", "Show the whole period"), key="explore_whole_period",
                   on_click=_set_dates, args=(whole,))
     elif dates == whole:
@@ -389,7 +398,7 @@ def main() -> None:
     if first is None:
         st.warning(tr("아직 데이터가 없습니다.", "No data yet."))
         return
-    window = st.session_state["explore_window"] = recent_window(first, last)
+    window = st.session_state["explore_window"] = recent_window(first, _busy_day(min_reporters(), db) or last)
     dates = tuple(st.session_state.get("explore_dates") or ())
     if not dates:  # no dates in the address: the recent window
         st.session_state["explore_dates"] = window
