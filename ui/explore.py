@@ -387,23 +387,31 @@ def _ignored_values_warning(problems: list) -> None:
         st.warning(tr("주소의 값 하나를 무시했습니다: ", "Ignored one value in the address: ") + plain(problem))
 
 
+def _seed_dates(first, last, db: str) -> tuple:
+    """The recent window of this run; the date box starts on it when the address names no dates, and
+    dates outside the data's period are brought inside (the box allows only days with data)."""
+    window = st.session_state["explore_window"] = recent_window(first, _busy_day(min_reporters(), db) or last)
+    dates = tuple(st.session_state.get("explore_dates") or ())
+    if not dates:
+        st.session_state["explore_dates"] = window
+    elif any(d < first or d > last for d in dates):
+        st.session_state["explore_dates"] = tuple(min(max(d, first), last) for d in dates)
+    return window
+
+
 def main() -> None:
     st.title(tr("장애 지도", "Failure map"))
     db = str(settings.db_path())
     state, problems = state_from_params(st.query_params.to_dict())
     _seed_widgets(state)
+    first, last = _period(db)
+    if first is not None:
+        window = _seed_dates(first, last, db)  # before the warning below notes the filters it was given with
     _ignored_values_warning(problems)
     st.session_state["explore_run"] = st.session_state.get("explore_run", 0) + 1
-    first, last = _period(db)
     if first is None:
         st.warning(tr("아직 데이터가 없습니다.", "No data yet."))
         return
-    window = st.session_state["explore_window"] = recent_window(first, _busy_day(min_reporters(), db) or last)
-    dates = tuple(st.session_state.get("explore_dates") or ())
-    if not dates:  # no dates in the address: the recent window
-        st.session_state["explore_dates"] = window
-    elif any(d < first or d > last for d in dates):  # the date box allows only days with data
-        st.session_state["explore_dates"] = tuple(min(max(d, first), last) for d in dates)
     _sidebar(first, last)
     try:
         state = _state_from_widgets()
