@@ -24,6 +24,7 @@ READ_BYTES = 1 << 20  # bytes decoded per read
 BATCH = 20_000  # records handed on at once
 
 _DECODER = json.JSONDecoder()
+_CUT_SLACK = 8  # a value cut inside an escape (\\uXXXX) fails a few characters before the end
 _SPACES = re.compile(r"[ \t\n\r]*")  # white space as JSON has it
 
 
@@ -50,19 +51,26 @@ class _Text:
         self.done = False
 
     def need(self, chars: int = 1) -> bool:
-        """At least ``chars`` characters ahead of ``pos``, unless the text ends first."""
-        while len(self.buf) - self.pos < chars and not self.done:
+        """At least ``chars`` characters ahead of ``pos``, unless the text ends first. The pieces read
+        are joined once (joining per piece would copy a long value once per megabyte)."""
+        ahead = len(self.buf) - self.pos
+        if ahead >= chars or self.done:
+            return ahead >= chars
+        pieces = []
+        while ahead < chars:
             piece = next(self._pieces, None)
             if piece is None:
                 self.done = True
                 break
-            newlines = self.buf.count("\n", 0, self.pos)
-            self._line += newlines
-            last = self.buf.rfind("\n", 0, self.pos)
-            self._column = self.pos - (last + 1) if newlines else self._column + self.pos
-            self.buf = self.buf[self.pos:] + piece
-            self.pos = 0
-        return len(self.buf) - self.pos >= chars
+            pieces.append(piece)
+            ahead += len(piece)
+        newlines = self.buf.count("\n", 0, self.pos)
+        self._line += newlines
+        last = self.buf.rfind("\n", 0, self.pos)
+        self._column = self.pos - (last + 1) if newlines else self._column + self.pos
+        self.buf = "".join([self.buf[self.pos:], *pieces])
+        self.pos = 0
+        return len(self.buf) >= chars
 
     def skip_space(self) -> str:
         """The next character that is not white space ("" at the end)."""
@@ -83,9 +91,14 @@ class _Text:
             try:
                 value, end = _DECODER.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as e:
-                if self._more():  # perhaps only cut off: try again with more text
+                # Cut off by the end of the text read so far (the error is at its end, or in a string
+                # that runs to it): read on. An error further back is one: say it now.
+                cut = e.pos >= len(self.buf) - _CUT_SLACK or e.msg.startswith("Unterminated string")
+                if cut and self._more():
                     continue
                 self.fail(e.msg, e.pos)
+            except (RecursionError, ValueError) as e:  # nested too deep; an integer too long to convert
+                self.fail("nested too deeply" if isinstance(e, RecursionError) else "a number too long")
             if end == len(self.buf) and self._more():  # a number may go on in the next piece
                 continue
             self.pos = end
@@ -167,6 +180,8 @@ class Document:
                 streamed = self.geojson = True
                 for feature in _items(text):
                     yield self._feature_record(feature)
+            elif key == "features" and streamed:
+                raise UnreadableFileError("two 'features' lists in one FeatureCollection; keep one")
             else:
                 members[key] = text.value()
         text.pos += 1
@@ -184,26 +199,42 @@ class Document:
             yield members, None
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def lines(pieces: Iterator[str]) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, record, problem) per non-blank line of JSON Lines."""
-    number, rest = 0, ""
+    """(line number, record, problem) per line of JSON Lines. A line ends with LF, CRLF or a lone CR
+    (as ``str.splitlines`` has them, but not the Unicode separators a JSON string may hold)."""
+    number, rest = 0, []
     for piece in pieces:
-        *whole, rest = (rest + piece).split("\n")
+        if "\n" not in piece and "\r" not in piece:
+            rest.append(piece)  # a long line: joined once it ends
+            continue
+        text = "".join([*rest, piece])
+        held = text.endswith("\r")  # perhaps the first half of a CRLF
+        *whole, tail = _LINE_END.split(text[:-1] if held else text)
+        rest = [tail, "\r"] if held else [tail]
         for line in whole:
             number += 1
             yield _line(number, line)
-    if rest:
-        yield _line(number + 1, rest)
+    tail = "".join(rest)
+    for line in _LINE_END.split(tail)[:-1] if tail.endswith(("\n", "\r")) else _LINE_END.split(tail):
+        number += 1
+        yield _line(number, line)
 
 
 def _line(number: int, line: str):
-    line = line.rstrip("\r").lstrip("\ufeff") if number == 1 else line.rstrip("\r")
+    line = line.lstrip("\ufeff") if number == 1 else line
     if not line.strip():
         return number, None, None
     try:
         value = json.loads(line)
     except json.JSONDecodeError as e:
         return number, None, f"not JSON ({e.msg} at column {e.colno})"
+    except RecursionError:
+        return number, None, "not JSON (nested too deeply)"
+    except ValueError:
+        return number, None, "not JSON (a number too long)"
     if not isinstance(value, dict):
         return number, None, "each line must be one JSON object"
     return number, value, None

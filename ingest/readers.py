@@ -86,15 +86,26 @@ def _refuse_binary(path: Path, head: bytes) -> None:
         raise UnreadableFileError(f"{path.name} is not a text file; upload CSV, JSON Lines or GeoJSON")
 
 
+def _one_record_a_line(text: str) -> bool:
+    """Whether the first line is a whole JSON object by itself (JSON Lines) rather than the start of
+    one document spread over lines (a pretty-printed report or FeatureCollection)."""
+    line = text.split("\n", 1)[0].strip()
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "features" not in value
+
+
 def detect_format(path: Path, head: str) -> str:
     """The format of a file from its name and its first characters."""
     suffix = path.suffix.lower()
     stripped = head.lstrip("\ufeff \t\r\n")
     if suffix == ".geojson" or (stripped.startswith("{") and '"FeatureCollection"' in head[:4096]):
         return "geojson"
-    if suffix in (".jsonl", ".ndjson") or stripped.startswith("{"):
+    if suffix in (".jsonl", ".ndjson") or (stripped.startswith("{") and _one_record_a_line(stripped)):
         return "jsonl"
-    if suffix == ".json" or stripped.startswith("["):
+    if suffix == ".json" or stripped.startswith(("[", "{")):
         return "json"
     first_line = stripped.splitlines()[0] if stripped else ""
     for name, module in LOGGER_FORMATS.items():

@@ -125,3 +125,67 @@ def test_a_json_string_holding_a_line_separator_stays_one_line(tmp_path):
                     '"observed_at": "2021-10-25 11:20", "note": "a\u2028b"}\n', encoding="utf-8")
     raw = read_file(path)
     assert list(raw.row_numbers) == [1] and raw.unparsed == []
+
+
+def test_an_early_mistake_is_said_without_reading_the_rest(monkeypatch):
+    """A syntax error near the start fails there; only a value cut by the end of what was read reads on."""
+    monkeypatch.setattr(json_stream, "READ_BYTES", 64)
+    read = []
+
+    def pieces():
+        yield '[{"a": tru}, '
+        for _ in range(1000):
+            read.append(1)
+            yield '{"b": 1}, ' * 100
+
+    with pytest.raises(UnreadableFileError, match="Expecting value at line 1 column 8"):
+        list(json_stream.Document(pieces(), _feature_record))
+    assert len(read) <= 2
+
+
+def test_a_long_value_is_joined_once_not_once_per_piece(monkeypatch):
+    """One 2,000-piece string: the characters copied into the window stay a few times the text's length
+    (it grows by doubling), not the square of it (a copy of the whole window per piece)."""
+    copied = []
+
+    def counting(self, name, value):
+        if name == "buf":
+            copied.append(len(value))
+        object.__setattr__(self, name, value)
+
+    monkeypatch.setattr(json_stream._Text, "__setattr__", counting)
+    monkeypatch.setattr(json_stream, "READ_BYTES", 64)
+    text = '[{"note": "' + "a" * 128_000 + '", "lat": 1}]'
+    records, problems, _ = streamed(text, 64)
+    assert records == [{"note": "a" * 128_000, "lat": 1}] and problems == []
+    assert sum(copied) < 5 * len(text), sum(copied)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100_000, "nested too deeply"),
+    ('{"lat": 1' + "0" * 5000 + "}", "a number too long"),
+    ('{"type": "FeatureCollection", "features": [], "features": []}', "two 'features' lists"),
+])
+def test_documents_python_cannot_hold_are_refused_clearly(text, message):
+    with pytest.raises(UnreadableFileError, match=message):
+        streamed(text, 1000)
+
+
+def test_json_lines_end_with_lf_crlf_or_a_lone_cr():
+    text = '{"a": 1}\r{"b": 2}\r\n{"c": 3}\n\n{"d": "x\u2028y"}\n' + "[" * 50_000 + "\n"
+    for read in (1, 2, 5, 1000):
+        got = list(json_stream.lines(text[i:i + read] for i in range(0, len(text), read)))
+        assert [(n, r) for n, r, _ in got if r] == [(1, {"a": 1}), (2, {"b": 2}), (3, {"c": 3}), (5, {"d": "x\u2028y"})]
+        assert [(n, why) for n, _, why in got if why] == [(6, "not JSON (nested too deeply)")]
+
+
+@pytest.mark.parametrize("name, text, fmt", [
+    ("one.json", '{\n  "lat": 37.5,\n  "lon": 127.0\n}\n', "json"),  # one report, pretty-printed
+    ("lines.json", '{"lat": 37.5}\n{"lat": 37.6}\n', "jsonl"),  # JSON Lines named .json
+    ("fc.json", '{"features": [' + '{"type": "Feature"},' * 500 + '{"type": "Feature"}], "type": "FeatureCollection"}',
+     "json"),  # "FeatureCollection" far from the start
+])
+def test_the_format_of_a_json_file_starting_with_a_brace(tmp_path, name, text, fmt):
+    from ingest.readers import detect_format
+
+    assert detect_format(tmp_path / name, text[:65536]) == fmt
