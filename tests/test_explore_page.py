@@ -277,6 +277,31 @@ def test_dates_outside_the_data_are_brought_inside_not_a_crash(con):
     assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]
 
 
+def test_dates_with_no_data_at_all_fall_back_to_the_recent_window_and_say_so(con):
+    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
+    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
+    con.close()
+    at = _page(lang="en", since="2030-01-01", until="2031-01-01")
+    assert not at.exception
+    assert "Period: 2021-07-26 ~ 2021-10-20 — the latest 13 weeks" in _texts(at)
+    assert any("2030-01-01 ~ 2031-01-01" in shown(w.value) and "no data" in shown(w.value) for w in at.warning)
+    assert _param(at, "since") is None  # the address follows the data again
+
+
+def test_an_address_with_dates_keeps_them_and_shared_links_always_carry_them(con):
+    """A shared link names its period (it must reopen what its image shows), even when the period is
+    today's recent window; the address bar keeps dates it came with."""
+    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
+    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
+    con.close()
+    at = _page(lang="en")
+    links = [c.value for c in at.code if c.value.startswith("http")]
+    assert links and all("since=2021-07-26" in c and "until=2021-10-20" in c for c in links), links
+    assert _param(at, "since") is None  # the address bar follows the data
+    at = _page(lang="en", since="2021-07-26", until="2021-10-20")
+    assert (_param(at, "since"), _param(at, "until")) == ("2021-07-26", "2021-10-20")
+
+
 def test_a_stray_later_report_does_not_move_the_map_onto_empty_weeks(con):
     """One report weeks after the last busy week (a test report on an old demo): the window still ends with
     the last week that has k people, and the page says later reports are too few to draw."""

@@ -92,3 +92,13 @@ def test_now_is_the_data_end_or_the_clock():
     assert home.data_now(Cursor()) == datetime(2021, 10, 31, 15, 0, tzinfo=UTC)
     assert home.data_now(Cursor(), now=datetime(2021, 10, 31, 9, 30, tzinfo=UTC)) == datetime(
         2021, 10, 31, 10, 0, tzinfo=UTC)
+
+
+def test_the_home_map_names_its_period(demo_db):
+    """The home map is the map page's opening view; it says which weeks it shows (the counts below cover all)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["lang"] = "en"
+    at.run()
+    assert not at.exception
+    captions = [shown(c.value) for c in at.caption]
+    assert any(c.startswith("Period: 2021-09-27 ~ 2021-10-31 — the latest 13 weeks") for c in captions), captions

@@ -182,11 +182,15 @@ def _window() -> tuple | None:
 
 
 def _params(state: MapState) -> dict[str, str]:
-    return params_from_state(state, _window())
+    """A shared view's parameters: always with its dates, so the link reopens what its image shows."""
+    return params_from_state(state)
 
 
 def _write_url(state: MapState) -> None:
-    wanted = _params(state)
+    # The address bar leaves out dates equal to the recent window (it keeps following the data), unless
+    # the address came with dates: a link someone shared keeps its period.
+    pinned = st.session_state.get("explore_dates_pinned")
+    wanted = params_from_state(state, None if pinned else _window())
     if "lang" in st.query_params:
         wanted["lang"] = st.query_params["lang"]
     if st.query_params.to_dict() != wanted:
@@ -212,6 +216,7 @@ def _caption(view: mapview.HexView, q: MapQuery) -> str:
 
 def _set_dates(dates: tuple) -> None:
     st.session_state["explore_dates"] = dates
+    st.session_state["explore_dates_pinned"] = dates != _window()
 
 
 def _period_note(q: MapQuery, first, last, window: tuple) -> None:
@@ -392,8 +397,16 @@ def _seed_dates(first, last, db: str) -> tuple:
     dates outside the data's period are brought inside (the box allows only days with data)."""
     window = st.session_state["explore_window"] = recent_window(first, _busy_day(min_reporters(), db) or last)
     dates = tuple(st.session_state.get("explore_dates") or ())
+    st.session_state.setdefault("explore_dates_pinned", len(dates) == 2)  # the first run: from the address
     if not dates:
         st.session_state["explore_dates"] = window
+    elif dates[-1] < first or dates[0] > last:  # no day of them has data: the recent window, and say so
+        st.session_state["explore_dates"] = window
+        st.session_state["explore_dates_pinned"] = False
+        st.session_state["explore_no_data_dates"] = InputError(
+            "since/until", f"{dates[0]:%Y-%m-%d} ~ {dates[-1]:%Y-%m-%d}",
+            f"no data in these dates (the data run from {first:%Y-%m-%d} to {last:%Y-%m-%d}); "
+            "showing the latest 13 weeks")
     elif any(d < first or d > last for d in dates):
         st.session_state["explore_dates"] = tuple(min(max(d, first), last) for d in dates)
     return window
@@ -407,6 +420,8 @@ def main() -> None:
     first, last = _period(db)
     if first is not None:
         window = _seed_dates(first, last, db)  # before the warning below notes the filters it was given with
+        if "explore_no_data_dates" in st.session_state:
+            problems = [*problems, st.session_state.pop("explore_no_data_dates")]
     _ignored_values_warning(problems)
     st.session_state["explore_run"] = st.session_state.get("explore_run", 0) + 1
     if first is None:

@@ -53,9 +53,9 @@ def _totals(version: tuple) -> tuple[dict, pd.DataFrame]:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _map_html(language: str, db: str) -> str | None:
-    """The explore page's default view (its recent window), drawn the same way (no tiles); None when no
-    hex can be shown."""
+def _map_html(language: str, db: str) -> tuple[str, object, object] | None:
+    """The explore page's default view (its recent window), drawn the same way (no tiles), with the
+    window's first and last day; None when no hex can be shown."""
     import folium
 
     from geo import mapview
@@ -79,7 +79,7 @@ def _map_html(language: str, db: str) -> str | None:
     m.options.update(zoom_snap=0.25)
     m.fit_bounds([[box.lat_min, box.lon_min], [box.lat_max, box.lon_max]], padding=(4, 4))
     m.get_root().header.add_child(folium.Element(_NARROW_LEGEND))
-    return mapdraw.map_html(m)
+    return mapdraw.map_html(m), since, until
 
 
 # --- sections --------------------------------------------------------------------------
@@ -184,14 +184,17 @@ def _incidents() -> None:
 def _map(db: str) -> None:
     st.subheader(tr("장애 지도", "Failure map"))
     try:
-        html = _map_html(lang(), db)
+        drawn = _map_html(lang(), db)
     except DropMapError as e:
         show_error(e)
         return
-    if html is None:
+    if drawn is None:
         st.caption(tr("아직 공개할 수 있는 육각형이 없습니다.", "No hex can be shown yet."))
         return
+    html, since, until = drawn
     st.iframe(html, height=MAP_HEIGHT)
+    st.caption(tr(f"기간: {since:%Y-%m-%d} ~ {until:%Y-%m-%d} — 최근 13주, 지도 페이지를 처음 열 때와 같은 보기.",
+                  f"Period: {since:%Y-%m-%d} ~ {until:%Y-%m-%d} — the latest 13 weeks, as the map page opens."))
     st.page_link("ui/explore.py", icon="🗺️", query_params=_lang_params(),
                  label=tr("지도 크게 보기 — 통신사·시간대별", "Open the full map — by carrier and hour"))
 
