@@ -78,7 +78,18 @@ def write_snapshot(cur, out_dir: str | Path | None = None, *, today: date | None
         "files": files,
     }
     write_json_atomically(out_dir / "index.json", index)
+    _public(out_dir)
     return index
+
+
+def _public(out_dir: Path) -> None:
+    """Open data are for everyone: readable by any user of the machine (a proxy or sync job that serves
+    them), whatever the umask of the process that wrote them (the site's is 077, store.db.owner_only)."""
+    for folder in (out_dir.parent, out_dir) if out_dir == SNAPSHOT_DIR else (out_dir,):
+        folder.chmod(folder.stat().st_mode | 0o755)
+    for file in out_dir.iterdir():
+        if file.is_file():
+            file.chmod(file.stat().st_mode | 0o644)
 
 
 def read_index(out_dir: str | Path | None = None) -> dict | None:

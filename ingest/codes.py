@@ -27,7 +27,8 @@ MAC_CHARS = 6
 GET_ONE = "get one from POST /api/v1/codes (or the site's report form)"
 
 ISSUE_LIMITER = RateLimiter()  # codes issued per network prefix in the last hour
-LOOKUP_LIMITER = RateLimiter()  # My reports lookups that found nothing, per network prefix
+LOOKUP_LIMITER = RateLimiter()  # tries of codes the site did not issue that found nothing, per network prefix
+GUESS_SCOPE = "tries of codes this site did not issue:network prefix"  # RateLimitedError.scope of that limit
 
 
 def _mac(body: str, secret: bytes | None = None) -> str:
@@ -102,7 +103,7 @@ def lookup_keys(ip: str | None) -> list[tuple[str, int, int]]:
     prefix = prefix_hash(ip)
     bucket = prefix if prefix is not None else keyed_hash("prefix", "(unknown)")
     limit = settings.get_int("DROPMAP_LOOKUPS_PER_PREFIX")
-    return [("My reports lookups that found nothing:network prefix", bucket, limit)]
+    return [(GUESS_SCOPE, bucket, limit)]
 
 
 def check_lookup(ip: str | None, *, limiter: RateLimiter = LOOKUP_LIMITER) -> None:

@@ -65,9 +65,9 @@ def load_upload(con, data: bytes | BinaryIO, file_name: str, *, fmt: str = "auto
     the whole file is never one DataFrame.
     """
     progress = progress or (lambda fraction, text: None)
-    reserve_upload(ip)
     if reporter_code:  # as the API checks it (the operator's `python -m ingest load` does not come here)
-        check_code(con, reporter_code, ip)
+        check_code(con, reporter_code, ip)  # before the upload is charged: a refused code stores nothing
+    reserve_upload(ip)
     progress(0.02, "reading")
     with _spooled(data, file_name) as (path, sha256):
         cur = sql.scratch_cursor()

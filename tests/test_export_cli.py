@@ -148,3 +148,23 @@ def test_snapshot_via_site_refuses_local_paths(capsys):
 def test_snapshot_via_unreachable_site_exits_1(capsys):
     assert main(["snapshot", "--site", "http://127.0.0.1:9"]) == 1
     assert "cannot reach the site" in capsys.readouterr().err
+
+
+def test_snapshot_files_are_readable_by_everyone_whatever_the_umask(db_file, tmp_path):
+    """The site's umask is 077 (its database is private); the open data it writes are public."""
+    import os
+
+    from store.db import connect
+
+    before = os.umask(0o077)
+    try:
+        con = connect(db_file, read_only=True)
+        try:
+            write_snapshot(con.cursor(), tmp_path / "open", today=date(2021, 10, 26))
+        finally:
+            con.close()
+    finally:
+        os.umask(before)
+    assert (tmp_path / "open").stat().st_mode & 0o755 == 0o755
+    modes = {f.name: f.stat().st_mode & 0o644 for f in (tmp_path / "open").iterdir()}
+    assert modes and set(modes.values()) == {0o644}, modes

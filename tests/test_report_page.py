@@ -166,3 +166,18 @@ def test_the_code_dialog_closes_once_the_code_is_saved(page):
     page.button(key="report_code_dialog_ack").click().run()
     assert not page.exception and not page.code
     assert page.session_state["reporter_code"]  # kept for the next report
+
+
+def test_a_network_out_of_tries_is_told_what_waits_and_what_works(page, monkeypatch):
+    """Past the network's tries of codes the site did not issue, the form names that limit (not "too many
+    reports") and says how to send anyway."""
+    monkeypatch.setenv("DROPMAP_LOOKUPS_PER_PREFIX", "1")
+    fill(page)
+    page.text_input(key="report_code_input").set_value("0101-2345-6789").run()
+    page.button(key="report_send").click().run()
+    assert not page.exception and not any("저장되었습니다" in s.value for s in page.success)  # refused: not issued
+    page.text_input(key="report_code_input").set_value("0101-2345-6790").run()
+    page.button(key="report_send").click().run()
+    errors = [e.value for e in page.error]
+    assert any("예전 형식의 코드는" in e and "코드 칸을 비우면" in e for e in errors), errors
+    assert not any("제보가 너무 많습니다" in e for e in errors)

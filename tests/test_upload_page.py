@@ -107,3 +107,24 @@ def test_unreadable_file_is_an_error_with_the_fix(page):
     page.button(key="upload_go").click().run()
     assert not page.exception
     assert page.error and "empty" in page.error[0].value
+
+
+def test_the_upload_page_says_in_korean_why_a_code_is_refused(page, db_path, monkeypatch):
+    """A refused code is a plain-words error on the page (nothing stored); past the network's tries, the page
+    says old-form codes wait and issued codes always work."""
+    monkeypatch.setenv("DROPMAP_LOOKUPS_PER_PREFIX", "1")
+    page.file_uploader(key="upload_file").set_value(("reports.csv", GOOD_AND_BAD, "text/csv")).run()
+    page.text_input(key="upload_code").set_value("0101-2345-6789").run()
+    page.button(key="upload_go").click().run()
+    assert not page.exception
+    assert any("이 사이트가 발급한 코드가 아닙니다" in e.value for e in page.error), [e.value for e in page.error]
+    page.file_uploader(key="upload_file").set_value(("reports.csv", GOOD_AND_BAD, "text/csv"))
+    page.text_input(key="upload_code").set_value("0101-2345-6790").run()
+    page.button(key="upload_go").click().run()
+    errors = [e.value for e in page.error]
+    assert any("예전 형식의 코드는" in e and "사이트가 발급한 코드" in e for e in errors), errors
+    page.file_uploader(key="upload_file").set_value(("reports.csv", GOOD_AND_BAD, "text/csv"))
+    page.text_input(key="upload_code").set_value(issued_code()).run()
+    page.button(key="upload_go").click().run()
+    assert [m.value for m in page.metric][0] == "2"  # an issued code uploads whatever the network tried
+    assert len(stored(db_path)) == 2  # the refused tries stored nothing

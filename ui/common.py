@@ -77,3 +77,19 @@ def show_error(error: DropMapError) -> None:
 def escape(text: object) -> str:
     """Untrusted text made safe for HTML (folium popups, st.markdown with HTML)."""
     return html_literal(text)
+
+
+def guess_limit_text(retry_after: int, *, new_code_hint: bool = False) -> str:
+    """What a visitor is told when their network has tried too many codes the site did not issue
+    (ingest.codes.GUESS_SCOPE): only old-form codes wait; issued codes always work."""
+    minutes = int(retry_after) // 60 + 1  # a whole number: the text is safe as Markdown (tests/test_markdown_safety)
+    hint = tr(" 코드 칸을 비우면 새 코드로 보낼 수 있습니다.", " Leave the code empty to send with a new code.") \
+        if new_code_hint else ""
+    return tr(
+        f"이 네트워크(같은 와이파이나 통신사 주소 대역)에서 이 사이트가 발급하지 않은 코드가 한 시간 안에 너무 많이 "
+        f"시도되어, 예전 형식의 코드는 {minutes}분 뒤에 다시 쓸 수 있습니다. 사이트가 발급한 코드"
+        f"(XXXX-XXXX-XXXX-XXXX)는 언제든 쓸 수 있습니다.{hint}",
+        f"Too many codes this site did not issue were tried from this network (the same Wi-Fi or carrier "
+        f"address block) in the last hour: old-form codes work again in {minutes} minutes. Codes the site "
+        f"issued (XXXX-XXXX-XXXX-XXXX) always work.{hint}",
+    )

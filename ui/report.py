@@ -14,12 +14,12 @@ from core.errors import DropMapError
 from core.vocab import KINDS, OK_KIND
 from geo.places import place_of, stations
 from ingest.abuse import RateLimitedError
-from ingest.codes import issue_code
+from ingest.codes import GUESS_SCOPE, issue_code
 from ingest.submit import submit_reports
 from ingest.web_form import CARRIER_CHOICES, STATION_ACCURACY_M, TECH_CHOICES, carrier_label, form_row, kind_label
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
-from ui.common import client_ip, connection, lang, plain, show_error, tr
+from ui.common import client_ip, connection, guess_limit_text, lang, plain, show_error, tr
 
 city = load_city()
 
@@ -142,7 +142,10 @@ def _submit(chosen_kind: str) -> None:
         result = submit_reports(connection(), row, source="web", reporter_code=code,
                                 ip=client_ip())
     except RateLimitedError as e:
-        if "codes" in e.scope:  # ingest.codes.issue_code: new codes from this network this hour
+        if e.scope == GUESS_SCOPE:  # an old-form code, from a network that tried too many unknown ones
+            st.error(guess_limit_text(e.retry_after, new_code_hint=True), icon="⏳")
+            return
+        if "new codes" in e.scope:  # ingest.codes.issue_code: new codes from this network this hour
             st.error(tr(f"이 네트워크에서 새 제보자 코드가 너무 많이 발급되었습니다. 코드가 있다면 입력하거나 "
                         f"{e.retry_after // 60 + 1:.0f}분 뒤에 다시 보내 주세요.",
                         f"Too many new reporter codes from this network. Enter your code if you have one, or "
