@@ -65,8 +65,11 @@ def _stations() -> pd.DataFrame:
     return stations[stations["sig_cd"].notna()].drop_duplicates("name").reset_index(drop=True)
 
 
-def synthetic_chunks(reports: int, *, seed: int = 11, chunk: int = 1_000_000):
-    """Yields Arrow tables of synthetic reports (the reports columns without report_id)."""
+def synthetic_chunks(reports: int, *, seed: int = 11, chunk: int = 1_000_000, days: int = DAYS,
+                     start: pd.Timestamp = START, ordered: bool = False):
+    """Yields Arrow tables of synthetic reports (the reports columns without report_id) over ``days``
+    from ``start``. ``ordered``: chunk by chunk in time (each chunk covers the next stretch of days), as
+    a live site stores its reports; otherwise every chunk spreads over all the days."""
     from core.cells import latlngs_to_cell_columns
     from geo.places import cells_to_district_codes
 
@@ -86,8 +89,8 @@ def synthetic_chunks(reports: int, *, seed: int = 11, chunk: int = 1_000_000):
     activity = rng.pareto(1.5, n_people) + 1
     activity /= activity.sum()
     batch = "00000000-0000-4000-8000-000000000001"
-    for start in range(0, reports, chunk):
-        n = min(chunk, reports - start)
+    for first_row in range(0, reports, chunk):
+        n = min(chunk, reports - first_row)
         who = rng.choice(n_people, n, p=activity)
         near_home = rng.random(n) < 0.5
         anchor = rng.integers(0, len(st), n)
@@ -102,10 +105,17 @@ def synthetic_chunks(reports: int, *, seed: int = 11, chunk: int = 1_000_000):
             p = np.where(net == n_idx, p * (1 + 2 * np.exp(-d2 / 2).max(axis=1)), p)
         failed = rng.random(n) < p
         kind = np.where(failed, rng.choice(FAILURE_KINDS, n, p=FAILURE_KIND_SHARE), "ok")
-        day = rng.integers(0, DAYS, n)
+        if ordered:
+            chunks, index = -(-reports // chunk), first_row // chunk
+            lo = index * days // chunks
+            day = rng.integers(lo, max(lo + 1, (index + 1) * days // chunks), n)
+        else:
+            day = rng.integers(0, days, n)
         hour = rng.choice(24, n, p=HOUR_SHARE)
         seconds = day * 86400 + hour * 3600 + rng.integers(0, 3600, n)
-        observed = (START + pd.to_timedelta(seconds, unit="s")).tz_convert("UTC")
+        if ordered:
+            seconds = np.sort(seconds)
+        observed = (start + pd.to_timedelta(seconds, unit="s")).tz_convert("UTC")
         cells = latlngs_to_cell_columns(lat, lon)
         networks = NETWORKS[net]
         brand = np.where(person_mvno[who], pd.Series(networks).map(MVNO_BRAND).to_numpy(), networks)
@@ -147,13 +157,14 @@ def _insert_sql() -> str:
             f"{', '.join(local.values())} FROM chunk")
 
 
-def build_bench_db(path: Path, reports: int, *, seed: int = 11) -> float:
-    """Fills a fresh database file with ``reports`` synthetic rows; returns seconds taken."""
+def build_bench_db(path: Path, reports: int, *, seed: int = 11, **shape) -> float:
+    """Fills a fresh database file with ``reports`` synthetic rows (``shape``: ``synthetic_chunks``'s
+    days, start, ordered); returns seconds taken."""
     from store.db import connect
 
     started = time.perf_counter()
     con = connect(path)
-    for i, chunk in enumerate(synthetic_chunks(reports, seed=seed)):
+    for i, chunk in enumerate(synthetic_chunks(reports, seed=seed, **shape)):
         con.register("chunk", chunk)
         con.execute(_insert_sql())
         con.unregister("chunk")

@@ -257,17 +257,25 @@ def last_busy_day(cur, k: int) -> date | None:
     from ``k`` or more independent sources; None when no week has. The map's recent window ends there,
     so a stray report or two after a quiet spell (a test report on the 2021 demo) does not move the
     map onto weeks where nothing can be shown."""
-    row = cur.execute(
-        f"""
-        SELECT max(last_day) FROM (
-            SELECT date_trunc('week', local_date) AS week, max(local_date) AS last_day,
-                   count(DISTINCT source_id) AS sources
-            FROM reports WHERE {PUBLIC_STATUS} GROUP BY week
-        ) WHERE sources >= ?
-        """,
-        [k],
-    ).fetchone()
-    return row[0] if row and row[0] is not None else None
+    # The latest weeks first (the reports are stored about in time order, so DuckDB reads only their
+    # row groups); the whole history only when none of them is busy.
+    for recent in (True, False):
+        row = cur.execute(
+            f"""
+            SELECT max(last_day) FROM (
+                SELECT date_trunc('week', local_date) AS week, max(local_date) AS last_day,
+                       count(DISTINCT source_id) AS sources
+                FROM reports
+                WHERE {PUBLIC_STATUS}
+                  AND (NOT ? OR observed_at >= (SELECT max(observed_at) FROM reports) - INTERVAL 8 WEEK)
+                GROUP BY week
+            ) WHERE sources >= ?
+            """,
+            [recent, k],
+        ).fetchone()
+        if row and row[0] is not None:
+            return row[0]
+    return None
 
 
 def demo_truth(cur) -> pd.DataFrame:
