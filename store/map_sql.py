@@ -39,7 +39,7 @@ What keeps one view near DuckDB's plain GROUP BY speed on 10 M reports
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pandas as pd
@@ -257,21 +257,24 @@ def last_busy_day(cur, k: int) -> date | None:
     from ``k`` or more independent sources; None when no week has. The map's recent window ends there,
     so a stray report or two after a quiet spell (a test report on the 2021 demo) does not move the
     map onto weeks where nothing can be shown."""
-    # The latest weeks first (the reports are stored about in time order, so DuckDB reads only their
+    # The latest two weeks first (the reports are stored about in time order, so DuckDB reads only their
     # row groups); the whole history only when none of them is busy.
-    for recent in (True, False):
+    latest = cur.execute("SELECT max(observed_at) FROM reports").fetchone()[0]  # from row-group statistics
+    if latest is None:
+        return None
+    for since in (latest - timedelta(weeks=2), None):
+        bound = "AND observed_at >= ?" if since is not None else ""  # a plain bound: row groups are skipped
         row = cur.execute(
             f"""
             SELECT max(last_day) FROM (
                 SELECT date_trunc('week', local_date) AS week, max(local_date) AS last_day,
                        count(DISTINCT source_id) AS sources
                 FROM reports
-                WHERE {PUBLIC_STATUS}
-                  AND (NOT ? OR observed_at >= (SELECT max(observed_at) FROM reports) - INTERVAL 8 WEEK)
+                WHERE {PUBLIC_STATUS} {bound}
                 GROUP BY week
             ) WHERE sources >= ?
             """,
-            [recent, k],
+            [since, k] if since is not None else [k],
         ).fetchone()
         if row and row[0] is not None:
             return row[0]
