@@ -313,3 +313,16 @@ def test_a_stray_later_report_does_not_move_the_map_onto_empty_weeks(con):
     assert "Period: 2021-10-20 ~ 2021-10-20 — the latest 13 weeks" in _texts(at)
     assert "Later reports are too few to draw." in _texts(at)
     assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]
+
+
+def test_one_end_of_the_period_in_the_address_is_kept(con):
+    """`?until=` alone runs from the first report; `?since=` alone to the last (it used to be dropped)."""
+    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
+    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
+    con.close()
+    at = _page(lang="en", until="2021-07-01")
+    assert not at.exception
+    assert "Period: 2021-06-02 ~ 2021-07-01 (dates chosen)." in _texts(at)
+    assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]
+    at = _page(lang="en", since="2021-10-01")
+    assert "Period: 2021-10-01 ~ 2021-10-20 (dates chosen)." in _texts(at)

@@ -397,6 +397,9 @@ def _seed_dates(first, last, db: str) -> tuple:
     dates outside the data's period are brought inside (the box allows only days with data)."""
     window = st.session_state["explore_window"] = recent_window(first, _busy_day(min_reporters(), db) or last)
     dates = tuple(st.session_state.get("explore_dates") or ())
+    if "explore_dates_pinned" not in st.session_state and len(dates) == 1:  # the address names one end only
+        dates = (first, dates[0]) if "since" not in st.query_params else (dates[0], last)
+        st.session_state["explore_dates"] = dates
     st.session_state.setdefault("explore_dates_pinned", len(dates) == 2)  # the first run: from the address
     if not dates:
         st.session_state["explore_dates"] = window
@@ -417,11 +420,15 @@ def main() -> None:
     db = str(settings.db_path())
     state, problems = state_from_params(st.query_params.to_dict())
     _seed_widgets(state)
-    first, last = _period(db)
-    if first is not None:
-        window = _seed_dates(first, last, db)  # before the warning below notes the filters it was given with
-        if "explore_no_data_dates" in st.session_state:
-            problems = [*problems, st.session_state.pop("explore_no_data_dates")]
+    try:
+        first, last = _period(db)
+        if first is not None:
+            window = _seed_dates(first, last, db)  # before the warning below notes the filters it was given with
+    except DropMapError as e:  # the store is busy or held: said, not a traceback
+        show_error(e)
+        return
+    if "explore_no_data_dates" in st.session_state:
+        problems = [*problems, st.session_state.pop("explore_no_data_dates")]
     _ignored_values_warning(problems)
     st.session_state["explore_run"] = st.session_state.get("explore_run", 0) + 1
     if first is None:
