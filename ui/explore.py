@@ -25,12 +25,11 @@ from geo.mapquery import (
     MapState,
     auto_resolution,
     params_from_state,
-    recent_window,
     state_from_params,
 )
 from geo.privacy import min_reporters
 from store import map_sql
-from ui import map_charts, mapdraw
+from ui import map_charts, map_period, mapdraw
 from ui import share as share_ui
 from ui.common import choose, lang, plain, read, show_error, tr
 from ui.notices import cached_demo_share
@@ -57,11 +56,6 @@ def _view(q: MapQuery, db: str) -> mapview.HexView:
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _period(db: str):
     return read(map_sql.data_period)
-
-
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _busy_day(k: int, db: str):
-    return read(map_sql.last_busy_day, k)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
@@ -176,11 +170,6 @@ def _state_from_widgets() -> MapState:
                     cell=ss.get("explore_cell"), tiles=ss["explore_tiles"])
 
 
-def _window() -> tuple | None:
-    """The recent window of this run (set by main once the data's period is known)."""
-    return st.session_state.get("explore_window")
-
-
 def _params(state: MapState) -> dict[str, str]:
     """A shared view's parameters: always with its dates, so the link reopens what its image shows."""
     return params_from_state(state)
@@ -190,7 +179,7 @@ def _write_url(state: MapState) -> None:
     # The address bar leaves out dates equal to the recent window (it keeps following the data), unless
     # the address came with dates: a link someone shared keeps its period.
     pinned = st.session_state.get("explore_dates_pinned")
-    wanted = params_from_state(state, None if pinned else _window())
+    wanted = params_from_state(state, None if pinned else map_period.window())
     if "lang" in st.query_params:
         wanted["lang"] = st.query_params["lang"]
     if st.query_params.to_dict() != wanted:
@@ -212,37 +201,6 @@ def _caption(view: mapview.HexView, q: MapQuery) -> str:
         f"**{what}** — {carrier}, {hours}. Unit: {unit}. "
         f"Hex resolution {view.res:,}. Hexes with fewer than {view.k:,} reporters are not drawn.",
     )
-
-
-def _set_dates(dates: tuple) -> None:
-    st.session_state["explore_dates"] = dates
-    st.session_state["explore_dates_pinned"] = dates != _window()
-
-
-def _period_note(q: MapQuery, first, last, window: tuple) -> None:
-    """Which weeks the map shows, and the other period one click away."""
-    dates = (q.since or first, q.until or last)
-    shown = f"{dates[0]:%Y-%m-%d} ~ {dates[1]:%Y-%m-%d}"
-    whole = (first, last)
-    if dates == tuple(window) and tuple(window) != whole:
-        k = min_reporters()
-        later = tr(" 그 뒤의 제보는 너무 적어 그릴 수 없습니다.", " Later reports are too few to draw.") \
-            if window[1] < last else ""
-        st.caption(tr(f"기간: {shown} — 제보자 {k}명 이상이 제보한 마지막 주까지 최근 13주.{later} "
-                      f"전체 기록: {first:%Y-%m-%d} ~ {last:%Y-%m-%d}.",
-                      f"Period: {shown} — the latest 13 weeks, up to the last week with reports from {k} or "
-                      f"more people.{later} The whole record: {first:%Y-%m-%d} ~ {last:%Y-%m-%d}."))
-        st.button(tr("전체 기간 보기", "Show the whole period"), key="explore_whole_period",
-                  on_click=_set_dates, args=(whole,))
-    elif dates == whole:
-        st.caption(tr(f"기간: {shown} — 자료 전체.", f"Period: {shown} — all the data."))
-        if tuple(window) != whole:
-            st.button(tr("최근 13주로", "Back to the latest 13 weeks"), key="explore_recent_period",
-                      on_click=_set_dates, args=(tuple(window),))
-    else:
-        st.caption(tr(f"기간: {shown} (고른 날짜).", f"Period: {shown} (dates chosen)."))
-        st.button(tr("최근 13주로", "Back to the latest 13 weeks"), key="explore_recent_period",
-                  on_click=_set_dates, args=(tuple(window),))
 
 
 def _notes(view: mapview.HexView) -> None:
@@ -392,29 +350,6 @@ def _ignored_values_warning(problems: list) -> None:
         st.warning(tr("주소의 값 하나를 무시했습니다: ", "Ignored one value in the address: ") + plain(problem))
 
 
-def _seed_dates(first, last, db: str) -> tuple:
-    """The recent window of this run; the date box starts on it when the address names no dates, and
-    dates outside the data's period are brought inside (the box allows only days with data)."""
-    window = st.session_state["explore_window"] = recent_window(first, _busy_day(min_reporters(), db) or last)
-    dates = tuple(st.session_state.get("explore_dates") or ())
-    if "explore_dates_pinned" not in st.session_state and len(dates) == 1:  # the address names one end only
-        dates = (first, dates[0]) if "since" not in st.query_params else (dates[0], last)
-        st.session_state["explore_dates"] = dates
-    st.session_state.setdefault("explore_dates_pinned", len(dates) == 2)  # the first run: from the address
-    if not dates:
-        st.session_state["explore_dates"] = window
-    elif dates[-1] < first or dates[0] > last:  # no day of them has data: the recent window, and say so
-        st.session_state["explore_dates"] = window
-        st.session_state["explore_dates_pinned"] = False
-        st.session_state["explore_no_data_dates"] = InputError(
-            "since/until", f"{dates[0]:%Y-%m-%d} ~ {dates[-1]:%Y-%m-%d}",
-            f"no data in these dates (the data run from {first:%Y-%m-%d} to {last:%Y-%m-%d}); "
-            "showing the latest 13 weeks")
-    elif any(d < first or d > last for d in dates):
-        st.session_state["explore_dates"] = tuple(min(max(d, first), last) for d in dates)
-    return window
-
-
 def main() -> None:
     st.title(tr("장애 지도", "Failure map"))
     db = str(settings.db_path())
@@ -423,7 +358,7 @@ def main() -> None:
     try:
         first, last = _period(db)
         if first is not None:
-            window = _seed_dates(first, last, db)  # before the warning below notes the filters it was given with
+            window = map_period.seed_dates(first, last, db)  # before the warning below notes its filters
     except DropMapError as e:  # the store is busy or held: said, not a traceback
         show_error(e)
         return
@@ -444,7 +379,7 @@ def main() -> None:
     st.markdown(_caption(view, state.query))
     _notes(view)
     _render_map(view, state, db)
-    _period_note(state.query, first, last, window)
+    map_period.period_note(state.query, first, last, window)
     share_ui.offer_map(view, state.query, params=_params(state), first=first, last=last,
                        synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
     if st.session_state.get("explore_cell"):
