@@ -24,6 +24,7 @@ READ_BYTES = 1 << 20  # bytes decoded per read
 BATCH = 20_000  # records handed on at once
 
 _DECODER = json.JSONDecoder()
+_LONG_NUMBER = 4300  # digits Python converts (sys.get_int_max_str_digits)
 _CUT_SLACK = 8  # a value cut inside an escape (\\uXXXX) fails a few characters before the end
 _SPACES = re.compile(r"[ \t\n\r]*")  # white space as JSON has it
 
@@ -64,6 +65,8 @@ class _Text:
                 break
             pieces.append(piece)
             ahead += len(piece)
+        if not pieces:  # nothing more: the window stays where it is (positions in it stay true)
+            return False
         newlines = self.buf.count("\n", 0, self.pos)
         self._line += newlines
         last = self.buf.rfind("\n", 0, self.pos)
@@ -92,14 +95,17 @@ class _Text:
                 value, end = _DECODER.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as e:
                 # Cut off by the end of the text read so far (the error is at its end, or in a string
-                # that runs to it): read on. An error further back is one: say it now.
+                # that runs to it): read on and decode again. An error further back is one: say it now.
                 cut = e.pos >= len(self.buf) - _CUT_SLACK or e.msg.startswith("Unterminated string")
                 if cut and self._more():
                     continue
-                self.fail(e.msg, e.pos)
+                self.fail(e.msg.removesuffix(" at"), e.pos)
             except (RecursionError, ValueError) as e:  # nested too deep; an integer too long to convert
+                # Read on only when the value runs near the end of the window (a long number cut there).
+                if isinstance(e, ValueError) and len(self.buf) - self.pos < 2 * _LONG_NUMBER and self._more():
+                    continue
                 self.fail("nested too deeply" if isinstance(e, RecursionError) else "a number too long")
-            if end == len(self.buf) and self._more():  # a number may go on in the next piece
+            if len(self.buf) - end < _CUT_SLACK and self._more():  # a number may go on ("37." + "5")
                 continue
             self.pos = end
             return value
@@ -230,7 +236,7 @@ def _line(number: int, line: str):
     try:
         value = json.loads(line)
     except json.JSONDecodeError as e:
-        return number, None, f"not JSON ({e.msg} at column {e.colno})"
+        return number, None, f"not JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
     except RecursionError:
         return number, None, "not JSON (nested too deeply)"
     except ValueError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -87,14 +88,18 @@ def _refuse_binary(path: Path, head: bytes) -> None:
 
 
 def _one_record_a_line(text: str) -> bool:
-    """Whether the first line is a whole JSON object by itself (JSON Lines) rather than the start of
-    one document spread over lines (a pretty-printed report or FeatureCollection)."""
-    line = text.split("\n", 1)[0].strip()
+    """Whether a text starting with ``{`` is JSON Lines rather than one document spread over lines (a
+    pretty-printed report, a Feature or a FeatureCollection). Only a first line that plainly opens a
+    document, or is itself a GeoJSON object, says "document": a broken or long first record is one
+    line of JSON Lines, rejected by its number while the others are kept."""
+    line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0].strip()
+    if line in ("{", "[") or line.endswith(("{", "[", ",", ":")) or '"features"' in line[:4096]:
+        return False
     try:
         value = json.loads(line)
     except (ValueError, RecursionError):
-        return False
-    return isinstance(value, dict) and "features" not in value
+        return True
+    return not (isinstance(value, dict) and value.get("type") in ("Feature", "FeatureCollection"))
 
 
 def detect_format(path: Path, head: str) -> str:

@@ -189,3 +189,37 @@ def test_the_format_of_a_json_file_starting_with_a_brace(tmp_path, name, text, f
     from ingest.readers import detect_format
 
     assert detect_format(tmp_path / name, text[:65536]) == fmt
+
+
+@pytest.mark.parametrize("text", [
+    '[\n  {"lat": 1},\n  {"lat": ',  # an error at the very end of the text
+    '[\n  {"lat": 1},\n  {"a": "x\ty"}\n]',  # a control character near the end
+    '{\n  "lat": 1\n  "lon": 2\n}',
+])
+def test_an_error_near_the_end_names_the_line_and_column_json_does(text):
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as e:
+        expected = f"{e.msg.removesuffix(' at')} at line {e.lineno} column {e.colno}"
+    for read in (3, 7, 1 << 20):
+        with pytest.raises(UnreadableFileError) as refused:
+            streamed(text, read)
+        assert str(refused.value) == f"not valid JSON: {expected}", (read, str(refused.value))
+
+
+@pytest.mark.parametrize("text", ['[1.5, 2e5, -0.25, 1E+5]', '{"lat": 37.5665, "lon": 126.978}',
+                                  '{"type": "FeatureCollection", "features": [1.5]}'])
+def test_a_number_cut_after_its_point_or_exponent_is_read_whole(text):
+    for read in range(1, 8):
+        assert streamed(text, read)[:2] == records_from_json(json.loads(text)), read
+
+
+@pytest.mark.parametrize("name, text, fmt", [
+    ("bad_first.json", '{"lat": 37.5, "note": "unterminated}\n{"lat": 37.6}\n', "jsonl"),  # one bad line, rest kept
+    ("feature.json", '{"type": "Feature", "geometry": {"type": "Point", "coordinates": [127, 37.5]}, '
+                     '"properties": {}}\n', "json"),
+])
+def test_a_first_line_decides_json_lines_only_when_it_is_no_document(tmp_path, name, text, fmt):
+    from ingest.readers import detect_format
+
+    assert detect_format(tmp_path / name, text) == fmt
