@@ -326,3 +326,15 @@ def test_one_end_of_the_period_in_the_address_is_kept(con):
     assert _worst(at)["Failures / all"].tolist() == ["6 / 12"]
     at = _page(lang="en", since="2021-10-01")
     assert "Period: 2021-10-01 ~ 2021-10-20 (dates chosen)." in _texts(at)
+
+
+def test_a_garbage_start_with_a_good_end_keeps_the_end_as_the_end(con):
+    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
+    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
+    con.close()
+    at = _page(lang="en", since="yesterday", until="2021-07-01")
+    assert not at.exception
+    assert "Period: 2021-06-02 ~ 2021-07-01 (dates chosen)." in _texts(at)
+    at = _page(lang="en", until="2019-01-01")  # an end before the data: no backwards range in the warning
+    warnings = [shown(w.value) for w in at.warning]
+    assert any("… ~ 2019-01-01" in w and "no data" in w for w in warnings), warnings

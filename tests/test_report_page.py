@@ -181,3 +181,15 @@ def test_a_network_out_of_tries_is_told_what_waits_and_what_works(page, monkeypa
     errors = [e.value for e in page.error]
     assert any("예전 형식의 코드는" in e and "코드 칸을 비우면" in e for e in errors), errors
     assert not any("제보가 너무 많습니다" in e for e in errors)
+
+
+def test_a_refused_typed_code_is_said_in_korean_and_an_empty_box_then_sends(page, db_path):
+    fill(page)
+    page.text_input(key="report_code_input").set_value("0101-2345-6789").run()
+    page.button(key="report_send").click().run()
+    errors = [e.value for e in page.error]
+    assert any("이 사이트가 발급한 코드가 아닙니다" in e for e in errors), errors
+    page.text_input(key="report_code_input").set_value("").run()
+    page.button(key="report_send").click().run()
+    assert any("저장되었습니다" in s.value for s in page.success)
+    assert is_issued(page.session_state["reporter_code"])

@@ -82,7 +82,7 @@ def escape(text: object) -> str:
 def guess_limit_text(retry_after: int, *, new_code_hint: bool = False) -> str:
     """What a visitor is told when their network has tried too many codes the site did not issue
     (ingest.codes.GUESS_SCOPE): only old-form codes wait; issued codes always work."""
-    minutes = int(retry_after) // 60 + 1  # a whole number: the text is safe as Markdown (tests/test_markdown_safety)
+    minutes = max(1, -(-int(retry_after) // 60))  # whole minutes, rounded up (a number: safe as Markdown)
     hint = tr(" 코드 칸을 비우면 새 코드로 보낼 수 있습니다.", " Leave the code empty to send with a new code.") \
         if new_code_hint else ""
     return tr(

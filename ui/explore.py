@@ -358,7 +358,7 @@ def main() -> None:
     try:
         first, last = _period(db)
         if first is not None:
-            window = map_period.seed_dates(first, last, db)  # before the warning below notes its filters
+            window = map_period.seed_dates(state.query, first, last, db)  # before the warning notes its filters
     except DropMapError as e:  # the store is busy or held: said, not a traceback
         show_error(e)
         return

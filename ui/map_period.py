@@ -56,22 +56,23 @@ def period_note(q: MapQuery, first, last, recent: tuple) -> None:
                   on_click=set_dates, args=(tuple(recent),))
 
 
-def seed_dates(first, last, db: str) -> tuple:
+def seed_dates(q: MapQuery, first, last, db: str) -> tuple:
     """The recent window of this run; the date box starts on it when the address names no dates, and
     dates outside the data's period are brought inside (the box allows only days with data)."""
     recent = st.session_state["explore_window"] = recent_window(first, busy_day(min_reporters(), db) or last)
     dates = tuple(st.session_state.get("explore_dates") or ())
     if "explore_dates_pinned" not in st.session_state and len(dates) == 1:  # the address names one end only
-        dates = (first, dates[0]) if "since" not in st.query_params else (dates[0], last)
+        dates = (dates[0], last) if q.since else (first, dates[0])  # q: the address as read (bad values dropped)
         st.session_state["explore_dates"] = dates
     st.session_state.setdefault("explore_dates_pinned", len(dates) == 2)  # the first run: from the address
     if not dates:
         st.session_state["explore_dates"] = recent
-    elif dates[-1] < first or dates[0] > last:  # no day of them has data: the recent window, and say so
+    elif dates[-1] < first or dates[0] > last or dates[0] > dates[-1]:  # no day with data: the window, and say so
+        asked = " ~ ".join(f"{d:%Y-%m-%d}" if d else "…" for d in (q.since, q.until))
         st.session_state["explore_dates"] = recent
         st.session_state["explore_dates_pinned"] = False
         st.session_state["explore_no_data_dates"] = InputError(
-            "since/until", f"{dates[0]:%Y-%m-%d} ~ {dates[-1]:%Y-%m-%d}",
+            "since/until", asked,
             f"no data in these dates (the data run from {first:%Y-%m-%d} to {last:%Y-%m-%d}); "
             "showing the latest 13 weeks")
     elif any(d < first or d > last for d in dates):

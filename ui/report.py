@@ -10,7 +10,7 @@ from streamlit_folium import st_folium
 
 from core import settings
 from core.city import load_city
-from core.errors import DropMapError
+from core.errors import DropMapError, InputError
 from core.vocab import KINDS, OK_KIND
 from geo.places import place_of, stations
 from ingest.abuse import RateLimitedError
@@ -153,6 +153,16 @@ def _submit(chosen_kind: str) -> None:
             return
         st.error(tr(f"제보가 너무 많습니다. {e.retry_after // 60 + 1:.0f}분 뒤에 다시 보내 주세요.",
                     f"Too many reports. Please try again in {e.retry_after // 60 + 1:.0f} minutes."), icon="⏳")
+        return
+    except InputError as e:
+        if e.field != "reporter_code":
+            show_error(e)
+            return
+        st.session_state.pop(CODE, None)  # the refused code: an empty box now sends with a new one
+        st.error(tr("이 사이트가 발급한 코드가 아닙니다. '더 알려주기'의 코드 칸을 비우면 새 코드로 보낼 수 있습니다. "
+                    "제보는 저장하지 않았습니다.",
+                    "This is not a code this site issued. Clear the code box under 'More details' to send with "
+                    "a new code. The report was not stored."), icon="🔑")
         return
     except DropMapError as e:
         show_error(e)
