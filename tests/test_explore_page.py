@@ -234,12 +234,17 @@ def _at(frame: pd.DataFrame, when: str) -> pd.DataFrame:
     return frame.assign(observed_at=when)
 
 
-def test_the_map_opens_on_the_latest_13_weeks_and_the_whole_record_is_one_click_away(con):
-    """Reports 20 weeks apart: the map opens on the 13 weeks ending with the latest report's week, says so,
-    leaves the dates out of the address (it keeps following the data), and one click shows everything."""
+def _two_seasons(con) -> None:
+    """12 reporters near Gangnam on 2021-06-02 and 12 at City Hall on 2021-10-20 (20 weeks apart)."""
     load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
     load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
     con.close()
+
+
+def test_the_map_opens_on_the_latest_13_weeks_and_the_whole_record_is_one_click_away(con):
+    """Reports 20 weeks apart: the map opens on the 13 weeks ending with the latest report's week, says so,
+    leaves the dates out of the address (it keeps following the data), and one click shows everything."""
+    _two_seasons(con)
     at = _page(lang="en")
     assert not at.exception
     assert at.session_state["explore_dates"] == (pd.Timestamp("2021-07-26").date(), pd.Timestamp("2021-10-20").date())
@@ -257,9 +262,7 @@ def test_the_map_opens_on_the_latest_13_weeks_and_the_whole_record_is_one_click_
 
 
 def test_dates_in_the_address_are_kept(con):
-    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
-    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
-    con.close()
+    _two_seasons(con)
     at = _page(lang="en", since="2021-06-02", until="2021-06-30")
     assert not at.exception
     assert "Period: 2021-06-02 ~ 2021-06-30 (dates chosen)." in _texts(at)
@@ -278,9 +281,7 @@ def test_dates_outside_the_data_are_brought_inside_not_a_crash(con):
 
 
 def test_dates_with_no_data_at_all_fall_back_to_the_recent_window_and_say_so(con):
-    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
-    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
-    con.close()
+    _two_seasons(con)
     at = _page(lang="en", since="2030-01-01", until="2031-01-01")
     assert not at.exception
     assert "Period: 2021-07-26 ~ 2021-10-20 — the latest 13 weeks" in _texts(at)
@@ -291,9 +292,7 @@ def test_dates_with_no_data_at_all_fall_back_to_the_recent_window_and_say_so(con
 def test_an_address_with_dates_keeps_them_and_shared_links_always_carry_them(con):
     """A shared link names its period (it must reopen what its image shows), even when the period is
     today's recent window; the address bar keeps dates it came with."""
-    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
-    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
-    con.close()
+    _two_seasons(con)
     at = _page(lang="en")
     links = [c.value for c in at.code if c.value.startswith("http")]
     assert links and all("since=2021-07-26" in c and "until=2021-10-20" in c for c in links), links
@@ -317,9 +316,7 @@ def test_a_stray_later_report_does_not_move_the_map_onto_empty_weeks(con):
 
 def test_one_end_of_the_period_in_the_address_is_kept(con):
     """`?until=` alone runs from the first report; `?since=` alone to the last (it used to be dropped)."""
-    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
-    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
-    con.close()
+    _two_seasons(con)
     at = _page(lang="en", until="2021-07-01")
     assert not at.exception
     assert "Period: 2021-06-02 ~ 2021-07-01 (dates chosen)." in _texts(at)
@@ -329,9 +326,7 @@ def test_one_end_of_the_period_in_the_address_is_kept(con):
 
 
 def test_a_garbage_start_with_a_good_end_keeps_the_end_as_the_end(con):
-    load_frame(con, _at(_reports(12, prefix="OLD", place=GANGNAM), "2021-06-02T08:30:00+09:00"), Origin(source="web"))
-    load_frame(con, _at(_reports(12), "2021-10-20T08:30:00+09:00"), Origin(source="web"))
-    con.close()
+    _two_seasons(con)
     at = _page(lang="en", since="yesterday", until="2021-07-01")
     assert not at.exception
     assert "Period: 2021-06-02 ~ 2021-07-01 (dates chosen)." in _texts(at)
