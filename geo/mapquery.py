@@ -77,7 +77,8 @@ class MapQuery:
         _check(self.measure in MEASURES, "measure", self.measure, "use auto, rate or density")
         _check(self.mode in MODES, "mode", self.mode, "use level or compare")
         if self.since and self.until:
-            _check(self.since <= self.until, "since", self.since, f"must not be after until={self.until}")
+            _check(self.since <= self.until, "since/until", f"{self.since} ~ {self.until}",
+                   "the start must not be after the end")
 
     @property
     def all_hours(self) -> bool:

@@ -109,7 +109,7 @@ class ReportFilter:
         if self.day_type not in (None, WEEKDAY, WEEKEND):
             raise InputError("days", self.day_type, "use 'weekday', 'weekend' or leave empty")
         if self.since and self.until and self.since > self.until:
-            raise InputError("since", self.since, f"must not be after until={self.until}")
+            raise InputError("since", self.since.isoformat(), f"must not be after until={self.until}")
 
     def where(self, alias: str = "") -> tuple[str, list]:
         """(SQL condition, bound values) for reports under table alias ``alias``."""

@@ -333,3 +333,13 @@ def test_a_garbage_start_with_a_good_end_keeps_the_end_as_the_end(con):
     at = _page(lang="en", until="2019-01-01")  # an end before the data: no backwards range in the warning
     warnings = [shown(w.value) for w in at.warning]
     assert any("… ~ 2019-01-01" in w and "no data" in w for w in warnings), warnings
+
+
+def test_reversed_dates_are_said_in_plain_dates(con):
+    _two_seasons(con)
+    at = _page(lang="en", since="2021-10-01", until="2021-07-01")
+    assert not at.exception
+    warnings = [shown(w.value) for w in at.warning]
+    assert any("2021-10-01 ~ 2021-07-01" in w and "the start must not be after the end" in w for w in warnings), \
+        warnings
+    assert not any("datetime" in w for w in warnings)
