@@ -218,7 +218,8 @@ def _counts(info: dict, table: pd.DataFrame) -> None:
         pivot.index.name = tr("장애 유형", "Failure kind")
         pivot.columns.name = tr("통신사", "Carrier")
         st.markdown("**" + tr("통신사·장애 유형별 제보 수", "Reports by carrier and failure kind") + "**")
-        st.dataframe(pivot, width="stretch", key="overview_table")
+        st.dataframe(pivot, width="stretch", key="overview_table",
+                     column_config={c: st.column_config.NumberColumn(format="localized") for c in pivot.columns})
 
 
 def main() -> None:
