@@ -96,7 +96,7 @@ def _sparkline(frame: pd.DataFrame):
     frame = frame.assign(time=frame["time"].dt.tz_localize(None))
     x = alt.X("time:T", title=None, axis=alt.Axis(format="%H시" if lang() == "ko" else "%H:00", tickCount=4,
                                                  grid=False, labelFontSize=10))
-    y_title = tr("제보자/시간", "reporters/hour")
+    y_title = tr("제보자/시간", "per hour")  # the chart is short: a longer title is cut (the caption says whose)
     band = alt.Chart(frame).mark_area(opacity=0.25, color=BAND).encode(
         x=x, y=alt.Y("low:Q", title=y_title, axis=alt.Axis(tickCount=3, titleFontSize=10, labelFontSize=10)),
         y2="high:Q")
