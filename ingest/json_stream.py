@@ -1,10 +1,11 @@
 """JSON uploads read a piece at a time: a list of reports, a GeoJSON FeatureCollection, JSON Lines.
 
 ``json.loads`` of a whole upload holds every record as Python objects at once (several times the
-file's size). Here the text is decoded a megabyte at a time and the records are handed on in
-batches (``records``): one item of a top-level list, one feature of a FeatureCollection's
-``features`` list, one line of JSON Lines at a time. Only one record, and the members of a
-top-level object other than ``features``, are ever parsed whole.
+file's size). Here the text is decoded a megabyte at a time and the records are handed on one by
+one (``Document``, ``lines``; ingest.readers stores them ``BATCH`` at a time): one item of a
+top-level list, one feature of a FeatureCollection's ``features`` list, one line of JSON Lines.
+Only one record, and the members of a top-level object other than ``features``, are ever parsed
+whole.
 
 Records keep their places as ``ingest.readers.records_from_json`` numbers them: record n is item
 (or line) n; an item that is no report comes out as ``{}`` with a problem (n, why).

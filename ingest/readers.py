@@ -55,18 +55,23 @@ class RawInfo:
     unparsed: list[tuple[int, str]] = field(default_factory=list)
 
 
+NOT_TEXT = "the file is neither UTF-8 nor CP949/EUC-KR text; save it as UTF-8 (CSV UTF-8) and retry"
+
+
+def encodings_to_try(head: bytes) -> tuple[str, ...]:
+    """The encodings a file starting with ``head`` is read in, in order: UTF-16 when it starts with its
+    BOM, else UTF-8 (with or without BOM), then CP949/EUC-KR."""
+    return ("utf-16",) if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else ("utf-8-sig", "cp949")
+
+
 def decode_text(data: bytes) -> tuple[str, str]:
     """Text of ``data`` as UTF-8 (with or without BOM), UTF-16 (with BOM), else CP949/EUC-KR; and the encoding."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings = ("utf-16",)
-    else:
-        encodings = ("utf-8-sig", "cp949")
-    for encoding in encodings:
+    for encoding in encodings_to_try(data):
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise UnreadableFileError("the file is neither UTF-8 nor CP949/EUC-KR text; save it as CSV UTF-8 and retry")
+    raise UnreadableFileError(NOT_TEXT)
 
 
 def _head_text(head: bytes) -> str | None:
@@ -167,11 +172,11 @@ def _utf8_copy(path: Path):
     """A UTF-8 copy of a CP949/EUC-KR or UTF-16 text file (decoded as ``decode_text`` would, a
     megabyte at a time), removed afterwards."""
     with open(path, "rb") as fh:
-        utf16 = fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        head = fh.read(2)
     tmp = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8")
     try:
         with tmp:
-            for encoding in ("utf-16",) if utf16 else ("utf-8-sig", "cp949"):
+            for encoding in encodings_to_try(head):
                 try:
                     for n, piece in enumerate(json_stream.text_pieces(path, encoding)):
                         tmp.write(piece.lstrip("\ufeff") if n == 0 else piece)
@@ -180,8 +185,7 @@ def _utf8_copy(path: Path):
                     tmp.seek(0)
                     tmp.truncate()
             else:
-                raise UnreadableFileError(
-                    "the file is neither UTF-8 nor CP949/EUC-KR text; save it as CSV UTF-8 and retry")
+                raise UnreadableFileError(NOT_TEXT)
         yield Path(tmp.name)
     finally:
         os.unlink(tmp.name)
@@ -227,16 +231,12 @@ def _read_json(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, size: int, 
     is never parsed whole. Text that is not UTF-8 is read again as CP949."""
     if size > MAX_JSON_BYTES:
         raise UnreadableFileError("JSON larger than 512 MB; split it into smaller files")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings = ("utf-16",)
-    else:
-        encodings = ("utf-8-sig", "cp949") if _head_text(head) is not None else ("cp949",)
-    for encoding in encodings:
+    for encoding in encodings_to_try(head):
         try:
             return _json_batches(cur, path, fmt, json_stream.text_pieces(path, encoding))
         except UnicodeDecodeError:
             continue
-    raise UnreadableFileError("the file is neither UTF-8 nor CP949/EUC-KR text; save it as UTF-8 and retry")
+    raise UnreadableFileError(NOT_TEXT)
 
 
 def _json_batches(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, pieces) -> RawInfo:

@@ -41,9 +41,10 @@ KEYWORDS_ONLY = {"progress"}
 # Keywords rendered as Markdown on any of these calls.
 MARKDOWN_KEYWORDS = {"help", "label", "body", "text"}
 # Calls whose result is safe inside Markdown, whatever their argument: the helper itself, URL quoting
-# (letters, digits and %-escapes only), calls that return an int (a count, k, a setting), and
-# ui.common.guess_limit_text (the project's own words around a whole number of minutes).
-SAFE_CALLS = {"plain", "markdown_literal", "quote", "len", "min_reporters", "get_int", "guess_limit_text"}
+# (letters, digits and %-escapes only), calls that return an int (a count, k, a setting, minutes), and
+# ui.common.refused_code_text (the project's own words around a whole number of minutes).
+SAFE_CALLS = {"plain", "markdown_literal", "quote", "len", "min_reporters", "get_int", "wait_minutes",
+              "refused_code_text"}
 # Number and date formats: applied to a string they raise instead of passing it on.
 # A bare width ({x:10}) or alignment passes a string through, so a grouping or a number type is needed;
 # a date directive (%Y, %H) raises on a string too.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import settings
-from core.errors import DropMapError
+from core.errors import DropMapError, InputError
 from core.network import visitor_address
 from core.text import html_literal, markdown_literal
 
@@ -79,17 +79,31 @@ def escape(text: object) -> str:
     return html_literal(text)
 
 
-def guess_limit_text(retry_after: int, *, new_code_hint: bool = False) -> str:
-    """What a visitor is told when their network has tried too many codes the site did not issue
-    (ingest.codes.GUESS_SCOPE): only old-form codes wait; issued codes always work."""
-    minutes = max(1, -(-int(retry_after) // 60))  # whole minutes, rounded up (a number: safe as Markdown)
-    hint = tr(" 코드 칸을 비우면 새 코드로 보낼 수 있습니다.", " Leave the code empty to send with a new code.") \
-        if new_code_hint else ""
-    return tr(
-        f"이 네트워크(같은 와이파이나 통신사 주소 대역)에서 이 사이트가 발급하지 않은 코드가 한 시간 안에 너무 많이 "
-        f"시도되어, 예전 형식의 코드는 {minutes}분 뒤에 다시 쓸 수 있습니다. 사이트가 발급한 코드"
-        f"(XXXX-XXXX-XXXX-XXXX)는 언제든 쓸 수 있습니다.{hint}",
-        f"Too many codes this site did not issue were tried from this network (the same Wi-Fi or carrier "
-        f"address block) in the last hour: old-form codes work again in {minutes} minutes. Codes the site "
-        f"issued (XXXX-XXXX-XXXX-XXXX) always work.{hint}",
-    )
+def wait_minutes(retry_after: int) -> int:
+    """A Retry-After in whole minutes, rounded up (a number: safe in Markdown)."""
+    return max(1, -(-int(retry_after) // 60))
+
+
+def refused_code_text(error: Exception, *, empty_box: bool = True) -> str | None:
+    """The page's words for a refused reporter code, or None for any other error: not a code this site
+    issued (InputError on reporter_code), or this network has tried too many such codes this hour
+    (ingest.codes.GUESS_SCOPE: old-form codes wait, issued codes always work). ``empty_box``: the page
+    has a code box, and leaving it empty sends with a new code."""
+    from ingest.abuse import RateLimitedError
+    from ingest.codes import GUESS_SCOPE
+
+    hint = tr(" 코드 칸을 비우면 새 코드로 보낼 수 있습니다.", " Leave the code box empty to send with a new code.") \
+        if empty_box else ""
+    if isinstance(error, RateLimitedError) and error.scope == GUESS_SCOPE:
+        minutes = wait_minutes(error.retry_after)
+        return tr(
+            f"이 네트워크(같은 와이파이나 통신사 주소 대역)에서 이 사이트가 발급하지 않은 코드가 한 시간 안에 너무 "
+            f"많이 시도되어, 예전 형식의 코드는 {minutes}분 뒤에 다시 쓸 수 있습니다. 사이트가 발급한 코드"
+            f"(XXXX-XXXX-XXXX-XXXX)는 언제든 쓸 수 있습니다.",
+            f"Too many codes this site did not issue were tried from this network (the same Wi-Fi or carrier "
+            f"address block) in the last hour: old-form codes work again in {minutes} minutes. Codes the site "
+            f"issued (XXXX-XXXX-XXXX-XXXX) always work.") + hint
+    if isinstance(error, InputError) and error.field == "reporter_code":
+        return tr("이 사이트가 발급한 코드가 아닙니다. 아무것도 저장하지 않았습니다.",
+                  "This is not a code this site issued. Nothing was stored.") + hint
+    return None

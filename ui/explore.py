@@ -170,11 +170,6 @@ def _state_from_widgets() -> MapState:
                     cell=ss.get("explore_cell"), tiles=ss["explore_tiles"])
 
 
-def _params(state: MapState) -> dict[str, str]:
-    """A shared view's parameters: always with its dates, so the link reopens what its image shows."""
-    return params_from_state(state)
-
-
 def _write_url(state: MapState) -> None:
     # The address bar leaves out dates equal to the recent window (it keeps following the data), unless
     # the address came with dates: a link someone shared keeps its period.
@@ -284,7 +279,7 @@ def _render_detail(q: MapQuery, cell: str, db: str) -> None:
                       "Failure rate over 24 hours per carrier (95% band; hours with too few reporters left out)"))
         st.altair_chart(map_charts.trend_chart(detail.hours, "rate", lang(), x="hour"), width="stretch")
         first, last = _period(db)
-        share_ui.offer_hex_hours(detail.hours, cell=cell, q=q, params=_params(_state_from_widgets()),
+        share_ui.offer_hex_hours(detail.hours, cell=cell, q=q, params=params_from_state(_state_from_widgets()),
                                  first=first, last=last, synthetic=cached_demo_share(db) > 0, k=min_reporters(),
                                  lang=lang())
 
@@ -326,7 +321,7 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
 
 def _share_chart(frame, chart: str, measure: str, q: MapQuery, db: str) -> None:
     first, last = _period(db)
-    share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, params=_params(_state_from_widgets()),
+    share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, params=params_from_state(_state_from_widgets()),
                          first=first, last=last,
                          synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
 
@@ -358,7 +353,7 @@ def main() -> None:
     try:
         first, last = _period(db)
         if first is not None:
-            window = map_period.seed_dates(state.query, first, last, db)  # before the warning notes its filters
+            window = map_period.seed_dates(state.query, first, last)  # before the warning notes its filters
     except DropMapError as e:  # the store is busy or held: said, not a traceback
         show_error(e)
         return
@@ -380,7 +375,8 @@ def main() -> None:
     _notes(view)
     _render_map(view, state, db)
     map_period.period_note(state.query, first, last, window)
-    share_ui.offer_map(view, state.query, params=_params(state), first=first, last=last,
+    # Shared links always carry their dates: they reopen what their image shows.
+    share_ui.offer_map(view, state.query, params=params_from_state(state), first=first, last=last,
                        synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
     if st.session_state.get("explore_cell"):
         _render_detail(state.query, st.session_state["explore_cell"], db)

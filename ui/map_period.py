@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import settings
 from core.errors import InputError
 from geo.mapquery import MapQuery, recent_window
 from geo.privacy import min_reporters
 from store import map_sql
+from store.aggregate_sql import data_version
 from ui.common import read, tr
 
-CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
 
-
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def busy_day(k: int, db: str):
+@st.cache_data(show_spinner=False, max_entries=4)
+def _busy_day(k: int, version: tuple):
+    """Kept until the data change (``version``: store.aggregate_sql.data_version, which names the store
+    too): when the latest weeks are not busy, finding the last busy week scans the whole history."""
     return read(map_sql.last_busy_day, k)
+
+
+def recent(first, last) -> tuple:
+    """The recent window the map opens on, for the map page and the home page's map alike."""
+    return recent_window(first, _busy_day(min_reporters(), read(data_version)) or last)
 
 
 def window() -> tuple | None:
@@ -56,20 +61,20 @@ def period_note(q: MapQuery, first, last, recent: tuple) -> None:
                   on_click=set_dates, args=(tuple(recent),))
 
 
-def seed_dates(q: MapQuery, first, last, db: str) -> tuple:
+def seed_dates(q: MapQuery, first, last) -> tuple:
     """The recent window of this run; the date box starts on it when the address names no dates, and
     dates outside the data's period are brought inside (the box allows only days with data)."""
-    recent = st.session_state["explore_window"] = recent_window(first, busy_day(min_reporters(), db) or last)
+    window_now = st.session_state["explore_window"] = recent(first, last)
     dates = tuple(st.session_state.get("explore_dates") or ())
     if "explore_dates_pinned" not in st.session_state and len(dates) == 1:  # the address names one end only
         dates = (dates[0], last) if q.since else (first, dates[0])  # q: the address as read (bad values dropped)
         st.session_state["explore_dates"] = dates
     st.session_state.setdefault("explore_dates_pinned", len(dates) == 2)  # the first run: from the address
     if not dates:
-        st.session_state["explore_dates"] = recent
+        st.session_state["explore_dates"] = window_now
     elif dates[-1] < first or dates[0] > last or dates[0] > dates[-1]:  # no day with data: the window, and say so
         asked = " ~ ".join(f"{d:%Y-%m-%d}" if d else "…" for d in (q.since, q.until))
-        st.session_state["explore_dates"] = recent
+        st.session_state["explore_dates"] = window_now
         st.session_state["explore_dates_pinned"] = False
         st.session_state["explore_no_data_dates"] = InputError(
             "since/until", asked,
@@ -77,4 +82,4 @@ def seed_dates(q: MapQuery, first, last, db: str) -> tuple:
             "showing the latest 13 weeks")
     elif any(d < first or d > last for d in dates):
         st.session_state["explore_dates"] = tuple(min(max(d, first), last) for d in dates)
-    return recent
+    return window_now

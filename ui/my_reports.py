@@ -22,10 +22,9 @@ from evidence import (
     phone_or_network,
 )
 from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent, place_ko, verdict_numbers
-from ingest.abuse import RateLimitedError
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
-from ui.common import client_ip, guess_limit_text, lang, plain, read, show_error, tr
+from ui.common import client_ip, lang, plain, read, refused_code_text, show_error, tr
 
 GROUP_EN = {
     "same_setup": "same carrier, same model (others)", "model_other_networks": "same model, other carriers",
@@ -49,11 +48,11 @@ if not code:
 
 try:
     mine = read(my_reports, code, ip=client_ip())  # lookups that find nothing are limited per network
-except RateLimitedError as e:
-    st.error(guess_limit_text(e.retry_after), icon="⏳")
-    st.stop()
 except DropMapError as e:
-    show_error(e)
+    if refused_code_text(e, empty_box=False) is not None:  # this network's tries of old-form codes
+        st.error(refused_code_text(e, empty_box=False), icon="⏳")
+    else:
+        show_error(e)
     st.stop()
 if mine.empty:
     st.warning(tr("이 코드로 된 제보가 없습니다. 코드를 다시 확인하세요.",

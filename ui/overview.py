@@ -59,16 +59,15 @@ def _map_html(language: str, db: str) -> tuple[str, object, object] | None:
     import folium
 
     from geo import mapview
-    from geo.mapquery import recent_window, state_from_params
-    from geo.privacy import min_reporters
-    from store.map_sql import data_period, last_busy_day
-    from ui import mapdraw
+    from geo.mapquery import state_from_params
+    from store.map_sql import data_period
+    from ui import map_period, mapdraw
 
     state, _ = state_from_params({})
     first, last = read(data_period)
     if first is None:
         return None
-    since, until = recent_window(first, read(last_busy_day, min_reporters()) or last)  # as the map page opens
+    since, until = map_period.recent(first, last)  # as the map page opens
     view = read(mapview.level_view, state.query.with_changes(since=since, until=until))
     if view.frame.empty:
         return None

@@ -14,12 +14,12 @@ from core.errors import DropMapError, InputError
 from core.vocab import KINDS, OK_KIND
 from geo.places import place_of, stations
 from ingest.abuse import RateLimitedError
-from ingest.codes import GUESS_SCOPE, issue_code
+from ingest.codes import issue_code
 from ingest.submit import submit_reports
 from ingest.web_form import CARRIER_CHOICES, STATION_ACCURACY_M, TECH_CHOICES, carrier_label, form_row, kind_label
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
-from ui.common import client_ip, connection, guess_limit_text, lang, plain, show_error, tr
+from ui.common import client_ip, connection, lang, plain, refused_code_text, show_error, tr, wait_minutes
 
 city = load_city()
 
@@ -141,31 +141,23 @@ def _submit(chosen_kind: str) -> None:
         code = st.session_state.get(CODE) or issue_code(connection(), client_ip())  # issued under a per-prefix limit
         result = submit_reports(connection(), row, source="web", reporter_code=code,
                                 ip=client_ip())
-    except RateLimitedError as e:
-        if e.scope == GUESS_SCOPE:  # an old-form code, from a network that tried too many unknown ones
-            st.error(guess_limit_text(e.retry_after, new_code_hint=True), icon="⏳")
-            return
-        if "new codes" in e.scope:  # ingest.codes.issue_code: new codes from this network this hour
-            st.error(tr(f"이 네트워크에서 새 제보자 코드가 너무 많이 발급되었습니다. 코드가 있다면 입력하거나 "
-                        f"{e.retry_after // 60 + 1:.0f}분 뒤에 다시 보내 주세요.",
-                        f"Too many new reporter codes from this network. Enter your code if you have one, or "
-                        f"try again in {e.retry_after // 60 + 1:.0f} minutes."), icon="⏳")
-            return
-        st.error(tr(f"제보가 너무 많습니다. {e.retry_after // 60 + 1:.0f}분 뒤에 다시 보내 주세요.",
-                    f"Too many reports. Please try again in {e.retry_after // 60 + 1:.0f} minutes."), icon="⏳")
-        return
-    except InputError as e:
-        if e.field != "reporter_code":
-            show_error(e)
-            return
-        st.session_state.pop(CODE, None)  # the refused code: an empty box now sends with a new one
-        st.error(tr("이 사이트가 발급한 코드가 아닙니다. '더 알려주기'의 코드 칸을 비우면 새 코드로 보낼 수 있습니다. "
-                    "제보는 저장하지 않았습니다.",
-                    "This is not a code this site issued. Clear the code box under 'More details' to send with "
-                    "a new code. The report was not stored."), icon="🔑")
-        return
     except DropMapError as e:
-        show_error(e)
+        if refused_code_text(e) is not None:
+            if isinstance(e, InputError):
+                st.session_state.pop(CODE, None)  # the refused code: an empty box now sends with a new one
+            st.error(refused_code_text(e), icon="🔑")
+        elif isinstance(e, RateLimitedError):
+            minutes = wait_minutes(e.retry_after)
+            if "new codes" in e.scope:  # ingest.codes.issue_code: new codes from this network this hour
+                st.error(tr(f"이 네트워크에서 새 제보자 코드가 너무 많이 발급되었습니다. 코드가 있다면 입력하거나 "
+                            f"{minutes}분 뒤에 다시 보내 주세요.",
+                            f"Too many new reporter codes from this network. Enter your code if you have one, or "
+                            f"try again in {minutes} minutes."), icon="⏳")
+            else:
+                st.error(tr(f"제보가 너무 많습니다. {minutes}분 뒤에 다시 보내 주세요.",
+                            f"Too many reports. Please try again in {minutes} minutes."), icon="⏳")
+        else:
+            show_error(e)
         return
     if result.errors:
         st.error(tr("제보를 저장하지 못했습니다. 고칠 점:", "The report was not stored. To fix:"), icon="⚠️")

@@ -7,14 +7,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.errors import DropMapError, InputError
+from core.errors import DropMapError
 from evidence.csv_safe import to_csv_bytes
-from ingest.abuse import RateLimitedError
-from ingest.codes import GUESS_SCOPE
 from ingest.readers import FORMATS
 from ingest.upload import load_upload
 from ui.common import REPORTER_CODE as CODE
-from ui.common import choose, client_ip, connection, guess_limit_text, plain, show_error, tr
+from ui.common import choose, client_ip, connection, plain, refused_code_text, show_error, tr
 
 FORMAT_NAMES = {
     "auto": ("자동 감지", "detect"), "csv": ("CSV", "CSV"), "jsonl": ("JSON Lines", "JSON Lines"),
@@ -54,26 +52,12 @@ if uploaded is not None and st.button(tr("올리기", "Upload"), type="primary",
     try:
         result = load_upload(connection(), uploaded, uploaded.name, fmt=fmt,
                              reporter_code=code.strip(), ip=client_ip(), progress=_progress)
-    except RateLimitedError as e:
-        bar.empty()
-        if e.scope != GUESS_SCOPE:
-            show_error(e)
-            st.stop()
-        st.error(guess_limit_text(e.retry_after, new_code_hint=True), icon="⏳")
-        st.stop()
-    except InputError as e:
-        bar.empty()
-        if e.field != "reporter_code":
-            show_error(e)
-            st.stop()
-        st.error(tr("이 사이트가 발급한 코드가 아닙니다. 코드 칸을 비우고 올리거나, "
-                    "'장애 제보'에서 받은 코드를 넣으세요. 파일은 저장하지 않았습니다.",
-                    "This is not a code this site issued. Upload with the code left empty, or use the code the "
-                    "report page gave you. Nothing from the file was stored."), icon="🔑")
-        st.stop()
     except DropMapError as e:
         bar.empty()
-        show_error(e)
+        if refused_code_text(e) is not None:
+            st.error(refused_code_text(e), icon="🔑")
+        else:
+            show_error(e)
         st.stop()
     st.session_state["upload_result"] = result
     st.session_state["upload_name"] = uploaded.name
