@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 K = 3  # the floor; small data reaches both sides of it
@@ -136,6 +136,7 @@ def test_map_and_hex_detail_never_show_a_count_of_fewer_than_k(data, hours, meas
         finally:
             con.close()
             close_shared()
+    note(f"the whole example: data={data!r}, hours={hours}, measure={measure}, kinds={kinds}")  # uncut
     assert derivable_small_sets(published, people, K) == []
 
 
