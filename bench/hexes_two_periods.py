@@ -8,8 +8,11 @@ the second week alone. It counts the cells whose ``all_failures`` row shows its 
 both the two weeks and the first week while the second week's figure is not published (row
 absent or suppressed: fewer than k people), and whose difference is at least one failure:
 week 2's failures, from fewer than k people, recovered by subtraction (docs/SECURITY.md,
-"Differencing", open gaps).
-Prints one JSON object with the count and the first few cells. Reads DB only (temporary
+"Differencing"). Since the figures carry cell-key noise (core.cellkey), the subtraction is
+compared with week 2's true failures, counted from the reports: ``exact`` is how many
+subtractions hit the true count (the attacker cannot tell which), ``errors`` how far the others
+are off.
+Prints one JSON object with the counts and the first few cells. Reads DB only (temporary
 tables on a read-only connection): stop the site that holds it, or give a copy.
 """
 
@@ -18,12 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo.aggregate import ExportQuery, build  # noqa: E402
+import h3  # noqa: E402
+
+from core.cells import column_for  # noqa: E402
+from geo.aggregate import ExportQuery, Period, build, report_filter  # noqa: E402
 from geo.privacy import min_reporters  # noqa: E402
 from store.db import connect  # noqa: E402
 
@@ -38,6 +45,14 @@ def failures_by_cell(con, query: ExportQuery) -> dict[str, tuple[int | None, int
     return {r["h3_cell"]: (r["reports"], r["reporters"]) for r in rows if r["kind"] == "all_failures"}
 
 
+def true_failures(con, query: ExportQuery, period: Period) -> dict[str, int]:
+    """{h3_cell: failure reports} counted straight from the reports (what the attacker is after)."""
+    where, values = report_filter(query, period).where()
+    rows = con.execute(f"SELECT {column_for(query.res)}, count(*) FILTER (WHERE kind <> 'ok') FROM reports "
+                       f"WHERE {where} GROUP BY 1", values).fetchall()
+    return {h3.int_to_str(int(cell)): int(n) for cell, n in rows}
+
+
 def differenced(db: Path, week: date, *, carrier: str, res: int, by: str) -> dict:
     con = connect(db, read_only=True)
     try:
@@ -47,6 +62,8 @@ def differenced(db: Path, week: date, *, carrier: str, res: int, by: str) -> dic
         both = period(week, week + timedelta(days=13))
         first = period(week, week + timedelta(days=6))
         second = period(week + timedelta(days=7), week + timedelta(days=13))
+        true_second = true_failures(con, ExportQuery(res=res, by=by, carrier=carrier),
+                                    Period(week + timedelta(days=7), week + timedelta(days=13)))
     finally:
         con.close()
     k = min_reporters()
@@ -60,11 +77,16 @@ def differenced(db: Path, week: date, *, carrier: str, res: int, by: str) -> dic
         if failures - before[0] >= 1:
             found.append({"h3_cell": cell, "both_weeks": [failures, reporters], "week_1": list(before),
                           "week_2_derived_failures": failures - before[0],
+                          "week_2_true_failures": true_second.get(cell, 0),
                           # at most one person per failure, and fewer than k (suppressed)
                           "week_2_reporters_at_most": min(failures - before[0], k - 1)})
     return {"carrier": carrier, "res": res, "by": by, "k": k,
             "weeks": [week.isoformat(), (week + timedelta(days=7)).isoformat()],
-            "cells_both": len(both), "cells_differenced": len(found), "examples": found[:3]}
+            "cells_both": len(both), "cells_differenced": len(found),
+            "exact": sum(f["week_2_derived_failures"] == f["week_2_true_failures"] for f in found),
+            "errors": dict(sorted(Counter(f["week_2_derived_failures"] - f["week_2_true_failures"]
+                                          for f in found).items())),
+            "examples": found[:3]}
 
 
 def main() -> None:

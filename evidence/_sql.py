@@ -7,6 +7,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from core.cellkey import cell_key_sql, record_key_sql
 from store.filters import PUBLIC_STATUS, local_time_sql
 
 # A phone model compared without case, spaces or punctuation ('SM-G991N' == 'sm g991n').
@@ -31,7 +32,8 @@ def reports_of(cur, reporter: int, limit: int) -> pd.DataFrame:
 _NEARBY = f"""
 WITH others AS (
     SELECT r.h3_r8, hour({local_time_sql('r.observed_at')}) // 4 AS bucket, r.network, r.source_id, r.kind,
-           r.source, {MODEL_KEY_SQL.format(col='r.device_model')} AS model_key
+           r.source, {MODEL_KEY_SQL.format(col='r.device_model')} AS model_key,
+           {record_key_sql('r.source_id')} AS record_key
     FROM reports r
     WHERE r.{PUBLIC_STATUS} AND r.reporter <> $me
       AND r.observed_at >= $start AND r.observed_at < $end
@@ -56,7 +58,10 @@ SELECT network, bucket, model_key,
        count(DISTINCT source_id) FILTER (WHERE kind <> 'ok') AS failure_reporters,
        count(DISTINCT source_id) FILTER (WHERE kind = 'ok') AS ok_reporters,
        count(*) FILTER (WHERE source = 'demo') AS demo_rows,
-       count(*) AS all_rows
+       count(*) AS all_rows,
+       {cell_key_sql('sum(record_key)')} AS cell_key,
+       {cell_key_sql("sum(record_key) FILTER (WHERE kind <> 'ok')")} AS failure_key,
+       {cell_key_sql("sum(record_key) FILTER (WHERE kind = 'ok')")} AS ok_key
 FROM rows
 GROUP BY GROUPING SETS ((network), (network, bucket), (network, model_key))
 """

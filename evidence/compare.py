@@ -31,6 +31,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from core.cellkey import perturbed
 from core.city import load_city
 from evidence import _sql
 from evidence.mine import failures_of, main_model, main_network, model_key, reporter_of
@@ -76,6 +77,7 @@ class Comparison:
     networks: dict[str, Line] = field(default_factory=dict)  # only networks with a published cell
     by_bucket: pd.DataFrame = field(default_factory=pd.DataFrame)
     groups: dict[str, Line] = field(default_factory=dict)
+    model_networks: tuple[str, ...] = ()  # the other carriers summed in "same model, other carriers"
     demo_share: float = 0.0
 
 
@@ -95,8 +97,8 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
     start, end = max(start, pd.Timestamp(first)), min(end, pd.Timestamp(last) + pd.Timedelta(microseconds=1))
     tz = load_city().tz  # shown as Seoul dates
     start, end = start.tz_convert(tz), end.tz_convert(tz)
-    rows = _sql.nearby_groups(cur, me=reporter_of(code), units=units, start=start.to_pydatetime(),
-                              end=end.to_pydatetime(), k=k)
+    rows = with_noise(_sql.nearby_groups(cur, me=reporter_of(code), units=units, start=start.to_pydatetime(),
+                                         end=end.to_pydatetime(), k=k), k)
     result = Comparison(network=network, model=model, hexes=units["h3_r8"].nunique(),
                         buckets=sorted(int(b) for b in units["bucket"].unique()), start=start, end=end, k=k)
     per_network = rows[rows["grouping_id"] == 3]
@@ -106,10 +108,23 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
     by_bucket = by_bucket[~hidden & by_bucket["network"].isin(list(result.networks))]
     result.by_bucket = by_bucket[["network", "bucket", "failures", "ok_samples", "reporters",
                                   "failure_reporters"]].reset_index(drop=True)
-    result.groups = phone_groups(rows[rows["grouping_id"] == 2], result.networks, network, model_key(model), k)
+    result.groups, result.model_networks = phone_groups(rows[rows["grouping_id"] == 2], result.networks, network,
+                                                        model_key(model), k)
     total = per_network["all_rows"].sum()
     result.demo_share = float(per_network["demo_rows"].sum() / total) if total else 0.0
     return result
+
+
+def with_noise(rows: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Others' counts as shown (core.cellkey): failures and their reporters with the key of the failure
+    reports, samples and theirs with the samples' key, all reporters with the key of all. Every k rule
+    below decides as on the exact counts (0 stays 0, under k is not moved, k or more stays so)."""
+    out = rows.copy()
+    keys = {"failures": "failure_key", "failure_reporters": "failure_key", "ok_samples": "ok_key",
+            "ok_reporters": "ok_key", "reporters": "cell_key"}
+    for name, key in keys.items():
+        out[name] = perturbed(out[name].to_numpy(), out[key].to_numpy(), k)
+    return out.drop(columns=["cell_key", "failure_key", "ok_key"])
 
 
 def _line(r) -> Line:
@@ -149,8 +164,10 @@ def _minus(total: Line, part: Line) -> Line:
                 max(total.reporters - part.reporters, 0), max(total.failure_reporters - part.failure_reporters, 0))
 
 
-def phone_groups(parts: pd.DataFrame, networks: dict[str, Line], network: str, model: str, k: int) -> dict[str, Line]:
-    """The comparison groups of someone on ``network`` with phone ``model`` (a model_key; '' = not given).
+def phone_groups(parts: pd.DataFrame, networks: dict[str, Line], network: str, model: str,
+                 k: int) -> tuple[dict[str, Line], tuple[str, ...]]:
+    """The comparison groups of someone on ``network`` with phone ``model`` (a model_key; '' = not given),
+    and which other carriers "same model, other carriers" sums (shown with it: a reader may know anyway).
 
     Carrier totals always; with a model, its usable parts (``usable_parts``) on my carrier and on the
     others, and each carrier total minus them. A group whose model part is not usable is left out, so
@@ -162,18 +179,19 @@ def phone_groups(parts: pd.DataFrame, networks: dict[str, Line], network: str, m
     if mine is not None:
         groups["network_all_models"] = mine
     if not model:
-        return groups
+        return groups, ()
     usable = usable_parts(parts[parts["network"].isin(list(networks))], k)
     same = usable[usable["model_key"] == model]
     on_mine = [_line(r) for r in same[same["network"] == network].itertuples()]
-    elsewhere = [_line(r) for r in same[same["network"] != network].itertuples()]
+    elsewhere = same[same["network"] != network]
     if on_mine and mine is not None:
         groups["same_setup"] = on_mine[0]
         groups["network_other_models"] = _minus(mine, on_mine[0])
-    if elsewhere and others:
-        groups["model_other_networks"] = _sum(elsewhere)
+    if len(elsewhere) and others:
+        groups["model_other_networks"] = _sum(_line(r) for r in elsewhere.itertuples())
         groups["baseline"] = _minus(groups["others_all_models"], groups["model_other_networks"])
-    return groups
+        return groups, tuple(sorted(elsewhere["network"]))
+    return groups, ()
 
 
 @dataclass

@@ -79,6 +79,13 @@ def network_ko(network: str) -> str:
     return NETWORK_NAMES.get(network, {}).get("ko", network)
 
 
+def group_ko(comparison: Comparison, name: str) -> str:
+    """A phone group's name; "same model, other carriers" says which carriers it sums."""
+    if name == "model_other_networks" and comparison.model_networks:
+        return f"{GROUP_KO[name]} ({'·'.join(network_ko(n) for n in comparison.model_networks)})"
+    return GROUP_KO.get(name, name)
+
+
 def percent(rate: float) -> str:
     return "—" if not text(rate) else f"{rate * 100:.1f}%"
 
@@ -195,7 +202,7 @@ def verdict_numbers(verdict: Verdict | None, lang: str = "ko") -> list[str]:
 
 def _phone_html(comparison: Comparison, verdict: Verdict | None) -> str:
     model = comparison.model or "(입력 안 함)"
-    rows = [[GROUP_KO.get(name, name), line.reporters, line.failures, line.ok_samples, rate_text(line)]
+    rows = [[group_ko(comparison, name), line.reporters, line.failures, line.ok_samples, rate_text(line)]
             for name in GROUP_KO if (line := comparison.groups.get(name)) and line.reporters >= comparison.k]
     out = [f"<h2>4. 단말기 문제인가, 망 문제인가</h2><p>내 기종: {e(model)} · 내 통신망: "
            f"{e(network_ko(comparison.network))}</p>"]

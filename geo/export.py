@@ -26,6 +26,7 @@ import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.polygon import orient
 
+from core.cellkey import MAX_NOISE
 from core.city import load_city
 from core.errors import InputError
 from core.files import sha256_of
@@ -172,6 +173,9 @@ def describe(agg: Aggregate, *, generated_at: datetime, rows: int) -> dict:
         "k_min_reporters": agg.k,
         "suppression": (f"every figure comes from at least {agg.k} distinct reporters or is zero; "
                         "suppressed figures are empty; see the data dictionary"),
+        "perturbation": (f"every count moves by at most {MAX_NOISE} (never below k, never away from 0), "
+                         "the same amount whenever the same reports are counted (cell-key noise); "
+                         "rates are computed from the counts shown; see the data dictionary"),
         "synthetic": synthetic,
         "synthetic_note": ("contains SYNTHETIC demo data (rows with is_synthetic = true), not real reports"
                            if synthetic else "no synthetic demo data"),

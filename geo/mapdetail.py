@@ -114,12 +114,12 @@ def cell_detail(cur, q: MapQuery, cell_id: str) -> CellDetail:
     carriers = _values(map_sql.cell_counts(cur, res, cell, flt, k=k), RATE, 1.0, k, [[]])
     all_hours = q.report_filter(carrier=False, hours=False)
     hours = _values(map_sql.cell_counts(cur, res, cell, all_hours, k=k, by_hour=True), RATE, 1.0, k,
-                    [["network"], ["hour"]])
+                    [["network"], ["hour"], []])
     kinds = map_sql.cell_kinds(cur, res, cell, flt)
     hidden = suppress(kinds, (kinds["reporters"] < k).to_numpy(), {"failures": "reporters"}, k,
-                      [["network"], ["kind"]])
+                      [["network"], ["kind"], []])
     devices = _devices(cur, res, cell, flt, k, failures=int(kinds["failures"].sum()))
-    kinds = kinds[~hidden].reset_index(drop=True)
+    kinds = map_sql.failures_with_noise(kinds[~hidden].reset_index(drop=True), k)
     return CellDetail(cell_id, res, True, place_of(lat, lon), carriers, hours, kinds, devices, reporters)
 
 
@@ -130,7 +130,7 @@ def _devices(cur, res: int, cell: int, flt, k: int, *, failures: int, limit: int
     models = map_sql.cell_devices(cur, res, cell, flt, min_reporters=1, limit=10_000)
     unnamed = failures - int(models["failures"].sum())
     parts = pd.concat([models, pd.DataFrame({"device_model": [None], "failures": [max(unnamed, 0)],
-                                             "reporters": [0]})], ignore_index=True)
+                                             "reporters": [0], "cell_key": [0]})], ignore_index=True)
     hidden = suppress(parts, (parts["reporters"] < k).to_numpy(), {"failures": "reporters"}, k, [[]])
-    shown = parts[~hidden & parts["device_model"].notna()]
-    return shown.head(limit).reset_index(drop=True)
+    shown = map_sql.failures_with_noise(parts[~hidden & parts["device_model"].notna()], k)
+    return shown.sort_values(["failures", "device_model"], ascending=[False, True]).head(limit).reset_index(drop=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core.cellkey import cell_key_sql, perturbed_sql, record_key_sql
 from core.cells import column_for
 from core.files import FORMULA_STARTS
 from store.filters import ReportFilter
@@ -48,7 +49,10 @@ _Z = 1.959963984540054
 #                 so kind rows are only shown when that residual is 0 or >= k reporters
 #   groups        failures, 'all good' samples and their reporters per group
 # A figure is shown only when it is 0 or comes from >= k distinct reporters; a row is
-# emitted only when it shows at least one figure from >= k reporters.
+# emitted only when it shows at least one figure from >= k reporters. Those rules read the
+# exact counts; the figures shown then carry their cell key's noise (core.cellkey): the
+# failure figures the key of the row's failure reports, the 'all good' figures the key of
+# its samples. Rates and intervals are computed from the figures shown.
 _AGGREGATE = """
 WITH base AS (
     SELECT {cell_col} AS cell, network{bucket_exprs}, kind, source_id AS reporter, source = 'demo' AS synthetic
@@ -56,12 +60,13 @@ WITH base AS (
     WHERE {where}
 ),
 per_reporter AS (
-    SELECT cell, network{b}, kind, reporter, count(*) AS n, bool_or(synthetic) AS synthetic
+    SELECT cell, network{b}, kind, reporter, count(*) AS n, bool_or(synthetic) AS synthetic,
+           sum({record_key}) AS key_sum
     FROM base GROUP BY ALL
 ),
 per_kind AS (
     SELECT cell, network{b}, kind, sum(n)::BIGINT AS reports, count(*) AS reporters,
-           bool_or(synthetic) AS synthetic
+           bool_or(synthetic) AS synthetic, {kind_key} AS cell_key
     FROM per_reporter WHERE kind <> 'ok' GROUP BY ALL
 ),
 small_kinds AS (
@@ -79,30 +84,32 @@ groups AS (
            coalesce(sum(n) FILTER (WHERE kind = 'ok'), 0)::BIGINT AS ok_samples,
            count(*) FILTER (WHERE kind = 'ok') AS ok_reporters,
            coalesce(bool_or(synthetic) FILTER (WHERE kind = 'ok'), false) AS ok_synthetic,
-           bool_or(synthetic) AS synthetic
+           bool_or(synthetic) AS synthetic,
+           {failure_key} AS failure_key, {ok_key} AS ok_key
     FROM per_reporter GROUP BY ALL
 ),
 shown AS (
     SELECT g.*, coalesce(r.residual_reporters, 0) AS residual_reporters,
            (g.failures = 0 OR g.failure_reporters >= $k) AS failures_shown,
-           (g.ok_samples = 0 OR g.ok_reporters >= $k) AS ok_shown
+           (g.ok_samples = 0 OR g.ok_reporters >= $k) AS ok_shown,
+           {ok_samples_shown} AS ok_samples_shown, {ok_reporters_shown} AS ok_reporters_shown
     FROM groups g LEFT JOIN residual r USING (cell, network{b})
     WHERE g.failure_reporters >= $k OR g.ok_reporters >= $k
 ),
 rows AS (
     SELECT cell, network{b}, '{all_failures}' AS kind,
-           CASE WHEN failures_shown THEN failures END AS reports,
-           CASE WHEN failures_shown THEN failure_reporters END AS reporters,
-           CASE WHEN ok_shown THEN ok_samples END AS ok_samples,
-           CASE WHEN ok_shown THEN ok_reporters END AS ok_reporters,
-           CASE WHEN failures_shown AND ok_shown THEN failures + ok_samples END AS observations,
+           CASE WHEN failures_shown THEN {failures_shown} END AS reports,
+           CASE WHEN failures_shown THEN {failure_reporters_shown} END AS reporters,
+           CASE WHEN ok_shown THEN ok_samples_shown END AS ok_samples,
+           CASE WHEN ok_shown THEN ok_reporters_shown END AS ok_reporters,
+           CASE WHEN failures_shown AND ok_shown THEN {failures_shown} + ok_samples_shown END AS observations,
            synthetic AS is_synthetic
     FROM shown
     UNION ALL
-    SELECT k.cell, k.network{k_b}, k.kind, k.reports, k.reporters,
-           CASE WHEN s.ok_shown THEN s.ok_samples END,
-           CASE WHEN s.ok_shown THEN s.ok_reporters END,
-           CASE WHEN s.ok_shown THEN s.failures + s.ok_samples END,
+    SELECT k.cell, k.network{k_b}, k.kind, {kind_reports_shown}, {kind_reporters_shown},
+           CASE WHEN s.ok_shown THEN s.ok_samples_shown END,
+           CASE WHEN s.ok_shown THEN s.ok_reporters_shown END,
+           CASE WHEN s.ok_shown THEN {s_failures_shown} + s.ok_samples_shown END,
            k.synthetic OR s.ok_synthetic
     FROM per_kind k JOIN shown s USING (cell, network{b})
     WHERE k.reporters >= $k AND (s.residual_reporters = 0 OR s.residual_reporters >= $k)
@@ -118,6 +125,21 @@ SELECT *,
                                                     + $z2 / 4)) / (observations + $z2)) END AS rate_high
 FROM rows
 """
+
+def _noisy() -> dict[str, str]:
+    """The shown figures (core.cellkey), each with the cell key of its reports."""
+    return {
+        "kind_key": cell_key_sql("sum(key_sum)"),
+        "failure_key": cell_key_sql("sum(key_sum) FILTER (WHERE kind <> 'ok')"),
+        "ok_key": cell_key_sql("sum(key_sum) FILTER (WHERE kind = 'ok')"),
+        "ok_samples_shown": perturbed_sql("g.ok_samples", "g.ok_key"),
+        "ok_reporters_shown": perturbed_sql("g.ok_reporters", "g.ok_key"),
+        "failures_shown": perturbed_sql("failures", "failure_key"),
+        "failure_reporters_shown": perturbed_sql("failure_reporters", "failure_key"),
+        "s_failures_shown": perturbed_sql("s.failures", "s.failure_key"),
+        "kind_reports_shown": perturbed_sql("k.reports", "k.cell_key"),
+        "kind_reporters_shown": perturbed_sql("k.reporters", "k.cell_key"),
+    }
 
 _OUTPUT_COLUMNS_HEAD = ("h3_cell", "resolution", "center_lat", "center_lon", "area_km2", "network")
 _OUTPUT_COLUMNS_TAIL = ("kind", "reports", "reporters", "ok_samples", "ok_reporters", "observations",
@@ -157,6 +179,8 @@ def aggregate_select(*, res: int, by: str, report_filter: ReportFilter | None, k
         k_b="".join(f", k.{name}" for name, _ in buckets),
         where=where,
         all_failures=ALL_FAILURES,
+        record_key=record_key_sql("reporter"),
+        **_noisy(),
     )
     return sql, {**params, "k": k, "z": _Z, "z2": _Z * _Z}
 

@@ -42,8 +42,10 @@ import dataclasses
 from datetime import date, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from core.cellkey import KEY_MODULUS, cell_key_sql, perturbed, record_key_sql
 from core.cells import column_for
 from core.city import load_city
 from store.filters import PUBLIC_STATUS, ReportFilter
@@ -60,11 +62,17 @@ _SAMPLE_PERCENT = 1  # of the table's vectors, read to expect a view's rows (~2-
 # ``reporters`` is exact for one hex and views of few rows, else the bound.
 _COUNTS = """
 SELECT {select}{failures} AS failures, count_if(kind = 'ok')::BIGINT AS samples, count(*) AS reports,
-       {reporters} AS reporters
+       {reporters} AS reporters, {cell_key} AS cell_key, {failure_key} AS failure_key, {ok_key} AS ok_key
 FROM reports WHERE {where} {group}
 """
+# Cell keys (core.cellkey) of a group's reports, of its counted failures and of its samples: the
+# noise each published count carries (``_with_noise``), the same as the downloads give the same reports.
+_RECORD_KEY = record_key_sql("source_id")
+_CELL_KEY = cell_key_sql(f"sum({_RECORD_KEY})")
+_OK_KEY = cell_key_sql(f"sum({_RECORD_KEY}) FILTER (WHERE kind = 'ok')")
 _BOUND = "coalesce(bit_count(bit_or(1::UBIGINT << (source_id & 63))), 0)::BIGINT"
 _EXACT = "count(DISTINCT source_id)"
+_KEYS = ("cell_key", "failure_key", "ok_key")
 
 
 def _where(flt: ReportFilter, cell: tuple[int, int] | None = None, *, of_failures: bool = False,
@@ -107,11 +115,13 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
     exact = cell is not None or _expected_rows(cur, where, values) < EXACT_SCAN_ROWS
     # Every count but the failures of chosen kinds: failures are the reports that are not samples.
     failures = "count(*) - count_if(kind = 'ok')" if failure == "kind <> 'ok'" else f"count_if({failure})::BIGINT"
+    failure_key = cell_key_sql(f"sum({_RECORD_KEY}) FILTER (WHERE {failure})")
     sql = _COUNTS.format(select=select, failures=failures, reporters=_EXACT if exact else _BOUND,
-                         where=where, group=group)
+                         where=where, group=group, cell_key=_CELL_KEY, failure_key=failure_key, ok_key=_OK_KEY)
     key_values = list(key_values or [])  # values bound in the keys' SQL (it comes first)
-    frame = cur.execute(sql, key_values + failure_values + values).df()
-    for name in ("failures", "samples", "reports", "reporters"):
+    # The chosen kinds are bound twice: in the failures' count and in their cell key.
+    frame = cur.execute(sql, key_values + failure_values * 2 + values).df()
+    for name in ("failures", "samples", "reports", "reporters", *_KEYS):
         frame[name] = frame[name].fillna(0).astype("int64")  # an empty view without keys: NULL sums
     if not exact:
         # Bits set <= distinct reporters <= reports: exact when the bound meets the count of reports.
@@ -158,8 +168,8 @@ def hex_counts(cur, res: int, flt: ReportFilter, *, k: int, by_network: bool = F
     (with ``sources``: failure_reporters, rest_reporters too)."""
     keys = {"cell": column_for(res)} | ({"network": "network"} if by_network else {})
     if sources and not of_failures:
-        return _split_counts(cur, keys, flt, k=k)
-    return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+        return _with_noise(_split_counts(cur, keys, flt, k=k), k)
+    return _with_noise(_grouped(cur, keys, flt, k=k, of_failures=of_failures), k)
 
 
 def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int,
@@ -174,9 +184,10 @@ def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int,
     failure, failure_values = _failure_condition(flt.kinds)
     parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, cell=cell, key_values=failure_values)
     names = list(keys)
-    figures = ["failures", "samples", "reports"]
+    figures = ["failures", "samples", "reports", *_KEYS]
     frame = (parts.groupby(names, as_index=False)[figures].sum() if names
              else parts[figures].sum().to_frame().T.astype("int64"))
+    frame[list(_KEYS)] %= KEY_MODULUS  # the sum of the parts' keys is the key of the whole
     for name, is_failure in (("failure_reporters", True), ("rest_reporters", False)):
         part = parts.loc[parts["_failure"] == is_failure, [*names, "reporters"]].rename(columns={"reporters": name})
         if names:
@@ -194,12 +205,38 @@ def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int,
     return frame.sort_values(names).reset_index(drop=True) if names else frame
 
 
+def _with_noise(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The counts as published (core.cellkey): failures with the key of the counted failures,
+    samples with the key of the samples, the other reports with theirs (reports = failures + the
+    rest), and the reporters behind each with the same key as their count.
+
+    A count that is 0 stays 0, one under k stays as it is and one of k or more stays at k or more,
+    so every k rule (which reads the reporters against k, and whether failures, samples or the rest
+    are 0) decides what it decides on the exact counts.
+    """
+    out = frame.copy()
+    failures, samples = out["failures"].to_numpy(), out["samples"].to_numpy()
+    rest = out["reports"].to_numpy() - failures
+    failure_key, everyone_key = out["failure_key"].to_numpy(), out["cell_key"].to_numpy()
+    rest_key = (everyone_key - failure_key) % KEY_MODULUS
+    out["failures"] = perturbed(failures, failure_key, k)
+    out["samples"] = perturbed(samples, out["ok_key"].to_numpy(), k)
+    out["reports"] = out["failures"] + perturbed(rest, rest_key, k)
+    if "failure_reporters" in out.columns:
+        out["failure_reporters"] = perturbed(out["failure_reporters"].to_numpy(), failure_key, k)
+        out["rest_reporters"] = perturbed(out["rest_reporters"].to_numpy(), rest_key, k)
+    # never more people than reports (the reports' noise is the sum of two)
+    out["reporters"] = np.minimum(perturbed(out["reporters"].to_numpy(), everyone_key, k),
+                                  np.maximum(out["reports"].to_numpy(), k))
+    return out.drop(columns=list(_KEYS))
+
+
 def hour_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
     """Counts per local hour of day and host network, over the whole view."""
     keys = {"hour": "local_hour::INTEGER", "network": "network"}
     if sources and not of_failures:
-        return _split_counts(cur, keys, flt, k=k)
-    return _grouped(cur, keys, flt, k=k, of_failures=of_failures)
+        return _with_noise(_split_counts(cur, keys, flt, k=k), k)
+    return _with_noise(_grouped(cur, keys, flt, k=k, of_failures=of_failures), k)
 
 
 def day_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sources: bool = False) -> pd.DataFrame:
@@ -210,7 +247,7 @@ def day_counts(cur, flt: ReportFilter, *, k: int, of_failures: bool = False, sou
     else:
         frame = _grouped(cur, keys, flt, k=k, of_failures=of_failures)
     frame["day"] = pd.to_datetime(frame["day"])
-    return frame
+    return _with_noise(frame, k)
 
 
 def cell_counts(cur, res: int, cell: int, flt: ReportFilter, *, k: int, by_network: bool = True,
@@ -218,26 +255,36 @@ def cell_counts(cur, res: int, cell: int, flt: ReportFilter, *, k: int, by_netwo
     """Counts of one hex, per host network (and local hour), or in total, with failure and rest reporters."""
     keys = ({"network": "network"} if by_network else {}) | \
         ({"hour": "local_hour::INTEGER"} if by_hour else {})
-    return _split_counts(cur, keys, flt, k=k, cell=(res, cell))
+    return _with_noise(_split_counts(cur, keys, flt, k=k, cell=(res, cell)), k)
 
 
 def cell_kinds(cur, res: int, cell: int, flt: ReportFilter) -> pd.DataFrame:
-    """Failure reports of one hex per kind and host network, with distinct reporters."""
+    """Failure reports of one hex per kind and host network, with distinct reporters and the cell key
+    (exact: the detail hides small parts first, then ``failures_with_noise``)."""
     where, values = _where(flt, (res, cell))
     failure, failure_values = _failure_condition(flt.kinds)
-    sql = (f"SELECT kind, network, count(*) AS failures, count(DISTINCT source_id) AS reporters "
-           f"FROM reports WHERE {where} AND {failure} GROUP BY ALL ORDER BY ALL")
+    sql = (f"SELECT kind, network, count(*) AS failures, count(DISTINCT source_id) AS reporters, "
+           f"{_CELL_KEY} AS cell_key FROM reports WHERE {where} AND {failure} GROUP BY ALL ORDER BY ALL")
     return cur.execute(sql, values + failure_values).df()
 
 
 def cell_devices(cur, res: int, cell: int, flt: ReportFilter, *, min_reporters: int, limit: int = 5) -> pd.DataFrame:
-    """Device models most often named in one hex's failure reports, each named by >= min_reporters people."""
+    """Device models most often named in one hex's failure reports, each named by >= min_reporters
+    people, with the cell key (exact, as ``cell_kinds``)."""
     failure, failure_values = _failure_condition(flt.kinds)
     where, values = _where(flt, (res, cell))
-    sql = (f"SELECT device_model, count(*) AS failures, count(DISTINCT source_id) AS reporters "
-           f"FROM reports WHERE {where} AND {failure} AND device_model IS NOT NULL "
+    sql = (f"SELECT device_model, count(*) AS failures, count(DISTINCT source_id) AS reporters, "
+           f"{_CELL_KEY} AS cell_key FROM reports WHERE {where} AND {failure} AND device_model IS NOT NULL "
            f"GROUP BY ALL HAVING count(DISTINCT source_id) >= ? ORDER BY failures DESC, device_model LIMIT ?")
     return cur.execute(sql, values + failure_values + [int(min_reporters), int(limit)]).df()
+
+
+def failures_with_noise(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    """``failures`` and their ``reporters`` as published (core.cellkey), from the frame's ``cell_key``."""
+    out = frame.copy()
+    for name in ("failures", "reporters"):
+        out[name] = perturbed(out[name].to_numpy(), out["cell_key"].to_numpy(), k)
+    return out.drop(columns="cell_key")
 
 
 def data_period(cur) -> tuple[date | None, date | None]:

@@ -39,6 +39,16 @@ def _fresh_code_limits():
 
 
 @pytest.fixture
+def exact_counts(monkeypatch):
+    """Published figures without their cell-key noise (core.cellkey): for tests of the counting
+    rules themselves. The noise has tests of its own (tests/test_cellkey.py); no public path
+    can turn it off."""
+    import core.cellkey
+
+    monkeypatch.setattr(core.cellkey, "MAX_NOISE", 0)
+
+
+@pytest.fixture
 def db_path(tmp_path, monkeypatch) -> Path:
     """A path for a fresh database, also set as DROPMAP_DB."""
     path = tmp_path / "test.duckdb"

@@ -31,6 +31,9 @@ from geo.aggregate import (
 from geo.privacy import PRIVATE_COLUMNS
 from store.aggregate_sql import aggregate_select
 
+# These tests check the counting rules on exact figures; tests/test_cellkey.py checks the noise.
+pytestmark = pytest.mark.usefixtures("exact_counts")
+
 EAST_R8 = h3.latlng_to_cell(*EAST, 8)
 ASKED_FOR = (date(2021, 10, 18), date(2021, 10, 24))
 

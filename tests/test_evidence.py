@@ -18,6 +18,9 @@ from evidence.csv_safe import neutralise, to_csv_bytes
 from evidence.stats import higher_rate_p_value, wilson_interval
 from store.migrations import apply_migrations
 
+# The comparison's rules, on exact figures; tests/test_cellkey.py checks the noise the site adds.
+pytestmark = pytest.mark.usefixtures("exact_counts")
+
 
 @pytest.fixture
 def town(con):

@@ -12,6 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.loader import Origin, load_frame
 
+# The counting rules, on exact figures; tests/test_cellkey.py checks the noise the site adds.
+pytestmark = pytest.mark.usefixtures("exact_counts")
+
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 WIDGETS = ("explore_mode", "explore_carrier", "explore_brand", "explore_kinds", "explore_hours", "explore_play",
            "explore_days", "explore_dates", "explore_res", "explore_measure", "explore_tiles")

@@ -14,6 +14,9 @@ from geo.mapquery import MapQuery
 from geo.privacy import PRIVATE_COLUMNS
 from ingest.loader import Origin, load_frame
 
+# The counting rules, on exact figures; tests/test_cellkey.py checks the noise the site adds.
+pytestmark = pytest.mark.usefixtures("exact_counts")
+
 CITY_HALL = (37.5663, 126.9779)  # res-8 hex 8830e1d8c1fffff
 GANGNAM = (37.4979, 127.0276)  # res-8 hex 8830e1ca2bfffff
 HALL_HEX, GANGNAM_HEX = "8830e1d8c1fffff", "8830e1ca2bfffff"

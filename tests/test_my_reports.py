@@ -9,6 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from store.db import close_shared
 
+# The comparison's rules, on exact figures; tests/test_cellkey.py checks the noise the site adds.
+pytestmark = pytest.mark.usefixtures("exact_counts")
+
 
 @pytest.fixture
 def town_db(con, db_path):

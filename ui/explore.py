@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from core import settings
+from core.cellkey import MAX_NOISE
 from core.city import load_city
 from core.errors import DropMapError, InputError
 from core.vocab import KINDS, NETWORKS
@@ -192,9 +193,11 @@ def _caption(view: mapview.HexView, q: MapQuery) -> str:
     unit = plain(mapdraw.unit_label(view.measure, lang()))
     return tr(
         f"**{what}** — {carrier}, {hours}. 단위: {unit}. "
-        f"육각형 해상도 {view.res:,}. 제보자 {view.k:,}명 미만인 육각형은 그리지 않습니다.",
+        f"육각형 해상도 {view.res:,}. 제보자 {view.k:,}명 미만인 육각형은 그리지 않습니다. "
+        f"적은 사람을 가려내지 못하도록 건수는 최대 ±{MAX_NOISE:,}만큼 고정된 잡음을 더해 보여 줍니다.",
         f"**{what}** — {carrier}, {hours}. Unit: {unit}. "
-        f"Hex resolution {view.res:,}. Hexes with fewer than {view.k:,} reporters are not drawn.",
+        f"Hex resolution {view.res:,}. Hexes with fewer than {view.k:,} reporters are not drawn. "
+        f"Counts carry a fixed noise of at most ±{MAX_NOISE:,}, so that no view can single out a few people.",
     )
 
 

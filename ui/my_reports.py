@@ -21,7 +21,7 @@ from evidence import (
     overlapping_outages,
     phone_or_network,
 )
-from evidence.dossier import GROUP_KO, kind_ko, network_ko, percent, place_ko, verdict_numbers
+from evidence.dossier import GROUP_KO, group_ko, kind_ko, network_ko, percent, place_ko, verdict_numbers
 from ui import pick_map
 from ui.common import REPORTER_CODE as CODE
 from ui.common import client_ip, lang, plain, read, refused_code_text, show_error, tr
@@ -32,6 +32,13 @@ GROUP_EN = {
     "network_all_models": "same carrier, all models", "others_all_models": "other carriers, all models (baseline)",
 }
 city = load_city()
+
+
+def _group_en(comparison, name: str) -> str:
+    if name == "model_other_networks" and comparison.model_networks:
+        return f"{GROUP_EN[name]} ({', '.join(comparison.model_networks)})"
+    return GROUP_EN[name]
+
 
 st.title(tr("내 제보", "My reports"))
 st.caption(tr("제보할 때 받은 코드를 넣으면 내 기록과, 같은 곳·같은 시간대에 다른 사람들이 제보한 내용을 "
@@ -145,7 +152,7 @@ else:
     st.subheader(tr("내 폰 문제일까, 망 문제일까?", "Is it my phone or the network?"))
     st.text(tr(f"내 기종: {comparison.model or '(입력 안 함)'} · 내 통신망: {network_ko(comparison.network)}",
                 f"My phone: {comparison.model or '(not given)'} · my network: {comparison.network}"))
-    group_rows = [{tr("비교 집단", "Group"): GROUP_KO[g] if lang() == "ko" else GROUP_EN[g],
+    group_rows = [{tr("비교 집단", "Group"): group_ko(comparison, g) if lang() == "ko" else _group_en(comparison, g),
                    tr("제보자", "Reporters"): line.reporters, tr("장애", "Failures"): line.failures,
                    tr("'잘 됨'", "'All good'"): line.ok_samples,
                    tr("실패 비율 (95% 구간)", "Failure share (95% interval)"):

@@ -1,0 +1,247 @@
+"""Cell-key noise on the open-data aggregates (core.cellkey): what it promises, on a real store.
+
+The counting rules are tested on exact figures (tests/test_aggregate.py, ``exact_counts``);
+here the figures as published: bounded, consistent, never below k, keyed by the site secret,
+and the two-period subtraction of docs/SECURITY.md no longer exact.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.cellkey import MAX_NOISE, cell_key, perturbed
+
+K = 5
+SEOUL = timezone(timedelta(hours=9))
+HALL = (37.5663, 126.9779)
+
+
+def test_noise_is_bounded_zero_stays_zero_and_a_shown_figure_stays_at_least_k():
+    figures = np.repeat(np.arange(0, 40), 200)
+    keys = np.tile(np.linspace(0, 2**32 - 1, 200).astype(np.int64), 40)
+    shown = perturbed(figures, keys, K)
+    assert (np.abs(shown - figures) <= MAX_NOISE).all()
+    assert (shown[figures == 0] == 0).all()
+    assert (shown[figures >= K] >= K).all()
+    assert (shown[figures == K] == K).all()  # no room below: exact
+
+
+def test_noise_has_mean_zero_and_spreads_over_every_step():
+    keys = np.arange(0, 2**32, 2**32 // 5000, dtype=np.int64)
+    for figure in (K + 1, K + 2, 50):
+        noise = perturbed(np.full(len(keys), figure), keys, K) - figure
+        h = min(MAX_NOISE, figure - K)
+        assert abs(noise.mean()) < 0.01
+        assert sorted(set(noise.tolist())) == list(range(-h, h + 1))
+
+
+def test_a_larger_figure_never_comes_out_smaller_under_one_key():
+    keys = np.arange(0, 2**32, 2**32 // 997, dtype=np.int64)
+    for small in range(K, K + 8):
+        for large in range(small, small + 8):
+            assert (perturbed(np.full(len(keys), large), keys, K)
+                    >= perturbed(np.full(len(keys), small), keys, K)).all()
+
+
+def test_the_cell_key_is_the_sum_of_record_keys_with_their_reports():
+    ids = [(7 << 32) | 5, (2**32 - 1) << 32, 3]
+    assert cell_key(ids) == (7 + 2**32 - 1 + 0) % 2**32
+    assert cell_key(ids, [2, 1, 9]) == (14 + 2**32 - 1) % 2**32
+
+
+# --- on a store ------------------------------------------------------------------------------
+
+def _report(code: str, when: datetime, kind: str = "dropped_call", network: str = "KT") -> dict:
+    return {"observed_at": when.isoformat(), "lat": HALL[0], "lon": HALL[1], "carrier": network, "kind": kind,
+            "reporter_code": code}
+
+
+def _load(con, rows) -> None:
+    from ingest.loader import Origin, load_frame
+
+    result = load_frame(con, pd.DataFrame(rows), Origin(source="web"))
+    assert result.rejected == 0, result.errors[:3]
+
+
+def _week_rows(monday: date, people: range, prefix: str, per_person: int = 1) -> list[dict]:
+    start = datetime(monday.year, monday.month, monday.day, 9, tzinfo=SEOUL)
+    rows = []
+    for p in people:
+        for i in range(per_person):
+            rows.append(_report(f"{prefix}-{p:04d}-CELLKEYX", start + timedelta(days=i % 5, hours=p % 8)))
+            rows.append(_report(f"{prefix}-{p:04d}-CELLKEYX", start + timedelta(days=i % 5, hours=p % 8, minutes=5),
+                                kind="ok"))
+    return rows
+
+
+WEEK1, WEEK2 = date(2021, 10, 4), date(2021, 10, 11)
+
+
+@pytest.fixture
+def two_weeks(con, monkeypatch):
+    """One hex, KT: 40 people in week 1, 2 more people (fewer than k) in week 2."""
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", str(K))
+    _load(con, _week_rows(WEEK1, range(40), "AAAA", per_person=2) + _week_rows(WEEK2, range(40, 42), "BBBB"))
+    return con
+
+
+def _hall_row(con, since: date, until: date, *, exact: bool = False) -> dict:
+    import core.cellkey
+    from geo.aggregate import ExportQuery, build
+
+    saved = core.cellkey.MAX_NOISE
+    core.cellkey.MAX_NOISE = 0 if exact else saved
+    cur = con.cursor()
+    try:
+        rows = build(cur, ExportQuery(res=8, by="all", carrier="KT", since=since, until=until),
+                     today=date(2022, 1, 1)).records()
+    finally:
+        cur.close()
+        core.cellkey.MAX_NOISE = saved
+    [row] = [r for r in rows if r["kind"] == "all_failures"]
+    return row
+
+
+def test_figures_carry_the_noise_of_their_reports_keys(two_weeks):
+    sources = two_weeks.execute("SELECT source_id, count(*) FROM reports WHERE kind <> 'ok' "
+                                "AND observed_at < '2021-10-11' GROUP BY ALL").fetchall()
+    key = cell_key([s for s, _ in sources], [n for _, n in sources])
+    exact = _hall_row(two_weeks, WEEK1, WEEK1 + timedelta(days=6), exact=True)
+    shown = _hall_row(two_weeks, WEEK1, WEEK1 + timedelta(days=6))
+    assert (exact["reports"], exact["reporters"]) == (80, 40)
+    assert shown["reports"] == perturbed(80, key, K)
+    assert shown["reporters"] == perturbed(40, key, K)
+    assert shown["observations"] == shown["reports"] + shown["ok_samples"]
+    assert shown["failure_rate"] == pytest.approx(shown["reports"] / shown["observations"])
+
+
+def test_asking_again_gives_the_same_figures(two_weeks):
+    first = _hall_row(two_weeks, WEEK1, WEEK2 + timedelta(days=6))
+    assert all(_hall_row(two_weeks, WEEK1, WEEK2 + timedelta(days=6)) == first for _ in range(3))
+
+
+def test_two_periods_no_longer_subtract_to_the_small_week(con, monkeypatch):
+    """Weeks 1-2 minus week 1 was week 2's failures exactly (2 people, under k). Now it is off
+    by the two rows' unrelated noise: over many such hexes (different people each time) the
+    subtraction misses the true count most of the time and the misses spread both ways."""
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", str(K))
+    misses = []
+    for trial in range(30):
+        con.execute("DELETE FROM reports")
+        _load(con, _week_rows(WEEK1, range(20), f"A{trial:03d}", per_person=2)
+              + _week_rows(WEEK2, range(20, 22), f"B{trial:03d}"))
+        both = _hall_row(con, WEEK1, WEEK2 + timedelta(days=6))["reports"]
+        first = _hall_row(con, WEEK1, WEEK1 + timedelta(days=6))["reports"]
+        misses.append(both - first - 2)
+    assert sum(m != 0 for m in misses) >= 15
+    assert min(misses) < 0 < max(misses)
+    assert max(abs(m) for m in misses) <= 2 * MAX_NOISE
+
+
+def test_another_site_secret_gives_other_noise(tmp_path, monkeypatch):
+    from store.db import connect
+
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", str(K))
+    shown = []
+    for secret in ("site-one-secret-xxxxxxxx", "site-two-secret-yyyyyyyy"):
+        monkeypatch.setenv("DROPMAP_SECRET", secret)
+        con = connect(tmp_path / f"{secret}.duckdb")
+        try:
+            values = []
+            for trial in range(8):
+                con.execute("DELETE FROM reports")
+                _load(con, _week_rows(WEEK1, range(20), f"S{trial:03d}", per_person=2))
+                values.append(_hall_row(con, WEEK1, WEEK1 + timedelta(days=6))["reports"])
+            shown.append(values)
+        finally:
+            con.close()
+    assert shown[0] != shown[1]  # the keys come from the secret: outsiders cannot compute them
+
+
+# --- the map ---------------------------------------------------------------------------------
+
+def _map_counts(con, since: date, until: date, *, exact: bool = False) -> dict:
+    import core.cellkey
+    from store import map_sql
+    from store.filters import ReportFilter
+
+    saved = core.cellkey.MAX_NOISE
+    core.cellkey.MAX_NOISE = 0 if exact else saved
+    try:
+        frame = map_sql.hex_counts(con, 8, ReportFilter(networks=("KT",), since=since, until=until,
+                                                        failures_only=False), k=K, sources=True)
+    finally:
+        core.cellkey.MAX_NOISE = saved
+    [row] = frame.to_dict("records")
+    return row
+
+
+def test_the_map_counts_carry_the_same_noise_as_the_downloads(two_weeks):
+    """One hex over week 1: the map's failures are the exact count with the key of the reports
+    behind them, the same figure the hex API and the files publish for the same reports."""
+    until = WEEK1 + timedelta(days=6)
+    exact, shown = _map_counts(two_weeks, WEEK1, until, exact=True), _map_counts(two_weeks, WEEK1, until)
+    assert (exact["failures"], exact["samples"], exact["reports"]) == (80, 80, 160)
+    def key(kind: str) -> int:
+        sources = two_weeks.execute(f"SELECT source_id, count(*) FROM reports WHERE observed_at < '2021-10-11' "
+                                    f"AND kind {kind} GROUP BY ALL").fetchall()
+        return cell_key([s for s, _ in sources], [n for _, n in sources])
+
+    assert shown["failures"] == perturbed(80, key("<> 'ok'"), K)
+    assert shown["samples"] == perturbed(80, key("= 'ok'"), K)
+    assert shown["reports"] == shown["failures"] + perturbed(80, key("= 'ok'"), K)  # the rest: the samples
+    download = _hall_row(two_weeks, WEEK1, until)
+    assert (download["reports"], download["ok_samples"]) == (shown["failures"], shown["samples"])
+    assert shown["reporters"] == min(perturbed(exact["reporters"], key("IS NOT NULL"), K), shown["reports"])
+    assert shown["failure_reporters"] == perturbed(exact["failure_reporters"], key("<> 'ok'"), K)
+
+
+def test_two_map_periods_no_longer_subtract_to_the_small_week(con, monkeypatch):
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", str(K))
+    misses = []
+    for trial in range(30):
+        con.execute("DELETE FROM reports")
+        _load(con, _week_rows(WEEK1, range(20), f"M{trial:03d}", per_person=2)
+              + _week_rows(WEEK2, range(20, 22), f"N{trial:03d}"))
+        both = _map_counts(con, WEEK1, WEEK2 + timedelta(days=6))["failures"]
+        first = _map_counts(con, WEEK1, WEEK1 + timedelta(days=6))["failures"]
+        misses.append(both - first - 2)
+    assert sum(m != 0 for m in misses) >= 15
+    assert min(misses) < 0 < max(misses)
+
+
+# --- My reports ------------------------------------------------------------------------------
+
+def test_my_reports_shows_others_with_the_same_noise(two_weeks):
+    """The others beside my report (same hex, same 4-hour bucket, within 30 days): their failures,
+    samples and reporters carry the keys of those reports."""
+    import core.cellkey
+    from evidence import compare_nearby, my_reports
+
+    code = "ASKR-0001-CELLKEYX"
+    _load(two_weeks, [_report(code, datetime(2021, 10, 5, 10, 30, tzinfo=SEOUL))])
+    mine = my_reports(two_weeks, code)
+    assert len(mine) == 1
+    saved = core.cellkey.MAX_NOISE
+    core.cellkey.MAX_NOISE = 0
+    try:
+        exact = compare_nearby(two_weeks, code, mine, k=K).networks["KT"]
+    finally:
+        core.cellkey.MAX_NOISE = saved
+    shown = compare_nearby(two_weeks, code, mine, k=K).networks["KT"]
+
+    def key(kind: str) -> int:
+        sources = two_weeks.execute(
+            "SELECT source_id, count(*) FROM reports WHERE hour(timezone('Asia/Seoul', observed_at)) // 4 = 2 "
+            f"AND kind {kind} AND NOT (kind <> 'ok' AND observed_at = "
+            "'2021-10-05 10:30:00+09') GROUP BY ALL").fetchall()
+        return cell_key([s for s, _ in sources], [n for _, n in sources])
+
+    assert (exact.failures, exact.ok_samples, exact.reporters) == (32, 32, 17)  # 15 + 2 people of week 2
+    assert shown.failures == perturbed(32, key("<> 'ok'"), K)
+    assert shown.ok_samples == perturbed(32, key("= 'ok'"), K)
+    assert shown.reporters == perturbed(17, key("IS NOT NULL"), K)
