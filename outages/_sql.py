@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from core.cellkey import cell_key_sql, record_key_sql
 from store.filters import PUBLIC_STATUS
 
 OPEN_STATUSES = ("suspected", "ongoing", "recovering")
@@ -366,12 +367,14 @@ def reporters_per_hour(cur, *, start: datetime, end: datetime) -> pd.DataFrame:
     """Distinct sources (ingest.sources) of failures per (network, hour since ``start``) in [start, end),
     Seoul's districts only.
 
-    Columns: network, hour (int), reporters. Private: the caller hides an hour with fewer than k.
+    Columns: network, hour (int), reporters, cell_key (core.cellkey: of the hour's failure reports).
+    Private: the caller hides an hour with fewer than k.
     """
     return cur.execute(
         f"""
         SELECT network, (epoch_ms(observed_at) - $start_ms) // 3600000 AS hour,
-               count(DISTINCT source_id) AS reporters
+               count(DISTINCT source_id) AS reporters,
+               {cell_key_sql(f"sum({record_key_sql('source_id')})")} AS cell_key
         FROM reports
         WHERE {PUBLIC_STATUS} AND kind <> 'ok' AND sig_cd IS NOT NULL
           AND observed_at >= $start AND observed_at < $end

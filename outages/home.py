@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from core.cellkey import perturbed
 from core.city import load_city
 from core.vocab import NETWORKS
 from geo.privacy import min_reporters
@@ -83,11 +84,15 @@ def day_series(cur, end: datetime, *, hours: int = HOURS, config=None) -> pd.Dat
         counts = one.counts[0, frame.lead:frame.lead + hours * 60].reshape(hours, 60).sum(axis=1)
         usual = one.expected[0, frame.lead:frame.lead + hours * 60].reshape(hours, 60).sum(axis=1)
         low, high = usual_band(usual, one.kappa)
-        people = np.zeros(hours)
+        people, keys = np.zeros(hours), np.zeros(hours, dtype=np.int64)
         mine = distinct[distinct["network"] == network]
         inside = (mine["hour"] >= 0) & (mine["hour"] < hours)
-        people[mine["hour"][inside].to_numpy(dtype=np.int64)] = mine["reporters"][inside].to_numpy(dtype=float)
-        shown = np.where(people >= k, counts, np.nan)
+        at = mine["hour"][inside].to_numpy(dtype=np.int64)
+        people[at] = mine["reporters"][inside].to_numpy(dtype=float)
+        keys[at] = mine["cell_key"][inside].to_numpy(dtype=np.int64)
+        # With the cell key's noise (core.cellkey): the hour still being counted changes with every
+        # report, and two visits minutes apart must not subtract to one person's reports.
+        shown = np.where(people >= k, perturbed(np.round(counts).astype(np.int64), keys, k), np.nan)
         parts.append(pd.DataFrame({"network": network, "time": times, "reporters": shown,
                                    "usual": np.round(usual, 2), "low": low, "high": high}))
     return pd.concat(parts, ignore_index=True)

@@ -81,6 +81,33 @@ def test_the_day_hides_hours_with_fewer_than_k_reporters(outage_db, monkeypatch)
     assert day[day.network == "SKT"].reporters.isna().all()
 
 
+def test_the_days_hours_carry_the_noise_of_their_reports(outage_db, monkeypatch):
+    """The hour still being counted changes with each report: its count carries the cell key's noise
+    (core.cellkey), so two visits minutes apart do not subtract to one person's reports."""
+    import core.cellkey
+    from core.cellkey import MAX_NOISE, perturbed
+    from geo.privacy import min_reporters
+    from outages import _sql
+
+    cur = outage_db.cursor()
+    end = home.data_now(cur)
+    shown = home.day_series(cur, end)
+    monkeypatch.setattr(core.cellkey, "MAX_NOISE", 0)
+    exact = home.day_series(cur, end)
+    monkeypatch.undo()
+    keys = _sql.reporters_per_hour(cur, start=end - timedelta(hours=24), end=end)
+    kt_keys = dict(zip(keys[keys.network == "KT"].hour, keys[keys.network == "KT"].cell_key, strict=True))
+    kt_shown, kt_exact = (d[d.network == "KT"].reset_index(drop=True) for d in (shown, exact))
+    published = kt_exact.reporters.notna()
+    assert published.sum() >= 3
+    assert (kt_shown.reporters.notna() == published).all()  # the same hours hidden
+    for hour in kt_exact.index[published]:
+        expected = perturbed(int(kt_exact.reporters[hour]), kt_keys[hour], min_reporters())
+        assert kt_shown.reporters[hour] == expected
+        assert abs(kt_shown.reporters[hour] - kt_exact.reporters[hour]) <= MAX_NOISE
+    assert (kt_shown.reporters[published] != kt_exact.reporters[published]).any()
+
+
 def test_now_is_the_data_end_or_the_clock():
     class Cursor:
         def execute(self, *_):
