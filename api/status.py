@@ -127,17 +127,17 @@ def _status(cur, base_url: str) -> dict:
 
 
 def _incidents(cur, query: dict) -> list[dict]:
-    from outages import _sql
     from outages.public import load_public
+    from store import outages_sql
 
-    return load_public(cur, _sql.list_incidents(cur, **query))
+    return load_public(cur, outages_sql.list_incidents(cur, **query))
 
 
 def _incident(cur, incident_id: str) -> dict | None:
-    from outages import _sql
     from outages.public import load_public
+    from store import outages_sql
 
-    row = _sql.get_incident(cur, incident_id)
+    row = outages_sql.get_incident(cur, incident_id)
     return load_public(cur, [row])[0] if row else None
 
 

@@ -44,9 +44,9 @@ from ingest.demo import (  # noqa: E402
     ordinary_traffic,
     outage_replay,
 )
-from ingest.demo_sql import ranking_hits  # noqa: E402
 from ingest.validate import validate_frame  # noqa: E402
 from store.db import connect  # noqa: E402
+from store.demo_sql import ranking_hits  # noqa: E402
 
 TARGET_SECONDS = 60.0
 

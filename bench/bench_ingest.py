@@ -142,9 +142,9 @@ def time_naive(csv_path: Path, work: Path, rows: int) -> float:
 STAGES = [("ingest.readers", "read_into_raw", "read the CSV into memory (DuckDB)"),
           ("core.files", "sha256_of", "SHA-256 of the file (in a thread, beside the read)"),
           ("ingest.validate", "_lookups", "distinct spellings -> carrier/kind/tech/reporter lookups"),
-          ("ingest.sql", "build_checked", "every check, vectorised (DuckDB)"),
+          ("store.ingest_sql", "build_checked", "every check, vectorised (DuckDB)"),
           ("ingest.validate", "_problems", "collect the errors"),
-          ("ingest.sql", "good_numbers", "numeric columns of good rows -> numpy"),
+          ("store.ingest_sql", "good_numbers", "numeric columns of good rows -> numpy"),
           ("ingest.loader", "_computed", "H3 cells, parents, district, fingerprint (numpy)"),
           ("ingest.loader", "insert_batch", "duplicate check + INSERT + batch row, one transaction")]
 

@@ -91,8 +91,8 @@ def with_frame(base: Path, workdir: Path, name: str, frame: pd.DataFrame) -> Pat
 
 
 def replay_incidents(path: Path, since: datetime, until: datetime) -> tuple[list[dict], float]:
-    from outages import _sql
     from outages.scan import replay
+    from store import outages_sql
     from store.db import connect
 
     con = connect(path)
@@ -100,8 +100,8 @@ def replay_incidents(path: Path, since: datetime, until: datetime) -> tuple[list
     replay(con, since, until)
     seconds = time.perf_counter() - started
     cur = con.cursor()
-    rows = _sql.list_incidents(cur, limit=10_000)
-    areas = _sql.areas_of(cur, [r["incident_id"] for r in rows])
+    rows = outages_sql.list_incidents(cur, limit=10_000)
+    areas = outages_sql.areas_of(cur, [r["incident_id"] for r in rows])
     for row in rows:
         row["areas"] = [a["sig_cd"] for a in areas[row["incident_id"]]]
     con.close()

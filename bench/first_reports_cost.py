@@ -3,7 +3,7 @@
     .venv/bin/python bench/first_reports_cost.py DB [--repeat 5]
 
 DB is any DropMap database (e.g. the base kept by ``bench/detect_eval.py --base PATH``). The
-query of ``outages._sql.first_report_counts`` (first reports per source and network) and the
+query of ``store.outages_sql.first_report_counts`` (first reports per source and network) and the
 form it had before sources (first reports per reporter) are run alternately over the whole
 period; medians are printed with the first reports each counted.
 """
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb  # noqa: E402
 
-from outages import _sql  # noqa: E402
+from store import outages_sql  # noqa: E402
 
 BEFORE_LAGS = "           lag(observed_at) OVER (PARTITION BY network, reporter ORDER BY observed_at) AS previous\n"
 NOW_LAGS = """           lag(observed_at) OVER (PARTITION BY network, source_id ORDER BY observed_at) AS previous,
@@ -35,8 +35,8 @@ def main() -> None:
     parser.add_argument("db")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    assert NOW_LAGS in _sql._FIRST_REPORTS and NOW_CONDITION in _sql._FIRST_REPORTS, "the query changed"
-    before = _sql._FIRST_REPORTS.replace(NOW_LAGS, BEFORE_LAGS).replace(NOW_CONDITION, "")
+    assert NOW_LAGS in outages_sql._FIRST_REPORTS and NOW_CONDITION in outages_sql._FIRST_REPORTS, "the query changed"
+    before = outages_sql._FIRST_REPORTS.replace(NOW_LAGS, BEFORE_LAGS).replace(NOW_CONDITION, "")
     con = duckdb.connect(args.db, read_only=True)
     start, end = con.execute("SELECT min(observed_at), max(observed_at) FROM reports").fetchone()
     params = {"lead_in": start, "start": start, "end": end, "origin_ms": int(start.timestamp() * 1000),
@@ -44,7 +44,7 @@ def main() -> None:
     seconds: dict[str, list[float]] = {"before": [], "now": []}
     counted = {}
     for _ in range(args.repeat):
-        for name, sql in (("before", before), ("now", _sql._FIRST_REPORTS)):
+        for name, sql in (("before", before), ("now", outages_sql._FIRST_REPORTS)):
             t = time.perf_counter()
             counted[name] = int(con.execute(sql, params).df()["n"].sum())
             seconds[name].append(time.perf_counter() - t)

@@ -34,24 +34,24 @@ con.execute("CREATE TABLE t AS SELECT * FROM read_json(?, format='array', record
 rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
 """,
     "streamed": """
-from ingest import sql
+from store import ingest_sql
 from ingest.readers import read_into_raw
-cur = sql.scratch_cursor()
+cur = ingest_sql.scratch_cursor()
 read_into_raw(cur, Path(PATH))
-rows = sql.raw_count(cur)
+rows = ingest_sql.raw_count(cur)
 """,
     "whole": """
 import json
 import numpy as np
-from ingest import sql
+from store import ingest_sql
 from ingest.readers import decode_text, records_from_json, records_to_fields
 from ingest.validate import frame_into_raw
 text, _ = decode_text(Path(PATH).read_bytes())
 records, bad = records_from_json(json.loads(text))
 frame, ignored = records_to_fields(records)
-cur = sql.scratch_cursor()
+cur = ingest_sql.scratch_cursor()
 frame_into_raw(cur, frame, np.arange(1, len(frame) + 1))
-rows = sql.raw_count(cur)
+rows = ingest_sql.raw_count(cur)
 """,
 }
 

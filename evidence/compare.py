@@ -33,10 +33,11 @@ import pandas as pd
 
 from core.cellkey import perturbed
 from core.city import load_city
-from evidence import _sql
 from evidence.mine import failures_of, main_model, main_network, model_key, reporter_of
 from evidence.stats import higher_rate_p_value, wilson_interval
 from geo.privacy import min_reporters, suppress
+from store import evidence_sql
+from store.reports import observed_span
 
 PERIOD_PADDING = timedelta(days=30)
 MIN_REPORTS_FOR_VERDICT = 30  # failures + samples in each compared group
@@ -92,12 +93,12 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
     start = failures["observed_at"].min() - PERIOD_PADDING
     end = failures["observed_at"].max() + PERIOD_PADDING
     # The period said on the page and in the dossier is never wider than the data: no report lies outside it.
-    first, last = _sql.observed_span(cur)
+    first, last = observed_span(cur)
     # (the end is exclusive in the query: just past the last report)
     start, end = max(start, pd.Timestamp(first)), min(end, pd.Timestamp(last) + pd.Timedelta(microseconds=1))
     tz = load_city().tz  # shown as Seoul dates
     start, end = start.tz_convert(tz), end.tz_convert(tz)
-    rows = with_noise(_sql.nearby_groups(cur, me=reporter_of(code), units=units, start=start.to_pydatetime(),
+    rows = with_noise(evidence_sql.nearby_groups(cur, me=reporter_of(code), units=units, start=start.to_pydatetime(),
                                          end=end.to_pydatetime(), k=k), k)
     result = Comparison(network=network, model=model, hexes=units["h3_r8"].nunique(),
                         buckets=sorted(int(b) for b in units["bucket"].unique()), start=start, end=end, k=k)

@@ -9,10 +9,10 @@ import pandas as pd
 
 from core.city import load_city
 from core.errors import InputError
-from evidence import _sql
 from geo.places import place_of
 from ingest.codes import charge_miss, check_lookup, is_issued
 from ingest.identity import code_key, keyed_hash
+from store import evidence_sql
 
 MIN_CODE_CHARS = 8  # site codes have 12; shorter ones are too easy to guess
 MAX_OWN_REPORTS = 5000
@@ -38,7 +38,7 @@ def reporter_of(code: str) -> int:
 
 
 def model_key(device_model: str | None) -> str:
-    """A phone model folded as _sql.MODEL_KEY_SQL folds it."""
+    """A phone model folded as evidence_sql.MODEL_KEY_SQL folds it."""
     return re.sub(r"[^0-9a-z가-힣]", "", (device_model or "").lower())
 
 
@@ -55,7 +55,7 @@ def my_reports(cur, code: str, *, ip: str | None = None) -> pd.DataFrame:
     issued = is_issued(code)
     if not issued:
         check_lookup(ip)
-    frame = _sql.reports_of(cur, reporter_of(code), MAX_OWN_REPORTS)
+    frame = evidence_sql.reports_of(cur, reporter_of(code), MAX_OWN_REPORTS)
     if frame.empty:
         if not issued:
             charge_miss(ip)

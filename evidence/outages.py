@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from core.city import load_city
-from evidence import _sql
 from evidence.mine import failures_of
+from store import evidence_sql
 
 
 def overlapping_outages(cur, mine: pd.DataFrame) -> pd.DataFrame | None:
@@ -19,7 +19,7 @@ def overlapping_outages(cur, mine: pd.DataFrame) -> pd.DataFrame | None:
     failures = failures_of(mine)
     if failures.empty:
         return pd.DataFrame()
-    found = _sql.overlapping_incidents(cur, failures)
+    found = evidence_sql.overlapping_incidents(cur, failures)
     if found is None or found.empty:
         return found
     tz = load_city().tz

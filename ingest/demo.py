@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from core.cells import latlngs_to_cells
-from ingest import demo_sql
 from ingest.demo_city import district_indices, keep_within, near_stations, places, scatter
 from ingest.demo_people import (
     SEOUL,
@@ -38,6 +37,7 @@ from ingest.demo_people import (
 from ingest.demo_personas import MAX_RATE, PERSONA, PERSONAS, add_personas, persona_places, phone_factors
 from ingest.demo_truth import Truth, mean_rate, persona_rows, true_failure_rates
 from ingest.loader import LoadResult, Origin, load_frame
+from store import demo_sql
 
 KT_OUTAGE_START = datetime(2021, 10, 25, 11, 16, tzinfo=SEOUL)
 KT_OUTAGE_END = datetime(2021, 10, 25, 12, 45, tzinfo=SEOUL)

@@ -24,11 +24,12 @@ from core import settings
 from core.cells import latlngs_to_cell_columns
 from core.errors import StoreError
 from geo.places import cells_to_district_codes
-from ingest import quick, sql
+from ingest import quick
 from ingest.fields import epoch_micros
 from ingest.identity import code_key, keyed_hash
 from ingest.sources import mature_reporters, prefix_hash, source_ids
 from ingest.validate import MAX_ERRORS, check_raw, frame_into_raw, text_id
+from store import ingest_sql
 from store.reports import insert_batch, insert_small_batch
 
 Flagger = Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], pd.DataFrame]
@@ -100,7 +101,7 @@ def load_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame | Mapping[str, 
         raw = pd.DataFrame(dict(raw), index=range(rows), dtype=object)
     cur = con.cursor()
     try:
-        sql.quiet(cur)
+        ingest_sql.quiet(cur)
         present = frame_into_raw(cur, raw, row_numbers, status)
         return _load_raw(cur, con, present, origin, now=now, return_ids=return_ids, flagger=flagger)
     finally:
@@ -117,7 +118,7 @@ def load_file(con: duckdb.DuckDBPyConnection, path, *, fmt: str = "auto", source
     path = Path(path)
     cur = con.cursor()
     try:
-        sql.quiet(cur)
+        ingest_sql.quiet(cur)
         with ThreadPoolExecutor(max_workers=1) as pool:
             digest = pool.submit(sha256_of, path)  # hashlib releases the GIL: hashed while DuckDB reads
             info = read_into_raw(cur, path, fmt)
@@ -141,7 +142,7 @@ def _load_raw(cur, con, present: set[str], origin: Origin, *, now: datetime | No
     problems = check_raw(cur, present, now=now, staging=staging)
     _add_unparsed(problems, unparsed)
     rows_read = problems.rows + len(unparsed)
-    good = problems.rows - sql.count_bad(cur)
+    good = problems.rows - ingest_sql.count_bad(cur)
     repeats_possible = _stage(cur)
     if flagger is not None:
         _apply_flagger(cur, con, flagger)
@@ -269,10 +270,10 @@ def _stage(cur) -> bool:
     Returns whether a fingerprint repeats within the batch (a hash set here is
     cheaper than asking the database).
     """
-    computed = _computed(sql.good_numbers(cur))
+    computed = _computed(ingest_sql.good_numbers(cur))
     cur.register("computed", computed)  # registered for the cursor's lifetime; the view reads it
-    sql.staged_view(cur, "computed")
-    misaligned = sql.staged_misaligned(cur, "computed")
+    ingest_sql.staged_view(cur, "computed")
+    misaligned = ingest_sql.staged_misaligned(cur, "computed")
     if misaligned:  # never seen; refuse rather than store cells of the wrong rows
         raise StoreError(f"internal error: {misaligned} staged rows out of order; nothing was stored")
     return bool(pd.Series(computed.column("fingerprint").to_numpy()).duplicated().any())
@@ -282,7 +283,7 @@ def _stage(cur) -> bool:
 
 def _apply_flagger(cur, con, flagger: Flagger) -> None:
     """Let ``flagger`` rewrite the staged rows; they replace view ``staged`` (fingerprints recomputed)."""
-    frame = flagger(con, sql.staged_frame(cur))  # ip_hash comes as UInt64: a missing hash stays missing
+    frame = flagger(con, ingest_sql.staged_frame(cur))  # ip_hash comes as UInt64: a missing hash stays missing
     _replace_staged(cur, _with_fingerprints(frame.reset_index(drop=True)))
 
 
@@ -305,7 +306,7 @@ def _staged_fingerprints(micros: np.ndarray, lat, lon, network: list, brand: lis
 def _replace_staged(cur, frame: pd.DataFrame) -> None:
     cur.register("flagged_frame", frame)
     try:
-        sql.replace_staged(cur, "flagged_frame")
+        ingest_sql.replace_staged(cur, "flagged_frame")
     finally:
         cur.unregister("flagged_frame")
 

@@ -38,7 +38,7 @@ _DEGREES = re.compile(r"[+-]?\d{1,3}(\.\d{1,15})?")
 _METRES = re.compile(r"\d{1,5}(\.\d{1,6})?")
 # ISO 8601 as clients and the form write it; the offset, when given, as Z or ±HH:MM.
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d:\d\d)?")
-# What the full path's text cleaning would change (ingest.sql._SPACES and _CONTROLS), and more:
+# What the full path's text cleaning would change (store.ingest_sql._SPACES and _CONTROLS), and more:
 # any character outside plain printable text sends the row to the full path.
 _UNPLAIN = re.compile(r"[^\S ]|[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\u3000\ufeff]")
 

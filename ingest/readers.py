@@ -1,7 +1,7 @@
 """Files -> raw rows named by field. Encodings and formats are detected here.
 
 ``read_into_raw`` puts a file's rows into the scratch table ``raw`` (see
-ingest.sql): the 1-based record number of each row in the file (the header
+store.ingest_sql): the 1-based record number of each row in the file (the header
 line is not counted) and one text column per report field. UTF-8 CSV goes
 straight to DuckDB's reader; CP949/EUC-KR and UTF-16 text is converted to a
 UTF-8 copy first; JSON documents are read a batch of records at a time
@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UnreadableFileError
-from ingest import json_stream, sql
+from ingest import json_stream
 from ingest.fields import FIELDS, REQUIRED, columns_by_field, map_columns
 from ingest.formats import LOGGER_FORMATS
 from ingest.validate import frame_into_raw
+from store import ingest_sql
 
 FORMATS = ("auto", "csv", "jsonl", "geojson", *LOGGER_FORMATS)
 MAX_JSON_BYTES = 512 * 1024 * 1024
@@ -194,18 +195,18 @@ def _utf8_copy(path: Path):
 def _read_csv(cur: duckdb.DuckDBPyConnection, path: Path, csv_path: Path, fmt: str) -> RawInfo:
     """Table ``raw`` from a UTF-8 CSV (``csv_path``; ``path`` names the file in messages)."""
     try:
-        names, options = sql.csv_header(cur, str(csv_path))
+        names, options = ingest_sql.csv_header(cur, str(csv_path))
     except duckdb.InvalidInputException:
         raise
     except duckdb.Error as e:
         raise _unreadable_csv(path, e) from e
     if fmt in LOGGER_FORMATS:
-        table = sql.csv_as_text_frame(cur, str(csv_path), options)
+        table = ingest_sql.csv_as_text_frame(cur, str(csv_path), options)
         frame, rows = LOGGER_FORMATS[fmt].to_fields(table)
         return RawInfo(fmt, frame_into_raw(cur, frame, rows))
     mapping, ignored = map_columns(list(range(len(names))), names=names)
     _require_some_field(path, mapping.values(), names)
-    sql.csv_into_raw(cur, str(csv_path), options, len(names), mapping)
+    ingest_sql.csv_into_raw(cur, str(csv_path), options, len(names), mapping)
     return RawInfo("csv", set(mapping.values()), ignored)
 
 
@@ -240,7 +241,7 @@ def _read_json(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, size: int, 
 
 
 def _json_batches(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, pieces) -> RawInfo:
-    sql.records_table(cur, FIELDS)
+    ingest_sql.records_table(cur, FIELDS)
     bad: list[tuple[int, str]] = []
     if fmt == "jsonl":
         numbered = _good(json_stream.lines(pieces), bad)
@@ -256,13 +257,13 @@ def _json_batches(cur: duckdb.DuckDBPyConnection, path: Path, fmt: str, pieces) 
         ignored.update(dict.fromkeys(names))
         present.update(frame.columns)
         frame["row"] = np.array([n for n, _ in batch], dtype=np.int64)
-        sql.append_records(cur, frame)
+        ingest_sql.append_records(cur, frame)
     if fmt != "jsonl":
         fmt = "geojson" if document.geojson else "json"
     if seen:
         _require_some_field(path, present, list(ignored))
     fields = [f for f in FIELDS if f in present]
-    sql.frame_raw_view(cur, "raw_records", fields)
+    ingest_sql.frame_raw_view(cur, "raw_records", fields)
     return RawInfo(fmt, set(fields), list(ignored), bad)
 
 
@@ -373,10 +374,10 @@ def _scalar_text(value):
 
 def read_file(path: Path, fmt: str = "auto") -> RawRows:
     """Read ``path`` in format ``fmt`` (or the detected one) into raw rows (a DataFrame of text)."""
-    cur = sql.scratch_cursor()
+    cur = ingest_sql.scratch_cursor()
     try:
         info = read_into_raw(cur, Path(path), fmt)
-        table = sql.raw_frame(cur)
+        table = ingest_sql.raw_frame(cur)
     finally:
         cur.close()
     rows = table.pop("row").to_numpy(dtype=np.int64)

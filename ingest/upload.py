@@ -25,13 +25,13 @@ import pandas as pd
 
 from core import settings
 from core.network import host_of
-from ingest import sql
 from ingest.abuse import AbuseChecks, RateLimitedError, RateLimiter
 from ingest.codes import refuse_unknown
 from ingest.identity import keyed_hash
 from ingest.loader import Origin, load_frame
 from ingest.readers import read_into_raw
 from ingest.submit import writer_gate
+from store import ingest_sql
 
 CHUNK_ROWS = 20_000
 SPOOL_BYTES = 1 << 20  # an upload is copied to its temporary file a megabyte at a time
@@ -70,7 +70,7 @@ def load_upload(con, data: bytes | BinaryIO, file_name: str, *, fmt: str = "auto
     reserve_upload(ip)
     progress(0.02, "reading")
     with _spooled(data, file_name) as (path, sha256):
-        cur = sql.scratch_cursor()
+        cur = ingest_sql.scratch_cursor()
         try:
             info = read_into_raw(cur, path, fmt)
             return _store_chunks(con, cur, info, file_name, sha256, reporter_code, ip, progress)
@@ -102,14 +102,14 @@ def _store_chunks(con, cur, info, file_name: str, sha256: str, reporter_code: st
                   progress: Progress) -> UploadResult:
     origin = Origin(source=f"upload:{info.fmt}", file_name=Path(file_name).name, sha256=sha256, fmt=info.fmt,
                     reporter_code=reporter_code or None, ip=ip)
-    total = sql.raw_count(cur)
+    total = ingest_sql.raw_count(cur)
     result = UploadResult(fmt=info.fmt, rows_read=total + len(info.unparsed),
                           ignored_columns=list(info.ignored_columns))
     chunks = max(1, -(-total // CHUNK_ROWS))
     rejected, last, done = [], 0, 0
     for n in range(chunks if total else 0):
         progress(0.05 + 0.9 * n / chunks, f"rows {done + 1:,}–{min(done + CHUNK_ROWS, total):,}")
-        table = sql.raw_chunk(cur, last, CHUNK_ROWS)
+        table = ingest_sql.raw_chunk(cur, last, CHUNK_ROWS)
         row_numbers = table.pop("row").to_numpy(dtype=np.int64)
         last, done = int(row_numbers[-1]), done + len(table)
         chunk = table.drop(columns=["reporter_code"], errors="ignore")

@@ -1,7 +1,7 @@
 """Validation of raw report rows: the one path every input takes.
 
 Files, web forms, API requests and the demo generator all end up as table
-``raw`` (a record number and one text column per field; see ingest.sql) and go
+``raw`` (a record number and one text column per field; see store.ingest_sql) and go
 through ``check_raw``. It builds table ``checked`` -- the normalised values and
 which rules each row breaks -- and returns one problem per bad (row, field), so
 a file with bad rows still loads its good ones. The rules are listed in
@@ -24,10 +24,10 @@ import pandas as pd
 from core import vocab
 from core.city import City, load_city
 from core.errors import InputError
-from ingest import sql
 from ingest.fields import FIELDS, MAX_LENGTHS
-from ingest.sql import Check
+from store import ingest_sql
 from store.filters import STATUSES
+from store.ingest_sql import Check
 
 MAX_ERRORS = 1000  # errors (and warnings) listed in full; the rest are only counted
 _VALUE_SHOWN = 80  # characters of a bad value echoed back
@@ -76,21 +76,21 @@ def _checks(present: set[str], city: City) -> tuple[list[Check], dict[str, objec
     inside = "(lat BETWEEN $lat_min AND $lat_max AND lon BETWEEN $lon_min AND $lon_max)"
     pair = "concat_ws(', ', lat_text, lon_text)"
     # Conditions test the parsed value first, so the text is looked at again
-    # only for the few rows that failed (see sql.blank).
+    # only for the few rows that failed (see ingest_sql.blank).
     rules = [
-        ("lat", f"lat_n IS NULL AND {sql.blank('lat_text')}", "lat_text",
+        ("lat", f"lat_n IS NULL AND {ingest_sql.blank('lat_text')}", "lat_text",
          _required("lat", present, "decimal degrees (WGS84), e.g. 37.5665")),
-        ("lat", f"NOT coalesce(isfinite(lat_n), false) AND NOT {sql.blank('lat_text')}", "lat_text",
+        ("lat", f"NOT coalesce(isfinite(lat_n), false) AND NOT {ingest_sql.blank('lat_text')}", "lat_text",
          "not a number: use decimal degrees (WGS84), e.g. 37.5665"),
-        ("lon", f"lon_n IS NULL AND {sql.blank('lon_text')}", "lon_text",
+        ("lon", f"lon_n IS NULL AND {ingest_sql.blank('lon_text')}", "lon_text",
          _required("lon", present, "decimal degrees (WGS84), e.g. 126.978")),
-        ("lon", f"NOT coalesce(isfinite(lon_n), false) AND NOT {sql.blank('lon_text')}", "lon_text",
+        ("lon", f"NOT coalesce(isfinite(lon_n), false) AND NOT {ingest_sql.blank('lon_text')}", "lon_text",
          "not a number: use decimal degrees (WGS84), e.g. 126.978"),
         ("lat/lon", f"isfinite(lat) AND isfinite(lon) AND NOT {inside}", pair, area),
         ("lat/lon", "swapped", pair, "latitude and longitude were swapped; swapped back", True),
-        ("observed_at", f"observed_at IS NULL AND {sql.blank('time_text')}", "time_text",
+        ("observed_at", f"observed_at IS NULL AND {ingest_sql.blank('time_text')}", "time_text",
          _required("observed_at", present, _EXAMPLE_TIME)),
-        ("observed_at", f"observed_at IS NULL AND NOT {sql.blank('time_text')}", "time_text",
+        ("observed_at", f"observed_at IS NULL AND NOT {ingest_sql.blank('time_text')}", "time_text",
          f"not a time: use ISO 8601, {_EXAMPLE_TIME}"),
         ("observed_at", "observed_at > $latest", "time_text",
          "in the future; check the date and the time zone (no offset means Seoul time)"),
@@ -102,7 +102,7 @@ def _checks(present: set[str], city: City) -> tuple[list[Check], dict[str, objec
         ("kind", "kind IS NULL", "kind", _required("kind", present, "one of " + ", ".join(vocab.ALL_KINDS))),
         ("kind", "kind_message IS NOT NULL", "kind", None),
         ("tech", "tech_message IS NOT NULL", "tech", None),
-        ("accuracy_m", f"NOT coalesce(isfinite(accuracy_m), false) AND NOT {sql.blank('accuracy_text')}",
+        ("accuracy_m", f"NOT coalesce(isfinite(accuracy_m), false) AND NOT {ingest_sql.blank('accuracy_text')}",
          "accuracy_text", "must be a number of metres"),
         ("accuracy_m", f"isfinite(accuracy_m) AND (accuracy_m < 0 OR accuracy_m > {MAX_ACCURACY_M})", "accuracy_text",
          f"must be between 0 and {MAX_ACCURACY_M} metres"),
@@ -176,7 +176,7 @@ class Lookups:
 
 
 def _lookups(cur: duckdb.DuckDBPyConnection, present: set[str]) -> Lookups:
-    spellings = sql.distinct_values(cur, present)
+    spellings = ingest_sql.distinct_values(cur, present)
     return Lookups(
         tables={
             "carrier_map": _carrier_map(spellings["carrier"]),
@@ -212,7 +212,7 @@ def check_raw(cur: duckdb.DuckDBPyConnection, present: set[str], *, now: datetim
     for name, frame in tables.items():
         cur.register(name, frame)
     try:
-        sql.build_checked(cur, present, checks, condition_params, dict(MAX_LENGTHS),
+        ingest_sql.build_checked(cur, present, checks, condition_params, dict(MAX_LENGTHS),
                           all_clear=_all_clear(present) if fast else None, staging=staging is not None)
     finally:
         for name in tables:
@@ -248,7 +248,7 @@ def _used(params: dict, checks: list[Check], *, conditions: bool) -> dict:
 
 def _problems(cur: duckdb.DuckDBPyConnection, checks: list[Check], params: dict) -> Problems:
     problems = Problems()
-    problems.rows, counts = sql.count_flags(cur, len(checks))
+    problems.rows, counts = ingest_sql.count_flags(cur, len(checks))
     for warning, target in ((False, problems.errors), (True, problems.warnings)):
         indexes = [i for i, c in enumerate(checks) if c.warning == warning and counts[i]]
         total = sum(counts[i] for i in indexes)
@@ -257,7 +257,7 @@ def _problems(cur: duckdb.DuckDBPyConnection, checks: list[Check], params: dict)
         else:
             problems.error_count = total
         used = _used(params, [checks[i] for i in indexes], conditions=False)
-        for row, i, value, message in sql.flagged_rows(cur, checks, indexes, used, MAX_ERRORS):
+        for row, i, value, message in ingest_sql.flagged_rows(cur, checks, indexes, used, MAX_ERRORS):
             target.append({"row": int(row), "field": checks[i].field, "value": _shown(value), "message": message})
     return problems
 
@@ -277,7 +277,7 @@ def frame_into_raw(cur: duckdb.DuckDBPyConnection, raw: pd.DataFrame, row_number
         present.append("status")
     # Registered for the cursor's lifetime: view ``raw`` reads it (closing the cursor drops both).
     cur.register("raw_frame", frame)
-    sql.frame_raw_view(cur, "raw_frame", present)
+    ingest_sql.frame_raw_view(cur, "raw_frame", present)
     return set(present)
 
 
@@ -304,11 +304,11 @@ def validate_frame(raw: pd.DataFrame, *, now: datetime | None = None, city: City
 
     Returns the good rows, normalised (columns ``OUTPUT_COLUMNS``), and the problems.
     """
-    cur = sql.scratch_cursor()
+    cur = ingest_sql.scratch_cursor()
     try:
         present = frame_into_raw(cur, raw, row_numbers)
         problems = check_raw(cur, present, now=now, city=city)
-        good = sql.good_rows(cur)
+        good = ingest_sql.good_rows(cur)
     finally:
         cur.close()
     return good.select(list(OUTPUT_COLUMNS)).to_pandas(), problems

@@ -7,5 +7,5 @@
 - ``scan``: runs the detector over a stretch and keeps the incidents table in step
 - ``service``: the background threads in the site; ``cli``: ``python -m outages``
 - ``public``, ``feeds``, ``webhooks``, ``details``, ``compensation``: what is published and shown
-- ``_sql``: every SQL statement of the package
+- every SQL statement of the package is in ``store.outages_sql`` (all SQL lives in ``store``)
 """

@@ -70,30 +70,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _scan(con, args) -> list[dict]:
-    from outages import _sql
     from outages.public import load_public
     from outages.scan import scan
+    from store import outages_sql
 
     at = args.at or datetime.now(UTC)
     result = scan(con, at, lookback=timedelta(hours=args.lookback_hours))
     cur = con.cursor()
     ids = list(dict.fromkeys(result.incident_ids))
-    rows = [_sql.get_incident(cur, i) for i in ids]
-    rows += [r for r in _sql.open_incidents(cur) if r["incident_id"] not in ids and r["onset_at"] < at]
+    rows = [outages_sql.get_incident(cur, i) for i in ids]
+    rows += [r for r in outages_sql.open_incidents(cur) if r["incident_id"] not in ids and r["onset_at"] < at]
     return load_public(cur, sorted((r for r in rows if r), key=lambda r: r["onset_at"]))
 
 
 def _replay(con, args) -> list[dict]:
-    from outages import _sql
     from outages.public import load_public
     from outages.scan import replay
+    from store import outages_sql
+    from store.reports import observed_span
 
     cur = con.cursor()
-    first, last = cur.execute("SELECT min(observed_at), max(observed_at) FROM reports").fetchone()
+    first, last = observed_span(cur)
     since = args.since or first
     until = args.until or (last + timedelta(hours=1) if last else None)
     if since is None or until is None:
         return []
     result = replay(con, since, until)
-    rows = [_sql.get_incident(cur, i) for i in dict.fromkeys(result.incident_ids)]
+    rows = [outages_sql.get_incident(cur, i) for i in dict.fromkeys(result.incident_ids)]
     return load_public(cur, sorted((r for r in rows if r), key=lambda r: r["onset_at"]))

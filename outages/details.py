@@ -23,11 +23,11 @@ from core.settings import DATA_DIR
 from core.vocab import KINDS
 from geo.places import district_by_code
 from geo.privacy import min_reporters, suppress
-from outages import _sql
 from outages.compensation import monthly_outage_minutes
 from outages.detect import DetectorConfig, usual_band
 from outages.incidents import area_series
 from outages.series import district_codes, load_series, make_frame
+from store import outages_sql
 
 BEFORE = timedelta(minutes=90)
 AFTER = timedelta(minutes=60)
@@ -55,7 +55,7 @@ def timeline(cur, row: dict, areas: list[dict], config: DetectorConfig | None = 
     stop = min(stop, start + MAX_SPAN, row["as_of"])
     frame = make_frame(start, stop, config)
     excluded = {}
-    for network, onset, end in _sql.confirmed_periods(cur, row["network"]):
+    for network, onset, end in outages_sql.confirmed_periods(cur, row["network"]):
         if onset < row["onset_at"] - timedelta(minutes=1):
             excluded.setdefault(network, []).append((onset, end))
     series = load_series(cur, frame, config, excluded=excluded, networks=(row["network"],))[row["network"]]
@@ -127,7 +127,7 @@ def kinds(cur, row: dict, areas: list[dict], lang: str) -> pd.DataFrame:
     """
     stop = row["ended_at"] or row["as_of"]
     codes = None if row["scope"] == "city" else [a["sig_cd"] for a in areas]
-    table = _sql.kinds_in(cur, network=row["network"], start=row["onset_at"], end=stop, sig_cds=codes)
+    table = outages_sql.kinds_in(cur, network=row["network"], start=row["onset_at"], end=stop, sig_cds=codes)
     k = min_reporters()
     pooled = suppress(table, (table["reporters"] < k).to_numpy(), {"reports": "reporters"}, k, [[]])
     shown = table[~pooled].copy()
@@ -174,7 +174,7 @@ def monthly_totals(cur) -> pd.DataFrame:
 
     Columns: network, month, minutes, incidents.
     """
-    periods = _sql.confirmed_periods(cur)
+    periods = outages_sql.confirmed_periods(cur)
     minutes = monthly_outage_minutes(periods)
     counts: dict[tuple[str, str], int] = {}
     from core.city import load_city
@@ -193,7 +193,7 @@ def month_minutes_of(cur, row: dict) -> float:
     from core.city import load_city
 
     month = f"{row['onset_at'].astimezone(load_city().tz):%Y-%m}"
-    periods = _sql.confirmed_periods(cur, row["network"])
+    periods = outages_sql.confirmed_periods(cur, row["network"])
     if not row["confirmed"]:
         periods.append((row["network"], row["onset_at"], row["ended_at"] or row["as_of"]))
     return monthly_outage_minutes(periods).get((row["network"], month), 0.0)

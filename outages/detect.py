@@ -10,7 +10,7 @@ mu + kappa mu^2). A window raises an alarm only when all three hold:
   carrier and area in four weeks);
 - it is large: at least ``min_ratio`` times the usual number;
 - it comes from at least ``min_reporters`` distinct people (first reports are
-  one per independent source and network per hour: see outages._sql and
+  one per independent source and network per hour: see store.outages_sql and
   ingest.sources), so five people flooding the form, or one script minting
   codes from one network, cannot raise it.
 

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from core import settings
 from core.vocab import NETWORKS
-from outages import _sql
 from outages.public import incidents_with_areas, load_public, summary_text, title_text
+from store import outages_sql
 
 ATOM = "http://www.w3.org/2005/Atom"
 _NAMESPACE = uuid.UUID("9c1f3f0e-4a55-5d0b-9a5e-0d6c0b1e2d11")  # DropMap's own namespace for uuid5 ids
@@ -46,8 +46,8 @@ def incident_page_url(base_url: str, incident_id: str, lang: str = "ko") -> str:
 def status_document(cur, *, base_url: str = "", now: datetime | None = None) -> dict:
     """Current status per carrier and the open incidents (GET /api/v1/status)."""
     now = now or datetime.now(UTC)
-    scanned, _ = _sql.scan_state(cur)
-    incidents = load_public(cur, _sql.open_incidents(cur))
+    scanned, _ = outages_sql.scan_state(cur)
+    incidents = load_public(cur, outages_sql.open_incidents(cur))
     carriers = {n: {"status": "normal", "incidents": []} for n in NETWORKS}
     for incident in incidents:
         entry = carriers[incident["carrier"]]

@@ -21,9 +21,9 @@ from core.cellkey import perturbed
 from core.city import load_city
 from core.vocab import NETWORKS
 from geo.privacy import min_reporters
-from outages import _sql
 from outages.feeds import status_document
 from outages.public import incidents_with_areas, open_with_areas
+from store import outages_sql
 
 HOURS = 24
 HOUR = timedelta(hours=1)
@@ -35,7 +35,7 @@ def data_now(cur, now: datetime | None = None) -> datetime | None:
     None when there is no report at all.
     """
     now = now or datetime.now(UTC)
-    latest = _sql.latest_failure_time(cur)
+    latest = outages_sql.latest_failure_time(cur)
     if latest is None:
         return None
     end = min(latest, now).astimezone(UTC)
@@ -72,10 +72,10 @@ def day_series(cur, end: datetime, *, hours: int = HOURS, config=None) -> pd.Dat
     start = end - hours * HOUR
     frame = make_frame(start, end, config)
     excluded: dict[str, list] = {}
-    for network, onset, stop in _sql.confirmed_periods(cur):
+    for network, onset, stop in outages_sql.confirmed_periods(cur):
         excluded.setdefault(network, []).append((onset, stop))
     series = load_series(cur, frame, config, excluded=excluded)
-    distinct = _sql.reporters_per_hour(cur, start=start, end=end)
+    distinct = outages_sql.reporters_per_hour(cur, start=start, end=end)
     k = min_reporters()
     times = pd.date_range(start, periods=hours, freq="h").tz_convert(load_city().tz)
     parts = []

@@ -17,7 +17,7 @@ from core.city import load_city
 from core.vocab import NETWORK_NAMES
 from geo.places import district_by_code
 from geo.privacy import min_reporters
-from outages import _sql
+from store import outages_sql
 
 STATUS_NAMES = {
     "suspected": {"ko": "장애 의심", "en": "Suspected outage"},
@@ -111,7 +111,7 @@ def public_incident(row: dict, history: list, areas: list[dict]) -> dict:
 
 def load_public(cur, rows: list[dict]) -> list[dict]:
     ids = [r["incident_id"] for r in rows]
-    history, areas = _sql.history_of(cur, ids), _sql.areas_of(cur, ids)
+    history, areas = outages_sql.history_of(cur, ids), outages_sql.areas_of(cur, ids)
     return [public_incident(r, history[r["incident_id"]], areas[r["incident_id"]]) for r in rows]
 
 
@@ -208,26 +208,27 @@ def summary_text(row: dict, areas: list[dict], lang: str) -> str:
 
 
 def _with_areas(cur, rows: list[dict]) -> list[tuple[dict, list[dict]]]:
-    areas = _sql.areas_of(cur, [r["incident_id"] for r in rows])
+    areas = outages_sql.areas_of(cur, [r["incident_id"] for r in rows])
     return [(r, areas[r["incident_id"]]) for r in rows]
 
 
 def open_with_areas(cur) -> list[tuple[dict, list[dict]]]:
     """Open incidents (suspected, ongoing, recovering) with their named districts, oldest first."""
-    return _with_areas(cur, _sql.open_incidents(cur))
+    return _with_areas(cur, outages_sql.open_incidents(cur))
 
 
 def incidents_with_areas(cur, **filters) -> list[tuple[dict, list[dict]]]:
-    """Incidents (newest onset first) with their named districts; filters as ``_sql.list_incidents``."""
-    return _with_areas(cur, _sql.list_incidents(cur, **filters))
+    """Incidents (newest onset first) with their named districts; filters as ``outages_sql.list_incidents``."""
+    return _with_areas(cur, outages_sql.list_incidents(cur, **filters))
 
 
 def incident_detail(cur, incident_id: str) -> tuple[dict, list[dict], list] | None:
     """(row, named districts, status history) of one incident, or None."""
-    row = _sql.get_incident(cur, incident_id)
+    row = outages_sql.get_incident(cur, incident_id)
     if row is None:
         return None
-    return row, _sql.areas_of(cur, [incident_id])[incident_id], _sql.history_of(cur, [incident_id])[incident_id]
+    areas, history = outages_sql.areas_of(cur, [incident_id]), outages_sql.history_of(cur, [incident_id])
+    return row, areas[incident_id], history[incident_id]
 
 
 def duration_text(minutes: float, lang: str) -> str:

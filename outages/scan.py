@@ -17,10 +17,10 @@ import numpy as np
 
 from core.city import load_city
 from geo.privacy import min_reporters
-from outages import _sql
 from outages.detect import DetectorConfig, trailing_sums
 from outages.incidents import Episode, affected_districts, area_series, find_episodes
 from outages.series import Frame, NetworkSeries, district_codes, floor_minute, load_series, make_frame
+from store import outages_sql
 
 LOOKBACK = timedelta(hours=6)
 CHUNK = timedelta(days=7)
@@ -42,7 +42,7 @@ def detect(cur, start: datetime, end: datetime, config: DetectorConfig | None = 
     config = config or DetectorConfig()
     frame = make_frame(start, end, config)
     excluded: dict[str, list] = {}
-    for network, onset, stop in _sql.confirmed_periods(cur):
+    for network, onset, stop in outages_sql.confirmed_periods(cur):
         if onset < frame.start:  # incidents inside the frame must not hide themselves
             excluded.setdefault(network, []).append((onset, stop))
     series = load_series(cur, frame, config, excluded=excluded)
@@ -68,8 +68,8 @@ def replay(con, since: datetime, until: datetime, *, config: DetectorConfig | No
         position = floor_minute(since)
         while position < until:
             start = _extended_start(cur, position, until)
-            if start == position and not _sql.open_incidents(cur):
-                upcoming = _sql.next_report_time(cur, position)
+            if start == position and not outages_sql.open_incidents(cur):
+                upcoming = outages_sql.next_report_time(cur, position)
                 if upcoming is None or upcoming >= until:
                     break
                 if upcoming - position > MARGIN + LOOKBACK:  # jump over a stretch without reports
@@ -85,15 +85,15 @@ def replay(con, since: datetime, until: datetime, *, config: DetectorConfig | No
 
 
 def _advance_state(cur, until: datetime, now: datetime) -> None:
-    scanned, received = _sql.scan_state(cur)
+    scanned, received = outages_sql.scan_state(cur)
     if scanned is None or until > scanned:
-        _sql.save_scan_state(cur, until, received, now)
+        outages_sql.save_scan_state(cur, until, received, now)
 
 
 def _extended_start(cur, start: datetime, end: datetime) -> datetime:
     """``start``, moved back to an hour before any open or overlapping incident's onset."""
     for _ in range(5):
-        touching = _sql.incidents_touching(cur, start, end)
+        touching = outages_sql.incidents_touching(cur, start, end)
         earliest = min((i["onset_at"] for i in touching), default=None)
         if earliest is None or earliest - MARGIN >= start:
             return start
@@ -103,8 +103,8 @@ def _extended_start(cur, start: datetime, end: datetime) -> datetime:
 
 def _run(cur, start: datetime, end: datetime, config: DetectorConfig, now: datetime, result: ScanResult) -> None:
     frame, found = detect(cur, start, end, config)
-    stored = _sql.incidents_touching(cur, frame.start, frame.end)
-    taken = _sql.incident_ids(cur)
+    stored = outages_sql.incidents_touching(cur, frame.start, frame.end)
+    taken = outages_sql.incident_ids(cur)
     for network, (series, episodes) in found.items():
         mine = [i for i in stored if i["network"] == network]
         for episode in episodes:
@@ -116,13 +116,13 @@ def _run(cur, start: datetime, end: datetime, config: DetectorConfig, now: datet
             if match is None or match["status"] != row["status"] or match["status"] == "withdrawn":
                 event = "opened" if match is None else row["status"]
                 result.events.append((row["incident_id"], event, row["changed_at"]))
-            _sql.save_incident(cur, row, history, areas)
+            outages_sql.save_incident(cur, row, history, areas)
             result.incident_ids.append(row["incident_id"])
         for orphan in mine:  # no longer supported by the reports (e.g. flagged by moderation)
             # Only incidents inside this frame, computed from no more data than it holds.
             inside = frame.start <= orphan["onset_at"] < frame.end and orphan["as_of"] <= frame.end
             if inside and orphan["status"] != "withdrawn":
-                _sql.withdraw_incident(cur, orphan["incident_id"], frame.end, frame.end, now, "withdrawn")
+                outages_sql.withdraw_incident(cur, orphan["incident_id"], frame.end, frame.end, now, "withdrawn")
                 result.events.append((orphan["incident_id"], "withdrawn", frame.end))
 
 
@@ -156,7 +156,7 @@ def _incident_row(cur, episode: Episode, series: NetworkSeries, frame: Frame, co
     stop = frame.time_of(stop_index)
     finding = affected_districts(series, episode, config)
     until = max(stop, onset + timedelta(minutes=1))
-    totals = _sql.area_totals(cur, network=series.network, start=onset, end=until)
+    totals = outages_sql.area_totals(cur, network=series.network, start=onset, end=until)
     by_code = {row.sig_cd: row for row in totals.itertuples()}
     k = min_reporters()
     areas = []
@@ -191,7 +191,7 @@ def _incident_row(cur, episode: Episode, series: NetworkSeries, frame: Frame, co
         "peak_reporters": peak_count,
         "recent_reporters": int(recent_obs),
         "recent_expected": float(recent_exp) if np.isfinite(recent_exp) else None,
-        "reporters": _sql.reporters_in(cur, network=series.network, start=onset, end=until, sig_cds=area_codes),
+        "reporters": outages_sql.reporters_in(cur, network=series.network, start=onset, end=until, sig_cds=area_codes),
         "reports": reports,
         "expected": float(np.nansum(expected[episode.onset:stop_index])),
         "synthetic": reports > 0 and demo * 2 >= reports,

@@ -16,7 +16,6 @@ import numpy as np
 from core.city import load_city
 from core.vocab import NETWORKS
 from geo.places import districts
-from outages import _sql
 from outages.baseline import (
     HOURS_PER_WEEK,
     dispersion,
@@ -26,6 +25,7 @@ from outages.baseline import (
     weekly_baseline,
 )
 from outages.detect import DetectorConfig
+from store import outages_sql
 
 MINUTE = timedelta(minutes=1)
 
@@ -108,9 +108,9 @@ def load_series(cur, frame: Frame, config: DetectorConfig, *,
     n_hours = int(np.ceil((frame.end - frame.origin) / timedelta(hours=1)))
     n_days = (n_hours + 23) // 24
     one = networks[0] if len(networks) == 1 else None
-    rows = _sql.first_report_counts(cur, start=frame.origin, end=frame.end, origin=frame.origin,
+    rows = outages_sql.first_report_counts(cur, start=frame.origin, end=frame.end, origin=frame.origin,
                                     dedup_minutes=config.dedup_minutes, network=one)
-    volume = _sql.daily_volume(cur, start=frame.origin, end=frame.end, origin=frame.origin)
+    volume = outages_sql.daily_volume(cur, start=frame.origin, end=frame.end, origin=frame.origin)
     daily = np.full(n_days, np.nan)
     days = volume["day"].to_numpy(dtype=np.int64)
     inside = (days >= 0) & (days < n_days)

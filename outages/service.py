@@ -19,8 +19,9 @@ import threading
 from datetime import UTC, datetime
 
 from core import settings
-from outages import _sql, webhooks
+from outages import webhooks
 from outages.scan import LOOKBACK, ScanResult, replay
+from store import outages_sql
 
 log = logging.getLogger("dropmap.outages")
 SEND_SECONDS = 5.0
@@ -34,16 +35,16 @@ def tick(con, now: datetime | None = None) -> ScanResult:
     now = now or datetime.now(UTC)
     cur = con.cursor()
     try:
-        scanned, received = _sql.scan_state(cur)
-        oldest_new, newest_received = _sql.reports_received_since(cur, received)
+        scanned, received = outages_sql.scan_state(cur)
+        oldest_new, newest_received = outages_sql.reports_received_since(cur, received)
         since = now - LOOKBACK
         if scanned is not None:
             since = min(since, scanned - LOOKBACK)
         if oldest_new is not None:
             since = min(since, oldest_new - LOOKBACK)
         result = replay(con, since, now, now=now)
-        scanned, _ = _sql.scan_state(cur)
-        _sql.save_scan_state(cur, scanned or now, newest_received or received, now)
+        scanned, _ = outages_sql.scan_state(cur)
+        outages_sql.save_scan_state(cur, scanned or now, newest_received or received, now)
         hooks = webhooks.load_hooks()
         if hooks:
             webhooks.enqueue(cur, result.events, hooks, now=now)

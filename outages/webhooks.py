@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 
 from core import settings
 from core.errors import InputError
-from outages import _sql
 from outages.public import load_public
+from store import outages_sql
 
 log = logging.getLogger("dropmap.outages.webhooks")
 EVENTS = ("opened", "ongoing", "recovering", "resolved", "withdrawn")
@@ -90,7 +90,7 @@ def enqueue(cur, events: list[tuple[str, str, datetime]], hooks: list[Hook], *, 
         return 0
     rows = []
     for incident_id, event in recent:
-        incident = _sql.get_incident(cur, incident_id)
+        incident = outages_sql.get_incident(cur, incident_id)
         if incident is None:
             continue
         payload = {"event": event, "incident": load_public(cur, [incident])[0],
@@ -99,7 +99,7 @@ def enqueue(cur, events: list[tuple[str, str, datetime]], hooks: list[Hook], *, 
         for hook in hooks:
             if event in hook.events:
                 rows.append((str(uuid.uuid4()), incident_id, event, hook.url, body, now, now))
-    _sql.add_deliveries(cur, rows)
+    outages_sql.add_deliveries(cur, rows)
     return len(rows)
 
 
@@ -114,7 +114,7 @@ def deliver_due(cur, hooks: list[Hook], *, now: datetime | None = None, timeout:
     now = now or datetime.now(UTC)
     secrets = {h.url: h.secret for h in hooks}
     outcomes = []
-    for delivery in _sql.due_deliveries(cur, now):
+    for delivery in outages_sql.due_deliveries(cur, now):
         secret = secrets.get(delivery["url"])
         attempts = delivery["attempts"] + 1
         error = None
@@ -130,7 +130,7 @@ def deliver_due(cur, hooks: list[Hook], *, now: datetime | None = None, timeout:
             # The URL itself is often the receiver's secret (a token in its path or query): never logged.
             log.warning("webhook %s to %s: %s (attempt %d)", delivery["event"], redacted_url(delivery["url"]),
                         error, attempts)
-        _sql.mark_delivery(cur, delivery["delivery_id"], status=status, attempts=attempts,
+        outages_sql.mark_delivery(cur, delivery["delivery_id"], status=status, attempts=attempts,
                            next_attempt_at=now + backoff(attempts, base_seconds), error=error, delivered_at=when)
         outcomes.append((str(delivery["delivery_id"]), status))
     return outcomes

@@ -279,12 +279,13 @@ def test_webhook_urls_are_not_logged(con, caplog):
 
     from conftest import free_port
 
-    from outages import _sql, webhooks
+    from outages import webhooks
+    from store import outages_sql
 
     url = f"http://127.0.0.1:{free_port()}/hooks/T0SECRET/B0TOKEN?key=hunter2"  # nothing listens there
     hook = webhooks.Hook(url=url, secret=b"s", events=webhooks.EVENTS)
     now = datetime.now(UTC)
-    _sql.add_deliveries(con, [("00000000-0000-0000-0000-000000000001", "KT-20211025-1116", "opened", url, "{}",
+    outages_sql.add_deliveries(con, [("00000000-0000-0000-0000-000000000001", "KT-20211025-1116", "opened", url, "{}",
                                now, now)])
     with caplog.at_level(logging.DEBUG):
         assert webhooks.deliver_due(con, [hook], now=now, timeout=2) == [
@@ -324,13 +325,14 @@ def test_uploads_are_limited_per_address(con, monkeypatch):
 
 def test_uploads_are_never_one_whole_file_dataframe(con, monkeypatch):
     """A file is stored chunk by chunk from the scratch store; no step holds all its rows in pandas."""
-    from ingest import sql, upload
+    from ingest import upload
+    from store import ingest_sql
 
     monkeypatch.setattr(upload, "CHUNK_ROWS", 5)
     sizes = []
-    real = sql.raw_chunk
-    monkeypatch.setattr(sql, "raw_chunk", lambda cur, after, rows: sizes.append(rows) or real(cur, after, rows))
-    monkeypatch.setattr(sql, "raw_frame", lambda cur: pytest.fail("the whole file was read into one DataFrame"))
+    real = ingest_sql.raw_chunk
+    monkeypatch.setattr(ingest_sql, "raw_chunk", lambda cur, after, rows: sizes.append(rows) or real(cur, after, rows))
+    monkeypatch.setattr(ingest_sql, "raw_frame", lambda cur: pytest.fail("the whole file was read into one DataFrame"))
     rows = "\n".join(f"37.{5000 + i * 10},127.0,KT,no_data,2021-10-{1 + i % 28:02d} 12:00" for i in range(23))
     result = upload.load_upload(con, ("lat,lon,carrier,kind,observed_at\n" + rows).encode(), "big.csv")
     assert result.accepted == 23 and sizes == [5] * 5

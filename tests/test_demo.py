@@ -258,7 +258,7 @@ def test_observed_rates_are_higher_in_weak_hexes(small_demo):
 
 
 def test_rates_find_the_weak_hexes_better_than_density(small_demo):
-    from ingest.demo_sql import ranking_hits
+    from store.demo_sql import ranking_hits
 
     con, _ = small_demo
     hits = ranking_hits(con, leave_out=(KT_OUTAGE_START, KT_OUTAGE_END.replace(hour=13, minute=30)))

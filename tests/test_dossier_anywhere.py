@@ -51,7 +51,7 @@ START = datetime(2021, 9, 27, tzinfo=UTC)
 
 
 def report(point, minutes, kind, texts) -> dict:
-    """One row shaped like evidence._sql.reports_of's (the store's own-report query)."""
+    """One row shaped like store.evidence_sql.reports_of's (the store's own-report query)."""
     lat, lon = point
     note, model, tech, brand = texts
     observed = START + timedelta(minutes=minutes)

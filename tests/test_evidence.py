@@ -12,10 +12,10 @@ from evidence_data import ME, build_town
 from core.city import load_city
 from core.errors import InputError
 from evidence import compare_nearby, dossier_html, my_reports, my_reports_csv, phone_or_network
-from evidence._sql import overlapping_incidents
 from evidence.compare import Comparison, Line
 from evidence.csv_safe import neutralise, to_csv_bytes
 from evidence.stats import higher_rate_p_value, wilson_interval
+from store.evidence_sql import overlapping_incidents
 from store.migrations import apply_migrations
 
 # The comparison's rules, on exact figures; tests/test_cellkey.py checks the noise the site adds.
@@ -184,17 +184,17 @@ def test_incidents_are_matched_by_network_and_time_when_the_table_exists():
 def test_incidents_in_the_site_schema_skip_withdrawn_ones_and_other_districts(con):
     from datetime import timedelta
 
-    from outages import _sql as outage_sql
+    from store import outages_sql
 
     onset = pd.Timestamp("2021-10-25T02:16:00Z").to_pydatetime()
-    columns = dict.fromkeys(outage_sql.INCIDENT_COLUMNS)
+    columns = dict.fromkeys(outages_sql.INCIDENT_COLUMNS)
 
     def save(incident_id, status, scope, areas):
         row = {**columns, "incident_id": incident_id, "network": "KT", "status": status, "confirmed": True,
                "scope": scope, "onset_at": onset, "detected_at": onset, "ended_at": onset + timedelta(minutes=89),
                "changed_at": onset, "as_of": onset, "reporters": 20, "reports": 30, "synthetic": False,
                "created_at": onset, "updated_at": onset}
-        outage_sql.save_incident(con.cursor(), row, [], areas)
+        outages_sql.save_incident(con.cursor(), row, [], areas)
 
     save("KT-city", "resolved", "city", [])
     save("KT-withdrawn", "withdrawn", "city", [])

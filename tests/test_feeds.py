@@ -15,9 +15,10 @@ from outage_data import SEOUL
 from stored import route_client
 
 from api import status as status_api
-from outages import _sql, webhooks
+from outages import webhooks
 from outages.feeds import atom_feed, incident_urn
 from outages.public import summary_text
+from store import outages_sql
 
 A = "{http://www.w3.org/2005/Atom}"
 ONSET = datetime(2021, 10, 25, 11, 16, tzinfo=SEOUL)
@@ -44,7 +45,7 @@ def _save(con, row: dict, areas=()) -> None:
         history.append(("ongoing", row["detected_at"] + timedelta(minutes=5), None))
     if row["status"] == "resolved":
         history += [("recovering", row["ended_at"], None), ("resolved", row["resolved_at"], None)]
-    _sql.save_incident(con.cursor(), row, history, list(areas))
+    outages_sql.save_incident(con.cursor(), row, history, list(areas))
 
 
 @pytest.fixture
@@ -239,11 +240,11 @@ def test_webhooks_are_signed_and_retried(incidents, receiver, tmp_path, monkeypa
               ("SKT-20211026-0900", "opened", now - timedelta(days=2))]  # too old: never sent
     assert webhooks.enqueue(cur, events, hooks, now=now) == 1
     assert [outcome for _, outcome in webhooks.deliver_due(cur, hooks, now=now, base_seconds=0.01)] == ["pending"]
-    first = _sql.deliveries(cur)
+    first = outages_sql.deliveries(cur)
     assert first["status"].tolist() == ["pending"] and first["attempts"].tolist() == [1]
     assert first["last_error"].tolist() == ["HTTP 500"]
     assert webhooks.deliver_due(cur, hooks, now=now + timedelta(seconds=1), base_seconds=0.01)[0][1] == "delivered"
-    assert _sql.deliveries(cur)["status"].tolist() == ["delivered"]
+    assert outages_sql.deliveries(cur)["status"].tolist() == ["delivered"]
     assert len(_Receiver.received) == 2
     headers, body = _Receiver.received[-1]
     expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
@@ -259,7 +260,7 @@ def test_a_failing_receiver_is_given_up_after_the_last_attempt(incidents, tmp_pa
     webhooks.enqueue(cur, [("KT-20211025-1116", "opened", now)], hooks, now=now)
     for attempt in range(webhooks.MAX_ATTEMPTS):
         webhooks.deliver_due(cur, hooks, now=now + timedelta(hours=attempt + 1), timeout=0.5)
-    assert _sql.deliveries(cur)["status"].tolist() == ["failed"]
+    assert outages_sql.deliveries(cur)["status"].tolist() == ["failed"]
 
 
 @pytest.mark.parametrize(("config", "field"), [

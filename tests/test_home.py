@@ -87,7 +87,7 @@ def test_the_days_hours_carry_the_noise_of_their_reports(outage_db, monkeypatch)
     import core.cellkey
     from core.cellkey import MAX_NOISE, perturbed
     from geo.privacy import min_reporters
-    from outages import _sql
+    from store import outages_sql
 
     cur = outage_db.cursor()
     end = home.data_now(cur)
@@ -95,7 +95,7 @@ def test_the_days_hours_carry_the_noise_of_their_reports(outage_db, monkeypatch)
     monkeypatch.setattr(core.cellkey, "MAX_NOISE", 0)
     exact = home.day_series(cur, end)
     monkeypatch.undo()
-    keys = _sql.reporters_per_hour(cur, start=end - timedelta(hours=24), end=end)
+    keys = outages_sql.reporters_per_hour(cur, start=end - timedelta(hours=24), end=end)
     kt_keys = dict(zip(keys[keys.network == "KT"].hour, keys[keys.network == "KT"].cell_key, strict=True))
     kt_shown, kt_exact = (d[d.network == "KT"].reset_index(drop=True) for d in (shown, exact))
     published = kt_exact.reporters.notna()

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import store.reports
-from ingest import sql
 from ingest.loader import Origin, load_file, load_frame
 from ingest.validate import validate_frame
+from store import ingest_sql
 
 NOW = datetime(2021, 11, 1, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ def test_trimmed_equals_trim_for_every_character_at_either_end():
     texts += ["", " ", "\u3000", "é", "x\ufeff", "\ufeffx", "2021-10-25 11:16\u00a0", None]
     con = duckdb.connect()
     different = con.execute(f"SELECT list(t) FROM (SELECT unnest(?) AS t) WHERE "
-                            f"({sql.trimmed('t')}) IS DISTINCT FROM trim(t)", [texts]).fetchone()[0]
+                            f"({ingest_sql.trimmed('t')}) IS DISTINCT FROM trim(t)", [texts]).fetchone()[0]
     assert different is None
 
 
@@ -37,14 +37,15 @@ def test_times_with_spaces_around_read_as_without(text):
 
 
 @pytest.mark.parametrize(("options", "error", "expected"), [
-    (sql.CSV_OPTIONS, "CSV Error on Line: 1 ... Maximum line size of 2000000 bytes exceeded", sql.LONG_LINES),
-    (sql.CSV_OPTIONS + sql.LONG_LINES, "Maximum line size of 67108864 bytes exceeded", None),
-    (sql.CSV_OPTIONS, "... try again with parallel=false ...", sql.SERIAL),
-    (sql.CSV_OPTIONS + sql.SERIAL, "... parallel=false ...", None),
-    (sql.CSV_OPTIONS, "Could not convert string", None),
+    (ingest_sql.CSV_OPTIONS, "CSV Error on Line: 1 ... Maximum line size of 2000000 bytes exceeded",
+     ingest_sql.LONG_LINES),
+    (ingest_sql.CSV_OPTIONS + ingest_sql.LONG_LINES, "Maximum line size of 67108864 bytes exceeded", None),
+    (ingest_sql.CSV_OPTIONS, "... try again with parallel=false ...", ingest_sql.SERIAL),
+    (ingest_sql.CSV_OPTIONS + ingest_sql.SERIAL, "... parallel=false ...", None),
+    (ingest_sql.CSV_OPTIONS, "Could not convert string", None),
 ])
 def test_csv_options_are_retried_only_where_they_help(options, error, expected):
-    again = sql.retry_options(options, Exception(error))
+    again = ingest_sql.retry_options(options, Exception(error))
     assert again == (None if expected is None else options + expected)
 
 

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import UnreadableFileError
-from ingest import json_stream, readers, sql
+from ingest import json_stream, readers
 from ingest.readers import _feature_record, read_file, read_into_raw, records_from_json
+from store import ingest_sql
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12))
@@ -87,11 +88,12 @@ def test_a_long_document_is_read_in_batches_never_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(json_stream, "READ_BYTES", 4096)
     monkeypatch.setattr(json_stream, "BATCH", 1000)
     batches = []
-    append = sql.append_records
-    monkeypatch.setattr(sql, "append_records", lambda cur, frame: (batches.append(len(frame)), append(cur, frame)))
+    append = ingest_sql.append_records
+    monkeypatch.setattr(ingest_sql, "append_records",
+                        lambda cur, frame: (batches.append(len(frame)), append(cur, frame)))
     monkeypatch.setattr(json, "loads", _never)
     monkeypatch.setattr(readers, "decode_text", _never)
-    cur = sql.scratch_cursor()
+    cur = ingest_sql.scratch_cursor()
     try:
         info = read_into_raw(cur, path)
         rows = cur.execute("SELECT row, lon FROM raw ORDER BY row").fetchall()

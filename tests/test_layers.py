@@ -1,4 +1,5 @@
-"""Imports run one way through the packages (issue 13): a package imports only the packages below it.
+"""Imports run one way through the packages: a package imports only the packages below it; and all
+SQL lives in store/ (store/<topic>_sql.py and the store's own modules), the one seam for the database.
 
 The order, bottom first; packages on one rank do not import each other:
 
@@ -109,3 +110,44 @@ def test_readme_states_the_same_order():
     text = re.sub(r"\s+", " ", (ROOT / "README.md").read_text(encoding="utf-8"))
     order = " < ".join(", ".join(f"`{name}`" for name in names) for names in LAYERS[:-1])
     assert order in text
+
+
+# --- SQL lives in store/ -----------------------------------------------------------------------
+
+SQL_STATEMENT = re.compile(r"^\s*(SELECT\s.+\sFROM\s|WITH\s+\w+\s+AS\s*\(|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s"
+                           r"|DELETE\s+FROM\s|(CREATE|ALTER|DROP)\s+(OR\s+REPLACE\s+)?(TEMP\s+)?(TABLE|VIEW|INDEX|MACRO)\s"
+                           r"|COPY\s*\()", re.I | re.S)
+# ``Aggregate.sql()`` (geo.aggregate) returns the store's own SELECT (store.aggregate_sql.output_query),
+# handed straight back to store.aggregate_sql: not SQL written outside store.
+AGGREGATE_TEXT = {"self", "agg"}
+
+
+def sql_outside_store(path: Path) -> list[tuple[int, str]]:
+    """(line, what) of every statement run, or SQL text written, in a module outside ``store``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value.id if isinstance(node.func.value, ast.Name) else None
+            if node.func.attr in ("execute", "executemany") or (node.func.attr == "sql"
+                                                                and owner not in AGGREGATE_TEXT):
+                found.append((node.lineno, f".{node.func.attr}(...)"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_STATEMENT.match(node.value):
+            found.append((node.lineno, node.value.strip().splitlines()[0][:40]))
+    return found
+
+
+def test_sql_lives_in_store_only():
+    offenders = []
+    for package in ("core", "geo", "ingest", "outages", "evidence", "ui", "api"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            offenders += [f"{path.relative_to(ROOT)}:{line}: {what}" for line, what in sql_outside_store(path)]
+    offenders += [f"{name}:{line}: {what}" for name in ("streamlit_app.py", "app.py")
+                  for line, what in sql_outside_store(ROOT / name)]
+    assert offenders == [], "SQL belongs in store/ (store/<topic>_sql.py):\n" + "\n".join(offenders)
+
+
+def test_the_sql_check_finds_a_statement_outside_store(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text('def f(cur):\n    return cur.execute("SELECT count(*) FROM reports").fetchone()\n',
+                       encoding="utf-8")
+    assert [line for line, _ in sql_outside_store(planted)] == [2, 2]

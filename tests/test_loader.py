@@ -236,7 +236,7 @@ def test_a_huge_value_in_a_csv_is_cut_not_fatal(con, tmp_path):
 def test_both_load_paths_stage_the_stored_columns_in_order():
     """The quick path's Arrow types and the full path's staged table name the columns store.reports inserts."""
     import ingest.loader
-    import ingest.sql
+    import store.ingest_sql
 
     assert tuple(ingest.loader._STAGED_TYPES) == ("row", *store.reports.STAGED_COLUMNS)
-    assert ingest.sql.STAGED_COLUMNS == store.reports.STAGED_COLUMNS
+    assert store.ingest_sql.STAGED_COLUMNS == store.reports.STAGED_COLUMNS

@@ -12,10 +12,9 @@ from outage_data import SEOUL, private_copy, quiet_city, quiet_db_file, surge
 from core.errors import InputError
 from core.operator import AttemptGuard, OperatorRefusedError, is_operator_token, operator_token, token_id
 from ingest.loader import Origin, load_frame
-from outages import _sql as outage_sql
 from outages.moderation import withdraw
 from outages.scan import scan
-from store import moderation
+from store import moderation, outages_sql
 from store.db import connect
 from store.filters import PUBLIC_STATUS
 
@@ -178,7 +177,7 @@ def faked(quiet_db, tmp_path, monkeypatch):
 
 
 def test_withdraw_an_incident_that_rested_on_a_cluster(faked):
-    [incident] = outage_sql.list_incidents(faked.cursor())
+    [incident] = outages_sql.list_incidents(faked.cursor())
     assert incident["status"] == "resolved" and incident["confirmed"]
     clusters = moderation.sybil_clusters(faked.cursor(), now=RECEIVED + timedelta(hours=2))
     # (the quiet weeks, all stored at one moment by the fixture, are a burst of their own, an hour earlier)
@@ -190,9 +189,9 @@ def test_withdraw_an_incident_that_rested_on_a_cluster(faked):
     assert withdraw(faked.cursor(), incident["incident_id"], operator=OP, reason="rested on a burst of new codes")
     assert not withdraw(faked.cursor(), incident["incident_id"], operator=OP, reason="twice")  # already
     scan(faked, OUTAGE + timedelta(hours=4))  # the detector agrees: nothing left to call
-    [after] = outage_sql.list_incidents(faked.cursor())
+    [after] = outages_sql.list_incidents(faked.cursor())
     assert after["status"] == "withdrawn"
-    history = outage_sql.history_of(faked.cursor(), [after["incident_id"]])[after["incident_id"]]
+    history = outages_sql.history_of(faked.cursor(), [after["incident_id"]])[after["incident_id"]]
     assert history[-1][0] == "withdrawn" and history[-1][2] == "withdrawn"  # no operator words in public
     assert moderation.incidents_resting_on(faked.cursor(), ip["report_ids"]) == []
     log = moderation.moderation_log(faked.cursor())

@@ -103,9 +103,9 @@ def test_hidden_from_the_menu_but_reachable(scripted):
 
 
 def test_operator_withdraws_an_incident(faked):  # noqa: F811 - the fixture imported above
-    from outages import _sql as outage_sql
+    from store import outages_sql
 
-    [incident] = outage_sql.list_incidents(faked.cursor())
+    [incident] = outages_sql.list_incidents(faked.cursor())
     faked.close()
     GUARD.clear()
     at = _open(operator_token())
@@ -116,7 +116,7 @@ def test_operator_withdraws_an_incident(faked):  # noqa: F811 - the fixture impo
     at.button(key="withdraw_incident").click().run()
     assert not at.exception, at.exception
     cur = shared_connection().cursor()
-    assert outage_sql.get_incident(cur, incident["incident_id"])["status"] == "withdrawn"
+    assert outages_sql.get_incident(cur, incident["incident_id"])["status"] == "withdrawn"
     at.run()
     log = [d.value for d in at.dataframe if "operator" in d.value.columns][0]
     assert log[["action", "target", "target_id"]].values.tolist() == [["withdraw", "incident", incident["incident_id"]]]

@@ -301,12 +301,13 @@ KINDS = ("dropped_call", "call_setup_failure", "no_service", "no_data")
        lang=st.sampled_from(["ko", "en"]))
 def test_outage_kinds_never_leave_a_small_rest(monkeypatch, who, lang):
     """The kinds table with its pooled rest, and the incident's total of reports, leave no small kind."""
-    from outages import _sql, details
+    from outages import details
+    from store import outages_sql
 
     reports = {kind: 2 * len(people) + 1 for kind, people in who.items() if people}
     table = pd.DataFrame({"kind": list(reports), "reports": list(reports.values()),
                           "reporters": [len(who[kind]) for kind in reports]})
-    monkeypatch.setattr(_sql, "kinds_in", lambda cur, **kw: table.sort_values("reports", ascending=False))
+    monkeypatch.setattr(outages_sql, "kinds_in", lambda cur, **kw: table.sort_values("reports", ascending=False))
     now = pd.Timestamp("2021-10-25T03:00:00Z").to_pydatetime()
     row = {"network": "KT", "scope": "city", "onset_at": now, "ended_at": None, "as_of": now}
     shown = details.kinds(None, row, [], lang)

@@ -14,8 +14,8 @@ import pytest
 from outage_data import SEOUL, load, private_copy, quiet_city, quiet_db_file, surge
 
 from ingest.loader import Origin, load_frame
-from outages import _sql
 from outages.scan import replay, scan
+from store import outages_sql
 from store.db import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def city(quiet_db, tmp_path, monkeypatch):
 
 
 def _incidents(con) -> list[dict]:
-    return _sql.list_incidents(con.cursor())
+    return outages_sql.list_incidents(con.cursor())
 
 
 def test_a_scan_sees_the_outage_as_of_its_moment(city):
@@ -57,7 +57,7 @@ def test_a_scan_sees_the_outage_as_of_its_moment(city):
     assert abs((row["onset_at"] - OUTAGE).total_seconds()) <= 180
     assert abs((row["ended_at"] - (OUTAGE + timedelta(minutes=60))).total_seconds()) <= 300
     assert row["reporters"] >= 295  # the surge's people, plus a few usual ones
-    history = _sql.history_of(city.cursor(), [row["incident_id"]])[row["incident_id"]]
+    history = outages_sql.history_of(city.cursor(), [row["incident_id"]])[row["incident_id"]]
     assert [h[0] for h in history] == ["suspected", "ongoing", "recovering", "resolved"]
     assert row["incident_id"] == "KT-20211020-1116"
 
@@ -113,7 +113,7 @@ def test_a_district_outage_is_named_by_district(city):
     scan(city, OUTAGE + timedelta(hours=5))
     incidents = _incidents(city)
     assert len(incidents) == 1 and incidents[0]["scope"] == "districts"
-    areas = _sql.areas_of(city.cursor(), [incidents[0]["incident_id"]])[incidents[0]["incident_id"]]
+    areas = outages_sql.areas_of(city.cursor(), [incidents[0]["incident_id"]])[incidents[0]["incident_id"]]
     assert {a["sig_cd"] for a in areas} == {"11440", "11410"}  # 마포구, 서대문구
 
 
@@ -122,7 +122,7 @@ def test_replay_jumps_over_time_without_reports(city):
     result = replay(city, datetime(2015, 1, 1, tzinfo=SEOUL), OUTAGE + timedelta(hours=3))
     assert [i["status"] for i in _incidents(city)] == ["resolved"]
     assert result.incident_ids == ["KT-20211020-1116"]
-    scanned, _ = _sql.scan_state(city.cursor())
+    scanned, _ = outages_sql.scan_state(city.cursor())
     assert scanned == OUTAGE + timedelta(hours=3)
 
 
@@ -176,7 +176,7 @@ def test_the_live_detector_catches_up_scans_now_and_queues_webhooks(tmp_path, mo
     [incident] = _incidents(con)
     assert incident["status"] in ("suspected", "ongoing") and incident["network"] == "KT"
     assert (incident["incident_id"], "opened") in [(i, e) for i, e, _ in result.events]
-    assert _sql.deliveries(con.cursor())["event"].tolist() == ["opened"]  # queued, not sent by the scan
-    scanned, received = _sql.scan_state(con.cursor())
+    assert outages_sql.deliveries(con.cursor())["event"].tolist() == ["opened"]  # queued, not sent by the scan
+    scanned, received = outages_sql.scan_state(con.cursor())
     assert scanned is not None and received is not None
     con.close()

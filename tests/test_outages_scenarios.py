@@ -18,8 +18,8 @@ from outage_data import SEOUL, flood
 
 from geo.places import districts
 from ingest.demo import KT_OUTAGE_END, KT_OUTAGE_START, load_raw, surge
-from outages import _sql
 from outages.scan import replay
+from store import outages_sql
 from store.db import connect
 
 AHYEON = (datetime(2021, 10, 23, 11, 12, tzinfo=SEOUL), datetime(2021, 10, 24, 18, 0, tzinfo=SEOUL))
@@ -39,7 +39,7 @@ def _minutes(a: datetime, b: datetime) -> float:
 
 def _around(con, start: datetime, end: datetime) -> list[dict]:
     replay(con, start - timedelta(days=1), end + timedelta(hours=6))
-    return _sql.list_incidents(con.cursor())
+    return outages_sql.list_incidents(con.cursor())
 
 
 def test_kt_nationwide_outage_is_found_within_ten_minutes(demo):
@@ -63,14 +63,15 @@ def test_a_district_outage_names_exactly_its_districts(demo):
     assert found["scope"] == "districts"
     assert abs(_minutes(found["onset_at"], AHYEON[0])) <= 10
     names = {a.code: a.name_ko for a in districts()}
-    named = {names[a["sig_cd"]] for a in _sql.areas_of(demo.cursor(), [found["incident_id"]])[found["incident_id"]]}
+    areas = outages_sql.areas_of(demo.cursor(), [found["incident_id"]])[found["incident_id"]]
+    named = {names[a["sig_cd"]] for a in areas}
     assert named == set(AHYEON_DISTRICTS)
 
 
 def test_quiet_weeks_raise_at_most_one_false_alarm_per_carrier(demo):
     replay(demo, datetime(2021, 10, 4, tzinfo=SEOUL), datetime(2021, 11, 1, tzinfo=SEOUL))
     alarms = {"SKT": 0, "KT": 0, "LGU+": 0}
-    for incident in _sql.list_incidents(demo.cursor(), limit=1000):
+    for incident in outages_sql.list_incidents(demo.cursor(), limit=1000):
         is_the_outage = incident["network"] == "KT" and abs(_minutes(incident["onset_at"], KT_OUTAGE_START)) < 60
         if not is_the_outage:
             alarms[incident["network"]] += 1

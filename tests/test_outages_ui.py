@@ -10,9 +10,9 @@ from conftest import shown
 from outage_data import OUTAGE, SEOUL, ongoing_outage
 from streamlit.testing.v1 import AppTest
 
-from outages import _sql
 from outages.compensation import clock, estimated_amount, monthly_outage_minutes, terms_for
 from outages.scan import scan
+from store import outages_sql
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
@@ -40,7 +40,7 @@ def outage_db(con):
 
 
 def test_the_banner_shows_an_open_incident_on_every_page(outage_db):
-    [incident] = _sql.open_incidents(outage_db.cursor())
+    [incident] = outages_sql.open_incidents(outage_db.cursor())
     outage_db.close()
     at = _app()
     assert not at.exception
@@ -63,7 +63,7 @@ def test_the_banner_speaks_english(outage_db):
 
 def test_no_banner_once_the_incident_is_resolved(outage_db):
     scan(outage_db, OUTAGE + timedelta(hours=4))
-    assert [i["status"] for i in _sql.list_incidents(outage_db.cursor())] == ["resolved"]
+    assert [i["status"] for i in outages_sql.list_incidents(outage_db.cursor())] == ["resolved"]
     outage_db.close()
     at = _app()
     assert not at.exception and not at.error
@@ -71,7 +71,7 @@ def test_no_banner_once_the_incident_is_resolved(outage_db):
 
 def test_incident_page_shows_timeline_history_and_clock(outage_db):
     scan(outage_db, OUTAGE + timedelta(hours=4))
-    [incident] = _sql.list_incidents(outage_db.cursor())
+    [incident] = outages_sql.list_incidents(outage_db.cursor())
     outage_db.close()
     at = _app("ui/outages.py", incident=incident["incident_id"])
     assert not at.exception

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from core.errors import UnreadableFileError
-from ingest import sql
 from ingest.readers import decode_text, detect_format, read_file, read_into_raw, records_from_json
+from store import ingest_sql
 
 DATA = Path(__file__).parent / "data"
 
@@ -87,12 +87,12 @@ def test_record_numbers_follow_the_file_on_a_many_buffer_read(tmp_path):
     path = tmp_path / "big.csv"
     pd.DataFrame({"lat": np.arange(n) / 1e6 + 37, "lon": 127.0, "carrier": "KT", "kind": "ok",
                   "observed_at": "2021-10-25 11:00", "note": np.arange(1, n + 1)}).to_csv(path, index=False)
-    cur = sql.scratch_cursor()
+    cur = ingest_sql.scratch_cursor()
     try:
-        names, options = sql.csv_header(cur, str(path))
+        names, options = ingest_sql.csv_header(cur, str(path))
         mapping = {i: f for i, f in enumerate(names)}
         small = options + ", max_line_size = 4096, buffer_size = 65536"
-        sql.csv_into_raw(cur, str(path), small, len(names), mapping)
+        ingest_sql.csv_into_raw(cur, str(path), small, len(names), mapping)
         rows, notes = zip(*cur.execute("SELECT row, note FROM raw").fetchall(), strict=True)
     finally:
         cur.close()
@@ -201,7 +201,7 @@ def test_read_into_raw_reports_fields_present_and_ignored_columns(tmp_path):
     path = tmp_path / "extra.csv"
     path.write_text("Latitude,LNG,통신사,유형,time,favourite colour\n37.5,127.0,KT,ok,2021-10-25 11:00,blue\n",
                     encoding="utf-8")
-    cur = sql.scratch_cursor()
+    cur = ingest_sql.scratch_cursor()
     try:
         info = read_into_raw(cur, path)
     finally:

@@ -14,8 +14,8 @@ from api import reports as api_reports
 from core.network import host_of, network_prefix
 from ingest.abuse import LIMITER
 from ingest.sources import prefix_hash
-from outages import _sql
 from outages.scan import scan
+from store import outages_sql
 from store.db import close_shared, connect
 
 OUTAGE = datetime(2021, 10, 20, 11, 16, tzinfo=SEOUL)  # a Wednesday, after three quiet weeks
@@ -68,7 +68,7 @@ def _called(path, minutes=(2, 4, 6)) -> list[dict]:
     try:
         for m in minutes:
             scan(con, OUTAGE + timedelta(minutes=m))
-        return _sql.list_incidents(con.cursor())
+        return outages_sql.list_incidents(con.cursor())
     finally:
         con.close()
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import sql
 from ingest.validate import MAX_ERRORS, check_raw, frame_into_raw, validate_frame
+from store import ingest_sql
 
 NOW = datetime(2021, 11, 1, tzinfo=UTC)
 BASE = {"lat": "37.5665", "lon": "126.978", "carrier": "KT", "kind": "dropped_call",
@@ -208,11 +208,11 @@ HOSTILE = st.one_of(
 
 
 def _check(frame: pd.DataFrame, fast: bool):
-    cur = sql.scratch_cursor()
+    cur = ingest_sql.scratch_cursor()
     try:
         present = frame_into_raw(cur, frame)
         problems = check_raw(cur, present, now=NOW, fast=fast)
-        good = sql.good_rows(cur).to_pandas()
+        good = ingest_sql.good_rows(cur).to_pandas()
     finally:
         cur.close()
     return good, problems

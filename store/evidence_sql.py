@@ -67,11 +67,6 @@ GROUP BY GROUPING SETS ((network), (network, bucket), (network, model_key))
 """
 
 
-def observed_span(cur) -> tuple:
-    """(first, last) observed_at of every stored report (min/max come from row-group statistics)."""
-    return cur.execute("SELECT min(observed_at), max(observed_at) FROM reports").fetchone()
-
-
 def nearby_groups(cur, *, me: int, units: pd.DataFrame, start: datetime, end: datetime, k: int) -> pd.DataFrame:
     """Other reporters' counts in ``units`` (h3_r8, bucket), over published cells only.
 
