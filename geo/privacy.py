@@ -8,6 +8,7 @@ per output cell and keep a cell only when that count reaches k.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from core import settings
 
@@ -56,21 +57,29 @@ def suppress(frame, hidden, figures: dict[str, str], k: int, lines: list[list[st
     if not len(frame):
         return hidden
     frame = frame.reset_index(drop=True)
+    # Columns and lines read once, and each pass looks only at the lines that need a part hidden:
+    # a view of thousands of hexes has thousands of lines, nearly all of them settled.
+    columns = [(frame[figure].to_numpy(), frame[sources].to_numpy()) for figure, sources in figures.items()]
+    lines_of = []
+    for keys in lines:
+        codes = (frame.groupby(keys, sort=False).ngroup().fillna(-1).to_numpy(dtype=np.int64) if keys
+                 else np.zeros(len(frame), dtype=np.int64))
+        count = int(codes.max()) + 1  # rows with a missing key (code -1) are in no line, as in a groupby
+        codes = np.where(codes >= 0, codes, count)
+        lines_of.append((codes, count, pd.Series(np.arange(len(frame))).groupby(codes).indices))
     changed = True
     while changed:
         changed = False
-        for keys in lines:
-            groups = frame.groupby(keys, sort=False).indices.values() if keys else [np.arange(len(frame))]
-            for rows in groups:
-                for figure, sources in figures.items():
-                    values = frame[figure].to_numpy()[rows]
-                    counted = frame[sources].to_numpy()[rows]
-                    pool = hidden[rows] & (values > 0)
-                    if not pool.any() or (counted[pool] >= k).any():
-                        continue
-                    candidates = np.flatnonzero(~hidden[rows] & (values > 0))
+        for codes, count, rows_of in lines_of:
+            for values, counted in columns:
+                pool = hidden & (values > 0)
+                unsettled = ((np.bincount(codes, weights=pool, minlength=count + 1) > 0) & (
+                    np.bincount(codes, weights=pool & (counted >= k), minlength=count + 1) == 0))[:count]
+                for line in np.flatnonzero(unsettled):
+                    rows = rows_of[line]
+                    candidates = np.flatnonzero(~hidden[rows] & (values[rows] > 0))
                     if len(candidates):
-                        smallest = candidates[np.lexsort((counted[candidates], values[candidates]))[0]]
+                        smallest = candidates[np.lexsort((counted[rows][candidates], values[rows][candidates]))[0]]
                         hidden[rows[smallest]] = True
                         changed = True
     return hidden
