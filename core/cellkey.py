@@ -15,8 +15,8 @@ published row's cell key is the sum of the record keys of the reports behind it,
 A figure ``n`` (0, or from at least k reporters, as the k rules already require) becomes
 ``n + p`` with ``p`` uniform on -h..h, h = min(MAX_NOISE, n - k): the mean is unchanged,
 the change is at most MAX_NOISE, a shown figure never drops below k, and zero stays zero.
-All figures of one row share its cell key and ``n + p`` rises with ``n`` for a fixed key,
-so a larger figure never comes out smaller (reports >= reporters, observations >= failures).
+A count and the people behind it share a cell key, and ``n + p`` rises with ``n`` for a fixed
+key, so the people never come out more than the reports.
 """
 
 from __future__ import annotations

@@ -118,13 +118,19 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
 
 def with_noise(rows: pd.DataFrame, k: int) -> pd.DataFrame:
     """Others' counts as shown (core.cellkey): failures and their reporters with the key of the failure
-    reports, samples and theirs with the samples' key, all reporters with the key of all. Every k rule
-    below decides as on the exact counts (0 stays 0, under k is not moved, k or more stays so)."""
+    reports, samples and theirs with the samples' key, all reporters with the key of all. Every comparison
+    with k below comes out as on the exact counts (0 stays 0, under k is not moved, k or more stays so);
+    which equal part is hidden, and whether a total minus a part reaches k, are read from these figures."""
     out = rows.copy()
     keys = {"failures": "failure_key", "failure_reporters": "failure_key", "ok_samples": "ok_key",
             "ok_reporters": "ok_key", "reporters": "cell_key"}
     for name, key in keys.items():
         out[name] = perturbed(out[name].to_numpy(), out[key].to_numpy(), k)
+    # One line never contradicts itself: all its people at least those behind each figure, and no
+    # more people behind a figure than its reports.
+    out["failure_reporters"] = out[["failure_reporters", "failures"]].min(axis=1)
+    out["ok_reporters"] = out[["ok_reporters", "ok_samples"]].min(axis=1)
+    out["reporters"] = out[["reporters", "failure_reporters", "ok_reporters"]].max(axis=1)
     return out.drop(columns=["cell_key", "failure_key", "ok_key"])
 
 
@@ -147,7 +153,8 @@ def usable_parts(parts: pd.DataFrame, k: int) -> pd.DataFrame:
     k reporters, and per network, the parts left out never rest on fewer than k reporters together."""
     if parts.empty:
         return parts
-    parts = parts.reset_index(drop=True)
+    # The same order whoever asks: which of two equal parts is hidden must never depend on the asker.
+    parts = parts.sort_values(["network", "model_key"]).reset_index(drop=True)
     hidden = suppress(parts, ~_counts_usable(parts, k), _FIGURES, k, [["network"]])
     return parts[~hidden].reset_index(drop=True)
 

@@ -225,7 +225,7 @@ def write_export(agg: Aggregate, fmt: str, path: str | Path, *, now: datetime | 
 def inline_metadata(manifest: dict) -> dict:
     """The part of a manifest that travels inside a GeoJSON file or an API answer."""
     keep = ("dataset", "licence", "data_dictionary", "generated_at", "query", "period", "k_min_reporters",
-            "synthetic", "synthetic_note")
+            "suppression", "perturbation", "synthetic", "synthetic_note")
     return {key: manifest[key] for key in keep}
 
 

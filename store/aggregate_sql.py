@@ -106,7 +106,9 @@ rows AS (
            synthetic AS is_synthetic
     FROM shown
     UNION ALL
-    SELECT k.cell, k.network{k_b}, k.kind, {kind_reports_shown}, {kind_reporters_shown},
+    SELECT k.cell, k.network{k_b}, k.kind,
+           least({kind_reports_shown}, {s_failures_shown}),  -- a kind never above all its group's failures
+           least({kind_reporters_shown}, {s_failure_reporters_shown}),
            CASE WHEN s.ok_shown THEN s.ok_samples_shown END,
            CASE WHEN s.ok_shown THEN s.ok_reporters_shown END,
            CASE WHEN s.ok_shown THEN {s_failures_shown} + s.ok_samples_shown END,
@@ -137,6 +139,7 @@ def _noisy() -> dict[str, str]:
         "failures_shown": perturbed_sql("failures", "failure_key"),
         "failure_reporters_shown": perturbed_sql("failure_reporters", "failure_key"),
         "s_failures_shown": perturbed_sql("s.failures", "s.failure_key"),
+        "s_failure_reporters_shown": perturbed_sql("s.failure_reporters", "s.failure_key"),
         "kind_reports_shown": perturbed_sql("k.reports", "k.cell_key"),
         "kind_reporters_shown": perturbed_sql("k.reporters", "k.cell_key"),
     }

@@ -64,6 +64,7 @@ SELECT network, bucket, model_key,
        {cell_key_sql("sum(record_key) FILTER (WHERE kind = 'ok')")} AS ok_key
 FROM rows
 GROUP BY GROUPING SETS ((network), (network, bucket), (network, model_key))
+ORDER BY grouping_id, network, bucket, model_key  -- ties among parts are broken the same for every asker
 """
 
 

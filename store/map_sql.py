@@ -212,8 +212,9 @@ def _with_noise(frame: pd.DataFrame, k: int) -> pd.DataFrame:
     rest), and the reporters behind each with the same key as their count.
 
     A count that is 0 stays 0, one under k stays as it is and one of k or more stays at k or more,
-    so every k rule (which reads the reporters against k, and whether failures, samples or the rest
-    are 0) decides what it decides on the exact counts.
+    so every comparison with k (reporters against k; whether failures, samples or the rest are 0)
+    comes out as on the exact counts. Which of several smallest parts ``suppress`` hides is read
+    from these counts.
     """
     out = frame.copy()
     failures, samples = out["failures"].to_numpy(), out["samples"].to_numpy()

@@ -244,4 +244,43 @@ def test_my_reports_shows_others_with_the_same_noise(two_weeks):
     assert (exact.failures, exact.ok_samples, exact.reporters) == (32, 32, 17)  # 15 + 2 people of week 2
     assert shown.failures == perturbed(32, key("<> 'ok'"), K)
     assert shown.ok_samples == perturbed(32, key("= 'ok'"), K)
-    assert shown.reporters == perturbed(17, key("IS NOT NULL"), K)
+    # all the line's people: their own noise, never fewer than the people behind one of its figures
+    assert shown.reporters >= max(perturbed(17, key("IS NOT NULL"), K), shown.failure_reporters)
+    assert abs(shown.reporters - 17) <= MAX_NOISE and shown.failure_reporters <= shown.failures
+
+
+# --- invariants of the published rows, on the small demo city ---------------------------------
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_published_rows_never_contradict_themselves(demo_db, monkeypatch, k):
+    """Under the noise: no figure between 0 and k, reporters never above reports, a kind never above its
+    group's failures (possible with k = 3 before: a kind row's noise and its group's are unrelated),
+    observations = failures + samples, rates inside their intervals; and the answer says it is perturbed."""
+    from geo.aggregate import ExportQuery, build
+    from geo.export import describe, inline_metadata
+    from store.db import connect
+
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", str(k))
+    con = connect(demo_db, read_only=True)
+    cur = con.cursor()
+    try:
+        agg = build(cur, ExportQuery(res=8, by="hour"))
+        rows = pd.DataFrame(agg.records())
+        metadata = inline_metadata(describe(agg, generated_at=datetime.now(timezone.utc), rows=agg.rows))
+    finally:
+        cur.close()
+        con.close()
+    assert "cell-key noise" in metadata["perturbation"] and "at least" in metadata["suppression"]
+    for figure in ("reports", "reporters", "ok_samples", "ok_reporters"):
+        values = rows[figure].dropna()
+        assert ((values == 0) | (values >= k)).all(), figure
+    assert (rows["reporters"].dropna() <= rows["reports"].dropna()).all()
+    shown = rows[rows["kind"] == "all_failures"].dropna(subset=["observations"])  # a kind's: its group's
+    assert (shown["observations"] == shown["reports"] + shown["ok_samples"]).all()
+    rated = rows.dropna(subset=["failure_rate"])
+    assert ((rated["rate_low"] <= rated["failure_rate"]) & (rated["failure_rate"] <= rated["rate_high"])).all()
+    keys = ["h3_cell", "network", "hour"]
+    totals = rows[rows["kind"] == "all_failures"].set_index(keys)[["reports", "reporters"]]
+    kinds = rows[rows["kind"] != "all_failures"].join(totals, on=keys, rsuffix="_all")
+    assert len(kinds) > 10
+    assert (kinds["reports"] <= kinds["reports_all"]).all() and (kinds["reporters"] <= kinds["reporters_all"]).all()

@@ -459,3 +459,17 @@ def test_same_model_other_carriers_names_the_carriers_it_sums():
     assert (groups["model_other_networks"].failures, groups["model_other_networks"].ok_samples) == (3, 3)
     assert phone_groups(parts, networks, "LGU+", "", K) == ({"others_all_models": Line(16, 16, 16, 16),
                                                             "network_all_models": Line(3, 3, 3, 3)}, ())
+
+
+def test_equal_parts_are_hidden_the_same_whatever_the_row_order():
+    """Two of a carrier's parts tie (3 'all good' samples from 3 people each, as the noise can make
+    them): which one is hidden beside the small part must not follow the order the rows came in,
+    which differed between askers and let two askers see one part each (a CI run of the test above)."""
+    from evidence.compare import usable_parts
+
+    parts = pd.DataFrame([("LGU+", "b", 5, 3, 5, 3, 3), ("LGU+", "", 0, 2, 1, 0, 1), ("LGU+", "a", 0, 3, 3, 0, 3)],
+                         columns=["network", "model_key", "failures", "ok_samples", "reporters", "failure_reporters",
+                                  "ok_reporters"])
+    seen = {tuple(usable_parts(parts.iloc[list(order)], K)["model_key"])
+            for order in ((0, 1, 2), (2, 0, 1), (1, 2, 0), (2, 1, 0))}
+    assert len(seen) == 1 and len(next(iter(seen))) == 1

@@ -142,11 +142,12 @@ else:
     st.caption(tr(
         f"기간 {comparison.start:%Y-%m-%d}~{comparison.end:%Y-%m-%d}. (육각형, 시간대, 통신사) 칸마다 다른 제보자가 "
         f"{comparison.k:,}명 이상일 때만 셉니다. 제보는 스스로 보낸 것이라 실제 실패율이 아니며, 통신사마다 "
-        "가입자 수가 달라 제보자 수도 다릅니다. 실패 비율 = 장애 ÷ (장애 + '잘 됨' 표본).",
+        "가입자 수가 달라 제보자 수도 다릅니다. 실패 비율 = 장애 ÷ (장애 + '잘 됨' 표본). 다른 사람의 건수에는 "
+        "최대 ±2의 고정된 잡음이 더해져 있고, 내 제보는 정확합니다.",
         f"Period {comparison.start:%Y-%m-%d} to {comparison.end:%Y-%m-%d}. A (hexagon, hours, carrier) cell counts "
         f"only with at least {comparison.k:,} other reporters. Reports are volunteered, so these are not true "
         "failure rates, and carriers have different numbers of subscribers. Failure share = failures ÷ "
-        "(failures + 'all good' samples).",
+        "(failures + 'all good' samples). Others' counts carry a fixed noise of at most ±2; your own are exact.",
     ))
 
     st.subheader(tr("내 폰 문제일까, 망 문제일까?", "Is it my phone or the network?"))
