@@ -7,7 +7,7 @@ and the two-period subtraction of docs/SECURITY.md no longer exact.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -266,7 +266,7 @@ def test_published_rows_never_contradict_themselves(demo_db, monkeypatch, k):
     try:
         agg = build(cur, ExportQuery(res=8, by="hour"))
         rows = pd.DataFrame(agg.records())
-        metadata = inline_metadata(describe(agg, generated_at=datetime.now(timezone.utc), rows=agg.rows))
+        metadata = inline_metadata(describe(agg, generated_at=datetime.now(UTC), rows=agg.rows))
     finally:
         cur.close()
         con.close()
