@@ -92,8 +92,8 @@ if shown.synthetic:
                   "column and in the manifest."), icon="🧪")
 st.caption(tr(f"제보자가 {shown.k:,}명 미만인 수치는 빈 칸(None)으로 감추고, 그런 수치만 있는 행은 빼고 내보냅니다. "
               "시간대 집계는 끝난 주(월~일) 단위로, 날짜 집계는 끝난 날까지만 냅니다. 장애율은 '정상' 표본이 "
-              "있는 곳에서만 95% 신뢰구간과 함께 냅니다. 적은 사람을 가려내지 못하도록 건수에는 최대 ±2의 고정된 잡음이 "
-              "더해지며(같은 제보는 언제나 같은 값), 장애율은 그 건수로 계산합니다.",
+              "있는 곳에서만 95% 신뢰구간과 함께 냅니다. 적은 사람을 가려내지 못하도록 건수에는 "
+              "최대 ±2의 고정된 잡음이 더해지며(같은 제보는 언제나 같은 값), 장애율은 그 건수로 계산합니다.",
               f"Figures from fewer than {shown.k:,} distinct reporters are left empty (None), and rows with nothing "
               "else are left out. Hour buckets cover whole weeks (Mon-Sun) that have ended; dates end yesterday. "
               "Failure rates, with a 95% interval, exist only where 'all good' samples were reported. Counts carry a "
