@@ -311,7 +311,8 @@ def worst_places(cur, q: MapQuery, *, per_carrier: int = 10) -> tuple[pd.DataFra
     ranked["station"] = [p["station"].name for p in places]
     ranked["station_m"] = [round(p["station_m"]) for p in places]
     hidden = ~ranked["counts_shown"].astype(bool)
-    ranked.loc[hidden, ["observed", "failures", "reports"]] = np.nan
+    # the estimate too: from exact counts under k it decodes to them (as in the map's hover)
+    ranked.loc[hidden, ["estimate", "low", "high", "observed", "failures", "reports"]] = np.nan
     columns = ["network", "rank", "cell_id", "gu_ko", "gu_en", "dong_ko", "dong_en", "station", "station_m",
                "estimate", "low", "high", "observed", "failures", "reports", "reporters"]
     return ranked[columns].reset_index(drop=True), measure

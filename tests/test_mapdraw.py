@@ -155,3 +155,19 @@ def test_zoom_is_bounded_without_tiles():
     html = _html(_view())
     assert '"minZoom": 8' in html and '"maxZoom": 17' in html
     assert re.search(r'"maxBounds": \[\s*\[\s*36\.4,\s*125\.74,\s*\],\s*\[\s*38\.72,\s*128\.21,', html)
+
+
+def test_a_hex_whose_counts_are_hidden_shows_no_estimate_either():
+    """Counts under k carry no noise, so an estimate and its interval would decode to them: the hover
+    of such a hex shows only its colour class (docs/SECURITY.md)."""
+    from types import SimpleNamespace
+
+    from ui.mapdraw import tooltip_columns
+
+    frame = pd.DataFrame({"gu_ko": ["중구", "중구"], "gu_en": ["Jung-gu", "Jung-gu"],
+                          "cell_id": ["8830e1d8c1fffff", "8830e1d8c3fffff"], "estimate": [0.11, 0.12],
+                          "low": [0.03, 0.05], "high": [0.23, 0.2], "failures": [9, 2], "reports": [80, 15],
+                          "counts_shown": [True, False], "cls": [2, 3]})
+    columns = tooltip_columns(SimpleNamespace(frame=frame, measure=RATE), "en")
+    assert columns["v"][0].startswith("11.0%") and columns["n"][0] == "9 / 80"
+    assert columns["v"][1] == "–" and columns["n"][1] == "–"

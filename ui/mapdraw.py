@@ -184,6 +184,11 @@ def tooltip_columns(view: HexView, lang: str) -> dict[str, list[str]]:
     def _only_shown(values) -> list[str]:
         return [v if ok else "–" for v, ok in zip(values, shown, strict=True)]
 
+    # The estimate and its interval too: counts under k carry no noise, so with the prior (fitted from
+    # the hexes whose counts are shown) an estimate decodes to its exact small counts. Only the colour
+    # class (one of six bands) stays (docs/SECURITY.md, "Estimates of hexes whose counts are hidden").
+    out["v"] = _only_shown(out["v"])
+
     if m == RATIO:
         if view.ratio_of == RATE:
             out["own"] = _only_shown([format_value(x, RATE) for x in f["observed"]])
