@@ -129,17 +129,22 @@ def test_two_periods_no_longer_subtract_to_the_small_week(con, monkeypatch):
     by the two rows' unrelated noise: over many such hexes (different people each time) the
     subtraction misses the true count most of the time and the misses spread both ways."""
     monkeypatch.setenv("DROPMAP_MIN_REPORTERS", str(K))
-    misses = []
-    for trial in range(30):
-        con.execute("DELETE FROM reports")
-        _load(con, _week_rows(WEEK1, range(20), f"A{trial:03d}", per_person=2)
-              + _week_rows(WEEK2, range(20, 22), f"B{trial:03d}"))
-        both = _hall_row(con, WEEK1, WEEK2 + timedelta(days=6))["reports"]
-        first = _hall_row(con, WEEK1, WEEK1 + timedelta(days=6))["reports"]
-        misses.append(both - first - 2)
+    misses = _subtraction_misses(con, lambda since, until: _hall_row(con, since, until)["reports"], "A")
     assert sum(m != 0 for m in misses) >= 15
     assert min(misses) < 0 < max(misses)
     assert max(abs(m) for m in misses) <= 2 * MAX_NOISE
+
+
+def _subtraction_misses(con, failures, prefix: str, trials: int = 30) -> list[int]:
+    """Weeks 1-2 minus week 1 of ``failures(since, until)``, less week 2's true 2 failures, in
+    ``trials`` towns of 20 people in week 1 and 2 others in week 2 (new people each time)."""
+    misses = []
+    for trial in range(trials):
+        con.execute("DELETE FROM reports")
+        _load(con, _week_rows(WEEK1, range(20), f"{prefix}{trial:03d}", per_person=2)
+              + _week_rows(WEEK2, range(20, 22), f"{prefix}{trial + 500:03d}"))
+        misses.append(failures(WEEK1, WEEK2 + timedelta(days=6)) - failures(WEEK1, WEEK1 + timedelta(days=6)) - 2)
+    return misses
 
 
 def test_another_site_secret_gives_other_noise(tmp_path, monkeypatch):
@@ -202,14 +207,7 @@ def test_the_map_counts_carry_the_same_noise_as_the_downloads(two_weeks):
 
 def test_two_map_periods_no_longer_subtract_to_the_small_week(con, monkeypatch):
     monkeypatch.setenv("DROPMAP_MIN_REPORTERS", str(K))
-    misses = []
-    for trial in range(30):
-        con.execute("DELETE FROM reports")
-        _load(con, _week_rows(WEEK1, range(20), f"M{trial:03d}", per_person=2)
-              + _week_rows(WEEK2, range(20, 22), f"N{trial:03d}"))
-        both = _map_counts(con, WEEK1, WEEK2 + timedelta(days=6))["failures"]
-        first = _map_counts(con, WEEK1, WEEK1 + timedelta(days=6))["failures"]
-        misses.append(both - first - 2)
+    misses = _subtraction_misses(con, lambda since, until: _map_counts(con, since, until)["failures"], "M")
     assert sum(m != 0 for m in misses) >= 15
     assert min(misses) < 0 < max(misses)
 
