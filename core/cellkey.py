@@ -50,8 +50,10 @@ def perturbed(figure, key, k: int):
     return figure + np.floor(key * (2 * h + 1) / KEY_MODULUS).astype(np.int64) - h
 
 
-def cell_key(source_ids, counts=None) -> int:
-    """The cell key of reports from ``source_ids`` (``counts``: reports of each; one each by default)."""
-    ids = np.asarray(source_ids, dtype=np.uint64)
-    counts = np.ones(len(ids), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
-    return int(sum(int(i >> np.uint64(32)) * int(c) for i, c in zip(ids, counts, strict=True)) % KEY_MODULUS)
+def with_noise(frame, keys: dict[str, str], k: int):
+    """A copy of ``frame`` with each figure column perturbed by its key column (``keys``: figure ->
+    key column); the key columns are dropped."""
+    out = frame.copy()
+    for figure, key in keys.items():
+        out[figure] = perturbed(out[figure].to_numpy(), out[key].to_numpy(), k)
+    return out.drop(columns=sorted(set(keys.values())))

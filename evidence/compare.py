@@ -31,7 +31,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from core.cellkey import perturbed
+from core.cellkey import with_noise
 from core.city import load_city
 from evidence.mine import failures_of, main_model, main_network, model_key, reporter_of
 from evidence.stats import higher_rate_p_value, wilson_interval
@@ -98,7 +98,7 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
     start, end = max(start, pd.Timestamp(first)), min(end, pd.Timestamp(last) + pd.Timedelta(microseconds=1))
     tz = load_city().tz  # shown as Seoul dates
     start, end = start.tz_convert(tz), end.tz_convert(tz)
-    rows = with_noise(evidence_sql.nearby_groups(cur, me=reporter_of(code), units=units, start=start.to_pydatetime(),
+    rows = _with_noise(evidence_sql.nearby_groups(cur, me=reporter_of(code), units=units, start=start.to_pydatetime(),
                                          end=end.to_pydatetime(), k=k), k)
     result = Comparison(network=network, model=model, hexes=units["h3_r8"].nunique(),
                         buckets=sorted(int(b) for b in units["bucket"].unique()), start=start, end=end, k=k)
@@ -116,22 +116,19 @@ def compare_nearby(cur, code: str, mine: pd.DataFrame, *, k: int | None = None) 
     return result
 
 
-def with_noise(rows: pd.DataFrame, k: int) -> pd.DataFrame:
+def _with_noise(rows: pd.DataFrame, k: int) -> pd.DataFrame:
     """Others' counts as shown (core.cellkey): failures and their reporters with the key of the failure
     reports, samples and theirs with the samples' key, all reporters with the key of all. Every comparison
     with k below comes out as on the exact counts (0 stays 0, under k is not moved, k or more stays so);
     which equal part is hidden, and whether a total minus a part reaches k, are read from these figures."""
-    out = rows.copy()
-    keys = {"failures": "failure_key", "failure_reporters": "failure_key", "ok_samples": "ok_key",
-            "ok_reporters": "ok_key", "reporters": "cell_key"}
-    for name, key in keys.items():
-        out[name] = perturbed(out[name].to_numpy(), out[key].to_numpy(), k)
+    out = with_noise(rows, {"failures": "failure_key", "failure_reporters": "failure_key", "ok_samples": "ok_key",
+                            "ok_reporters": "ok_key", "reporters": "cell_key"}, k)
     # One line never contradicts itself: all its people at least those behind each figure, and no
     # more people behind a figure than its reports.
     out["failure_reporters"] = out[["failure_reporters", "failures"]].min(axis=1)
     out["ok_reporters"] = out[["ok_reporters", "ok_samples"]].min(axis=1)
     out["reporters"] = out[["reporters", "failure_reporters", "ok_reporters"]].max(axis=1)
-    return out.drop(columns=["cell_key", "failure_key", "ok_key"])
+    return out
 
 
 def _line(r) -> Line:

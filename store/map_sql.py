@@ -45,7 +45,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core.cellkey import KEY_MODULUS, cell_key_sql, perturbed, record_key_sql
+from core.cellkey import KEY_MODULUS, cell_key_sql, perturbed, record_key_sql, with_noise
 from core.cells import column_for
 from core.city import load_city
 from store.filters import PUBLIC_STATUS, ReportFilter
@@ -283,10 +283,7 @@ def cell_devices(cur, res: int, cell: int, flt: ReportFilter, *, min_reporters: 
 
 def failures_with_noise(frame: pd.DataFrame, k: int) -> pd.DataFrame:
     """``failures`` and their ``reporters`` as published (core.cellkey), from the frame's ``cell_key``."""
-    out = frame.copy()
-    for name in ("failures", "reporters"):
-        out[name] = perturbed(out[name].to_numpy(), out["cell_key"].to_numpy(), k)
-    return out.drop(columns="cell_key")
+    return with_noise(frame, {"failures": "cell_key", "reporters": "cell_key"}, k)
 
 
 def data_period(cur) -> tuple[date | None, date | None]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.cellkey import MAX_NOISE, cell_key, perturbed
+from core.cellkey import KEY_MODULUS, MAX_NOISE, perturbed
 
 K = 5
 SEOUL = timezone(timedelta(hours=9))
@@ -45,6 +45,18 @@ def test_a_larger_figure_never_comes_out_smaller_under_one_key():
         for large in range(small, small + 8):
             assert (perturbed(np.full(len(keys), large), keys, K)
                     >= perturbed(np.full(len(keys), small), keys, K)).all()
+
+
+def cell_key(source_ids, counts=None) -> int:
+    """The cell key written plainly: the high 32 bits of each report's source_id, summed mod 2^32."""
+    counts = [1] * len(source_ids) if counts is None else counts
+    return sum((int(i) >> 32) * int(c) for i, c in zip(source_ids, counts, strict=True)) % KEY_MODULUS
+
+
+def key_of(con, where: str) -> int:
+    """The cell key of the stored reports ``where`` selects, from the stored source_ids."""
+    sources = con.execute(f"SELECT source_id, count(*) FROM reports WHERE {where} GROUP BY ALL").fetchall()
+    return cell_key([s for s, _ in sources], [n for _, n in sources])
 
 
 def test_the_cell_key_is_the_sum_of_record_keys_with_their_reports():
@@ -107,9 +119,7 @@ def _hall_row(con, since: date, until: date, *, exact: bool = False) -> dict:
 
 
 def test_figures_carry_the_noise_of_their_reports_keys(two_weeks):
-    sources = two_weeks.execute("SELECT source_id, count(*) FROM reports WHERE kind <> 'ok' "
-                                "AND observed_at < '2021-10-11' GROUP BY ALL").fetchall()
-    key = cell_key([s for s, _ in sources], [n for _, n in sources])
+    key = key_of(two_weeks, "kind <> 'ok' AND observed_at < '2021-10-11'")
     exact = _hall_row(two_weeks, WEEK1, WEEK1 + timedelta(days=6), exact=True)
     shown = _hall_row(two_weeks, WEEK1, WEEK1 + timedelta(days=6))
     assert (exact["reports"], exact["reporters"]) == (80, 40)
@@ -192,9 +202,7 @@ def test_the_map_counts_carry_the_same_noise_as_the_downloads(two_weeks):
     exact, shown = _map_counts(two_weeks, WEEK1, until, exact=True), _map_counts(two_weeks, WEEK1, until)
     assert (exact["failures"], exact["samples"], exact["reports"]) == (80, 80, 160)
     def key(kind: str) -> int:
-        sources = two_weeks.execute(f"SELECT source_id, count(*) FROM reports WHERE observed_at < '2021-10-11' "
-                                    f"AND kind {kind} GROUP BY ALL").fetchall()
-        return cell_key([s for s, _ in sources], [n for _, n in sources])
+        return key_of(two_weeks, f"observed_at < '2021-10-11' AND kind {kind}")
 
     assert shown["failures"] == perturbed(80, key("<> 'ok'"), K)
     assert shown["samples"] == perturbed(80, key("= 'ok'"), K)
@@ -232,12 +240,9 @@ def test_my_reports_shows_others_with_the_same_noise(two_weeks):
         core.cellkey.MAX_NOISE = saved
     shown = compare_nearby(two_weeks, code, mine, k=K).networks["KT"]
 
-    def key(kind: str) -> int:
-        sources = two_weeks.execute(
-            "SELECT source_id, count(*) FROM reports WHERE hour(timezone('Asia/Seoul', observed_at)) // 4 = 2 "
-            f"AND kind {kind} AND NOT (kind <> 'ok' AND observed_at = "
-            "'2021-10-05 10:30:00+09') GROUP BY ALL").fetchall()
-        return cell_key([s for s, _ in sources], [n for _, n in sources])
+    def key(kind: str) -> int:  # the others in bucket 2 (08-12 h), my own report left out
+        return key_of(two_weeks, "hour(timezone('Asia/Seoul', observed_at)) // 4 = 2 AND kind "
+                      f"{kind} AND NOT (kind <> 'ok' AND observed_at = '2021-10-05 10:30:00+09')")
 
     assert (exact.failures, exact.ok_samples, exact.reporters) == (32, 32, 17)  # 15 + 2 people of week 2
     assert shown.failures == perturbed(32, key("<> 'ok'"), K)
