@@ -171,3 +171,4 @@ def test_a_hex_whose_counts_are_hidden_shows_no_estimate_either():
     columns = tooltip_columns(SimpleNamespace(frame=frame, measure=RATE), "en")
     assert columns["v"][0].startswith("11.0%") and columns["n"][0] == "9 / 80"
     assert columns["v"][1] == "–" and columns["n"][1] == "–"
+    assert columns["note"] == ["", "fewer than k people behind the counts: colour only"]  # says why

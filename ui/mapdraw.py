@@ -201,7 +201,10 @@ def tooltip_columns(view: HexView, lang: str) -> dict[str, list[str]]:
     elif m == RATE:
         out["n"] = _only_shown(list(failures + " / " + f["reports"].astype("int64").astype(str)))
         grey = escape(_t(lang, "제보가 적어 판단 보류", "too few reports to rate"))
-        out["note"] = [grey if c == GREY else "" for c in f["cls"]]
+        k = getattr(view, "k", None) or "k"
+        few = escape(_t(lang, f"건수 뒤 제보자 {k}명 미만: 색만 표시",
+                        f"fewer than {k} people behind the counts: colour only"))
+        out["note"] = [grey if c == GREY else ("" if ok else few) for c, ok in zip(f["cls"], shown, strict=True)]
     else:
         out["n"] = list(failures)
         out["note"] = [""] * len(f)
