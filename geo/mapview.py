@@ -136,7 +136,8 @@ def counts_for_view(cur, q: MapQuery, res: int, *, carrier: bool = True,
     else:
         counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=split, sources=True)
         measure, why = choose_measure(q.measure, own(counts), k)
-        if measure == DENSITY and (q.kinds or own(counts)["samples"].sum() > 0):
+        # every carrier of the frame, not only the one shown: the others' counts decide its residual rule
+        if measure == DENSITY and (q.kinds or counts["samples"].sum() > 0):
             counts = map_sql.hex_counts(cur, res, flt, k=k, by_network=split, of_failures=True)
     counts = with_counts_shown(counts, measure, k)
     if one_carrier:

@@ -422,6 +422,28 @@ def test_the_town_hypothesis_found_keeps_its_small_group_hidden(monkeypatch):
         data=FOUND_MAP_TOWN, hours=None, measure="rate", kinds=())
 
 
+# A second town it found: at 18 h SKT has no "all good" sample, so SKT's own map falls back to a
+# density, while KT's failures (2 people) sit beside its samples (5 people). The density kept the
+# counts read for a rate, whose "reporters" of KT are everyone behind its reports, so KT's failures
+# looked publishable, SKT's were shown, and the all-carrier total (a rate) minus SKT's gave KT's.
+# A density now counts every carrier of the frame again over failures alone when any has samples.
+FOUND_DENSITY_TOWN = {atom: {} for atom in MAP_ATOMS} | {
+    ("KT", 18, "dropped_call"): {0: 1, 2: 1}, ("KT", 18, "ok"): {0: 1, 3: 2, 1: 2, 4: 2},
+    ("SKT", 18, "no_data"): {1: 2, 2: 1, 5: 2}, ("KT", 18, "no_data"): {2: 1},
+    ("KT", 8, "dropped_call"): {0: 1, 2: 1}, ("KT", 8, "ok"): {5: 1, 1: 2, 3: 2, 4: 1}, ("KT", 8, "no_data"): {4: 2},
+    ("SKT", 8, "dropped_call"): {3: 1, 1: 2, 0: 2, 5: 1}, ("SKT", 18, "dropped_call"): {2: 1, 0: 1},
+    ("SKT", 8, "ok"): {1: 2, 3: 1, 5: 2, 2: 1},
+}
+
+
+def test_a_carrier_drawn_as_a_density_keeps_its_neighbours_small_group_hidden(monkeypatch):
+    import test_no_differencing as this
+
+    monkeypatch.setattr(this, "note", lambda *args, **kwargs: None)
+    test_map_and_hex_detail_never_show_a_count_of_fewer_than_k.hypothesis.inner_test(
+        data=FOUND_DENSITY_TOWN, hours=(18,), measure="rate", kinds=())
+
+
 # Counts that read alike (the My reports test above): ('KT', 'a') and ('SKT', 'a') each hold 3
 # failures and 3 "all good" samples, but KT's samples come from 2 people, so only SKT's part is
 # used. A reader who cannot tell which carrier "same model, other carriers" sums might take KT's;
