@@ -257,21 +257,29 @@ def bench_queries(path: Path, repeat: int) -> None:
     rows = cur.execute("SELECT count(*) FROM reports").fetchone()[0]
     print(f"\nreports in the bench database: {rows:,}")
     print(f"{'view':40} {'baseline':>9} {'lean':>7} {'ours p50':>9} {'ours p95':>9} {'ours/base':>9} "
-          f"{'ours/lean':>9} {'hexes':>6}")
+          f"{'ours/lean':>9} {'hexes':>6} {'alone p50':>9} {'alone p95':>9}")
     for name, query, sql in _views():
-        view_fn = mapview.compare_view if query.mode == "compare" else mapview.level_view
-        runs = _interleaved({
+        compare = query.mode == "compare"
+        view_fn = mapview.compare_view if compare else mapview.level_view
+        fns = {
             "base": lambda sql=sql: cur.execute(sql).fetchall(),
             "lean": lambda sql=_lean_sql(sql): cur.execute(sql).fetchall(),
             "ours": lambda q=query, f=view_fn: f(cur, q),
-        }, repeat, every={"base": 3})
+        }
+        if not compare:  # the same view with each hex alone (no neighbours): the estimate before pooling
+            fns["alone"] = lambda q=query: mapview.level_view(cur, q, pooled=False)
+        runs = _interleaved(fns, repeat, every={"base": 3})
         base, lean, ours = statistics.median(runs["base"]), statistics.median(runs["lean"]), runs["ours"]
         hexes = len(view_fn(cur, query).frame)
         p50 = statistics.median(ours)
+        alone = (f"{statistics.median(runs['alone']):6.0f} ms {_p95(runs['alone']):6.0f} ms" if "alone" in runs
+                 else f"{'-':>9} {'-':>9}")
         print(f"{name:40} {base:6.0f} ms {lean:4.0f} ms {p50:6.0f} ms {_p95(ours):6.0f} ms {p50 / base:9.2f} "
-              f"{p50 / lean:9.2f} {hexes:6d}")
+              f"{p50 / lean:9.2f} {hexes:6d} {alone}")
     print("baseline: one hand-written GROUP BY with count(DISTINCT reporter) and HAVING >= 5 (exact privacy);\n"
-          "lean: the same GROUP BY without any reporter count (not privacy-safe; a floor).")
+          "lean: the same GROUP BY without any reporter count (not privacy-safe; a floor);\n"
+          "alone: the same view with each hex's estimate alone (geo.mapview.level_view(pooled=False)), "
+          "the estimate before neighbours were pooled (geo.spatial).")
     view = mapview.level_view(cur, _views()[0][1])
     started = time.perf_counter()
     html = mapdraw.map_html(mapdraw.build_map(view, lang="ko", center=(37.5665, 126.978), zoom=11))

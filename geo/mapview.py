@@ -26,7 +26,7 @@ import pandas as pd
 
 from core.cells import cell_to_str, latlngs_to_cells
 from core.vocab import NETWORKS
-from geo import stats
+from geo import spatial, stats
 from geo.mapquery import MAP_RESOLUTIONS, MapQuery
 from geo.places import cells_to_district_codes, district_by_code, place_of
 from geo.privacy import hidden_counts, min_reporters
@@ -158,18 +158,31 @@ def with_counts_shown(counts: pd.DataFrame, measure: str, k: int) -> pd.DataFram
     return out
 
 
-def estimate(counts: pd.DataFrame, measure: str, hours: float, k: int) -> tuple[pd.DataFrame, object]:
+def estimate(counts: pd.DataFrame, measure: str, hours: float, k: int, *,
+             pooled: bool = True) -> tuple[pd.DataFrame, object]:
     """The publishable hexes with shrunk estimates (estimate, low, high) and observed values, and the prior.
 
     The prior is fitted to every hex of the view (hidden ones included: it is
-    two numbers, not a published cell); posteriors are computed for the hexes
-    that will be shown.
+    a few numbers, not a published cell); posteriors are computed for the hexes
+    that will be shown. A rate borrows from neighbouring hexes (geo.spatial) as
+    far as the view's data support, unless ``pooled`` is False (each hex alone);
+    only neighbours whose counts are shown lend.
     """
     out = counts.copy()
     if measure == RATE:
-        prior = stats.fit_beta_prior(out["failures"], out["reports"])
+        if pooled:
+            ring = spatial.ring_matrix(out["cell"])
+            lends = (out["reporters"] >= k) & out.get("counts_shown", False)
+            prior, out["_signal"] = spatial.fit(out["failures"], out["reports"], ring, lends)
+        else:
+            prior = stats.fit_beta_prior(out["failures"], out["reports"])
         out = publishable(out, measure, k)
-        est = stats.shrink_rates(out["failures"], out["reports"], prior)
+        if pooled:
+            # intervals only where they are shown: with the counts (ui.mapdraw, worst_places)
+            est = spatial.shrink(out["failures"], out["reports"], out.pop("_signal"), prior,
+                                 intervals=out["counts_shown"] if "counts_shown" in out else None)
+        else:
+            est = stats.shrink_rates(out["failures"], out["reports"], prior)
         out["observed"] = out["failures"] / out["reports"].where(out["reports"] > 0)
         out["uncertain"] = (out["reports"] < MIN_ATTEMPTS_TO_RATE) | (out["samples"] == 0)
     else:
@@ -212,14 +225,14 @@ def _with_places(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def level_view(cur, q: MapQuery, *, breaks: tuple[float, ...] | None = None) -> HexView:
-    """The failure level per hex for the query's carrier (or all carriers)."""
+def level_view(cur, q: MapQuery, *, breaks: tuple[float, ...] | None = None, pooled: bool = True) -> HexView:
+    """The failure level per hex for the query's carrier (or all carriers); ``pooled``: see ``estimate``."""
     k = min_reporters()
     res, notes = q.res, []
     hours = observation_hours(cur, q)
     while True:
         counts, measure, why = counts_for_view(cur, q, res)
-        shown, prior = estimate(counts, measure, hours, k)
+        shown, prior = estimate(counts, measure, hours, k, pooled=pooled)
         if len(shown) <= MAX_HEXES or res == min(MAP_RESOLUTIONS):
             break
         res -= 1
@@ -276,7 +289,7 @@ def compare_view(cur, q: MapQuery) -> HexView:
                    ratio_of=measure, focus=focus, hours_observed=observation_hours(cur, q))
 
 
-def carrier_estimates(cur, q: MapQuery) -> tuple[pd.DataFrame, str]:
+def carrier_estimates(cur, q: MapQuery, *, pooled: bool = True) -> tuple[pd.DataFrame, str]:
     """Shrunk estimates per (hex, carrier), each carrier with its own prior; publishable groups only."""
     k = min_reporters()
     counts, measure, _ = counts_for_view(cur, q, q.res, by_network=True)
@@ -285,7 +298,7 @@ def carrier_estimates(cur, q: MapQuery) -> tuple[pd.DataFrame, str]:
     for network in NETWORKS:
         group = counts[counts["network"] == network]
         if len(group):
-            parts.append(estimate(group.reset_index(drop=True), measure, hours, k)[0])
+            parts.append(estimate(group.reset_index(drop=True), measure, hours, k, pooled=pooled)[0])
     if not parts:
         return pd.DataFrame(columns=["cell", "network", "estimate", "low", "high", "failures", "reports"]), measure
     return pd.concat(parts, ignore_index=True), measure
@@ -317,3 +330,29 @@ def worst_places(cur, q: MapQuery, *, per_carrier: int = 10) -> tuple[pd.DataFra
     columns = ["network", "rank", "cell_id", "gu_ko", "gu_en", "dong_ko", "dong_en", "station", "station_m",
                "estimate", "low", "high", "observed", "failures", "reports", "reporters"]
     return ranked[columns].reset_index(drop=True), measure
+
+
+def pooling_picture(cur, q: MapQuery) -> tuple[pd.DataFrame, dict[str, spatial.PooledPrior]]:
+    """What borrowing from neighbours does to one view, for the methodology page.
+
+    Per carrier, the hexes whose counts are shown (observed rates are counts in disguise) and that are
+    not grey: the raw observed rate, each hex's estimate alone (the same model without neighbours) and
+    the map's estimate; and each carrier's fitted model. Empty for densities (not pooled).
+    """
+    k = min_reporters()
+    counts, measure, _ = counts_for_view(cur, q, q.res, by_network=True)
+    parts, priors = [], {}
+    if measure == RATE:
+        for network in NETWORKS:
+            group = counts[counts["network"] == network].reset_index(drop=True)
+            if group.empty:
+                continue
+            shown, prior = estimate(group, measure, 0.0, k)
+            keep = shown["counts_shown"].astype(bool) & ~shown["uncertain"].astype(bool)
+            shown = shown[keep].reset_index(drop=True)
+            shown["alone"] = spatial.each_alone(shown["failures"], shown["reports"], prior,
+                                                intervals=np.zeros(len(shown), dtype=bool)).mean
+            parts.append(shown[["network", "cell", "observed", "alone", "estimate", "reports"]])
+            priors[network] = prior
+    columns = ["network", "cell", "observed", "alone", "estimate", "reports"]
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)), priors

@@ -2,15 +2,65 @@
 
 from __future__ import annotations
 
+import altair as alt
+import numpy as np
 import streamlit as st
 
 from core import settings
+from geo import mapview
+from geo.mapquery import MapQuery
 from geo.mapview import MAX_HEXES, MIN_ATTEMPTS_TO_RATE, SAMPLED_SHARE
 from geo.privacy import min_reporters
+from store import map_sql
 from store.summary import demo_share
-from ui.common import read, tr
+from ui import map_period
+from ui.common import lang, read, tr
+from ui.map_charts import carrier_name
 
 k = min_reporters()
+
+
+@st.cache_data(ttl=settings.get_int("DROPMAP_CACHE_SECONDS"), show_spinner=False)
+def _pooling(db: str, since, until):
+    return read(mapview.pooling_picture, MapQuery(res=8, since=since, until=until))
+
+
+def _pooling_figure() -> None:
+    """Raw rates against the map's estimate on the map's opening view (res 8), one dot per hex."""
+    first, last = read(map_sql.data_period)
+    if first is None:
+        return
+    since, until = map_period.recent(first, last)
+    frame, priors = _pooling(str(settings.db_path()), since, until)
+    if frame.empty:
+        st.caption(tr("이 보기에는 비율이 없어(‘정상’ 표본 부족) 그림을 그릴 수 없습니다.",
+                      "This view has no rates (too few 'all good' samples), so there is no picture."))
+        return
+    moved = frame["estimate"] - frame["alone"]
+    frame = frame.assign(
+        carrier=[carrier_name(n, lang()) for n in frame["network"]],
+        borrowed=np.where(moved > 0.002, tr("이웃 덕에 올라감", "raised by neighbours"),
+                          np.where(moved < -0.002, tr("이웃 덕에 내려감", "lowered by neighbours"),
+                                   tr("자기 자료 그대로", "its own data"))))
+    chart = alt.Chart(frame).mark_circle(size=18, opacity=0.6).encode(
+        x=alt.X("observed:Q", title=tr("관측 장애 비율 (제보 그대로)", "Observed failure rate (raw)"),
+                axis=alt.Axis(format="%")),
+        y=alt.Y("estimate:Q", title=tr("지도의 값 (보정·이웃 반영)", "The map's estimate (shrunk, pooled)"),
+                axis=alt.Axis(format="%")),
+        color=alt.Color("borrowed:N", title=None, legend=alt.Legend(orient="bottom")),
+        column=alt.Column("carrier:N", title=None),
+        tooltip=[alt.Tooltip("observed:Q", format=".1%"), alt.Tooltip("alone:Q", format=".1%"),
+                 alt.Tooltip("estimate:Q", format=".1%"), alt.Tooltip("reports:Q")],
+    ).properties(width=220, height=220)
+    st.altair_chart(chart)
+    attraction = ", ".join(f"{carrier_name(n, lang())} {p.attraction:.1f}" for n, p in priors.items())
+    st.caption(tr(
+        f"지도가 처음 여는 보기(최근 13주, 해상도 8)의 육각형 하나가 점 하나입니다(수치가 공개된, 회색이 아닌 곳). "
+        f"대각선에서 멀수록 보정이 크게 움직인 곳입니다. 지금 자료에서 맞춘 끌림: {attraction}.",
+        f"One dot per hex of the map's opening view (the last 13 weeks, resolution 8; hexes whose counts are "
+        f"shown, not grey). The further from the diagonal, the more the estimate moved. The attraction fitted "
+        f"to the data now: {attraction}.",
+    ))
 
 st.title(tr("방법론: 지도를 읽는 법", "Methodology: how to read the map"))
 st.caption(tr("자세한 내용은 저장소의 docs/METHODOLOGY.md에 있습니다.",
@@ -62,9 +112,10 @@ st.header(tr("3. 적은 수의 제보 다루기", "3. Small counts"))
 st.markdown(tr(
     "제보 두 건이 모두 장애인 육각형의 관측 비율은 100%이지만, 이것만으로 서울에서 가장 나쁜 곳이라 할 수는 없습니다. "
     "그래서 **경험적 베이즈 축소**를 씁니다.\n"
-    "- 비율: 베타-이항 모형. 같은 보기의 모든 육각형에 맞춘 사전분포 Beta(α, β)를 최대가능도로 추정하고, "
-    "각 육각형의 값은 (장애 + α) ÷ (전체 + α + β)입니다. 제보가 적은 곳은 서울 전체의 보통 수준 쪽으로 당겨지고, "
-    "많은 곳은 자기 값을 거의 그대로 유지합니다.\n"
+    "- 비율: 두 수준의 베타-이항 모형. 육각형마다 '보통'이거나 '약함'이라고 보고, 두 수준(각각의 평균 비율과 "
+    "퍼짐)과 약한 곳의 비중을 같은 보기의 모든 육각형에 최대가능도로 맞춥니다. 각 육각형의 값은 자기 제보로 본 "
+    "사후 평균입니다. 제보가 적은 곳은 보통 수준 쪽으로 당겨지고, 많은 곳은 자기 값을 거의 그대로 유지합니다. "
+    "이웃 육각형의 증거를 얼마나 빌릴지는 4절에 있습니다.\n"
     "- 밀도: 감마-푸아송 모형으로 같은 방식.\n"
     "- 모든 값에는 **95% 구간**(사후분포의 2.5%–97.5%)이 함께 나옵니다(마우스를 올리면 보임).\n"
     f"- 제보가 {MIN_ATTEMPTS_TO_RATE:,}건 미만이거나 '정상' 표본이 하나도 없는 육각형은 **회색**(판단 보류)으로 그리고 "
@@ -73,9 +124,11 @@ st.markdown(tr(
     "시간대를 고르면 하루 전체 기준의 구간을 그대로 써서, 24시간 재생 때 하루의 리듬이 보이게 했습니다.",
     "A hex with two reports, both failures, has an observed rate of 100 %, yet that alone does not make it the "
     "worst place in Seoul. The map therefore uses **empirical-Bayes shrinkage**:\n"
-    "- Rates: a beta-binomial model. A prior Beta(α, β) is fitted by maximum likelihood to all hexes of the same "
-    "view, and each hex shows (failures + α) ÷ (reports + α + β). Hexes with few reports are pulled towards the "
-    "city's typical level; hexes with many keep nearly their own value.\n"
+    "- Rates: a beta-binomial model with two levels. Each hex is taken to be 'ordinary' or 'weak'; the two levels "
+    "(their mean rates and spread) and the share of weak hexes are fitted by maximum likelihood to all hexes of "
+    "the same view, and each hex shows its posterior mean rate. Hexes with few reports are pulled towards the "
+    "typical level; hexes with many keep nearly their own value. How far a hex borrows from its neighbours is "
+    "section 4.\n"
     "- Densities: the same with a gamma-Poisson model.\n"
     "- Every value comes with a **95 % interval** (2.5 %–97.5 % of the posterior), shown on hover.\n"
     f"- Hexes with fewer than {MIN_ATTEMPTS_TO_RATE:,} reports, or no 'all good' sample at all, are drawn **grey** "
@@ -85,7 +138,41 @@ st.markdown(tr(
     "kept, so playing through the 24 hours shows the daily rhythm.",
 ))
 
-st.header(tr("4. 통신사 비교", "4. Comparing carriers"))
+st.header(tr("4. 이웃과 함께 약한 곳", "4. Weak places that span neighbours"))
+st.markdown(tr(
+    "약한 곳은 기지국 하나의 영역, 터널, 능선, 높은 건물 무리처럼 이웃한 육각형 여러 개에 걸쳐 있는 경우가 많습니다. "
+    "지도는 보기마다 '약한 육각형 곁에 약한 육각형이 모여 있는가'를 자료에서 배우고, "
+    "모여 있는 만큼만 이웃의 증거를 빌려 옵니다.\n"
+    "- **어떻게**: 이웃 여섯 곳의 제보가 '약함'을 얼마나 가리키는지(이웃마다 로그 베이즈 인자, 0–2로 제한)의 평균이 "
+    "클수록 그 육각형이 약할 사전 확률이 커집니다. 그 세기(**끌림**)는 통신사·해상도·필터마다 따로, 의사가능도"
+    "(Besag 1975)로 맞춥니다. 끌림이 0이면 육각형을 하나씩 따로 보는 것과 같습니다. 약한 곳이 홀로 떨어진 도시에서는 "
+    "0 가까이, 모여 있는 도시에서는 크게 나옵니다.\n"
+    "- **이웃만으로는 약해지지 않음**: 자기 제보의 관측 비율이 보통 수준 이하인 육각형은, 이웃 때문에 자기 값보다 "
+    "올라가지 않습니다(자기 자료만의 값과 구간을 그대로 씁니다).\n"
+    "- **정직한 구간**: 95% 구간은 두 수준의 사후분포에서 나옵니다. 자기 제보와 이웃이 서로 다른 쪽을 가리키거나 "
+    "이웃끼리 갈릴 때 넓어집니다.\n"
+    f"- **개인정보**: 수치가 공개되는 이웃(서로 다른 제보자 {k}명 이상, 수치 공개)만 증거를 빌려 줍니다. "
+    "그래서 이웃을 통해 숨겨진 육각형이 드러나지 않습니다.\n"
+    "- 밀도(‘정상’ 표본이 없을 때)는 이웃을 빌리지 않고 육각형마다 따로 봅니다.",
+    "Weak places often span several neighbouring hexes: a tower's footprint, a tunnel, a ridge, a block of tall "
+    "buildings. For each view the map learns from the data whether weak hexes sit next to weak hexes, and "
+    "borrows evidence from neighbours only as far as they do.\n"
+    "- **How**: a hex's prior odds of being weak rise with how strongly its six neighbours' own reports point to "
+    "'weak' (the mean of each neighbour's log Bayes factor, kept within 0–2). That strength (the **attraction**) "
+    "is fitted per carrier, resolution and filter by pseudo-likelihood (Besag 1975). An attraction of 0 is each "
+    "hex alone; a city whose weak places are single hexes fits one near 0, a city whose weak places cluster a "
+    "large one.\n"
+    "- **Never weak on neighbours alone**: a hex whose own observed rate is at or below the ordinary level is "
+    "never lifted above its own estimate by its neighbours (it keeps its own estimate and interval).\n"
+    "- **Honest intervals**: the 95 % interval comes from the two-level posterior. It widens where a hex's own "
+    "reports and its neighbours point different ways, or where its neighbours are split.\n"
+    f"- **Privacy**: only neighbours whose counts are published (at least {k} distinct reporters, counts shown) "
+    "lend evidence, so no hidden hex shows through its neighbours.\n"
+    "- Densities (when there are no 'all good' samples) are not pooled: each hex stands alone.",
+))
+_pooling_figure()
+
+st.header(tr("5. 통신사 비교", "5. Comparing carriers"))
 st.markdown(tr(
     "'통신사 비교' 보기는 육각형마다 고른 통신사의 장애 수준을 "
     "**같은 육각형·같은 시간대의 다른 통신사**와 비교합니다.\n"
@@ -107,7 +194,7 @@ st.markdown(tr(
     "likely that carrier.",
 ))
 
-st.header(tr("5. 개인정보 보호 기준", "5. Privacy thresholds"))
+st.header(tr("6. 개인정보 보호 기준", "6. Privacy thresholds"))
 st.markdown(tr(
     f"- 육각형(그리고 상세 패널의 통신사·시간·유형·단말기 칸 하나하나)은 **서로 다른 제보자 {k}명 이상**일 때만 "
     "공개합니다(설정 DROPMAP_MIN_REPORTERS, 3 미만으로는 내릴 수 없음). 그보다 적은 육각형은 지도에 그리지 않고, "
@@ -126,7 +213,7 @@ st.markdown(tr(
     f"- A view draws at most {MAX_HEXES:,} hexes; beyond that it goes to coarser hexes.",
 ))
 
-st.header(tr("6. 한계", "6. Limits"))
+st.header(tr("7. 한계", "7. Limits"))
 st.markdown(tr(
     "- 제보는 스스로 알린 것이라 표본이 고르지 않습니다. 통신 장애의 '공식 측정'이 아닙니다.\n"
     "- 위치는 제보자가 고른 곳이며 GPS 정확도가 다릅니다. 구 이름은 육각형 중심점 기준입니다.\n"
