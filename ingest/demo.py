@@ -13,6 +13,7 @@ batch_id and received_at, which the store assigns).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from ingest.demo_people import (
     techs,
 )
 from ingest.demo_personas import MAX_RATE, PERSONA, PERSONAS, add_personas, persona_places, phone_factors
-from ingest.demo_truth import Truth, mean_rate, persona_rows, true_failure_rates
+from ingest.demo_truth import Truth, mean_rate, multiplier_ranges, persona_rows, true_failure_rates
 from ingest.loader import LoadResult, Origin, load_frame
 from store import demo_sql
 
@@ -63,6 +64,8 @@ class DemoOptions:
     seed: int = 20211025
     end: datetime = field(default=datetime(2021, 11, 1, 0, 0, tzinfo=SEOUL))  # exclusive
     kt_outage: bool = True
+    weak: str = "mixed"  # kind of weak places: clustered | isolated | mixed (ingest/demo_truth.py)
+    subtle: bool = False  # weak places only 1.5x-3x the base rate instead of 3x-8x
 
 
 def _raw_frame(lat, lon, carrier, kind, times, tech, device, code, rng) -> pd.DataFrame:
@@ -129,7 +132,7 @@ def ordinary_traffic(options: DemoOptions, rng: np.random.Generator) -> pd.DataF
     failures / (failures + samples) in a hex is an unbiased estimate of its rate.
     Rows come sorted by time.
     """
-    truth = true_failure_rates(options.seed)
+    truth = true_failure_rates(options.seed, options.weak, options.subtle)
     start, _ = period(options.end, options.days)
     if options.reports <= 0 or options.days <= 0:
         return pd.DataFrame(columns=list(RAW_COLUMNS))
@@ -217,7 +220,7 @@ def build_demo(con: duckdb.DuckDBPyConnection, options: DemoOptions) -> dict:
     """Replace any earlier demo data with a fresh synthetic city; returns a JSON-able summary."""
     started = time.perf_counter()
     rng = np.random.default_rng(options.seed)
-    truth = true_failure_rates(options.seed)
+    truth = true_failure_rates(options.seed, options.weak, options.subtle)
     replaced = demo_sql.clear_demo(con)
     traffic = ordinary_traffic(options, rng)
     outage = outage_replay(options, rng)
@@ -227,6 +230,7 @@ def build_demo(con: duckdb.DuckDBPyConnection, options: DemoOptions) -> dict:
     if outage is not None:
         results.append(load_raw(con, outage, label="demo: KT outage 2021-10-25"))
     demo_sql.save_truth(con, truth.frame())
+    demo_sql.save_weak_hexes(con, truth.weak_frame())
     demo_sql.save_personas(con, persona_rows(truth))
     counts = demo_sql.demo_counts(con)
     start, end = period(options.end, options.days)
@@ -240,6 +244,8 @@ def build_demo(con: duckdb.DuckDBPyConnection, options: DemoOptions) -> dict:
         "rows_loaded": sum(r.accepted for r in results),
         "replaced_demo_rows": replaced,
         "weak_hexes_per_network": {n: len(c) for n, c in truth.weak.items()},
+        "weak": {"kind": options.weak, "subtle": options.subtle, "multipliers": multiplier_ranges(options.subtle),
+                 "hexes_per_network": {n: dict(Counter(k.tolist())) for n, k in truth.kinds.items()}},
         "persona": {"reporter_code": PERSONA.code, "carrier": PERSONA.carrier,
                     "failures": _failures_of(traffic, PERSONA.code)},
         "personas": [{"reporter_code": p.code, "carrier": p.carrier, "device_model": p.device,

@@ -25,6 +25,8 @@ def clear_demo(con: duckdb.DuckDBPyConnection) -> int:
             cur.execute("DELETE FROM demo_truth")
             cur.execute(_PERSONA_TABLE)
             cur.execute("DELETE FROM demo_persona_zones")
+            cur.execute(_WEAK_TABLE)
+            cur.execute("DELETE FROM demo_weak_hexes")
             cur.execute("COMMIT")
         except Exception:
             cur.execute("ROLLBACK")
@@ -61,6 +63,32 @@ def save_personas(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
             "INSERT INTO demo_persona_zones SELECT reporter_code, expected_answer, network, device_model,"
             " route_order, station, h3_r8::UBIGINT, failure_rate, weak_zone FROM persona_rows"
         )
+        return len(rows)
+    finally:
+        cur.close()
+
+
+# Which kind of weak place each weak hex of demo_truth belongs to (ingest/demo_truth.py); only demo
+# databases have it, and demo_truth keeps its three columns.
+_WEAK_TABLE = """
+CREATE TABLE IF NOT EXISTS demo_weak_hexes (
+    network   VARCHAR NOT NULL,
+    h3_r8     UBIGINT NOT NULL,
+    weak_kind VARCHAR NOT NULL,   -- cluster | isolated | persona (a persona's weak zone, a single hex)
+    footprint UBIGINT             -- the centre of its footprint for a cluster hex, else NULL
+)
+"""
+
+
+def save_weak_hexes(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
+    """Replace the rows of demo_weak_hexes; returns the row count."""
+    cur = con.cursor()
+    try:
+        cur.execute(_WEAK_TABLE)
+        cur.execute("DELETE FROM demo_weak_hexes")
+        cur.register("weak_rows", rows)
+        cur.execute("INSERT INTO demo_weak_hexes SELECT network, h3_r8::UBIGINT, weak_kind, footprint::UBIGINT"
+                    " FROM weak_rows")
         return len(rows)
     finally:
         cur.close()
