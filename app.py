@@ -7,5 +7,8 @@ below and serves the pages of streamlit_app.py beside the API routes.
 import streamlit as st
 
 from api import lifespan, routes
+from core.settings import one_blas_thread
+
+one_blas_thread()
 
 app = st.App("streamlit_app.py", routes=routes(), lifespan=lifespan)

@@ -248,7 +248,10 @@ def _p95(values: list[float]) -> float:
 
 
 def bench_queries(path: Path, repeat: int) -> None:
+    from core.settings import one_blas_thread
     from geo import mapview
+
+    one_blas_thread()  # as the site runs (app.py)
     from store.db import connect
     from ui import mapdraw
 

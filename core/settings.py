@@ -176,3 +176,12 @@ def _create_secret(key_file: Path) -> None:
             pass  # another process won; use its secret
     finally:
         os.unlink(tmp)
+
+
+def one_blas_thread() -> None:
+    """Limit numpy's and scipy's BLAS to one thread in this process. The site's numerical work is many
+    small fits (the map's estimates), where OpenBLAS threads spinning for work cost more than they give,
+    most of all on a busy machine with few cores; requests already run side by side."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
