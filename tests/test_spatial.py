@@ -9,51 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
+from bench.spatial_cities import CENTRE, bayes_limit, pooled_estimates, precision, synthetic_city
 from geo import spatial, stats
-
-CENTRE = h3.api.basic_int.latlng_to_cell(37.55, 126.99, 8)
-
-
-def synthetic_city(seed: int, kind: str, *, radius: int = 20):
-    """Hexes around central Seoul with subtle weak places: 3 footprints of 7 hexes (clustered) or 21
-    single hexes (isolated), traffic lognormal across hexes (busy and thin ones)."""
-    rng = np.random.default_rng(seed)
-    cells = np.array(sorted(h3.api.basic_int.grid_disk(CENTRE, radius)), dtype=np.uint64)
-    where = {int(c): i for i, c in enumerate(cells)}
-    rate = 0.10 * np.exp(rng.normal(0, 0.15, len(cells)))
-    if kind == "clustered":
-        for centre in rng.choice(cells, 3, replace=False):
-            level = rng.uniform(1.5, 2.2)
-            for cell in h3.api.basic_int.grid_disk(int(centre), 1):
-                if cell in where:
-                    rate[where[cell]] = 0.10 * level
-    else:
-        rate[rng.choice(len(cells), 21, replace=False)] = 0.10 * rng.uniform(1.8, 3.0, 21)
-    attempts = np.round(np.exp(rng.normal(np.log(60), 1.2, len(cells))))
-    failures = rng.binomial(attempts.astype(int), rate).astype(float)
-    return cells, rate, attempts, failures
-
-
-def precision(score, rate, attempts, top: int = 20) -> float:
-    truth = set(np.argsort(-rate)[:top])
-    rated = np.flatnonzero(attempts >= 10)
-    return len(truth & set(rated[np.argsort(-score[rated])[:top]])) / top
-
-
-def bayes_limit(rate, failures, attempts, top: int = 20) -> np.ndarray:
-    """Per hex, P(rate >= the top-``top`` threshold | own counts) under the true rates as the prior."""
-    threshold = np.sort(rate)[-top]
-    loglik = (failures[:, None] * np.log(rate)[None, :]
-              + (attempts - failures)[:, None] * np.log1p(-rate)[None, :])
-    weights = np.exp(loglik - loglik.max(axis=1, keepdims=True))
-    return weights[:, rate >= threshold].sum(axis=1) / weights.sum(axis=1)
-
-
-def pooled_estimates(cells, failures, attempts, lends=None):
-    ring = spatial.ring_matrix(cells)
-    lends = np.ones(len(cells), dtype=bool) if lends is None else lends
-    prior, signal = spatial.fit(failures, attempts, ring, lends)
-    return prior, spatial.shrink(failures, attempts, signal, prior)
 
 
 def test_the_ring_holds_the_six_neighbours_inside_the_view():

@@ -37,22 +37,24 @@ def _pooling_figure() -> None:
                       "This view has no rates (too few 'all good' samples), so there is no picture."))
         return
     moved = frame["estimate"] - frame["alone"]
-    frame = frame.assign(
-        carrier=[carrier_name(n, lang()) for n in frame["network"]],
-        borrowed=np.where(moved > 0.002, tr("이웃 덕에 올라감", "raised by neighbours"),
-                          np.where(moved < -0.002, tr("이웃 덕에 내려감", "lowered by neighbours"),
-                                   tr("자기 자료 그대로", "its own data"))))
-    chart = alt.Chart(frame).mark_circle(size=18, opacity=0.6).encode(
-        x=alt.X("observed:Q", title=tr("관측 장애 비율 (제보 그대로)", "Observed failure rate (raw)"),
-                axis=alt.Axis(format="%")),
-        y=alt.Y("estimate:Q", title=tr("지도의 값 (보정·이웃 반영)", "The map's estimate (shrunk, pooled)"),
-                axis=alt.Axis(format="%")),
-        color=alt.Color("borrowed:N", title=None, legend=alt.Legend(orient="bottom")),
-        column=alt.Column("carrier:N", title=None),
-        tooltip=[alt.Tooltip("observed:Q", format=".1%"), alt.Tooltip("alone:Q", format=".1%"),
-                 alt.Tooltip("estimate:Q", format=".1%"), alt.Tooltip("reports:Q")],
-    ).properties(width=220, height=220)
-    st.altair_chart(chart)
+    names = [tr("이웃 덕에 올라감", "raised by neighbours"), tr("이웃 덕에 내려감", "lowered by neighbours"),
+             tr("자기 자료 그대로", "its own data")]
+    frame = frame.assign(borrowed=np.where(moved > 0.002, names[0], np.where(moved < -0.002, names[1], names[2])))
+    colour = alt.Color("borrowed:N", title=None, legend=alt.Legend(orient="bottom", columns=1),
+                       scale=alt.Scale(domain=names, range=["#d7301f", "#2b8cbe", "#bdbdbd"]))
+    # One chart per carrier in columns: side by side on a wide screen, one under another on a phone.
+    for column, (network, part) in zip(st.columns(len(priors)), frame.groupby("network", sort=False), strict=False):
+        chart = alt.Chart(part, title=carrier_name(network, lang())).mark_circle(size=18, opacity=0.7).encode(
+            x=alt.X("observed:Q", title=tr("관측 장애 비율 (제보 그대로)", "Observed failure rate (raw)"),
+                    axis=alt.Axis(format="%")),
+            y=alt.Y("estimate:Q", title=tr("지도의 값 (보정·이웃 반영)", "The map's estimate (shrunk, pooled)"),
+                    axis=alt.Axis(format="%")),
+            color=colour,
+            tooltip=[alt.Tooltip("observed:Q", format=".1%"), alt.Tooltip("alone:Q", format=".1%"),
+                     alt.Tooltip("estimate:Q", format=".1%"), alt.Tooltip("reports:Q")],
+        )
+        with column:
+            st.altair_chart(chart, width="stretch", height=360)
     attraction = ", ".join(f"{carrier_name(n, lang())} {p.attraction:.1f}" for n, p in priors.items())
     st.caption(tr(
         f"지도가 처음 여는 보기(최근 13주, 해상도 8)의 육각형 하나가 점 하나입니다(수치가 공개된, 회색이 아닌 곳). "
