@@ -51,6 +51,7 @@ _STRENGTH = (2.0, 1e5)
 _MAX_ATTRACTION = 50.0
 EVIDENCE_CAP = 2.0  # log Bayes factor: e^2, about 7 to 1
 _NEWTON_STEPS = 4
+_PURE = 1e-4  # a part weighing less than this is left out of a quantile
 
 
 @dataclass(frozen=True)
@@ -213,42 +214,45 @@ def _beta_logpdf(x, a, b):
 def _mixture_quantiles(q, ordinary: tuple, weak: tuple, level: float) -> np.ndarray:
     """The ``level`` quantile of q Beta(weak) + (1 - q) Beta(ordinary), elementwise.
 
-    It lies between the two parts' own quantiles. For a part c of weight w, F(x) >= w F_c(x) and
-    1 - F(x) >= w (1 - F_c(x)) narrow that bracket to F_c^-1(level / w) from above, used for lower
-    quantiles with the ordinary part, or to F_c^-1(1 - (1 - level) / w) from below, used for upper
-    ones with the weak part. Newton steps on F
-    from the heavier part's own quantile, halving the bracket when a step would leave it, bring F within about 0.001 of
-    ``level``.
+    Where one part weighs all but PURE of the whole, its own quantile (off by at most PURE in
+    probability). Elsewhere the quantile lies between the two parts' own quantiles, and for a part c
+    of weight w, F(x) >= w F_c(x) and 1 - F(x) >= w (1 - F_c(x)) narrow that bracket to
+    F_c^-1(level / w) from above, used for lower quantiles with the ordinary part (it lies lower: same
+    strength, lower mean), or to F_c^-1(1 - (1 - level) / w) from below, used for upper ones with the
+    weak part. Newton steps on F from the heavier part's own quantile, halving the bracket when a step
+    would leave it, bring F within about 0.001 of ``level``.
     """
+    out = np.empty(len(q))
+    weak_only, ordinary_only = q > 1 - _PURE, q < _PURE
+    for only, part in ((weak_only, weak), (ordinary_only, ordinary)):
+        if only.any():
+            out[only] = special.betaincinv(part[0][only], part[1][only], level)
+    mixed = ~(weak_only | ordinary_only)
+    if not mixed.any():
+        return out
+    q = q[mixed]
+    weak, ordinary = (tuple(v[mixed] for v in part) for part in (weak, ordinary))
     each = special.betaincinv(*weak, level), special.betaincinv(*ordinary, level)
     lo, hi = np.minimum(*each), np.maximum(*each)
-    mixed = (q > 1e-9) & (q < 1 - 1e-9) & (hi > lo)
-    # The ordinary part lies lower (same strength, lower mean): it bounds the lower quantiles, the weak
-    # part the upper ones.
     if level < 0.5:
-        fits = mixed & (1 - q > level)
+        fits = 1 - q > level
         hi[fits] = np.minimum(hi[fits], special.betaincinv(ordinary[0][fits], ordinary[1][fits],
                                                            level / (1 - q[fits])))
     else:
-        fits = mixed & (q > 1 - level)
+        fits = q > 1 - level
         lo[fits] = np.maximum(lo[fits], special.betaincinv(weak[0][fits], weak[1][fits],
                                                            1 - (1 - level) / q[fits]))
-    # Start from the heavier part's own quantile (inside the bracket).
     x = np.clip(np.where(q >= 0.5, each[0], each[1]), lo, hi)
-    if not mixed.any():
-        return x
-    qm, lo, hi, xm = q[mixed], lo[mixed], hi[mixed], x[mixed]
-    parts = [tuple(v[mixed] for v in part) for part in (weak, ordinary)]
     for _ in range(_NEWTON_STEPS):
-        cdf = qm * special.betainc(*parts[0], xm) + (1 - qm) * special.betainc(*parts[1], xm)
+        cdf = q * special.betainc(*weak, x) + (1 - q) * special.betainc(*ordinary, x)
         below = cdf < level
-        lo, hi = np.where(below, xm, lo), np.where(below, hi, xm)
+        lo, hi = np.where(below, x, lo), np.where(below, hi, x)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            pdf = qm * np.exp(_beta_logpdf(xm, *parts[0])) + (1 - qm) * np.exp(_beta_logpdf(xm, *parts[1]))
-            step = xm - (cdf - level) / pdf
-        xm = np.where(np.isfinite(step) & (step >= lo) & (step <= hi), step, (lo + hi) / 2)
-    x[mixed] = xm
-    return x
+            pdf = q * np.exp(_beta_logpdf(x, *weak)) + (1 - q) * np.exp(_beta_logpdf(x, *ordinary))
+            step = x - (cdf - level) / pdf
+        x = np.where(np.isfinite(step) & (step >= lo) & (step <= hi), step, (lo + hi) / 2)
+    out[mixed] = x
+    return out
 
 
 def _posterior(f, n, log_odds, prior: PooledPrior, wanted) -> Estimates:

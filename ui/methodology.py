@@ -14,7 +14,7 @@ from geo.privacy import min_reporters
 from store import map_sql
 from store.summary import demo_share
 from ui import map_period
-from ui.common import lang, read, tr
+from ui.common import lang, plain, read, tr
 from ui.map_charts import carrier_name
 
 k = min_reporters()
@@ -55,7 +55,7 @@ def _pooling_figure() -> None:
         )
         with column:
             st.altair_chart(chart, width="stretch", height=360)
-    attraction = ", ".join(f"{carrier_name(n, lang())} {p.attraction:.1f}" for n, p in priors.items())
+    attraction = plain(", ".join(f"{carrier_name(n, lang())} {p.attraction:.1f}" for n, p in priors.items()))
     st.caption(tr(
         f"지도가 처음 여는 보기(최근 13주, 해상도 8)의 육각형 하나가 점 하나입니다(수치가 공개된, 회색이 아닌 곳). "
         f"대각선에서 멀수록 보정이 크게 움직인 곳입니다. 지금 자료에서 맞춘 끌림: {attraction}.",
