@@ -52,20 +52,24 @@ CREATE TABLE IF NOT EXISTS demo_persona_zones (
 """
 
 
-def save_personas(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
-    """Replace the rows of demo_persona_zones; returns the row count."""
+def _replace(con: duckdb.DuckDBPyConnection, table: str, ddl: str, rows: pd.DataFrame, select: str) -> int:
+    """Create ``table`` if needed and replace its rows with ``SELECT <select> FROM rows``; returns the count."""
     cur = con.cursor()
     try:
-        cur.execute(_PERSONA_TABLE)
-        cur.execute("DELETE FROM demo_persona_zones")
-        cur.register("persona_rows", rows)
-        cur.execute(
-            "INSERT INTO demo_persona_zones SELECT reporter_code, expected_answer, network, device_model,"
-            " route_order, station, h3_r8::UBIGINT, failure_rate, weak_zone FROM persona_rows"
-        )
+        cur.execute(ddl)
+        cur.execute(f"DELETE FROM {table}")
+        cur.register("new_rows", rows)
+        cur.execute(f"INSERT INTO {table} SELECT {select} FROM new_rows")
         return len(rows)
     finally:
         cur.close()
+
+
+def save_personas(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
+    """Replace the rows of demo_persona_zones; returns the row count."""
+    return _replace(con, "demo_persona_zones", _PERSONA_TABLE, rows,
+                    "reporter_code, expected_answer, network, device_model, route_order, station, h3_r8::UBIGINT,"
+                    " failure_rate, weak_zone")
 
 
 # Which kind of weak place each weak hex of demo_truth belongs to (ingest/demo_truth.py); only demo
@@ -82,16 +86,7 @@ CREATE TABLE IF NOT EXISTS demo_weak_hexes (
 
 def save_weak_hexes(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
     """Replace the rows of demo_weak_hexes; returns the row count."""
-    cur = con.cursor()
-    try:
-        cur.execute(_WEAK_TABLE)
-        cur.execute("DELETE FROM demo_weak_hexes")
-        cur.register("weak_rows", rows)
-        cur.execute("INSERT INTO demo_weak_hexes SELECT network, h3_r8::UBIGINT, weak_kind, footprint::UBIGINT"
-                    " FROM weak_rows")
-        return len(rows)
-    finally:
-        cur.close()
+    return _replace(con, "demo_weak_hexes", _WEAK_TABLE, rows, "network, h3_r8::UBIGINT, weak_kind, footprint::UBIGINT")
 
 
 def save_truth(con: duckdb.DuckDBPyConnection, truth: pd.DataFrame) -> int:
