@@ -182,6 +182,10 @@ def one_blas_thread() -> None:
     """Limit numpy's and scipy's BLAS to one thread in this process. The site's numerical work is many
     small fits (the map's estimates), where OpenBLAS threads spinning for work cost more than they give,
     most of all on a busy machine with few cores; requests already run side by side."""
+    # threadpoolctl limits the libraries already loaded: load numpy's and scipy's OpenBLAS first.
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
+    import scipy.optimize  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")

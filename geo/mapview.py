@@ -289,10 +289,21 @@ def compare_view(cur, q: MapQuery) -> HexView:
                    ratio_of=measure, focus=focus, hours_observed=observation_hours(cur, q))
 
 
+def carrier_counts(cur, q: MapQuery) -> tuple[pd.DataFrame, str]:
+    """Per (hex, carrier) counts with ``counts_shown``, and the measure. With a carrier chosen, exactly the
+    counts of that carrier's map (read beside the other carriers, so the residual rule across carriers
+    holds: ``counts_for_view``); without one, every carrier side by side."""
+    if q.carrier:
+        counts, measure, _ = counts_for_view(cur, q, q.res)
+        return counts.assign(network=q.carrier), measure
+    counts, measure, _ = counts_for_view(cur, q, q.res, by_network=True)
+    return counts, measure
+
+
 def carrier_estimates(cur, q: MapQuery, *, pooled: bool = True) -> tuple[pd.DataFrame, str]:
     """Shrunk estimates per (hex, carrier), each carrier with its own prior; publishable groups only."""
     k = min_reporters()
-    counts, measure, _ = counts_for_view(cur, q, q.res, by_network=True)
+    counts, measure = carrier_counts(cur, q)
     hours = observation_hours(cur, q) if measure == DENSITY else 0.0
     parts = []
     for network in NETWORKS:
@@ -340,7 +351,7 @@ def pooling_picture(cur, q: MapQuery) -> tuple[pd.DataFrame, dict[str, spatial.P
     the map's estimate; and each carrier's fitted model. Empty for densities (not pooled).
     """
     k = min_reporters()
-    counts, measure, _ = counts_for_view(cur, q, q.res, by_network=True)
+    counts, measure = carrier_counts(cur, q)
     parts, priors = [], {}
     if measure == RATE:
         for network in NETWORKS:

@@ -20,12 +20,16 @@ be averaged away. So the model asks the data how much neighbours share weakness:
   so it widens where the hex's own data and its neighbours point different ways.
 
 Two rules keep it honest:
-- Neighbours can strengthen a hex's own signal but never create one. Where a hex's own observed rate
-  is at or below the ordinary level mu0 and its neighbours would lift it above its per-hex estimate,
-  it keeps its per-hex estimate and interval.
-- Only neighbours whose counts are published lend evidence (``lends``), so a pooled estimate is a
-  function of the hex's own counts, counts already published and six numbers fitted to the view: it
-  cannot reveal a hidden hex through its neighbours.
+- Neighbours can strengthen a hex's own signal but never create one. Where a hex's own reports do not
+  point to "weak" (they are at least as likely under the ordinary level) and its neighbours would lift
+  it above its per-hex estimate, it keeps its per-hex estimate and interval.
+- Only hexes whose counts are published lend evidence and enter the fit (``lends``), so a pooled
+  estimate is a function of the hex's own counts and counts already published: changing a hidden
+  hex's counts moves no other hex's estimate or interval.
+
+Each level's strength is bounded by the single prior's (geo.stats): two levels never make a hex's rate
+look surer than one level did. A hex without weak neighbours, in a view that fits a large attraction,
+is less likely weak than the view's average hex: where weak places cluster, lone weak hexes are rare.
 """
 
 from __future__ import annotations
@@ -142,10 +146,15 @@ def fit_levels(failures, attempts) -> PooledPrior:
         return _one_level(f, n)
     uf, un, index = _distinct_pairs(f, n)
     weights = np.bincount(index, minlength=len(uf)).astype(np.float64)
-    bounds = [(-12, 12), (np.log(0.01), np.log(5.0)), tuple(np.log(_STRENGTH)),
+    # Each level is never surer of a hex's rate than the single prior is: with two levels the spread
+    # within each looks smaller, and where the data cannot tell it the likelihood runs to a spike (an
+    # interval 0.4 points wide in thin filtered views). The single prior's strength bounds it.
+    single = fit_beta_prior(f, n)
+    top = float(np.log(max(single.strength, _STRENGTH[0] * 1.01)))
+    bounds = [(-12, 12), (np.log(0.01), np.log(5.0)), (np.log(_STRENGTH[0]), top),
               (-9, special.logit(_MAX_WEAK_SHARE))]
     # The likelihood of a mixture has several peaks: of a few starting weak levels, climb from the best.
-    starts = [[special.logit(pooled), np.log(max(np.log(ratio) - MIN_LIFT, 0.01)), np.log(100.0),
+    starts = [[special.logit(pooled), np.log(max(np.log(ratio) - MIN_LIFT, 0.01)), min(np.log(100.0), top),
                special.logit(share)] for ratio, share in ((1.6, 0.05), (2.5, 0.02), (4.0, 0.01))]
     start = min(starts, key=lambda x: _mixture_objective(x, uf, un, weights)[0])
     best = optimize.minimize(_mixture_objective, start, args=(uf, un, weights), jac=True,
@@ -173,7 +182,7 @@ def weak_evidence(failures, attempts, prior: PooledPrior) -> tuple[np.ndarray, n
 def neighbour_signal(ring: sparse.csr_matrix, l0, l1, lends, prior: PooledPrior) -> np.ndarray:
     """Per hex: how strongly its neighbours' own reports point to "weak". Each lending neighbour's
     evidence is its log Bayes factor for weak against ordinary (l1 - l0), kept within 0..EVIDENCE_CAP:
-    an ordinary or silent neighbour adds nothing, and one busy weak neighbour cannot outvote the rest.
+    an ordinary or silent neighbour adds no evidence, and one busy weak neighbour cannot outvote the rest.
     The signal is the mean over the six neighbour slots (0 .. EVIDENCE_CAP)."""
     if prior.share <= 0:
         return np.zeros(len(l0))
@@ -190,16 +199,17 @@ def _attraction_objective(x, l0, l1, signal) -> tuple[float, np.ndarray]:
 
 
 def fit(failures, attempts, ring: sparse.csr_matrix, lends) -> tuple[PooledPrior, np.ndarray]:
-    """The view's model (levels, then attraction) and each hex's neighbour signal."""
+    """The view's model (levels, then attraction), fitted on the hexes that ``lends`` only (those whose
+    counts are published), and each hex's neighbour signal."""
     f, n = np.asarray(failures, dtype=np.float64), np.asarray(attempts, dtype=np.float64)
-    prior = fit_levels(f, n)
+    lends = np.asarray(lends, dtype=bool) & (n > 0)
+    prior = fit_levels(f[lends], n[lends])
     l0, l1 = weak_evidence(f, n, prior)
-    signal = neighbour_signal(ring, l0, l1, np.asarray(lends, dtype=bool) & (n > 0), prior)
-    has = n > 0
-    if prior.share <= 0 or prior.weak <= prior.typical or not np.any(signal[has] != 0):
+    signal = neighbour_signal(ring, l0, l1, lends, prior)
+    if prior.share <= 0 or prior.weak <= prior.typical or not np.any(signal[lends] != 0):
         return prior, signal
     result = optimize.minimize(_attraction_objective, [prior.intercept, 0.0],
-                               args=(l0[has], l1[has], signal[has]), jac=True, method="L-BFGS-B",
+                               args=(l0[lends], l1[lends], signal[lends]), jac=True, method="L-BFGS-B",
                                bounds=[(-20, 5), (0.0, _MAX_ATTRACTION)])
     if not np.isfinite(result.fun):
         return prior, signal
@@ -283,8 +293,9 @@ def shrink(failures, attempts, signal, prior: PooledPrior, *, intervals=None) ->
     """Posterior mean rates, each hex with its neighbours' signal, and 95 % intervals where ``intervals``
     (default: every hex; NaN elsewhere, since intervals cost more than the means).
 
-    Where the hex's own observed rate is at or below the ordinary level and its neighbours would lift
-    it above its per-hex estimate, the per-hex estimate and interval are kept.
+    Where the hex's own reports do not point to "weak" (they are likelier under the ordinary level than
+    under the weak one) and its neighbours would lift it above its per-hex estimate, the per-hex
+    estimate and interval are kept: neighbours strengthen a hex's own signal, never create one.
     """
     f, n = np.asarray(failures, dtype=np.float64), np.asarray(attempts, dtype=np.float64)
     wanted = np.ones(len(f), dtype=bool) if intervals is None else np.asarray(intervals, dtype=bool)
@@ -292,9 +303,8 @@ def shrink(failures, attempts, signal, prior: PooledPrior, *, intervals=None) ->
         return each_alone(f, n, prior, intervals=wanted)
     pooled = _posterior(f, n, prior.intercept + prior.attraction * np.asarray(signal), prior, wanted)
     alone_mean = each_alone(f, n, prior, intervals=np.zeros(len(f), dtype=bool)).mean
-    with np.errstate(divide="ignore", invalid="ignore"):
-        own_ordinary = ~(f / n > prior.typical)
-    keep_own = own_ordinary & (pooled.mean > alone_mean)
+    l0, l1 = weak_evidence(f, n, prior)
+    keep_own = (l1 <= l0) & (pooled.mean > alone_mean)
     alone = each_alone(f, n, prior, intervals=wanted & keep_own)
     return Estimates(*(np.where(keep_own, a, p) for a, p in
                        ((alone.mean, pooled.mean), (alone.low, pooled.low), (alone.high, pooled.high))))

@@ -356,3 +356,23 @@ def test_stored_local_clock_agrees_with_the_zone_definition(con, plan):
     assert [d.date() for d in by_day["day"]] == [date(2021, 10, d) for d in (22, 23, 24, 25)]
     assert list(by_day["failures"]) == [n for (_, n) in cur.execute(
         f"SELECT CAST({local} AS DATE) AS d, count(*) FROM reports GROUP BY d ORDER BY d").fetchall()]
+
+
+def test_worst_places_of_one_carrier_show_counts_only_where_its_map_does(demo_db):
+    """With a carrier chosen, the worst-places table reads that carrier's map's counts (beside the other
+    carriers), so its counts are shown exactly where the carrier's map shows them: the residual rule
+    across carriers holds there too."""
+    from store.db import connect
+
+    con = connect(demo_db, read_only=True)
+    try:
+        for carrier, res in (("KT", 9), ("SKT", 8)):
+            q = MapQuery(carrier=carrier, res=res)
+            estimates, _ = mapview.carrier_estimates(con.cursor(), q)
+            drawn = mapview.level_view(con.cursor(), q).frame.set_index("cell")["counts_shown"]
+            mine = estimates.set_index("cell")["counts_shown"]
+            assert (estimates["network"] == carrier).all()
+            assert mine.astype(bool).equals(drawn.reindex(mine.index).astype(bool))
+            assert (~mine.astype(bool)).any()  # the rule has work to do here
+    finally:
+        con.close()

@@ -39,12 +39,14 @@ def _pooling_figure() -> None:
     moved = frame["estimate"] - frame["alone"]
     names = [tr("이웃 덕에 올라감", "raised by neighbours"), tr("이웃 덕에 내려감", "lowered by neighbours"),
              tr("자기 자료 그대로", "its own data")]
-    frame = frame.assign(borrowed=np.where(moved > 0.002, names[0], np.where(moved < -0.002, names[1], names[2])))
-    colour = alt.Color("borrowed:N", title=None, legend=alt.Legend(orient="bottom", columns=1),
+    # Rounded as the map's hover rounds them (0.1 %): the chart sends no finer figure to the browser.
+    frame = frame.assign(borrowed=np.where(moved > 0.002, names[0], np.where(moved < -0.002, names[1], names[2])),
+                         **{c: frame[c].round(3) for c in ("observed", "alone", "estimate")})
+    colour = alt.Color("borrowed:N", legend=None,
                        scale=alt.Scale(domain=names, range=["#d7301f", "#2b8cbe", "#bdbdbd"]))
     # One chart per carrier in columns: side by side on a wide screen, one under another on a phone.
     for column, (network, part) in zip(st.columns(len(priors)), frame.groupby("network", sort=False), strict=False):
-        chart = alt.Chart(part, title=carrier_name(network, lang())).mark_circle(size=18, opacity=0.7).encode(
+        chart = alt.Chart(part).mark_circle(size=18, opacity=0.7).encode(
             x=alt.X("observed:Q", title=tr("관측 장애 비율 (제보 그대로)", "Observed failure rate (raw)"),
                     axis=alt.Axis(format="%")),
             y=alt.Y("estimate:Q", title=tr("지도의 값 (보정·이웃 반영)", "The map's estimate (shrunk, pooled)"),
@@ -54,14 +56,17 @@ def _pooling_figure() -> None:
                      alt.Tooltip("estimate:Q", format=".1%"), alt.Tooltip("reports:Q")],
         )
         with column:
-            st.altair_chart(chart, width="stretch", height=360)
+            st.markdown(f"**{plain(carrier_name(network, lang()))}**")
+            st.altair_chart(chart, width="stretch", height=300)
     attraction = plain(", ".join(f"{carrier_name(n, lang())} {p.attraction:.1f}" for n, p in priors.items()))
     st.caption(tr(
         f"지도가 처음 여는 보기(최근 13주, 해상도 8)의 육각형 하나가 점 하나입니다(수치가 공개된, 회색이 아닌 곳). "
-        f"대각선에서 멀수록 보정이 크게 움직인 곳입니다. 지금 자료에서 맞춘 끌림: {attraction}.",
+        f"대각선에서 멀수록 보정이 크게 움직인 곳입니다. 빨강: 이웃 덕에 올라감, 파랑: 이웃 덕에 내려감, "
+        f"회색: 자기 자료 그대로. 지금 자료에서 맞춘 끌림: {attraction}.",
         f"One dot per hex of the map's opening view (the last 13 weeks, resolution 8; hexes whose counts are "
-        f"shown, not grey). The further from the diagonal, the more the estimate moved. The attraction fitted "
-        f"to the data now: {attraction}.",
+        f"shown, not grey). The further from the diagonal, the more the estimate moved. Red: raised by "
+        f"neighbours; blue: lowered by neighbours; grey: its own data. The attraction fitted to the data now: "
+        f"{attraction}.",
     ))
 
 st.title(tr("방법론: 지도를 읽는 법", "Methodology: how to read the map"))
@@ -149,12 +154,12 @@ st.markdown(tr(
     "클수록 그 육각형이 약할 사전 확률이 커집니다. 그 세기(**끌림**)는 통신사·해상도·필터마다 따로, 의사가능도"
     "(Besag 1975)로 맞춥니다. 끌림이 0이면 육각형을 하나씩 따로 보는 것과 같습니다. 약한 곳이 홀로 떨어진 도시에서는 "
     "0 가까이, 모여 있는 도시에서는 크게 나옵니다.\n"
-    "- **이웃만으로는 약해지지 않음**: 자기 제보의 관측 비율이 보통 수준 이하인 육각형은, 이웃 때문에 자기 값보다 "
-    "올라가지 않습니다(자기 자료만의 값과 구간을 그대로 씁니다).\n"
+    "- **이웃만으로는 약해지지 않음**: 자기 제보가 '약함'을 가리키지 않는(보통 수준에서 나올 법한) 육각형은, "
+    "이웃 때문에 자기 값보다 올라가지 않습니다(자기 자료만의 값과 구간을 그대로 씁니다).\n"
     "- **정직한 구간**: 95% 구간은 두 수준의 사후분포에서 나옵니다. 자기 제보와 이웃이 서로 다른 쪽을 가리키거나 "
     "이웃끼리 갈릴 때 넓어집니다.\n"
-    f"- **개인정보**: 수치가 공개되는 이웃(서로 다른 제보자 {k}명 이상, 수치 공개)만 증거를 빌려 줍니다. "
-    "그래서 이웃을 통해 숨겨진 육각형이 드러나지 않습니다.\n"
+    f"- **개인정보**: 수치가 공개되는 육각형(서로 다른 제보자 {k}명 이상, 수치 공개)만 증거를 빌려 주고 모형 추정에 "
+    "쓰입니다. 그래서 이웃을 통해 숨겨진 육각형이 드러나지 않습니다.\n"
     "- 밀도(‘정상’ 표본이 없을 때)는 이웃을 빌리지 않고 육각형마다 따로 봅니다.",
     "Weak places often span several neighbouring hexes: a tower's footprint, a tunnel, a ridge, a block of tall "
     "buildings. For each view the map learns from the data whether weak hexes sit next to weak hexes, and "
@@ -164,12 +169,13 @@ st.markdown(tr(
     "is fitted per carrier, resolution and filter by pseudo-likelihood (Besag 1975). An attraction of 0 is each "
     "hex alone; a city whose weak places are single hexes fits one near 0, a city whose weak places cluster a "
     "large one.\n"
-    "- **Never weak on neighbours alone**: a hex whose own observed rate is at or below the ordinary level is "
-    "never lifted above its own estimate by its neighbours (it keeps its own estimate and interval).\n"
+    "- **Never weak on neighbours alone**: a hex whose own reports do not point to 'weak' (they are as likely "
+    "at the ordinary level) is never lifted above its own estimate by its neighbours (it keeps its own "
+    "estimate and interval).\n"
     "- **Honest intervals**: the 95 % interval comes from the two-level posterior. It widens where a hex's own "
     "reports and its neighbours point different ways, or where its neighbours are split.\n"
-    f"- **Privacy**: only neighbours whose counts are published (at least {k} distinct reporters, counts shown) "
-    "lend evidence, so no hidden hex shows through its neighbours.\n"
+    f"- **Privacy**: only hexes whose counts are published (at least {k} distinct reporters, counts shown) "
+    "lend evidence and enter the model's fit, so no hidden hex shows through its neighbours.\n"
     "- Densities (when there are no 'all good' samples) are not pooled: each hex stands alone.",
 ))
 _pooling_figure()
