@@ -162,20 +162,20 @@ def estimate(counts: pd.DataFrame, measure: str, hours: float, k: int, *,
              pooled: bool = True) -> tuple[pd.DataFrame, object]:
     """The publishable hexes with shrunk estimates (estimate, low, high) and observed values, and the prior.
 
-    The prior is fitted to every hex of the view (hidden ones included: it is
-    a few numbers, not a published cell); posteriors are computed for the hexes
-    that will be shown. A rate borrows from neighbouring hexes (geo.spatial) as
-    far as the view's data support, unless ``pooled`` is False (each hex alone);
-    only neighbours whose counts are shown lend.
+    The prior is fitted to the hexes whose counts are published (k reporters and ``counts_shown``) and
+    nowhere else: fitted over hidden hexes too, its few numbers let a small view's rounded estimates
+    give a hidden hex's counts back (a review decoded 3 of 4 small views). Posteriors are computed for
+    the hexes that will be shown. A rate borrows from neighbouring hexes (geo.spatial) as far as the
+    view's data support, unless ``pooled`` is False (each hex alone); the same hexes lend.
     """
     out = counts.copy()
+    lends = (out["reporters"] >= k) & (out["counts_shown"].astype(bool) if "counts_shown" in out else True)
     if measure == RATE:
         if pooled:
             ring = spatial.ring_matrix(out["cell"])
-            lends = (out["reporters"] >= k) & out.get("counts_shown", False)
             prior, out["_signal"] = spatial.fit(out["failures"], out["reports"], ring, lends)
         else:
-            prior = stats.fit_beta_prior(out["failures"], out["reports"])
+            prior = stats.fit_beta_prior(out.loc[lends, "failures"], out.loc[lends, "reports"])
         out = publishable(out, measure, k)
         if pooled:
             # intervals only where they are shown: with the counts (ui.mapdraw, worst_places)
@@ -187,7 +187,7 @@ def estimate(counts: pd.DataFrame, measure: str, hours: float, k: int, *,
         out["uncertain"] = (out["reports"] < MIN_ATTEMPTS_TO_RATE) | (out["samples"] == 0)
     else:
         out["exposure"] = cell_areas_km2(out["cell"]) * max(hours, 1.0)
-        prior = stats.fit_gamma_prior(out["failures"], out["exposure"])
+        prior = stats.fit_gamma_prior(out.loc[lends, "failures"], out.loc[lends, "exposure"])
         out = publishable(out, measure, k)
         est = stats.shrink_densities(out["failures"], out["exposure"], prior)
         out["observed"] = out["failures"] / out["exposure"]

@@ -176,9 +176,11 @@ def test_interval_ends_are_the_two_level_posteriors_quantiles(q, a0, scale0, lif
     assert abs(float(cdf[0]) - level) < 2e-3
 
 
-def test_the_map_lends_only_the_counts_it_shows():
-    """End to end through geo.mapview.estimate: rewriting the counts of hexes under k or with hidden counts
-    leaves every published hex's estimate and interval as it was (the model is fitted again)."""
+@pytest.mark.parametrize(("measure", "pooled"), [("rate", True), ("rate", False), ("density", False)])
+def test_the_map_lends_only_the_counts_it_shows(measure, pooled):
+    """End to end through geo.mapview.estimate, for the pooled rate, each hex alone, and densities:
+    rewriting the counts of hexes under k or with hidden counts leaves every published hex's estimate and
+    interval as it was (the model fitted again): neither the neighbours nor the view's prior carry them."""
     import pandas as pd
 
     from geo import mapview
@@ -190,13 +192,12 @@ def test_the_map_lends_only_the_counts_it_shows():
     counts = pd.DataFrame({"cell": cells, "failures": failures.astype("int64"), "reports": attempts.astype("int64"),
                            "samples": (attempts - failures).astype("int64"), "reporters": reporters,
                            "counts_shown": shown})
-    before, _ = mapview.estimate(counts, mapview.RATE, 0.0, 5)
+    before, _ = mapview.estimate(counts, measure, 24.0, 5, pooled=pooled)
     changed = counts.copy()
     quiet = ~shown
     changed.loc[quiet, "reports"] = rng.integers(0, 300, quiet.sum())
     changed.loc[quiet, "failures"] = rng.binomial(changed.loc[quiet, "reports"].to_numpy(), 0.5)
-    after, _ = mapview.estimate(changed, mapview.RATE, 0.0, 5)
-    keep = before["counts_shown"].to_numpy()
-    pd.testing.assert_frame_equal(before.loc[keep, ["cell", "estimate", "low", "high"]].reset_index(drop=True),
-                                  after.loc[after["counts_shown"].to_numpy(), ["cell", "estimate", "low", "high"]]
-                                  .reset_index(drop=True))
+    after, _ = mapview.estimate(changed, measure, 24.0, 5, pooled=pooled)
+    columns = ["cell", "estimate", "low", "high"]
+    pd.testing.assert_frame_equal(before.loc[before["counts_shown"].to_numpy(), columns].reset_index(drop=True),
+                                  after.loc[after["counts_shown"].to_numpy(), columns].reset_index(drop=True))
