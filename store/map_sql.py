@@ -15,8 +15,9 @@ Counting rules (see docs/METHODOLOGY.md):
   least k). It is only ever compared with k.
 - ``failure_reporters`` / ``rest_reporters`` (``sources=True``): the reporters behind the
   counted failures and behind the other reports, the same way (geo.privacy.counts_shown:
-  a rate's "failures / all" is shown only when both are 0 or reach k). For hexes they come
-  from the same single scan, grouped by "counted failure or not" as well.
+  a rate's "failures / all" is shown only when both are 0 or reach k). They come from the same
+  single scan, each part's reporters counted with FILTER; the parts and wholes the bound leaves
+  open are counted exactly together, in one narrow query.
 
 What keeps one view near DuckDB's plain GROUP BY speed on 10 M reports
 (bench/bench_map.py, docs/BENCHMARKS.md):
@@ -173,37 +174,95 @@ def hex_counts(cur, res: int, flt: ReportFilter, *, k: int, by_network: bool = F
     return _with_noise(_grouped(cur, keys, flt, k=k, of_failures=of_failures), k)
 
 
+# The split counts of ``_split_counts``: one scan, each part's reporters (the counted failures, the rest)
+# and the whole's, with FILTER; as bounds, or exact in the exact plan.
+_SPLIT = """
+SELECT {select}{failures} AS failures, count_if(kind = 'ok')::BIGINT AS samples, count(*) AS reports,
+       {part_reporters} AS failure_reporters, {rest_reporters} AS rest_reporters, {whole} AS whole,
+       {cell_key} AS cell_key, {failure_key} AS failure_key, {ok_key} AS ok_key
+FROM reports{join} WHERE {where} {group}
+"""
+_BOUND_OF = "coalesce(bit_count(bit_or(1::UBIGINT << (source_id & 63)) FILTER (WHERE {condition})), 0)::BIGINT"
+_EXACT_OF = "count(DISTINCT source_id) FILTER (WHERE {condition})"
+
+
 def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int,
                   cell: tuple[int, int] | None = None) -> pd.DataFrame:
     """``_grouped`` with failure_reporters and rest_reporters (the reporters behind the counted failures and
-    behind the other reports), in ONE scan grouped by the keys and by "counted failure or not".
+    behind the other reports), in ONE scan grouped by the keys, each part's reporters counted with FILTER.
 
     The reporters of a group are at least those of its larger part: k or more there, the group has k;
-    below (and for one hex, always), where both parts have reporters, the group is counted again exactly
-    (the same person may be in both parts).
+    below (and for one hex, always), where both parts have reporters, they are those of the whole (the
+    same person may be in both parts). In the bound plan, the parts the bound leaves open and the wholes
+    that may need it are counted exactly in one more, narrow query (``_split_exactly``).
     """
     failure, failure_values = _failure_condition(flt.kinds)
-    parts = _grouped(cur, keys | {"_failure": f"({failure})"}, flt, k=k, cell=cell, key_values=failure_values)
+    where, values = _where(flt, cell)
+    exact = cell is not None or _expected_rows(cur, where, values) < EXACT_SCAN_ROWS
+    frame = _split_scan(cur, keys, where, values, failure, failure_values, exact=exact)
     names = list(keys)
-    figures = ["failures", "samples", "reports", *_KEYS]
-    frame = (parts.groupby(names, as_index=False)[figures].sum() if names
-             else parts[figures].sum().to_frame().T.astype("int64"))
-    frame[list(_KEYS)] %= KEY_MODULUS  # the sum of the parts' keys is the key of the whole
-    for name, is_failure in (("failure_reporters", True), ("rest_reporters", False)):
-        part = parts.loc[parts["_failure"] == is_failure, [*names, "reporters"]].rename(columns={"reporters": name})
-        if names:
-            frame = frame.merge(part, on=names, how="left")
-        else:
-            frame[name] = int(part[name].iloc[0]) if len(part) else 0
+    rest_rows = frame["reports"] - frame["failures"]
+    if not exact:
+        open_failure = _open_part(frame["failure_reporters"], frame["failures"], k)
+        open_rest = _open_part(frame["rest_reporters"], rest_rows, k)
+        both = (frame["failure_reporters"] > 0) & (frame["rest_reporters"] > 0)
+        # A bound never exceeds its exact count: the wholes counted below are among these.
+        maybe = both & (frame[["failure_reporters", "rest_reporters"]].max(axis=1) < k)
+        recount = open_failure | open_rest | maybe
+        if recount.any():
+            counted = _split_exactly(cur, frame[recount], keys, flt, failure, failure_values)
+            if names:
+                counted = frame[names].merge(counted, on=names, how="left")
+            for name, opened in (("failure_reporters", open_failure), ("rest_reporters", open_rest)):
+                frame[name] = np.where(opened.to_numpy(), counted[name], frame[name])
+            frame["whole"] = np.where(maybe.to_numpy(), counted["whole"], frame["whole"])
+    for name in ("failures", "samples", "reports", "failure_reporters", "rest_reporters", "whole", *_KEYS):
         frame[name] = frame[name].fillna(0).astype("int64")
     frame["reporters"] = frame[["failure_reporters", "rest_reporters"]].max(axis=1).astype("int64")
     both = (frame["failure_reporters"] > 0) & (frame["rest_reporters"] > 0)
     thin = both & ((frame["reporters"] < k) | (cell is not None))
-    if thin.any():
-        frame = _count_exactly(cur, frame, thin, keys, flt, False, cell=cell)
-    for name in ("failures", "samples", "reports", "reporters"):
-        frame[name] = frame[name].astype("int64")
+    frame["reporters"] = np.where(thin.to_numpy(), frame["whole"], frame["reporters"]).astype("int64")
+    frame = frame.drop(columns="whole")
     return frame.sort_values(names).reset_index(drop=True) if names else frame
+
+
+def _open_part(bound: pd.Series, rows: pd.Series, k: int) -> pd.Series:
+    """Parts whose bound leaves their reporters against k open (as ``_grouped``): to be counted exactly."""
+    return (bound < EXACT_BELOW_FACTOR * k) & (bound < rows) & (rows >= k)
+
+
+def _split_scan(cur, keys: dict[str, str], where: str, values: list, failure: str, failure_values: list, *,
+                exact: bool, join: str = "", join_values: list | None = None) -> pd.DataFrame:
+    """One scan of ``_SPLIT``: counts, cell keys, and the parts' and the whole's reporters (bounds unless
+    ``exact``)."""
+    select = "".join(f"{sql} AS {name}, " for name, sql in keys.items())
+    of = _EXACT_OF if exact else _BOUND_OF
+    failures = "count(*) - count_if(kind = 'ok')" if failure == "kind <> 'ok'" else f"count_if({failure})::BIGINT"
+    sql = _SPLIT.format(
+        select=select, failures=failures, part_reporters=of.format(condition=failure),
+        rest_reporters=of.format(condition=f"NOT ({failure})"), whole=_EXACT if exact else _BOUND,
+        cell_key=_CELL_KEY, failure_key=cell_key_sql(f"sum({_RECORD_KEY}) FILTER (WHERE {failure})"),
+        ok_key=_OK_KEY, join=join, where=where, group="GROUP BY ALL" if keys else "")
+    # The chosen kinds are bound where the failures are counted, in both parts' reporters and in their key.
+    uses = (0 if failure == "kind <> 'ok'" else 1) + 3
+    frame = cur.execute(sql, failure_values * uses + list(join_values or []) + values).df()
+    if not keys and frame.empty:
+        frame = pd.DataFrame([dict.fromkeys(frame.columns, 0)])
+    return frame
+
+
+def _split_exactly(cur, groups: pd.DataFrame, keys: dict[str, str], flt: ReportFilter, failure: str,
+                   failure_values: list) -> pd.DataFrame:
+    """The parts' and the wholes' exact reporters for ``groups`` (names only needed), in one scan joined to
+    their hexes when the keys have them (a narrow query, as ``_count_exactly``)."""
+    where, values = _where(flt)
+    join, join_values = "", []
+    if "cell" in keys:
+        join = f" JOIN (SELECT unnest(?::UBIGINT[]) AS thin_cell) ON {keys['cell']} = thin_cell"
+        join_values = [[int(c) for c in groups["cell"].unique()]]
+    exact = _split_scan(cur, keys, where, values, failure, failure_values, exact=True, join=join,
+                        join_values=join_values)
+    return exact[[*keys, "failure_reporters", "rest_reporters", "whole"]]
 
 
 def _with_noise(frame: pd.DataFrame, k: int) -> pd.DataFrame:

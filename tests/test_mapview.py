@@ -376,3 +376,40 @@ def test_worst_places_of_one_carrier_show_counts_only_where_its_map_does(demo_db
             assert (~mine.astype(bool)).any()  # the rule has work to do here
     finally:
         con.close()
+
+
+def test_split_counts_agree_in_both_plans_on_the_demo_city(demo_db, monkeypatch):
+    """The failure and rest reporters (and the whole's) counted with the bound plus one narrow recount
+    give the exact plan's figures: every count the same, every reporter count the same below k (in
+    groups or parts of k reports or more; smaller ones are hidden in both), and at least k in both plans from k
+    up (the only thing a count of reporters is compared with)."""
+    from store import map_sql
+    from store.db import connect
+
+    k = 5
+    con = connect(demo_db, read_only=True)
+    try:
+        for q, by_network in ((MapQuery(res=8), False), (MapQuery(res=9), True),
+                              (MapQuery(carrier="KT", hours=(18, 18), res=9), True),
+                              (MapQuery(kinds=("dropped_call",), res=8, day_type="weekend"), True)):
+            flt = q.report_filter(carrier=not by_network)
+            plans = {}
+            for plan, rows in (("exact", 10**12), ("bound", 0)):
+                monkeypatch.setattr(map_sql, "EXACT_SCAN_ROWS", rows)
+                plans[plan] = map_sql.hex_counts(con.cursor(), q.res, flt, k=k, by_network=by_network, sources=True)
+            exact, bound = plans["exact"], plans["bound"]
+            assert len(exact) > 100
+            people = ["reporters", "failure_reporters", "rest_reporters"]
+            pd.testing.assert_frame_equal(exact.drop(columns=people), bound.drop(columns=people))
+            # A group (or part) of fewer than k reports is hidden whatever its reporters: no recount there.
+            rows = {"reporters": exact["reports"], "failure_reporters": exact["failures"],
+                    "rest_reporters": exact["reports"] - exact["failures"]}
+            for name in people:
+                few = rows[name] < k
+                low = (exact[name] < k) | (bound[name] < k)
+                assert (exact.loc[low & ~few, name] == bound.loc[low & ~few, name]).all(), name
+                assert ((exact.loc[few, name] < k) & (bound.loc[few, name] < k)).all(), name
+                assert ((exact.loc[~low, name] >= k) & (bound.loc[~low, name] >= k)).all(), name
+            assert ((bound["reporters"] >= k) & (bound["reporters"] < exact["reporters"])).any()  # bounds used
+    finally:
+        con.close()
