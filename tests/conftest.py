@@ -128,12 +128,14 @@ def start_site(db_file: Path, tmp_path_factory, **env_extra: str):
     else:
         proc.kill()
         raise RuntimeError(f"site did not start; see {log.name}")
-    yield {"url": base, "db": path, "process": proc}
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield {"url": base, "db": path, "process": proc}
+    finally:  # also when the caller closes the generator (``sites.close()``): the site must not outlive the test
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @pytest.fixture(scope="session")
