@@ -287,3 +287,75 @@ def test_published_rows_never_contradict_themselves(demo_db, monkeypatch, k):
     kinds = rows[rows["kind"] != "all_failures"].join(totals, on=keys, rsuffix="_all")
     assert len(kinds) > 10
     assert (kinds["reports"] <= kinds["reports_all"]).all() and (kinds["reporters"] <= kinds["reporters_all"]).all()
+
+
+# --- kind rows, and the hex detail's kinds and devices ------------------------------------------
+
+@pytest.fixture
+def two_kinds(con, monkeypatch):
+    """One hex, KT, one week: 40 people with dropped calls (Galaxy), 30 others with no data (iPhone)."""
+    monkeypatch.setenv("DROPMAP_MIN_REPORTERS", str(K))
+    start = datetime(2021, 10, 4, 9, tzinfo=SEOUL)
+    rows = []
+    for p in range(70):
+        kind, model = ("dropped_call", "SM-G991N") if p < 40 else ("no_data", "iPhone 13")
+        for i in range(2):
+            when = start + timedelta(days=i, hours=p % 8)
+            rows.append(_report(f"KIND-{p:04d}-CELLKEYX", when, kind=kind) | {"device_model": model})
+            rows.append(_report(f"KIND-{p:04d}-CELLKEYX", when + timedelta(minutes=5), kind="ok")
+                        | {"device_model": model})
+    _load(con, rows)
+    return con
+
+
+def test_the_kind_rows_of_the_files_carry_their_own_reports_noise(two_kinds):
+    """/api/v1/hexes and the files, one row per kind: each kind's failures and reporters are its exact
+    count perturbed by the key of its own reports, never above the hex's all-failures row."""
+    from geo.aggregate import ExportQuery, build
+
+    cur = two_kinds.cursor()
+    try:
+        rows = build(cur, ExportQuery(res=8, by="all", carrier="KT", since=date(2021, 10, 4),
+                                      until=date(2021, 10, 10)), today=date(2022, 1, 1)).records()
+    finally:
+        cur.close()
+    by_kind = {r["kind"]: r for r in rows}
+    whole = by_kind["all_failures"]
+    moved = 0
+    for kind, (reports, reporters) in {"dropped_call": (80, 40), "no_data": (60, 30)}.items():
+        key = key_of(two_kinds, f"kind = '{kind}'")
+        row = by_kind[kind]
+        assert row["reports"] == min(perturbed(reports, key, K), whole["reports"]), kind
+        assert row["reporters"] == min(perturbed(reporters, key, K), whole["reporters"]), kind
+        moved += (row["reports"], row["reporters"]) != (reports, reporters)
+    assert whole["reports"] == perturbed(140, key_of(two_kinds, "kind <> 'ok'"), K)
+    assert moved  # the noise is there to see
+
+
+def test_the_hex_detail_kinds_and_devices_carry_their_own_reports_noise(two_kinds):
+    """The map's hex detail: failures and reporters per kind and per phone model are the exact counts
+    perturbed by the key of the reports behind each row."""
+    from geo import mapdetail, mapview
+    from geo.mapquery import MapQuery
+
+    cur = two_kinds.cursor()
+    try:
+        cell = mapview.cell_at(*HALL, 8)
+        detail = mapdetail.cell_detail(cur, MapQuery(res=8, carrier="KT"), cell)
+    finally:
+        cur.close()
+    assert detail.published
+    shown, exact = [], []
+    kinds = {r.kind: r for r in detail.kinds.itertuples()}
+    for kind, (failures, reporters) in {"dropped_call": (80, 40), "no_data": (60, 30)}.items():
+        key = key_of(two_kinds, f"kind = '{kind}'")
+        assert (kinds[kind].failures, kinds[kind].reporters) == (perturbed(failures, key, K),
+                                                                 perturbed(reporters, key, K)), kind
+        shown.append((kinds[kind].failures, kinds[kind].reporters)), exact.append((failures, reporters))
+    devices = {r.device_model: r for r in detail.devices.itertuples()}
+    for model, (failures, reporters) in {"SM-G991N": (80, 40), "iPhone 13": (60, 30)}.items():
+        key = key_of(two_kinds, f"kind <> 'ok' AND device_model = '{model}'")
+        assert (devices[model].failures, devices[model].reporters) == (perturbed(failures, key, K),
+                                                                       perturbed(reporters, key, K)), model
+        shown.append((devices[model].failures, devices[model].reporters)), exact.append((failures, reporters))
+    assert shown != exact  # the noise is there to see
