@@ -172,3 +172,24 @@ def test_a_hex_whose_counts_are_hidden_shows_no_estimate_either():
     assert columns["v"][0].startswith("11.0%") and columns["n"][0] == "9 / 80"
     assert columns["v"][1] == "–" and columns["n"][1] == "–"
     assert columns["note"] == ["", "fewer than k people behind the counts: colour only"]  # says why
+
+
+def test_a_hex_whose_counts_are_hidden_says_its_colour_band_in_words():
+    """Its estimate stays hidden; the hover names the band its colour stands for (the legend's row),
+    so a reader need not match colours: nothing the map does not already show."""
+    from types import SimpleNamespace
+
+    from ui.mapdraw import class_labels, tooltip_columns
+
+    frame = pd.DataFrame({"gu_ko": ["중구"] * 3, "gu_en": ["Jung-gu"] * 3,
+                          "cell_id": ["8830e1d8c1fffff", "8830e1d8c3fffff", "8830e1d8c5fffff"],
+                          "estimate": [0.11, 0.12, 0.4], "low": [0.03, 0.05, 0.1], "high": [0.23, 0.2, 0.7],
+                          "failures": [9, 2, 1], "reports": [80, 15, 3], "counts_shown": [True, False, False],
+                          "cls": [2, 3, GREY]})
+    view = SimpleNamespace(frame=frame, measure=RATE, breaks=(0.099, 0.115, 0.134, 0.156, 0.224), k=5)
+    columns = tooltip_columns(view, "en")
+    assert columns["v"][0].startswith("11.0%")  # shown: the estimate
+    assert columns["v"][1] == "colour band " + class_labels(view, "en")[3][1] == "colour band 13.4% – 15.6%"
+    assert "12" not in columns["v"][1]  # not its estimate
+    assert columns["v"][2] == "–"  # grey: too few to rate, no band
+    assert tooltip_columns(view, "ko")["v"][1] == "색 구간 13.4% – 15.6%"

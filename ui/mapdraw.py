@@ -56,6 +56,9 @@ _STYLE = """
   border: 1px solid #999;}
 .dm-legend small {display: block; color: #555; margin-top: 4px;}
 .dm-tip th {text-align: left; padding-right: 8px; font-weight: 600;}
+/* On a phone a hover wider than half the map would leave it: the text wraps instead. */
+@media (max-width: 480px) {.leaflet-tooltip {white-space: normal; width: 200px; font-size: 11px;}
+  .dm-tip th, .dm-tip td {vertical-align: top;} .dm-tip td {overflow-wrap: anywhere;}}
 .leaflet-container {background: #f7f7f4;}
 </style>
 """
@@ -188,6 +191,13 @@ def tooltip_columns(view: HexView, lang: str) -> dict[str, list[str]]:
     # the hexes whose counts are shown) an estimate decodes to its exact small counts. Only the colour
     # class (one of six bands) stays (docs/SECURITY.md, "Estimates of hexes whose counts are hidden").
     out["v"] = _only_shown(out["v"])
+    breaks = tuple(getattr(view, "breaks", ()) or ())
+    if m != RATIO and breaks:
+        # In words, the band its colour already says (the legend's row): nothing the map does not show.
+        bands = [label for _, label in class_labels(view, lang)[:len(breaks) + 1]]
+        band = _t(lang, "색 구간 {}", "colour band {}")
+        out["v"] = [v if ok or c == GREY else escape(band.format(bands[int(c)]))
+                    for v, ok, c in zip(out["v"], shown, f["cls"], strict=True)]
 
     if m == RATIO:
         if view.ratio_of == RATE:
@@ -285,7 +295,7 @@ class _HexCells(MacroElement):
                         return v ? '<tr><th>' + fl[1] + '</th><td>' + v + '</td></tr>' : '';
                     });
                     return '<table class="dm-tip">' + rows.join('') + '</table>';
-                }, {sticky: true});
+                }, {sticky: true, direction: 'auto'});  // 'auto': to the left on the map's right half (phones)
                 layer.on('mouseover', function () {
                     layer.setStyle({weight: 2.5, color: '#222'});
                     layer.bringToFront();
