@@ -300,19 +300,26 @@ def carrier_counts(cur, q: MapQuery) -> tuple[pd.DataFrame, str]:
     return counts, measure
 
 
-def carrier_estimates(cur, q: MapQuery, *, pooled: bool = True) -> tuple[pd.DataFrame, str]:
-    """Shrunk estimates per (hex, carrier), each carrier with its own prior; publishable groups only."""
+def _per_carrier(cur, q: MapQuery) -> tuple[list[tuple[str, pd.DataFrame, object]], str]:
+    """(carrier, its publishable hexes with estimates, its fitted prior) per carrier with counts, and the
+    measure: each carrier with its own prior (``estimate``)."""
     k = min_reporters()
     counts, measure = carrier_counts(cur, q)
     hours = observation_hours(cur, q) if measure == DENSITY else 0.0
-    parts = []
+    out = []
     for network in NETWORKS:
         group = counts[counts["network"] == network]
         if len(group):
-            parts.append(estimate(group.reset_index(drop=True), measure, hours, k, pooled=pooled)[0])
+            out.append((network, *estimate(group.reset_index(drop=True), measure, hours, k)))
+    return out, measure
+
+
+def carrier_estimates(cur, q: MapQuery) -> tuple[pd.DataFrame, str]:
+    """Shrunk estimates per (hex, carrier), each carrier with its own prior; publishable groups only."""
+    parts, measure = _per_carrier(cur, q)
     if not parts:
         return pd.DataFrame(columns=["cell", "network", "estimate", "low", "high", "failures", "reports"]), measure
-    return pd.concat(parts, ignore_index=True), measure
+    return pd.concat([frame for _, frame, _ in parts], ignore_index=True), measure
 
 
 def worst_places(cur, q: MapQuery, *, per_carrier: int = 10) -> tuple[pd.DataFrame, str]:
@@ -350,20 +357,15 @@ def pooling_picture(cur, q: MapQuery) -> tuple[pd.DataFrame, dict[str, spatial.P
     not grey: the raw observed rate, each hex's estimate alone (the same model without neighbours) and
     the map's estimate; and each carrier's fitted model. Empty for densities (not pooled).
     """
-    k = min_reporters()
-    counts, measure = carrier_counts(cur, q)
-    parts, priors = [], {}
-    if measure == RATE:
-        for network in NETWORKS:
-            group = counts[counts["network"] == network].reset_index(drop=True)
-            if group.empty:
-                continue
-            shown, prior = estimate(group, measure, 0.0, k)
-            keep = shown["counts_shown"].astype(bool) & ~shown["uncertain"].astype(bool)
-            shown = shown[keep].reset_index(drop=True)
-            shown["alone"] = spatial.each_alone(shown["failures"], shown["reports"], prior,
-                                                intervals=np.zeros(len(shown), dtype=bool)).mean
-            parts.append(shown[["network", "cell", "observed", "alone", "estimate", "reports"]])
-            priors[network] = prior
+    per_carrier, measure = _per_carrier(cur, q)
     columns = ["network", "cell", "observed", "alone", "estimate", "reports"]
+    if measure != RATE:
+        return pd.DataFrame(columns=columns), {}
+    parts = []
+    for _, shown, prior in per_carrier:
+        shown = shown[shown["counts_shown"].astype(bool) & ~shown["uncertain"].astype(bool)].reset_index(drop=True)
+        shown["alone"] = spatial.each_alone(shown["failures"], shown["reports"], prior,
+                                            intervals=np.zeros(len(shown), dtype=bool)).mean
+        parts.append(shown[columns])
+    priors = {network: prior for network, _, prior in per_carrier}
     return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)), priors

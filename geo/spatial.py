@@ -53,6 +53,7 @@ _MAX_WEAK_SHARE = 0.5  # "weak" is the smaller component
 MIN_LIFT = float(np.log(1.4))
 _STRENGTH = (2.0, 1e5)
 _MAX_ATTRACTION = 50.0
+_MAX_ITERATIONS = 200  # per fit: a view's cost stays bounded whatever its data (demo views take 1-15)
 EVIDENCE_CAP = 2.0  # log Bayes factor: e^2, about 7 to 1
 _NEWTON_STEPS = 4
 _PURE = 1e-4  # a part weighing less than this is left out of a quantile
@@ -158,7 +159,8 @@ def fit_levels(failures, attempts) -> PooledPrior:
                special.logit(share)] for ratio, share in ((1.6, 0.05), (2.5, 0.02), (4.0, 0.01))]
     start = min(starts, key=lambda x: _mixture_objective(x, uf, un, weights)[0])
     best = optimize.minimize(_mixture_objective, start, args=(uf, un, weights), jac=True,
-                             method="L-BFGS-B", bounds=bounds)
+                             method="L-BFGS-B", bounds=bounds,
+                             options={"maxiter": _MAX_ITERATIONS})
     best = best if np.isfinite(best.fun) else None
     if best is None:
         return _one_level(f, n)
@@ -210,7 +212,8 @@ def fit(failures, attempts, ring: sparse.csr_matrix, lends) -> tuple[PooledPrior
         return prior, signal
     result = optimize.minimize(_attraction_objective, [prior.intercept, 0.0],
                                args=(l0[lends], l1[lends], signal[lends]), jac=True, method="L-BFGS-B",
-                               bounds=[(-20, 5), (0.0, _MAX_ATTRACTION)])
+                               bounds=[(-20, 5), (0.0, _MAX_ATTRACTION)],
+                               options={"maxiter": _MAX_ITERATIONS})
     if not np.isfinite(result.fun):
         return prior, signal
     return PooledPrior(prior.typical, prior.weak, prior.strength, prior.share,

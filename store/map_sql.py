@@ -101,6 +101,24 @@ def _failure_condition(kinds: tuple[str, ...]) -> tuple[str, list]:
     return "kind <> 'ok'", []
 
 
+def _open_part(bound: pd.Series, rows: pd.Series, k: int) -> pd.Series:
+    """Groups (or parts) whose reporter bound leaves them open against k: to be counted exactly.
+
+    Bits set <= distinct reporters <= reports: exact when the bound meets the count of reports.
+    A group of fewer than k reports has fewer than k reporters: hidden whatever the exact count.
+    """
+    return (bound < EXACT_BELOW_FACTOR * k) & (bound < rows) & (rows >= k)
+
+
+def _thin_join(keys: dict[str, str], cells) -> tuple[str, list]:
+    """A join restricting a recount to ``cells`` when the keys have hexes (else none). An inner join on the
+    thin hexes lets DuckDB filter the scan by them (semi-join: 2x the time; a literal IN list: 25x)."""
+    if "cell" not in keys:
+        return "", []
+    return (f" JOIN (SELECT unnest(?::UBIGINT[]) AS thin_cell) ON {keys['cell']} = thin_cell",
+            [[int(c) for c in pd.unique(cells)]])
+
+
 def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFilter, *, k: int,
              cell: tuple[int, int] | None = None, of_failures: bool = False, of_rest: bool = False,
              key_values: list | None = None) -> pd.DataFrame:
@@ -126,10 +144,7 @@ def _grouped(cur: duckdb.DuckDBPyConnection, keys: dict[str, str], flt: ReportFi
     for name in ("failures", "samples", "reports", "reporters", *_KEYS):
         frame[name] = frame[name].fillna(0).astype("int64")  # an empty view without keys: NULL sums
     if not exact:
-        # Bits set <= distinct reporters <= reports: exact when the bound meets the count of reports.
-        # A group of fewer than k reports has fewer than k reporters: hidden whatever the exact count.
-        thin = ((frame["reporters"] < EXACT_BELOW_FACTOR * k) & (frame["reporters"] < frame["reports"])
-                & (frame["reports"] >= k))
+        thin = _open_part(frame["reporters"], frame["reports"], k)
         if thin.any():
             frame = _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest, key_values)
     names = list(keys)
@@ -142,15 +157,9 @@ def _expected_rows(cur: duckdb.DuckDBPyConnection, where: str, values: list) -> 
     return int(cur.execute(sql, values).fetchone()[0]) * 100 // _SAMPLE_PERCENT
 
 
-def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False, key_values=(),
-                   cell: tuple[int, int] | None = None) -> pd.DataFrame:
-    where, values = _where(flt, cell, of_failures=of_failures, of_rest=of_rest)
-    join, join_values = "", []
-    if "cell" in keys:
-        # An inner join on the thin hexes lets DuckDB filter the scan by them (semi-join: 2x the time;
-        # a literal IN list: 25x).
-        join = f" JOIN (SELECT unnest(?::UBIGINT[]) AS thin_cell) ON {keys['cell']} = thin_cell"
-        join_values = [[int(c) for c in frame.loc[thin, "cell"].unique()]]
+def _count_exactly(cur, frame, thin, keys, flt, of_failures, of_rest=False, key_values=()) -> pd.DataFrame:
+    where, values = _where(flt, of_failures=of_failures, of_rest=of_rest)
+    join, join_values = _thin_join(keys, frame.loc[thin, "cell"] if "cell" in keys else ())
     select = ", ".join(f"{sql} AS {name}" for name, sql in keys.items())
     group = "GROUP BY ALL" if keys else ""
     sql = f"SELECT {select + ', ' if keys else ''}{_EXACT} AS reporters FROM reports{join} WHERE {where} {group}"
@@ -226,11 +235,6 @@ def _split_counts(cur, keys: dict[str, str], flt: ReportFilter, *, k: int,
     return frame.sort_values(names).reset_index(drop=True) if names else frame
 
 
-def _open_part(bound: pd.Series, rows: pd.Series, k: int) -> pd.Series:
-    """Parts whose bound leaves their reporters against k open (as ``_grouped``): to be counted exactly."""
-    return (bound < EXACT_BELOW_FACTOR * k) & (bound < rows) & (rows >= k)
-
-
 def _split_scan(cur, keys: dict[str, str], where: str, values: list, failure: str, failure_values: list, *,
                 exact: bool, join: str = "", join_values: list | None = None) -> pd.DataFrame:
     """One scan of ``_SPLIT``: counts, cell keys, and the parts' and the whole's reporters (bounds unless
@@ -256,10 +260,7 @@ def _split_exactly(cur, groups: pd.DataFrame, keys: dict[str, str], flt: ReportF
     """The parts' and the wholes' exact reporters for ``groups`` (names only needed), in one scan joined to
     their hexes when the keys have them (a narrow query, as ``_count_exactly``)."""
     where, values = _where(flt)
-    join, join_values = "", []
-    if "cell" in keys:
-        join = f" JOIN (SELECT unnest(?::UBIGINT[]) AS thin_cell) ON {keys['cell']} = thin_cell"
-        join_values = [[int(c) for c in groups["cell"].unique()]]
+    join, join_values = _thin_join(keys, groups["cell"] if "cell" in keys else ())
     exact = _split_scan(cur, keys, where, values, failure, failure_values, exact=True, join=join,
                         join_values=join_values)
     return exact[[*keys, "failure_reporters", "rest_reporters", "whole"]]

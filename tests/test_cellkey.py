@@ -347,15 +347,12 @@ def test_the_hex_detail_kinds_and_devices_carry_their_own_reports_noise(two_kind
     assert detail.published
     shown, exact = [], []
     kinds = {r.kind: r for r in detail.kinds.itertuples()}
-    for kind, (failures, reporters) in {"dropped_call": (80, 40), "no_data": (60, 30)}.items():
-        key = key_of(two_kinds, f"kind = '{kind}'")
-        assert (kinds[kind].failures, kinds[kind].reporters) == (perturbed(failures, key, K),
-                                                                 perturbed(reporters, key, K)), kind
-        shown.append((kinds[kind].failures, kinds[kind].reporters)), exact.append((failures, reporters))
     devices = {r.device_model: r for r in detail.devices.itertuples()}
-    for model, (failures, reporters) in {"SM-G991N": (80, 40), "iPhone 13": (60, 30)}.items():
-        key = key_of(two_kinds, f"kind <> 'ok' AND device_model = '{model}'")
-        assert (devices[model].failures, devices[model].reporters) == (perturbed(failures, key, K),
-                                                                       perturbed(reporters, key, K)), model
-        shown.append((devices[model].failures, devices[model].reporters)), exact.append((failures, reporters))
+    for row, where, failures, reporters in (
+            (kinds["dropped_call"], "kind = 'dropped_call'", 80, 40), (kinds["no_data"], "kind = 'no_data'", 60, 30),
+            (devices["SM-G991N"], "kind <> 'ok' AND device_model = 'SM-G991N'", 80, 40),
+            (devices["iPhone 13"], "kind <> 'ok' AND device_model = 'iPhone 13'", 60, 30)):
+        key = key_of(two_kinds, where)
+        assert (row.failures, row.reporters) == (perturbed(failures, key, K), perturbed(reporters, key, K)), where
+        shown.append((row.failures, row.reporters)), exact.append((failures, reporters))
     assert shown != exact  # the noise is there to see
