@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from core.city import load_city
 from core.vocab import NETWORKS
 from geo.places import districts
+from outages import history
 from outages.baseline import (
     HOURS_PER_WEEK,
     dispersion,
@@ -101,42 +103,60 @@ def _missing_hours(n_hours: int, origin: datetime, periods: list[tuple[datetime,
 
 def load_series(cur, frame: Frame, config: DetectorConfig, *,
                 excluded: dict[str, list[tuple[datetime, datetime]]] | None = None,
-                networks: tuple[str, ...] = NETWORKS) -> dict[str, NetworkSeries]:
-    """First reports and their usual level for every network over ``frame``."""
+                networks: tuple[str, ...] = NETWORKS, keep: bool = True) -> dict[str, NetworkSeries]:
+    """First reports and their usual level for every network over ``frame``.
+
+    The hours before the frame's first minute come from the kept history (outages.history; counted
+    afresh when ``keep`` is False, which must give the same numbers), the rest is counted by the minute.
+    """
     codes = district_codes()
-    code_index = {c: i for i, c in enumerate(codes)}
     n_hours = int(np.ceil((frame.end - frame.origin) / timedelta(hours=1)))
     n_days = (n_hours + 23) // 24
+    origin_hour = history.epoch_hour(frame.origin)  # a local midnight: the city's offset is whole hours
+    split = frame.first.replace(minute=0)
+    split_hour = history.epoch_hour(split)
+    read = history.hourly if keep else history.counted
+    past, past_volume = read(cur, origin_hour, split_hour, config.dedup_minutes)
     one = networks[0] if len(networks) == 1 else None
-    rows = outages_sql.first_report_counts(cur, start=frame.origin, end=frame.end, origin=frame.origin,
-                                    dedup_minutes=config.dedup_minutes, network=one)
-    volume = outages_sql.daily_volume(cur, start=frame.origin, end=frame.end, origin=frame.origin)
+    rows = outages_sql.first_report_counts(cur, start=split, end=frame.end, origin=frame.origin,
+                                           dedup_minutes=config.dedup_minutes, network=one)
+    volume = pd.concat([past_volume, outages_sql.hourly_volume(cur, start=split, end=frame.end)])
     daily = np.full(n_days, np.nan)
-    days = volume["day"].to_numpy(dtype=np.int64)
+    days = (volume["hour"].to_numpy(dtype=np.int64) - origin_hour) // 24
     inside = (days >= 0) & (days < n_days)
-    daily[days[inside]] = volume["n"].to_numpy(dtype=float)[inside]
+    daily[days[inside]] = 0.0  # a day with reports is known; NaN: no data
+    np.add.at(daily, days[inside], volume["n"].to_numpy(dtype=float)[inside])
+
+    # Every row's network and district as array positions, once (rows of other networks or outside
+    # Seoul's districts are dropped), then each count added where it belongs.
+    hourly = np.zeros((len(networks), len(codes), n_hours))
+    net, area, hour, n = _positions(past, "hour", networks, codes)
+    np.add.at(hourly, (net, area, hour - origin_hour), n)
+    net, area, minute, n = _positions(rows, "minute", networks, codes)
+    np.add.at(hourly, (net, area, minute // 60), n)
+    counts = np.zeros((len(networks), len(codes), frame.n_minutes))
+    recent = minute >= frame.first_minute
+    np.add.at(counts, (net[recent], area[recent], minute[recent] - frame.first_minute), n[recent])
 
     out = {}
-    for network in networks:
-        part = rows[rows["network"] == network]
-        area = part["sig_cd"].map(code_index).to_numpy()
-        known = ~np.isnan(area.astype(float))
-        minute = part["minute"].to_numpy(dtype=np.int64)[known]
-        n = part["n"].to_numpy(dtype=np.int64)[known]
-        area = area[known].astype(np.int64)
-        hourly = np.zeros((len(codes), n_hours))
-        np.add.at(hourly, (area, minute // 60), n)
-        counts = np.zeros((len(codes), frame.n_minutes))
-        recent = minute >= frame.first_minute
-        np.add.at(counts, (area[recent], minute[recent] - frame.first_minute), n[recent])
+    for i, network in enumerate(networks):
         missing = _missing_hours(n_hours, frame.origin, (excluded or {}).get(network, []))
-        expected, kappa = _expected(hourly, missing, daily, frame, config)
+        expected, kappa = _expected(hourly[i], missing, daily, frame, config)
         out[network] = NetworkSeries(
             network=network,
-            counts=np.vstack([counts.sum(axis=0, keepdims=True), counts]),
+            counts=np.vstack([counts[i].sum(axis=0, keepdims=True), counts[i]]),
             expected=expected, kappa=kappa,
         )
     return out
+
+
+def _positions(rows: pd.DataFrame, time: str, networks: tuple[str, ...], codes: tuple[str, ...]):
+    """(network position, district position, ``time`` column, n) of the rows of ``networks`` in ``codes``."""
+    net = pd.Categorical(rows["network"], categories=networks).codes
+    area = pd.Categorical(rows["sig_cd"], categories=codes).codes
+    known = (net >= 0) & (area >= 0)
+    return (net[known].astype(np.int64), area[known].astype(np.int64),
+            rows[time].to_numpy(dtype=np.int64)[known], rows["n"].to_numpy(dtype=np.int64)[known])
 
 
 def _expected(hourly: np.ndarray, missing: np.ndarray, daily: np.ndarray, frame: Frame,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -76,6 +77,18 @@ def _translate_open_error(path: Path, error: Exception) -> StoreError:
             "(POST /api/v1/reports), or use another --db path."
         )
     return StoreError(f"cannot open database {path}: {text}")
+
+
+@contextmanager
+def transaction(cur: duckdb.DuckDBPyConnection):
+    """One transaction on ``cur``: committed when the block ends, rolled back when it raises."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
 
 
 def shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:

@@ -173,6 +173,35 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     ("0005_codes_and_sources_required", "ALTER TABLE reports ALTER COLUMN source_id SET NOT NULL;"),
+    # The outage detector's kept history (outages.history): counts per hour, extended scan by scan
+    # instead of counted again, and the marks that say from when on a change makes them stale.
+    (
+        "0006_outage_history",
+        """
+        CREATE TABLE outage_hours (
+            hour          BIGINT NOT NULL,      -- hours since 1970-01-01 00:00 UTC
+            network       VARCHAR NOT NULL,
+            sig_cd        VARCHAR NOT NULL,
+            first_reports INTEGER NOT NULL      -- first reports (outages.series), Seoul's districts only
+        );
+        CREATE TABLE outage_volume (
+            hour    BIGINT NOT NULL,            -- hours since 1970-01-01 00:00 UTC
+            reports INTEGER NOT NULL            -- every public report, failures and 'all good'
+        );
+        CREATE TABLE outage_history_state (
+            name          VARCHAR PRIMARY KEY,
+            kept_from     BIGINT NOT NULL,      -- the hours [kept_from, kept_until) are kept
+            kept_until    BIGINT NOT NULL,
+            dedup_minutes INTEGER NOT NULL,     -- the first-report rule they were counted with
+            reports_seen  BIGINT NOT NULL,      -- rows of reports when they were last brought up to date
+            updated_at    TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE outage_stale (
+            since   TIMESTAMPTZ NOT NULL,       -- kept hours from this one on may have changed
+            reports BIGINT NOT NULL             -- rows added to reports (0: a moderation change)
+        );
+        """,
+    ),
 ]
 
 

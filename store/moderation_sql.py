@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from store.outages_sql import mark_stale
+
 MAX_IDS = 100_000  # report ids listed per cluster (and acted on); ``reports`` counts them all
 _PREFIX = "left(printf('%016x', {col}), 6)"  # 24 of the hash's 64 bits: enough to tell rows apart, no more
 
@@ -118,10 +120,13 @@ def set_status(cur, report_ids: list[str], *, status: str, flag_reason: str | No
     ids = [str(i) for i in report_ids]
     cur.execute("BEGIN TRANSACTION")
     try:
-        changed = [str(r[0]) for r in cur.execute(
+        rows = cur.execute(
             "UPDATE reports SET status = ?, flag_reason = ? WHERE list_contains(?::UUID[], report_id)"
-            " AND (status <> ? OR flag_reason IS DISTINCT FROM ?) RETURNING report_id",
-            [status, flag_reason, ids, status, flag_reason]).fetchall()]
+            " AND (status <> ? OR flag_reason IS DISTINCT FROM ?) RETURNING report_id, observed_at",
+            [status, flag_reason, ids, status, flag_reason]).fetchall()
+        changed = [str(r[0]) for r in rows]
+        if rows:  # the outage detector's kept hours from the earliest of them on are counted again
+            mark_stale(cur, min(r[1] for r in rows), 0)
         _insert_log(cur, {**log, "changed": len(changed), "report_ids": changed})
         cur.execute("COMMIT")
     except Exception:

@@ -6,7 +6,7 @@ shared connection) and returns plain Python or pandas values.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -32,13 +32,21 @@ WITH failures AS (
       AND observed_at >= $lead_in AND observed_at < $end
       AND ($network IS NULL OR network = $network)
 )
-SELECT network, sig_cd, (epoch_ms(observed_at) - $origin_ms) // 60000 AS minute, count(*) AS n
+SELECT network, sig_cd, {{bucket}}, count(*) AS n
 FROM failures
 WHERE observed_at >= $start AND sig_cd IS NOT NULL
   AND (previous IS NULL OR observed_at - previous >= to_minutes($dedup_minutes))
   AND (previous_net IS NULL OR observed_at - previous_net >= to_minutes($dedup_minutes))
 GROUP BY ALL
 """
+_EPOCH_HOUR = "epoch_ms(observed_at) // 3600000"  # hours since 1970-01-01 00:00 UTC
+
+
+def _first_report_params(start: datetime, end: datetime, dedup_minutes: int, network: str | None) -> dict:
+    # The lead-in: a report is a first report when its source's previous one is at least dedup_minutes
+    # older, so counting from ``start`` needs the reports of the dedup_minutes before it, and no more.
+    return {"lead_in": start - timedelta(minutes=dedup_minutes), "start": start, "end": end,
+            "dedup_minutes": int(dedup_minutes), "network": network}
 
 
 def first_report_counts(cur, *, start: datetime, end: datetime, origin: datetime, dedup_minutes: int,
@@ -48,29 +56,94 @@ def first_report_counts(cur, *, start: datetime, end: datetime, origin: datetime
     Columns: network, sig_cd, minute (int), n. Flagged reports and 'all good'
     samples never count; reports outside Seoul's districts are left out.
     """
-    from datetime import timedelta
-
-    params = {
-        "lead_in": start - timedelta(minutes=dedup_minutes), "start": start, "end": end,
-        "origin_ms": int(origin.timestamp() * 1000), "dedup_minutes": int(dedup_minutes), "network": network,
-    }
-    return cur.execute(_FIRST_REPORTS, params).df()
+    sql = _FIRST_REPORTS.format(bucket="(epoch_ms(observed_at) - $origin_ms) // 60000 AS minute")
+    params = {**_first_report_params(start, end, dedup_minutes, network), "origin_ms": int(origin.timestamp() * 1000)}
+    return cur.execute(sql, params).df()
 
 
-def daily_volume(cur, *, start: datetime, end: datetime, origin: datetime) -> pd.DataFrame:
-    """All unflagged reports (every network, failures and 'all good') per day since ``origin``.
+_HOURLY_VOLUME = f"""
+SELECT {_EPOCH_HOUR} AS hour, count(*) AS n FROM reports
+WHERE {PUBLIC_STATUS} AND observed_at >= $start AND observed_at < $end GROUP BY ALL
+"""
 
-    Columns: day (int), n. This is the site's own volume, used to scale old
-    weeks to today's user base.
+
+def first_reports_per_hour(cur, *, start: datetime, end: datetime, dedup_minutes: int) -> pd.DataFrame:
+    """First reports per (network, district, hour since 1970-01-01 UTC) in [start, end).
+
+    Columns: network, sig_cd, hour (int), n.
     """
-    return cur.execute(
-        f"""
-        SELECT (epoch_ms(observed_at) - $origin_ms) // 86400000 AS day, count(*) AS n
-        FROM reports WHERE {PUBLIC_STATUS} AND observed_at >= $start AND observed_at < $end
-        GROUP BY ALL
-        """,
-        {"origin_ms": int(origin.timestamp() * 1000), "start": start, "end": end},
-    ).df()
+    return cur.execute(_FIRST_REPORTS.format(bucket=f"{_EPOCH_HOUR} AS hour"),
+                       _first_report_params(start, end, dedup_minutes, None)).df()
+
+
+def hourly_volume(cur, *, start: datetime, end: datetime) -> pd.DataFrame:
+    """All unflagged reports (every network, failures and 'all good') per hour since 1970-01-01 UTC in
+    [start, end). Columns: hour (int), n. This is the site's own volume, used to scale old weeks to
+    today's user base.
+    """
+    return cur.execute(_HOURLY_VOLUME, {"start": start, "end": end}).df()
+
+
+# The kept history (outages.history): first reports and volume per hour, stored once and read back.
+
+def mark_stale(cur, since: datetime, reports: int) -> None:
+    """Say, in the writer's own transaction, that kept hours from ``since`` on may have changed:
+    ``reports`` rows were added to reports (0: reports changed status). Only appended, so concurrent
+    writers never conflict."""
+    cur.execute("INSERT INTO outage_stale (since, reports) VALUES (?, ?)", [since, int(reports)])
+
+
+def take_stale(cur) -> tuple[datetime | None, int]:
+    """(earliest ``since``, reports added) of the stale marks this transaction sees, which it removes."""
+    since, added = cur.execute("SELECT min(since), coalesce(sum(reports), 0) FROM outage_stale").fetchone()
+    cur.execute("DELETE FROM outage_stale")
+    return since, int(added)
+
+
+def report_rows(cur) -> int:
+    """Rows of the reports table, flagged or not (answered without reading the rows)."""
+    return int(cur.execute("SELECT count(*) FROM reports").fetchone()[0])
+
+
+def history_state(cur) -> dict | None:
+    row = cur.execute("SELECT kept_from, kept_until, dedup_minutes, reports_seen FROM outage_history_state"
+                      " WHERE name = 'detector'").fetchone()
+    return None if row is None else dict(zip(("kept_from", "kept_until", "dedup_minutes", "reports_seen"), row,
+                                             strict=True))
+
+
+def save_history_state(cur, *, kept_from: int, kept_until: int, dedup_minutes: int, reports_seen: int,
+                       now: datetime) -> None:
+    cur.execute("INSERT OR REPLACE INTO outage_history_state VALUES ('detector', ?, ?, ?, ?, ?)",
+                [kept_from, kept_until, dedup_minutes, reports_seen, now])
+
+
+def drop_kept_hours(cur, from_hour: int | None = None) -> None:
+    """Forget the kept hours from ``from_hour`` on (None: all of them)."""
+    for table in ("outage_hours", "outage_volume"):
+        cur.execute(f"DELETE FROM {table} WHERE $h IS NULL OR hour >= $h", {"h": from_hour})
+
+
+def keep_hours(cur, *, first_hour: int, last_hour: int, dedup_minutes: int) -> None:
+    """Count first reports and volume per hour in [first_hour, last_hour) and keep them."""
+    start, end = _hour_time(first_hour), _hour_time(last_hour)
+    cur.execute("INSERT INTO outage_hours (network, sig_cd, hour, first_reports) "
+                + _FIRST_REPORTS.format(bucket=f"{_EPOCH_HOUR} AS hour"),
+                _first_report_params(start, end, dedup_minutes, None))
+    cur.execute("INSERT INTO outage_volume (hour, reports) " + _HOURLY_VOLUME, {"start": start, "end": end})
+
+
+def kept_hours(cur, *, first_hour: int, last_hour: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(first reports: network, sig_cd, hour, n; volume: hour, n) of the kept hours in [first_hour, last_hour)."""
+    bounds = [first_hour, last_hour]
+    first = cur.execute("SELECT network, sig_cd, hour, first_reports AS n FROM outage_hours"
+                        " WHERE hour >= ? AND hour < ?", bounds).df()
+    volume = cur.execute("SELECT hour, reports AS n FROM outage_volume WHERE hour >= ? AND hour < ?", bounds).df()
+    return first, volume
+
+
+def _hour_time(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * 3600, UTC)
 
 
 def next_report_time(cur, after: datetime) -> datetime | None:

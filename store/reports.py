@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.filters import STATUSES, local_time_columns_sql
+from store.outages_sql import mark_stale
 
 # One writer at a time in this process: the duplicate check and the insert
 # must see each other's rows, or two concurrent submissions of the same
@@ -134,6 +135,8 @@ def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, 
             else:
                 accepted = int(cur.execute(_INSERT, params).fetchone()[0])
             duplicates += staged - accepted
+            if accepted:
+                mark_stale(cur, t0, accepted)
             cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
                                         accepted, rejected, duplicates])
     finally:  # after the commit or rollback: an aborted transaction refuses even a SET
@@ -184,6 +187,7 @@ def insert_small_batch(cur: duckdb.DuckDBPyConnection, rows: pa.Table, *, batch_
             # DuckDB reads the local Arrow table ``new_rows`` by its name (a replacement scan):
             # cheaper for a few rows than registering it.
             cur.execute(_INSERT_NEW, {"received_at": received_at, "source": source, "batch_id": batch_id})
+            mark_stale(cur, pc.min(new_rows.column("observed_at")).as_py(), accepted)
         cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
                                     accepted, rejected, duplicates])
     pairs = sorted(zip(ids, new_rows.column("row").to_pylist(), strict=True), key=lambda pair: pair[1])
