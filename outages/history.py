@@ -30,7 +30,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import duckdb
-import pandas as pd
 
 from store import outages_sql
 from store.db import transaction
@@ -48,25 +47,28 @@ def epoch_hour(t: datetime) -> int:
     return seconds // 3600
 
 
-def hourly(cur, first_hour: int, last_hour: int, dedup_minutes: int, *, now: datetime | None = None
-           ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """First reports (network, sig_cd, hour, n) and volume (hour, n) per hour in [first_hour, last_hour),
+def hourly(cur, first_hour: int, last_hour: int, dedup_minutes: int, networks, codes, *,
+           now: datetime | None = None) -> tuple[dict, dict]:
+    """First reports (arrays net, area, hour, n: store.outages_sql.first_reports_per_hour) and volume
+    (hour, n) per hour in [first_hour, last_hour),
     from the kept history, brought up to date first. Counted from the reports, not kept, when the store
     cannot be written (a read-only connection) or another writer got there first."""
     with _lock:
         try:
             with transaction(cur):
                 _bring_up_to_date(cur, first_hour, last_hour, dedup_minutes, now or datetime.now(UTC))
-                return outages_sql.kept_hours(cur, first_hour=first_hour, last_hour=last_hour)
+                return outages_sql.kept_hours(cur, first_hour=first_hour, last_hour=last_hour, networks=networks,
+                                              codes=codes)
         except duckdb.Error as e:
             log.warning("outage history not kept this time (%s); counting the hours", str(e).splitlines()[0])
-    return counted(cur, first_hour, last_hour, dedup_minutes)
+    return counted(cur, first_hour, last_hour, dedup_minutes, networks, codes)
 
 
-def counted(cur, first_hour: int, last_hour: int, dedup_minutes: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def counted(cur, first_hour: int, last_hour: int, dedup_minutes: int, networks, codes) -> tuple[dict, dict]:
     """The same hours counted from the reports and kept nowhere: what the kept history must equal."""
     start, end = _time(first_hour), _time(last_hour)
-    return (outages_sql.first_reports_per_hour(cur, start=start, end=end, dedup_minutes=dedup_minutes),
+    return (outages_sql.first_reports_per_hour(cur, start=start, end=end, dedup_minutes=dedup_minutes,
+                                               networks=networks, codes=codes),
             outages_sql.hourly_volume(cur, start=start, end=end))
 
 

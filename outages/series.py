@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
 from core.city import load_city
 from core.vocab import NETWORKS
@@ -116,27 +115,27 @@ def load_series(cur, frame: Frame, config: DetectorConfig, *,
     split = frame.first.replace(minute=0)
     split_hour = history.epoch_hour(split)
     read = history.hourly if keep else history.counted
-    past, past_volume = read(cur, origin_hour, split_hour, config.dedup_minutes)
-    one = networks[0] if len(networks) == 1 else None
+    past, past_volume = read(cur, origin_hour, split_hour, config.dedup_minutes, networks, codes)
     rows = outages_sql.first_report_counts(cur, start=split, end=frame.end, origin=frame.origin,
-                                           dedup_minutes=config.dedup_minutes, network=one)
-    volume = pd.concat([past_volume, outages_sql.hourly_volume(cur, start=split, end=frame.end)])
+                                           dedup_minutes=config.dedup_minutes, networks=networks, codes=codes)
+    volume = outages_sql.hourly_volume(cur, start=split, end=frame.end)
     daily = np.full(n_days, np.nan)
-    days = (volume["hour"].to_numpy(dtype=np.int64) - origin_hour) // 24
+    days = (np.concatenate([past_volume["hour"], volume["hour"]]).astype(np.int64) - origin_hour) // 24
+    reports = np.concatenate([past_volume["n"], volume["n"]]).astype(float)
     inside = (days >= 0) & (days < n_days)
     daily[days[inside]] = 0.0  # a day with reports is known; NaN: no data
-    np.add.at(daily, days[inside], volume["n"].to_numpy(dtype=float)[inside])
+    np.add.at(daily, days[inside], reports[inside])
 
-    # Every row's network and district as array positions, once (rows of other networks or outside
-    # Seoul's districts are dropped), then each count added where it belongs.
+    # Rows come with their network and district as positions (rows of other networks or outside
+    # Seoul's districts are left out in the query); each count is added where it belongs.
     hourly = np.zeros((len(networks), len(codes), n_hours))
-    net, area, hour, n = _positions(past, "hour", networks, codes)
-    np.add.at(hourly, (net, area, hour - origin_hour), n)
-    net, area, minute, n = _positions(rows, "minute", networks, codes)
-    np.add.at(hourly, (net, area, minute // 60), n)
+    np.add.at(hourly, (past["net"], past["area"], past["hour"] - origin_hour), past["n"])
+    minute = rows["minute"].astype(np.int64)
+    np.add.at(hourly, (rows["net"], rows["area"], minute // 60), rows["n"])
     counts = np.zeros((len(networks), len(codes), frame.n_minutes))
     recent = minute >= frame.first_minute
-    np.add.at(counts, (net[recent], area[recent], minute[recent] - frame.first_minute), n[recent])
+    np.add.at(counts, (rows["net"][recent], rows["area"][recent], minute[recent] - frame.first_minute),
+              rows["n"][recent])
 
     out = {}
     for i, network in enumerate(networks):
@@ -148,15 +147,6 @@ def load_series(cur, frame: Frame, config: DetectorConfig, *,
             expected=expected, kappa=kappa,
         )
     return out
-
-
-def _positions(rows: pd.DataFrame, time: str, networks: tuple[str, ...], codes: tuple[str, ...]):
-    """(network position, district position, ``time`` column, n) of the rows of ``networks`` in ``codes``."""
-    net = pd.Categorical(rows["network"], categories=networks).codes
-    area = pd.Categorical(rows["sig_cd"], categories=codes).codes
-    known = (net >= 0) & (area >= 0)
-    return (net[known].astype(np.int64), area[known].astype(np.int64),
-            rows[time].to_numpy(dtype=np.int64)[known], rows["n"].to_numpy(dtype=np.int64)[known])
 
 
 def _expected(hourly: np.ndarray, missing: np.ndarray, daily: np.ndarray, frame: Frame,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from core.cellkey import cell_key_sql, record_key_sql
@@ -49,16 +50,32 @@ def _first_report_params(start: datetime, end: datetime, dedup_minutes: int, net
             "dedup_minutes": int(dedup_minutes), "network": network}
 
 
+def _at_positions(cur, sql: str, params: dict, time: str, networks, codes) -> dict[str, np.ndarray]:
+    """The rows of ``sql`` (network, sig_cd, ``time``, n) as numpy arrays net, area, ``time``, n: net and area
+    are positions in ``networks`` and ``codes`` (district codes); other rows are left out."""
+    return cur.execute(
+        f"""
+        SELECT * FROM (
+            SELECT coalesce(list_position($networks, network), 0)::BIGINT - 1 AS net,
+                   coalesce(list_position($codes, sig_cd), 0)::BIGINT - 1 AS area, {time}, n
+            FROM ({sql})
+        ) WHERE net >= 0 AND area >= 0
+        """,
+        {**params, "networks": list(networks), "codes": list(codes)},
+    ).fetchnumpy()
+
+
 def first_report_counts(cur, *, start: datetime, end: datetime, origin: datetime, dedup_minutes: int,
-                        network: str | None = None) -> pd.DataFrame:
+                        networks, codes) -> dict[str, np.ndarray]:
     """First reports per (network, district, minute since ``origin``) in [start, end).
 
-    Columns: network, sig_cd, minute (int), n. Flagged reports and 'all good'
-    samples never count; reports outside Seoul's districts are left out.
+    Arrays net, area (positions in ``networks`` and ``codes``), minute, n. Flagged reports and
+    'all good' samples never count; reports outside Seoul's districts are left out.
     """
+    one = networks[0] if len(networks) == 1 else None
     sql = _FIRST_REPORTS.format(bucket="(epoch_ms(observed_at) - $origin_ms) // 60000 AS minute")
-    params = {**_first_report_params(start, end, dedup_minutes, network), "origin_ms": int(origin.timestamp() * 1000)}
-    return cur.execute(sql, params).df()
+    params = {**_first_report_params(start, end, dedup_minutes, one), "origin_ms": int(origin.timestamp() * 1000)}
+    return _at_positions(cur, sql, params, "minute", networks, codes)
 
 
 _HOURLY_VOLUME = f"""
@@ -67,21 +84,21 @@ WHERE {PUBLIC_STATUS} AND observed_at >= $start AND observed_at < $end GROUP BY 
 """
 
 
-def first_reports_per_hour(cur, *, start: datetime, end: datetime, dedup_minutes: int) -> pd.DataFrame:
-    """First reports per (network, district, hour since 1970-01-01 UTC) in [start, end).
-
-    Columns: network, sig_cd, hour (int), n.
+def first_reports_per_hour(cur, *, start: datetime, end: datetime, dedup_minutes: int, networks,
+                           codes) -> dict[str, np.ndarray]:
+    """First reports per (network, district, hour since 1970-01-01 UTC) in [start, end): arrays net, area
+    (positions in ``networks`` and ``codes``), hour, n.
     """
-    return cur.execute(_FIRST_REPORTS.format(bucket=f"{_EPOCH_HOUR} AS hour"),
-                       _first_report_params(start, end, dedup_minutes, None)).df()
+    return _at_positions(cur, _FIRST_REPORTS.format(bucket=f"{_EPOCH_HOUR} AS hour"),
+                         _first_report_params(start, end, dedup_minutes, None), "hour", networks, codes)
 
 
-def hourly_volume(cur, *, start: datetime, end: datetime) -> pd.DataFrame:
+def hourly_volume(cur, *, start: datetime, end: datetime) -> dict[str, np.ndarray]:
     """All unflagged reports (every network, failures and 'all good') per hour since 1970-01-01 UTC in
-    [start, end). Columns: hour (int), n. This is the site's own volume, used to scale old weeks to
-    today's user base.
+    [start, end): arrays hour, n. This is the site's own volume, used to scale old weeks to today's
+    user base.
     """
-    return cur.execute(_HOURLY_VOLUME, {"start": start, "end": end}).df()
+    return cur.execute(_HOURLY_VOLUME, {"start": start, "end": end}).fetchnumpy()
 
 
 # The kept history (outages.history): first reports and volume per hour, stored once and read back.
@@ -133,12 +150,15 @@ def keep_hours(cur, *, first_hour: int, last_hour: int, dedup_minutes: int) -> N
     cur.execute("INSERT INTO outage_volume (hour, reports) " + _HOURLY_VOLUME, {"start": start, "end": end})
 
 
-def kept_hours(cur, *, first_hour: int, last_hour: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(first reports: network, sig_cd, hour, n; volume: hour, n) of the kept hours in [first_hour, last_hour)."""
-    bounds = [first_hour, last_hour]
-    first = cur.execute("SELECT network, sig_cd, hour, first_reports AS n FROM outage_hours"
-                        " WHERE hour >= ? AND hour < ?", bounds).df()
-    volume = cur.execute("SELECT hour, reports AS n FROM outage_volume WHERE hour >= ? AND hour < ?", bounds).df()
+def kept_hours(cur, *, first_hour: int, last_hour: int, networks, codes
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(first reports: net, area, hour, n as in ``first_reports_per_hour``; volume: hour, n) of the kept
+    hours in [first_hour, last_hour)."""
+    bounds = {"first": first_hour, "last": last_hour}
+    first = _at_positions(cur, "SELECT network, sig_cd, hour, first_reports AS n FROM outage_hours"
+                               " WHERE hour >= $first AND hour < $last", bounds, "hour", networks, codes)
+    volume = cur.execute("SELECT hour, reports AS n FROM outage_volume WHERE hour >= $first AND hour < $last",
+                         bounds).fetchnumpy()
     return first, volume
 
 
