@@ -8,6 +8,13 @@
       --site URL, and asks it with the operator token (POST /api/v1/operator/backup).
       When no site holds the file, the command copies it directly ("via": "file").
 
+  python -m store order [--db DB] [--fix]
+      Says how well the reports are stored in time order (store.reports.time_order):
+      {"row_groups", "overlap", "wide_row_groups", "rows_in_wide"}. An overlap near 1.0
+      means a view of some weeks reads only those weeks. --fix writes every report again
+      in time order (the site must be stopped: it holds the file) and prints the order
+      before and after.
+
   python -m store operator-token
       Prints the operator token (derived from the site secret: DROPMAP_SECRET or
       data/secret.key). It opens the moderation page (/moderation) and
@@ -32,6 +39,7 @@ from core.errors import DatabaseLockedError, DropMapError, StoreError
 from core.operator import operator_token
 from store.backup import backup_database, count_reports, read_site
 from store.db import connect
+from store.reports import store_in_time_order, time_order
 
 TIMEOUT_SECONDS = 600
 
@@ -44,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", help="the new file to write (must not exist)")
     backup.add_argument("--db", help="database file (default: $DROPMAP_DB or data/dropmap.duckdb)")
     backup.add_argument("--site", help="URL of the running site (default: from <db>.site.json)")
+    order = sub.add_parser("order", help="how well the reports are stored in time order; --fix rewrites them")
+    order.add_argument("--db", help="database file (default: $DROPMAP_DB or data/dropmap.duckdb)")
+    order.add_argument("--fix", action="store_true", help="write every report again in time order")
     sub.add_parser("operator-token", help="print the operator token (moderation page, backups over HTTP)")
     return parser
 
@@ -91,13 +102,25 @@ def backup(path: str, db: str | None, site: str | None) -> dict:
         con.close()
 
 
+def order(db: str | None, fix: bool) -> dict:
+    con = connect(Path(db) if db else settings.db_path(), read_only=not fix)
+    try:
+        before = time_order(con.cursor())
+        if not fix:
+            return before
+        store_in_time_order(con)
+        return {"before": before, "after": time_order(con.cursor())}
+    finally:
+        con.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "operator-token":
         print(operator_token())
         return 0
     try:
-        result = backup(args.path, args.db, args.site)
+        result = order(args.db, args.fix) if args.command == "order" else backup(args.path, args.db, args.site)
     except DropMapError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
