@@ -17,15 +17,17 @@ def routes() -> list:
 
 @asynccontextmanager
 async def lifespan(app):
-    """Start background work that lives as long as the server (the outage detector, the station counts);
-    announce the site."""
+    """Start background work that lives as long as the server (the outage detector, the station counts,
+    the map's opening view); announce the site."""
     from api import operator
     from core import settings
+    from geo.mapview import warm_opening_view
     from geo.stations import warm_counts
     from outages.service import start_background, stop_background
 
     start_background()
     warm_counts(str(settings.db_path()))
+    warm_opening_view()
     operator.announce()
     try:
         yield None

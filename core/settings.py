@@ -72,7 +72,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DROPMAP_CACHE_SECONDS",
         "30",
-        "How long the site may cache a map query; a new report shows within this time.",
+        "How long the site may serve a kept map result after new reports arrive; a new report shows within "
+        "this time plus one computation (store.cache).",
+    ),
+    Setting(
+        "DROPMAP_CACHE_MB",
+        "256",
+        "Memory the kept results of the map pages may hold in one process (store.cache); the least "
+        "recently used go first.",
     ),
     Setting(
         "DROPMAP_WEBHOOKS",

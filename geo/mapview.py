@@ -27,7 +27,7 @@ import pandas as pd
 from core.cells import cell_to_str, latlngs_to_cells
 from core.vocab import NETWORKS
 from geo import spatial, stats
-from geo.mapquery import MAP_RESOLUTIONS, MapQuery
+from geo.mapquery import MAP_RESOLUTIONS, MapQuery, recent_window, state_from_params
 from geo.places import cells_to_district_codes, district_by_code, place_of
 from geo.privacy import hidden_counts, min_reporters
 from store import map_sql
@@ -369,3 +369,35 @@ def pooling_picture(cur, q: MapQuery) -> tuple[pd.DataFrame, dict[str, spatial.P
         parts.append(shown[columns])
     priors = {network: prior for network, _, prior in per_carrier}
     return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)), priors
+
+
+def opening_query(cur) -> MapQuery | None:
+    """The view the map page opens on, and the home page's map: every carrier at res 8 over the recent
+    window (the 13 weeks up to the last week with reports from k people); None with no data."""
+    first, last = map_sql.data_period(cur)
+    if first is None:
+        return None
+    since, until = recent_window(first, map_sql.last_busy_day(cur, min_reporters()) or last)
+    return state_from_params({})[0].query.with_changes(since=since, until=until)
+
+
+def warm_opening_view():
+    """Compute the opening view once in the background and keep it (store.cache), so the first visitor
+    after the site starts is answered from it (the site does this when it starts). A failure is left
+    for the first visitor, who computes it and sees any error."""
+    import threading
+
+    from store.cache import RESULTS
+    from store.read import run_read
+
+    def compute() -> None:
+        try:
+            q = run_read(opening_query, limit_ms=0)
+            if q is not None:
+                RESULTS.read(level_view, q)
+        except Exception:  # noqa: BLE001, S110 -- the first visitor computes it again and shows any error
+            pass
+
+    thread = threading.Thread(target=compute, name="opening-view-warm", daemon=True)
+    thread.start()
+    return thread

@@ -38,6 +38,16 @@ def _fresh_code_limits():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_results():
+    """The kept results of the map pages (store.cache) are the process's: each test starts with none."""
+    from store.cache import RESULTS
+
+    RESULTS.clear()
+    yield
+    RESULTS.clear()
+
+
 @pytest.fixture
 def exact_counts(monkeypatch):
     """Published figures without their cell-key noise (core.cellkey): for tests of the counting

@@ -7,13 +7,13 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import settings
 from core.errors import DropMapError
 from core.vocab import NETWORK_NAMES, NETWORKS
-from geo.aggregate import BY_CHOICES, EXPORT_RESOLUTIONS, PERIOD_NOTES, ExportQuery, preview
+from geo.aggregate import BY_CHOICES, EXPORT_RESOLUTIONS, PERIOD_NOTES, ExportQuery, preview, today_local
 from geo.datadict import COLUMNS
 from geo.export import FORMATS, export_bytes, file_name
 from geo.snapshot import SNAPSHOT_URL, read_index
+from store.cache import RESULTS
 from store.map_sql import data_period
 from ui.common import choose, lang, plain, read, show_error, tr
 
@@ -27,9 +27,10 @@ _BY_LABELS = {
 _AREA = {7: "5.2", 8: "0.74", 9: "0.1"}
 
 
-@st.cache_data(ttl=settings.get_int("DROPMAP_CACHE_SECONDS"), show_spinner=False)
-def _preview(query: ExportQuery, db: str):
-    return read(preview, query)  # its own cursor: the aggregate's temp tables go when it closes
+def _preview(query: ExportQuery):
+    # Kept per data version and shared (store.cache); its own cursor: the aggregate's temp tables go
+    # when it closes. Open periods end with the last complete week, so the day is part of the key.
+    return RESULTS.read(preview, query, today=today_local())
 
 
 def _export(query: ExportQuery, fmt: str):
@@ -65,7 +66,7 @@ since, until = (tuple(period) + (None, None))[:2] if isinstance(period, (tuple, 
 try:
     query = ExportQuery(res=res, by=by, carrier=None if carrier == ALL else carrier, since=since, until=until,
                         include_demo=include_demo)
-    shown = _preview(query, str(settings.db_path()))
+    shown = _preview(query)
 except DropMapError as e:
     show_error(e)
     st.stop()

@@ -1,7 +1,7 @@
 """Explore: the per-carrier failure map by time of day.
 
-Widgets -> geo.mapquery.MapQuery -> geo.mapview / geo.mapdetail (cached for
-DROPMAP_CACHE_SECONDS) -> ui.mapdraw (folium) and ui.map_charts. Every filter
+Widgets -> geo.mapquery.MapQuery -> geo.mapview / geo.mapdetail (kept per data version and
+shared, store.cache) -> ui.mapdraw (folium) and ui.map_charts. Every filter
 and the map position live in the URL, so a shared link reopens this view.
 """
 
@@ -30,9 +30,10 @@ from geo.mapquery import (
 )
 from geo.privacy import min_reporters
 from store import map_sql
+from store.cache import RESULTS
 from ui import map_charts, map_period, mapdraw
 from ui import share as share_ui
-from ui.common import choose, lang, plain, read, show_error, tr
+from ui.common import choose, lang, plain, show_error, tr
 from ui.notices import cached_demo_share
 
 CACHE_SECONDS = settings.get_int("DROPMAP_CACHE_SECONDS")
@@ -40,43 +41,37 @@ PLAY_SECONDS = 3.0
 MAP_HEIGHT = 580
 
 
-# --- cached package calls (the database path is part of every key) ---------------
+# --- package calls, kept per data version and shared by every visitor and page (store.cache) ----
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _view(q: MapQuery, db: str) -> mapview.HexView:
+def _view(q: MapQuery) -> mapview.HexView:
     if q.mode == "compare":
-        return read(mapview.compare_view, q)
+        return RESULTS.read(mapview.compare_view, q)
     if q.all_hours:
-        return read(mapview.level_view, q)
+        return RESULTS.read(mapview.level_view, q)
     # Colour classes from the whole day, so playing through the hours shows the daily rhythm.
-    whole_day = read(mapview.level_view, q.with_changes(hours=ALL_HOURS))
-    view = read(mapview.level_view, q, breaks=whole_day.breaks)
-    return view if view.measure == whole_day.measure else read(mapview.level_view, q)
+    whole_day = RESULTS.read(mapview.level_view, q.with_changes(hours=ALL_HOURS))
+    view = RESULTS.read(mapview.level_view, q, breaks=whole_day.breaks)
+    return view if view.measure == whole_day.measure else RESULTS.read(mapview.level_view, q)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _period(db: str):
-    return read(map_sql.data_period)
+def _period():
+    return RESULTS.read(map_sql.data_period)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _hour_profile(q: MapQuery, measure: str, db: str):
-    return read(mapdetail.hour_profile, q, measure)
+def _hour_profile(q: MapQuery, measure: str):
+    return RESULTS.read(mapdetail.hour_profile, q, measure)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _day_trend(q: MapQuery, measure: str, db: str):
-    return read(mapdetail.day_trend, q, measure)
+def _day_trend(q: MapQuery, measure: str):
+    return RESULTS.read(mapdetail.day_trend, q, measure)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _worst(q: MapQuery, db: str):
-    return read(mapview.worst_places, q, per_carrier=10)
+def _worst(q: MapQuery):
+    return RESULTS.read(mapview.worst_places, q, per_carrier=10)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _detail(q: MapQuery, cell: str, db: str) -> mapdetail.CellDetail:
-    return read(mapdetail.cell_detail, q, cell)
+def _detail(q: MapQuery, cell: str) -> mapdetail.CellDetail:
+    return RESULTS.read(mapdetail.cell_detail, q, cell)
 
 
 # --- state: URL <-> widgets -------------------------------------------------------
@@ -245,7 +240,7 @@ def _place_line(place: dict) -> str:
 
 def _render_detail(q: MapQuery, cell: str, db: str) -> None:
     try:
-        detail = _detail(q, cell, db)
+        detail = _detail(q, cell)
     except InputError as e:
         show_error(e)
         return
@@ -281,7 +276,7 @@ def _render_detail(q: MapQuery, cell: str, db: str) -> None:
         st.caption(tr("24시간 장애 비율 (통신사별, 95% 구간; 제보자가 부족한 시간은 빠짐)",
                       "Failure rate over 24 hours per carrier (95% band; hours with too few reporters left out)"))
         st.altair_chart(map_charts.trend_chart(detail.hours, "rate", lang(), x="hour"), width="stretch")
-        first, last = _period(db)
+        first, last = _period()
         share_ui.offer_hex_hours(detail.hours, cell=cell, q=q, params=params_from_state(_state_from_widgets()),
                                  first=first, last=last, synthetic=cached_demo_share(db) > 0, k=min_reporters(),
                                  lang=lang())
@@ -304,16 +299,16 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
                       "Whole day, every carrier (whatever carrier and hours are chosen above)."))
         # The image's caption names the filters of the query drawn, not those of the map above.
         drawn = q.with_changes(carrier=None, hours=ALL_HOURS, res=8, mode="level")
-        profile = _hour_profile(drawn, measure, db)
+        profile = _hour_profile(drawn, measure)
         st.altair_chart(map_charts.hour_heatmap(profile, measure, lang()), width="stretch")
         _share_chart(profile, "hours", measure, drawn, db)
     elif panel == "days":
         drawn = q.with_changes(carrier=None, res=8, mode="level")
-        trend = _day_trend(drawn, measure, db)
+        trend = _day_trend(drawn, measure)
         st.altair_chart(map_charts.trend_chart(trend, measure, lang()), width="stretch")
         _share_chart(trend, "days", measure, drawn, db)
     else:
-        worst, worst_measure = _worst(q.with_changes(mode="level"), db)
+        worst, worst_measure = _worst(q.with_changes(mode="level"))
         st.caption(tr("통신사별로 소표본 보정값이 가장 높은 육각형 10곳 (판단 보류 육각형 제외).",
                       "Per carrier, the 10 hexes with the highest shrunk estimate (hexes too thin to rate left out)."))
         if worst.empty:
@@ -323,7 +318,7 @@ def _render_below(view: mapview.HexView, q: MapQuery, db: str) -> None:
 
 
 def _share_chart(frame, chart: str, measure: str, q: MapQuery, db: str) -> None:
-    first, last = _period(db)
+    first, last = _period()
     share_ui.offer_chart(frame, chart=chart, measure=measure, q=q, params=params_from_state(_state_from_widgets()),
                          first=first, last=last,
                          synthetic=cached_demo_share(db) > 0, k=min_reporters(), lang=lang())
@@ -354,7 +349,7 @@ def main() -> None:
     state, problems = state_from_params(st.query_params.to_dict())
     _seed_widgets(state)
     try:
-        first, last = _period(db)
+        first, last = _period()
         if first is not None:
             window = map_period.seed_dates(state.query, first, last)  # before the warning notes its filters
     except DropMapError as e:  # the store is busy or held: said, not a traceback
@@ -370,7 +365,7 @@ def main() -> None:
     _sidebar(first, last)
     try:
         state = _state_from_widgets()
-        view = _view(state.query, db)
+        view = _view(state.query)
     except DropMapError as e:
         show_error(e)
         return
@@ -395,8 +390,10 @@ def main() -> None:
         _render_below(view, state.query, db)
     if st.session_state.get("explore_play"):
         st.fragment(run_every=PLAY_SECONDS)(_play_tick)()
-    st.caption(tr(f"새 제보는 {CACHE_SECONDS}초 안에 지도에 반영됩니다.",
-                  f"New reports reach the map within {CACHE_SECONDS} s."))
+    st.caption(tr(f"새 제보는 {CACHE_SECONDS}초와 지도를 다시 계산하는 시간 안에 반영됩니다"
+                  " (다시 계산하는 동안에는 앞의 지도를 보여 줍니다).",
+                  f"New reports reach the map within {CACHE_SECONDS} s plus the time to compute it again"
+                  " (the previous map is shown meanwhile)."))
 
 
 main()

@@ -12,6 +12,7 @@ from geo.mapquery import MapQuery
 from geo.mapview import MAX_HEXES, MIN_ATTEMPTS_TO_RATE, SAMPLED_SHARE
 from geo.privacy import min_reporters
 from store import map_sql
+from store.cache import RESULTS
 from store.summary import demo_share
 from ui import map_period
 from ui.common import lang, plain, read, tr
@@ -20,9 +21,8 @@ from ui.map_charts import carrier_name
 k = min_reporters()
 
 
-@st.cache_data(ttl=settings.get_int("DROPMAP_CACHE_SECONDS"), show_spinner=False)
-def _pooling(db: str, since, until):
-    return read(mapview.pooling_picture, MapQuery(res=8, since=since, until=until))
+def _pooling(since, until):
+    return RESULTS.read(mapview.pooling_picture, MapQuery(res=8, since=since, until=until))
 
 
 def _pooling_figure() -> None:
@@ -31,7 +31,7 @@ def _pooling_figure() -> None:
     if first is None:
         return
     since, until = map_period.recent(first, last)
-    frame, priors = _pooling(str(settings.db_path()), since, until)
+    frame, priors = _pooling(since, until)
     if frame.empty:
         st.caption(tr("이 보기에는 비율이 없어(‘정상’ 표본 부족) 그림을 그릴 수 없습니다.",
                       "This view has no rates (too few 'all good' samples), so there is no picture."))
@@ -225,8 +225,10 @@ st.header(tr("7. 한계", "7. Limits"))
 st.markdown(tr(
     "- 제보는 스스로 알린 것이라 표본이 고르지 않습니다. 통신 장애의 '공식 측정'이 아닙니다.\n"
     "- 위치는 제보자가 고른 곳이며 GPS 정확도가 다릅니다. 구 이름은 육각형 중심점 기준입니다.\n"
-    f"- 지도는 최대 {settings.get_int('DROPMAP_CACHE_SECONDS')}초 전의 자료입니다.",
+    f"- 지도는 최신 제보보다 최대 {settings.get_int('DROPMAP_CACHE_SECONDS')}초와 지도 한 번을 계산하는 시간만큼 "
+    "늦을 수 있습니다.",
     "- Reports are self-selected; the sample is uneven. This is not an official network measurement.\n"
     "- Locations are chosen by reporters and GPS accuracy varies; district names use each hex's centre.\n"
-    f"- The map may be up to {settings.get_int('DROPMAP_CACHE_SECONDS')} s behind the newest report.",
+    f"- The map may be up to {settings.get_int('DROPMAP_CACHE_SECONDS')} s, plus the time to compute it once, "
+    "behind the newest report.",
 ))

@@ -60,6 +60,7 @@ def _map_html(language: str, db: str) -> tuple[str, object, object] | None:
 
     from geo import mapview
     from geo.mapquery import state_from_params
+    from store.cache import RESULTS
     from store.map_sql import data_period
     from ui import map_period, mapdraw
 
@@ -68,7 +69,8 @@ def _map_html(language: str, db: str) -> tuple[str, object, object] | None:
     if first is None:
         return None
     since, until = map_period.recent(first, last)  # as the map page opens
-    view = read(mapview.level_view, state.query.with_changes(since=since, until=until))
+    # The map page's opening view, kept once for both pages (store.cache).
+    view = RESULTS.read(mapview.level_view, state.query.with_changes(since=since, until=until))
     if view.frame.empty:
         return None
     m = mapdraw.build_map(view, lang=language, center=(state.lat, state.lon), zoom=state.zoom,

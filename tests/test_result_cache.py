@@ -1,0 +1,124 @@
+"""store.cache: results kept per data version, fresh enough for DROPMAP_CACHE_SECONDS, then served while
+computed again in the background; one computation per key; memory bounded; stores never mixed."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from store.cache import ResultCache, size_of
+from store.db import close_shared, connect, shared_connection
+
+CALLS: list[str] = []
+
+
+def batches(cur) -> int:
+    CALLS.append("batches")
+    return cur.execute("SELECT count(*) FROM batches").fetchone()[0]
+
+
+def slow_batches(cur) -> int:
+    time.sleep(0.3)
+    return batches(cur)
+
+
+def frame_of(cur, rows: int) -> pd.DataFrame:
+    CALLS.append(f"frame {rows}")
+    return pd.DataFrame({"text": [f"row {i:06d}" for i in range(rows)]})
+
+
+def broken(cur) -> int:
+    CALLS.append("broken")
+    raise RuntimeError("the read failed")
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    path = tmp_path / "cache.duckdb"
+    connect(path).close()
+    monkeypatch.setenv("DROPMAP_DB", str(path))
+    monkeypatch.setenv("DROPMAP_CACHE_SECONDS", "1")
+    monkeypatch.setattr("store.cache.VERSION_SECONDS", 0.0)  # every read sees the newest data version
+    CALLS.clear()
+    yield path
+    close_shared()
+
+
+def _add_batch(path) -> None:
+    cur = shared_connection(path).cursor()
+    cur.execute("INSERT INTO batches VALUES (uuid(), 'web', NULL, NULL, NULL, now(), 1, 1, 0, 0)")
+    cur.close()
+
+
+def test_the_same_data_is_answered_from_the_kept_copy(store):
+    cache = ResultCache(max_bytes=1 << 20)
+    assert cache.read(batches) == 0 and cache.read(batches) == 0
+    assert CALLS == ["batches"]
+    assert cache.stats().hits == 1 and cache.stats().misses == 1
+
+
+def test_new_data_show_after_the_cache_time_and_one_computation(store):
+    cache = ResultCache(max_bytes=1 << 20)
+    assert cache.read(batches) == 0
+    _add_batch(store)
+    assert cache.read(batches) == 0  # fresh enough: computed less than DROPMAP_CACHE_SECONDS ago
+    time.sleep(1.1)
+    assert cache.read(batches) == 0  # old and out of date: still served, computed again meanwhile
+    cache.wait()
+    assert cache.read(batches) == 1
+    assert CALLS == ["batches", "batches"]
+    assert cache.stats().refreshes == 1 and cache.stats().stale_hits == 2
+
+
+def test_visitors_asking_at_once_share_one_computation(store):
+    cache = ResultCache(max_bytes=1 << 20)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(cache.read(slow_batches))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [0, 0, 0, 0] and CALLS == ["batches"]
+
+
+def test_memory_stays_within_its_bound(store):
+    one = size_of(pd.DataFrame({"text": [f"row {i:06d}" for i in range(1000)]}))
+    cache = ResultCache(max_bytes=one * 5)
+    for rows in range(1000, 1008):
+        cache.read(frame_of, rows)
+    stats = cache.stats()
+    assert stats.bytes <= stats.max_bytes and stats.entries < 8 and stats.evictions > 0
+    cache.read(frame_of, 1007)  # the most recent is kept
+    assert CALLS.count("frame 1007") == 1
+    cache.read(frame_of, 1000)  # the least recent went first
+    assert CALLS.count("frame 1000") == 2
+    cache.read(frame_of, 5000)  # larger than a quarter of the bound: answered, not kept
+    cache.read(frame_of, 5000)
+    assert CALLS.count("frame 5000") == 2
+
+
+def test_two_stores_never_share_an_entry(store, tmp_path, monkeypatch):
+    cache = ResultCache(max_bytes=1 << 20)
+    _add_batch(store)
+    assert cache.read(batches) == 1
+    other = tmp_path / "other.duckdb"
+    connect(other).close()
+    monkeypatch.setenv("DROPMAP_DB", str(other))
+    assert cache.read(batches) == 0
+
+
+def test_a_failed_read_is_not_kept(store):
+    cache = ResultCache(max_bytes=1 << 20)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="the read failed"):
+            cache.read(broken)
+    assert CALLS == ["broken", "broken"] and cache.stats().entries == 0
+
+
+def test_sizes_count_what_a_frame_holds():
+    frame = pd.DataFrame({"text": ["x" * 100] * 1000})
+    assert size_of(frame) > 100_000
+    assert size_of({"a": frame, "b": (frame, frame)}) > 3 * 100_000
