@@ -28,10 +28,10 @@ from core import settings
 from core.errors import InputError, StoreError
 from core.vocab import NETWORKS
 from geo.aggregate import (
+    AGGREGATES,
     BY_CHOICES,
     DEMO_CHOICES,
     EXPORT_RESOLUTIONS,
-    AggregateCache,
     ExportQuery,
     QueryErrors,
     parse_query,
@@ -44,8 +44,6 @@ MAX_OFFSET = 10**12
 API_FORMATS = ("json", "csv", "geojson", "parquet", "geoparquet")
 _PAGING = ("format", "limit", "offset")
 _snapshot_lock = threading.Lock()
-# Paging through one aggregate (limit/offset, the Link header) builds it once while the data stays the same.
-AGGREGATES = AggregateCache()
 
 
 def _int(params: dict, name: str, default: int, low: int, high: int, fix: str) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core import settings
 from core.city import load_city
 from core.errors import InputError
 from core.vocab import KINDS, NETWORKS, host_network
@@ -326,7 +327,8 @@ class AggregateCache:
     batches): a new report, a new day, another k or another store builds afresh, and entries
     of an older version of the same store are dropped. Rows are kept as Arrow tables (about
     100 bytes a row) and restored as the TEMP table of the caller's cursor; at most
-    ``entries`` aggregates of at most ``max_rows`` rows, and only those asked for in pages.
+    ``entries`` aggregates of at most ``max_rows`` rows, and the least recent go first once they
+    hold more than DROPMAP_CACHE_MB (the newest is always kept).
     """
 
     def __init__(self, entries: int = 4, max_rows: int = 1_000_000) -> None:
@@ -362,9 +364,26 @@ class AggregateCache:
                 for old in [k for k in self._kept if k[0] == store and k[1] != key[1]]:
                     del self._kept[old]  # the same store before its latest reports
                 self._kept[key] = kept
-                while len(self._kept) > self.entries:
+                while len(self._kept) > self.entries or (len(self._kept) > 1 and self.kept_bytes() > self.max_bytes()):
                     self._kept.popitem(last=False)
         return agg
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+    def kept_bytes(self) -> int:
+        """Memory the kept aggregates hold (their Arrow buffers and cell tables)."""
+        return sum(k.table.nbytes + int(k.cells.memory_usage(deep=True).sum()) for k in self._kept.values())
+
+    @staticmethod
+    def max_bytes() -> int:
+        return settings.get_int("DROPMAP_CACHE_MB") << 20
+
+
+# One per process: the hex API's pages, the downloads page's preview and its files read the same
+# aggregate, built once while the data stay the same.
+AGGREGATES = AggregateCache()
 
 
 def cell_table(cells: np.ndarray) -> pd.DataFrame:
@@ -394,7 +413,8 @@ class Preview:
 
 def preview(cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, rows: int = 100,
             today: date | None = None) -> Preview:
-    """The first ``rows`` rows of an export, its row count and period."""
-    agg = build(cur, query, today=today)
+    """The first ``rows`` rows of an export, its row count and period (the aggregate is kept in
+    AGGREGATES for the file and the hex API's pages of the same query)."""
+    agg = AGGREGATES.build(cur, query, today=today)
     return Preview(period=agg.period, rows=agg.rows, frame=agg.frame(limit=rows), synthetic=agg.has_synthetic(),
                    k=agg.k)

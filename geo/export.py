@@ -30,7 +30,7 @@ from core.cellkey import MAX_NOISE
 from core.city import load_city
 from core.errors import InputError
 from core.files import sha256_of
-from geo.aggregate import PERIOD_NOTES, RESOLVE, Aggregate, ExportQuery, build
+from geo.aggregate import AGGREGATES, PERIOD_NOTES, RESOLVE, Aggregate, ExportQuery, build
 from geo.datadict import COLUMNS
 from store import aggregate_sql
 
@@ -236,10 +236,13 @@ def write_json_atomically(path: Path, value: dict) -> None:
 
 
 def export_bytes(cur, query: ExportQuery, fmt: str, *, today: date | None = None) -> tuple[bytes, dict]:
-    """The export as bytes plus its manifest (for the Downloads page)."""
+    """The export as bytes plus its manifest (for the Downloads page), from the aggregate its preview
+    and the hex API keep (geo.aggregate.AGGREGATES) when they built it on the same data."""
+    check_format(fmt)
+    agg = AGGREGATES.build(cur, query, today=today)
     with tempfile.TemporaryDirectory(prefix="dropmap-export-") as tmp:
         path = Path(tmp) / file_name(query, fmt)
-        manifest = export(cur, query, fmt, path, today=today)
+        manifest = write_export(agg, fmt, path)
         return path.read_bytes(), manifest
 
 

@@ -40,12 +40,16 @@ def _fresh_code_limits():
 
 @pytest.fixture(autouse=True)
 def _fresh_results():
-    """The kept results of the map pages (store.cache) are the process's: each test starts with none."""
+    """The kept results of the map pages (store.cache) and the kept aggregates of the downloads and the
+    hex API (geo.aggregate.AGGREGATES) are the process's: each test starts with none."""
+    from geo.aggregate import AGGREGATES
     from store.cache import RESULTS
 
     RESULTS.clear()
+    AGGREGATES.clear()
     yield
     RESULTS.clear()
+    AGGREGATES.clear()
 
 
 @pytest.fixture

@@ -527,3 +527,31 @@ def test_a_cached_aggregate_drops_reports_the_operator_flags(known):
     after = cache.build(known.cursor(), query, today=today, page_rows=0).records()
     assert after == build(known.cursor(), query, today=today).records()  # as if nothing were cached
     assert CITY_HALL_R8 not in {r["h3_cell"] for r in after if r["reporters"]}
+
+
+def test_the_downloads_preview_its_file_and_the_hex_api_share_one_build(known, monkeypatch):
+    """The downloads page shows a preview, then makes the file; the hex API pages through the same
+    query: one aggregate, built once (geo.aggregate.AGGREGATES), while the data stay the same."""
+    import store.aggregate_sql
+    from geo.aggregate import AGGREGATES, preview
+    from geo.export import export_bytes
+
+    builds = []
+    real = store.aggregate_sql.build_aggregate
+
+    def counted(*args, **kwargs):
+        builds.append(kwargs.get("by"))
+        return real(*args, **kwargs)
+
+    def never():
+        raise AssertionError("the hex API built an aggregate the downloads page had built")
+
+    monkeypatch.setattr(store.aggregate_sql, "build_aggregate", counted)
+    query, today = ExportQuery(res=8, by="hour"), date(2021, 11, 10)
+    shown = preview(known.cursor(), query, today=today)
+    data, manifest = export_bytes(known.cursor(), query, "csv", today=today)
+    page = AGGREGATES.build(known.cursor(), query, today=today, page_rows=3, before_build=never)
+    assert builds == ["hour"]
+    assert shown.rows == page.rows == manifest["rows"] > 3
+    assert data.count(b"\n") == manifest["rows"] + 1  # the header and every row, from the kept aggregate
+    assert AGGREGATES.kept_bytes() > 0
