@@ -24,6 +24,7 @@ async def lifespan(app):
     from geo.mapview import warm_opening_view
     from geo.stations import warm_counts
     from outages.service import start_background, stop_background
+    from store.cache import RESULTS
 
     start_background()
     warm_counts(str(settings.db_path()))
@@ -34,3 +35,4 @@ async def lifespan(app):
     finally:
         operator.forget()
         stop_background()
+        RESULTS.stop()

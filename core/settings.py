@@ -72,8 +72,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DROPMAP_CACHE_SECONDS",
         "30",
-        "How long the site may serve a kept map result after new reports arrive; a new report shows within "
-        "this time plus one computation (store.cache).",
+        "How long the site serves a kept map result after new reports arrive; up to three times this age it is "
+        "still served while computed again, never older (store.cache).",
     ),
     Setting(
         "DROPMAP_CACHE_MB",

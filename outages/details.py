@@ -25,6 +25,7 @@ from geo.places import district_by_code
 from geo.privacy import min_reporters, suppress
 from outages.compensation import monthly_outage_minutes
 from outages.detect import DetectorConfig, usual_band
+from outages.history import READ
 from outages.incidents import area_series
 from outages.series import district_codes, load_series, make_frame
 from store import outages_sql
@@ -58,7 +59,9 @@ def timeline(cur, row: dict, areas: list[dict], config: DetectorConfig | None = 
     for network, onset, end in outages_sql.confirmed_periods(cur, row["network"]):
         if onset < row["onset_at"] - timedelta(minutes=1):
             excluded.setdefault(network, []).append((onset, end))
-    series = load_series(cur, frame, config, excluded=excluded, networks=(row["network"],))[row["network"]]
+    # A page: it reads the kept hours when they hold the incident's weeks, never moves them.
+    network = row["network"]
+    series = load_series(cur, frame, config, excluded=excluded, networks=(network,), kept=READ)[network]
     codes = district_codes()
     chosen = {0} if row["scope"] == "city" else {codes.index(a["sig_cd"]) + 1 for a in areas if a["sig_cd"] in codes}
     counts, expected = area_series(series, chosen)

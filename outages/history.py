@@ -39,6 +39,10 @@ HOUR = timedelta(hours=1)
 _lock = threading.Lock()
 
 
+EXTEND, READ, COUNT = "extend", "read", "count"
+TRIM = 7 * 24  # hours kept before the earliest the detector still asks for, before they are dropped
+
+
 def epoch_hour(t: datetime) -> int:
     """Whole hours since 1970-01-01 00:00 UTC (``t`` is on the hour)."""
     seconds = int(t.timestamp())
@@ -47,32 +51,44 @@ def epoch_hour(t: datetime) -> int:
     return seconds // 3600
 
 
-def hourly(cur, first_hour: int, last_hour: int, dedup_minutes: int, networks, codes, *,
+def hourly(cur, origin: datetime, split: datetime, dedup_minutes: int, networks, codes, *, mode: str = EXTEND,
            now: datetime | None = None) -> tuple[dict, dict]:
-    """First reports (arrays net, area, hour, n: store.outages_sql.first_reports_per_hour) and volume
-    (hour, n) per hour in [first_hour, last_hour),
-    from the kept history, brought up to date first. Counted from the reports, not kept, when the store
-    cannot be written (a read-only connection) or another writer got there first."""
-    with _lock:
-        try:
-            with transaction(cur):
-                _bring_up_to_date(cur, first_hour, last_hour, dedup_minutes, now or datetime.now(UTC))
-                return outages_sql.kept_hours(cur, first_hour=first_hour, last_hour=last_hour, networks=networks,
-                                              codes=codes)
-        except duckdb.Error as e:
-            log.warning("outage history not kept this time (%s); counting the hours", str(e).splitlines()[0])
-    return counted(cur, first_hour, last_hour, dedup_minutes, networks, codes)
+    """First reports (arrays net, area, hour, n) and volume (hour, n) per hour in [origin, split), hours
+    counted from ``origin``.
+
+    ``mode``: EXTEND (the detector) reads the kept history and extends it to what is asked (starting
+    it afresh when the detector goes back in time, as a replay does); READ (pages) reads it when it
+    holds every hour asked, else counts them without keeping anything; COUNT always counts. Counted
+    too when the store cannot be written (a read-only connection), when another writer got there
+    first, or when ``origin`` is not on a UTC hour (a city whose offset is not whole hours).
+    """
+    whole_hours = origin.timestamp() % 3600 == 0 and split.timestamp() % 3600 == 0
+    if mode in (EXTEND, READ) and whole_hours:
+        first_hour, last_hour = epoch_hour(origin), epoch_hour(split)
+        with _lock:
+            try:
+                with transaction(cur):
+                    if _bring_up_to_date(cur, first_hour, last_hour, dedup_minutes, mode, now or datetime.now(UTC)):
+                        first, volume = outages_sql.kept_hours(cur, first_hour=first_hour, last_hour=last_hour,
+                                                               networks=networks, codes=codes)
+                        first["hour"] = first["hour"] - first_hour
+                        volume["hour"] = volume["hour"] - first_hour
+                        return first, volume
+            except duckdb.Error as e:
+                log.warning("outage history not kept this time (%s); counting the hours", str(e).splitlines()[0])
+    return counted(cur, origin, split, dedup_minutes, networks, codes)
 
 
-def counted(cur, first_hour: int, last_hour: int, dedup_minutes: int, networks, codes) -> tuple[dict, dict]:
+def counted(cur, origin: datetime, split: datetime, dedup_minutes: int, networks, codes) -> tuple[dict, dict]:
     """The same hours counted from the reports and kept nowhere: what the kept history must equal."""
-    start, end = _time(first_hour), _time(last_hour)
-    return (outages_sql.first_reports_per_hour(cur, start=start, end=end, dedup_minutes=dedup_minutes,
-                                               networks=networks, codes=codes),
-            outages_sql.hourly_volume(cur, start=start, end=end))
+    return (outages_sql.first_reports_per_hour(cur, start=origin, end=split, origin=origin,
+                                               dedup_minutes=dedup_minutes, networks=networks, codes=codes),
+            outages_sql.hourly_volume(cur, start=origin, end=split, origin=origin))
 
 
-def _bring_up_to_date(cur, first_hour: int, last_hour: int, dedup_minutes: int, now: datetime) -> None:
+def _bring_up_to_date(cur, first_hour: int, last_hour: int, dedup_minutes: int, mode: str, now: datetime) -> bool:
+    """Apply the stale marks to the kept hours, then (EXTEND) extend them to [first_hour, last_hour).
+    True when the kept hours now hold every hour asked."""
     state = outages_sql.history_state(cur)
     stale_since, added = outages_sql.take_stale(cur)
     rows = outages_sql.report_rows(cur)
@@ -85,25 +101,32 @@ def _bring_up_to_date(cur, first_hour: int, last_hour: int, dedup_minutes: int, 
             kept[1] = cut
     else:
         outages_sql.drop_kept_hours(cur)
-    if kept is None or kept[0] == kept[1] or last_hour < kept[0] or first_hour - kept[1] > last_hour - first_hour:
-        # Nothing kept, or far from what is asked: start again from the hours asked.
+    if mode == READ or (kept is None and mode != EXTEND):
+        if kept is None:
+            outages_sql.clear_history_state(cur)
+        else:
+            _save(cur, kept, dedup_minutes, rows, now)
+        return kept is not None and kept[0] <= first_hour and last_hour <= kept[1]
+    if kept is None or kept[0] == kept[1] or first_hour < kept[0] or first_hour - kept[1] > last_hour - first_hour:
+        # Nothing kept, the detector went back in time (a replay), or far ahead: start from what is asked.
         outages_sql.drop_kept_hours(cur)
         outages_sql.keep_hours(cur, first_hour=first_hour, last_hour=last_hour, dedup_minutes=dedup_minutes)
         kept = [first_hour, last_hour]
     else:
-        if first_hour < kept[0]:
-            outages_sql.keep_hours(cur, first_hour=first_hour, last_hour=kept[0], dedup_minutes=dedup_minutes)
-            kept[0] = first_hour
         if last_hour > kept[1]:
             outages_sql.keep_hours(cur, first_hour=kept[1], last_hour=last_hour, dedup_minutes=dedup_minutes)
             kept[1] = last_hour
+        if first_hour - kept[0] > TRIM:  # the detector moves on: the oldest hours go
+            outages_sql.drop_kept_hours_before(cur, first_hour)
+            kept[0] = first_hour
+    _save(cur, kept, dedup_minutes, rows, now)
+    return True
+
+
+def _save(cur, kept: list[int], dedup_minutes: int, rows: int, now: datetime) -> None:
     outages_sql.save_history_state(cur, kept_from=kept[0], kept_until=kept[1], dedup_minutes=dedup_minutes,
                                    reports_seen=rows, now=now)
 
 
 def _floor_hour(t: datetime) -> int:
     return int(t.timestamp()) // 3600
-
-
-def _time(hour: int) -> datetime:
-    return datetime.fromtimestamp(hour * 3600, UTC)

@@ -66,6 +66,7 @@ def day_series(cur, end: datetime, *, hours: int = HOURS, config=None) -> pd.Dat
     # Imported here: the detector pulls in scipy (about 2 s on a cold start), and the states above must
     # not wait for it (bench/bench_home.py).
     from outages.detect import DetectorConfig, usual_band
+    from outages.history import READ
     from outages.series import load_series, make_frame
 
     config = config or DetectorConfig()
@@ -74,7 +75,7 @@ def day_series(cur, end: datetime, *, hours: int = HOURS, config=None) -> pd.Dat
     excluded: dict[str, list] = {}
     for network, onset, stop in outages_sql.confirmed_periods(cur):
         excluded.setdefault(network, []).append((onset, stop))
-    series = load_series(cur, frame, config, excluded=excluded)
+    series = load_series(cur, frame, config, excluded=excluded, kept=READ)  # pages never move the kept hours
     distinct = outages_sql.reporters_per_hour(cur, start=start, end=end)
     k = min_reporters()
     times = pd.date_range(start, periods=hours, freq="h").tz_convert(load_city().tz)

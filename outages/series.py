@@ -102,25 +102,23 @@ def _missing_hours(n_hours: int, origin: datetime, periods: list[tuple[datetime,
 
 def load_series(cur, frame: Frame, config: DetectorConfig, *,
                 excluded: dict[str, list[tuple[datetime, datetime]]] | None = None,
-                networks: tuple[str, ...] = NETWORKS, keep: bool = True) -> dict[str, NetworkSeries]:
+                networks: tuple[str, ...] = NETWORKS, kept: str = history.EXTEND) -> dict[str, NetworkSeries]:
     """First reports and their usual level for every network over ``frame``.
 
-    The hours before the frame's first minute come from the kept history (outages.history; counted
-    afresh when ``keep`` is False, which must give the same numbers), the rest is counted by the minute.
+    The hours before the frame's first minute come from the kept history (outages.history: the
+    detector EXTENDs it, pages READ it, COUNT counts every hour afresh and must give the same numbers);
+    the rest is counted by the minute.
     """
     codes = district_codes()
     n_hours = int(np.ceil((frame.end - frame.origin) / timedelta(hours=1)))
     n_days = (n_hours + 23) // 24
-    origin_hour = history.epoch_hour(frame.origin)  # a local midnight: the city's offset is whole hours
-    split = frame.first.replace(minute=0)
-    split_hour = history.epoch_hour(split)
-    read = history.hourly if keep else history.counted
-    past, past_volume = read(cur, origin_hour, split_hour, config.dedup_minutes, networks, codes)
+    split = frame.origin + (frame.first - frame.origin) // timedelta(hours=1) * timedelta(hours=1)
+    past, past_volume = history.hourly(cur, frame.origin, split, config.dedup_minutes, networks, codes, mode=kept)
     rows = outages_sql.first_report_counts(cur, start=split, end=frame.end, origin=frame.origin,
                                            dedup_minutes=config.dedup_minutes, networks=networks, codes=codes)
-    volume = outages_sql.hourly_volume(cur, start=split, end=frame.end)
+    volume = outages_sql.hourly_volume(cur, start=split, end=frame.end, origin=frame.origin)
     daily = np.full(n_days, np.nan)
-    days = (np.concatenate([past_volume["hour"], volume["hour"]]).astype(np.int64) - origin_hour) // 24
+    days = np.concatenate([past_volume["hour"], volume["hour"]]).astype(np.int64) // 24
     reports = np.concatenate([past_volume["n"], volume["n"]]).astype(float)
     inside = (days >= 0) & (days < n_days)
     daily[days[inside]] = 0.0  # a day with reports is known; NaN: no data
@@ -129,7 +127,7 @@ def load_series(cur, frame: Frame, config: DetectorConfig, *,
     # Rows come with their network and district as positions (rows of other networks or outside
     # Seoul's districts are left out in the query); each count is added where it belongs.
     hourly = np.zeros((len(networks), len(codes), n_hours))
-    np.add.at(hourly, (past["net"], past["area"], past["hour"] - origin_hour), past["n"])
+    np.add.at(hourly, (past["net"], past["area"], past["hour"]), past["n"])
     minute = rows["minute"].astype(np.int64)
     np.add.at(hourly, (rows["net"], rows["area"], minute // 60), rows["n"])
     counts = np.zeros((len(networks), len(codes), frame.n_minutes))

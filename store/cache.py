@@ -2,24 +2,27 @@
 
 ``RESULTS.read(fn, *args, **kwargs)`` answers ``fn(cur, *args, **kwargs)`` (run as
 ``store.read.run_read`` runs it: its own cursor, closed afterwards, under the query time limit)
-from a kept copy when it can:
+from a kept copy when it may:
 
 - **The same data:** an entry is served while the store's data version
   (``store.aggregate_sql.data_version``: its batches and moderation actions) is the one it was
   computed on. The version is read at most once per ``VERSION_SECONDS``.
 - **Fresh enough:** after new reports it is still served for ``DROPMAP_CACHE_SECONDS`` from when it
-  was computed. Older than that, it is still served, while one background thread computes it again
-  (stale while revalidating): a new report shows within DROPMAP_CACHE_SECONDS plus one computation,
-  and no visitor waits for it except the first one ever to ask.
-- **One computation at a time per key:** visitors who ask while the first computes wait for its
-  answer rather than starting their own.
+  was computed; then, up to ``STALE_FACTOR`` times that age, it is served while one background
+  worker computes it again (stale while revalidating: visitors do not wait for it).
+- **Never older than that:** an entry computed more than ``STALE_FACTOR`` x DROPMAP_CACHE_SECONDS ago
+  on data that have changed since, or before the operator flagged or restored reports, is not
+  served: the visitor waits for the computation, and sees its error if it fails.
+- **One computation at a time per key:** visitors who ask while it runs wait for its answer (or its
+  error) rather than starting their own. Background computations run one at a time in one worker,
+  each key queued once, so a burst of visitors cannot start many at once.
 - **Bounded memory:** every value's size is estimated (pandas' deep memory use, Arrow and numpy
   buffers, the fields of a dataclass), and the least recently used entries go once the total passes
   ``DROPMAP_CACHE_MB``. A value larger than a quarter of that is answered but not kept.
 
 Values are shared by every visitor: a caller copies before it changes one (the pages draw from
-copies already). Keys are the function and its arguments, which must be hashable; the store's path
-is part of every key, so two stores never share an entry.
+copies already). Keys are the store's path, k and the function with its arguments (which must be
+hashable), so two stores, or two values of k, never share an entry.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from core import settings
 
 log = logging.getLogger("dropmap.store.cache")
 VERSION_SECONDS = 1.0
+STALE_FACTOR = 3  # an out-of-date entry is served up to this many DROPMAP_CACHE_SECONDS after it was computed
 
 
 @dataclass
@@ -56,12 +60,21 @@ class _Entry:
 class CacheStats:
     hits: int = 0
     stale_hits: int = 0  # served while out of date (fresh enough, or while being computed again)
-    misses: int = 0  # computed while the visitor waited
+    misses: int = 0  # computed while the visitor waited (never asked before, or too old to serve)
     refreshes: int = 0  # computed again in the background
     evictions: int = 0
     entries: int = 0
     bytes: int = 0
     max_bytes: int = 0
+
+
+@dataclass
+class _Pending:
+    """A computation under way, which visitors asking for the same key wait for."""
+
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    value: Any = None
+    error: BaseException | None = None
 
 
 class ResultCache:
@@ -70,8 +83,9 @@ class ResultCache:
         self._kept: OrderedDict[tuple, _Entry] = OrderedDict()
         self._bytes = 0
         self._versions: dict[str, tuple[float, tuple]] = {}
-        self._computing: dict[tuple, threading.Event] = {}
-        self._refreshing: dict[tuple, threading.Thread] = {}
+        self._computing: dict[tuple, _Pending] = {}
+        self._queued: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (fn, args, kwargs, version)
+        self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stats = CacheStats()
 
@@ -82,35 +96,43 @@ class ResultCache:
     def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(cur, *args, **kwargs)`` from the kept copy when it may be served, else computed (and kept)."""
         store = str(settings.db_path())
-        key = (store, fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
+        key = (store, settings.min_reporters(), fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
         version = self._version(store)
-        while True:
-            with self._lock:
-                entry = self._kept.get(key)
-                if entry is not None:
-                    self._kept.move_to_end(key)
-                    if entry.version == version:
-                        self._stats.hits += 1
-                        return entry.value
-                    self._stats.stale_hits += 1
-                    old = time.monotonic() - entry.made >= settings.get_int("DROPMAP_CACHE_SECONDS")
-                    if old and key not in self._refreshing and key not in self._computing:
-                        thread = threading.Thread(target=self._refresh, args=(key, fn, args, kwargs, version),
-                                                  name="cache-refresh", daemon=True)
-                        self._refreshing[key] = thread
-                        thread.start()
+        with self._lock:
+            entry = self._kept.get(key)
+            if entry is not None:
+                self._kept.move_to_end(key)
+                if entry.version == version:
+                    self._stats.hits += 1
                     return entry.value
-                waiting = self._computing.get(key)
-                if waiting is None:
-                    self._computing[key] = threading.Event()
-                    self._stats.misses += 1
-                    break
-            waiting.wait()  # another visitor computes it: take theirs (or, if theirs failed, compute)
+                age = time.monotonic() - entry.made
+                fresh_for = settings.get_int("DROPMAP_CACHE_SECONDS")
+                moderated = entry.version[-1] != version[-1]  # data_version ends with the moderation actions
+                if not moderated and age < STALE_FACTOR * fresh_for:
+                    self._stats.stale_hits += 1
+                    if age >= fresh_for:
+                        self._enqueue(key, (fn, args, kwargs, version))
+                    return entry.value
+            pending = self._computing.get(key)
+            mine = pending is None
+            if mine:
+                pending = self._computing[key] = _Pending()
+                self._stats.misses += 1
+        if not mine:
+            pending.done.wait()
+            if pending.error is not None:
+                raise pending.error
+            return pending.value
         try:
-            return self._compute(key, fn, args, kwargs, version)
+            pending.value = self._compute(key, fn, args, kwargs, version)
+            return pending.value
+        except BaseException as e:
+            pending.error = e
+            raise
         finally:
             with self._lock:
-                self._computing.pop(key).set()
+                self._computing.pop(key, None)
+            pending.done.set()
 
     def _compute(self, key: tuple, fn: Callable[..., Any], args: tuple, kwargs: dict, version: tuple) -> Any:
         from store.read import run_read
@@ -119,16 +141,28 @@ class ResultCache:
         self._keep(key, value, version)
         return value
 
-    def _refresh(self, key: tuple, fn: Callable[..., Any], args: tuple, kwargs: dict, version: tuple) -> None:
-        try:
-            self._compute(key, fn, args, kwargs, version)
+    def _enqueue(self, key: tuple, job: tuple) -> None:
+        """Queue ``key`` to be computed again by the one background worker (under the lock)."""
+        if key in self._queued or key in self._computing:
+            return
+        self._queued[key] = job
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="cache-refresh", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while True:
             with self._lock:
-                self._stats.refreshes += 1
-        except Exception:  # noqa: BLE001 -- the older answer stays; the next visitor after the interval retries
-            log.warning("a cached result could not be computed again", exc_info=True)
-        finally:
-            with self._lock:
-                self._refreshing.pop(key, None)
+                if not self._queued:
+                    self._worker = None
+                    return
+                key, (fn, args, kwargs, version) = self._queued.popitem(last=False)
+            try:
+                self._compute(key, fn, args, kwargs, version)
+                with self._lock:
+                    self._stats.refreshes += 1
+            except Exception:  # noqa: BLE001 -- the older answer stays until it is too old to serve
+                log.warning("a kept result could not be computed again", exc_info=True)
 
     def _keep(self, key: tuple, value: Any, version: tuple) -> None:
         size = size_of(value)
@@ -168,17 +202,26 @@ class ResultCache:
         """(function name, args, keyword args) of every kept entry of this store, least recent first."""
         store = str(settings.db_path())
         with self._lock:
-            return [(k[2], k[3], k[4]) for k in self._kept if k[0] == store]
+            return [(k[3], k[4], k[5]) for k in self._kept if k[0] == store]
 
     def wait(self) -> None:
-        """Until the background computations under way have finished (tests, benchmarks)."""
+        """Until the background worker has computed everything queued (tests, benchmarks, shutdown)."""
+        while True:
+            with self._lock:
+                worker = self._worker
+            if worker is None:
+                return
+            worker.join()
+
+    def stop(self) -> None:
+        """Drop what is queued and wait for the computation under way (the site's shutdown: a daemon
+        thread inside DuckDB when the interpreter exits can abort the process)."""
         with self._lock:
-            threads = list(self._refreshing.values())
-        for thread in threads:
-            thread.join()
+            self._queued.clear()
+        self.wait()
 
     def clear(self) -> None:
-        self.wait()
+        self.stop()
         with self._lock:
             self._kept.clear()
             self._versions.clear()

@@ -40,7 +40,7 @@ WHERE observed_at >= $start AND sig_cd IS NOT NULL
   AND (previous_net IS NULL OR observed_at - previous_net >= to_minutes($dedup_minutes))
 GROUP BY ALL
 """
-_EPOCH_HOUR = "epoch_ms(observed_at) // 3600000"  # hours since 1970-01-01 00:00 UTC
+_HOUR = "(epoch_ms(observed_at) - $origin_ms) // 3600000"  # hours since $origin (0: 1970-01-01 00:00 UTC)
 
 
 def _first_report_params(start: datetime, end: datetime, dedup_minutes: int, network: str | None) -> dict:
@@ -74,31 +74,35 @@ def first_report_counts(cur, *, start: datetime, end: datetime, origin: datetime
     """
     one = networks[0] if len(networks) == 1 else None
     sql = _FIRST_REPORTS.format(bucket="(epoch_ms(observed_at) - $origin_ms) // 60000 AS minute")
-    params = {**_first_report_params(start, end, dedup_minutes, one), "origin_ms": int(origin.timestamp() * 1000)}
+    params = {**_first_report_params(start, end, dedup_minutes, one), "origin_ms": _ms(origin)}
     return _at_positions(cur, sql, params, "minute", networks, codes)
 
 
 _HOURLY_VOLUME = f"""
-SELECT {_EPOCH_HOUR} AS hour, count(*) AS n FROM reports
+SELECT {_HOUR} AS hour, count(*) AS n FROM reports
 WHERE {PUBLIC_STATUS} AND observed_at >= $start AND observed_at < $end GROUP BY ALL
 """
 
 
-def first_reports_per_hour(cur, *, start: datetime, end: datetime, dedup_minutes: int, networks,
+def first_reports_per_hour(cur, *, start: datetime, end: datetime, origin: datetime, dedup_minutes: int, networks,
                            codes) -> dict[str, np.ndarray]:
-    """First reports per (network, district, hour since 1970-01-01 UTC) in [start, end): arrays net, area
+    """First reports per (network, district, hour since ``origin``) in [start, end): arrays net, area
     (positions in ``networks`` and ``codes``), hour, n.
     """
-    return _at_positions(cur, _FIRST_REPORTS.format(bucket=f"{_EPOCH_HOUR} AS hour"),
-                         _first_report_params(start, end, dedup_minutes, None), "hour", networks, codes)
+    params = {**_first_report_params(start, end, dedup_minutes, None), "origin_ms": _ms(origin)}
+    return _at_positions(cur, _FIRST_REPORTS.format(bucket=f"{_HOUR} AS hour"), params, "hour", networks, codes)
 
 
-def hourly_volume(cur, *, start: datetime, end: datetime) -> dict[str, np.ndarray]:
-    """All unflagged reports (every network, failures and 'all good') per hour since 1970-01-01 UTC in
+def hourly_volume(cur, *, start: datetime, end: datetime, origin: datetime) -> dict[str, np.ndarray]:
+    """All unflagged reports (every network, failures and 'all good') per hour since ``origin`` in
     [start, end): arrays hour, n. This is the site's own volume, used to scale old weeks to today's
     user base.
     """
-    return cur.execute(_HOURLY_VOLUME, {"start": start, "end": end}).fetchnumpy()
+    return cur.execute(_HOURLY_VOLUME, {"start": start, "end": end, "origin_ms": _ms(origin)}).fetchnumpy()
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
 
 
 # The kept history (outages.history): first reports and volume per hour, stored once and read back.
@@ -141,13 +145,25 @@ def drop_kept_hours(cur, from_hour: int | None = None) -> None:
         cur.execute(f"DELETE FROM {table} WHERE $h IS NULL OR hour >= $h", {"h": from_hour})
 
 
+def drop_kept_hours_before(cur, hour: int) -> None:
+    """Forget the kept hours before ``hour``."""
+    for table in ("outage_hours", "outage_volume"):
+        cur.execute(f"DELETE FROM {table} WHERE hour < ?", [hour])
+
+
+def clear_history_state(cur) -> None:
+    """No hour is kept (the next detector scan starts afresh)."""
+    cur.execute("DELETE FROM outage_history_state")
+
+
 def keep_hours(cur, *, first_hour: int, last_hour: int, dedup_minutes: int) -> None:
     """Count first reports and volume per hour in [first_hour, last_hour) and keep them."""
     start, end = _hour_time(first_hour), _hour_time(last_hour)
     cur.execute("INSERT INTO outage_hours (network, sig_cd, hour, first_reports) "
-                + _FIRST_REPORTS.format(bucket=f"{_EPOCH_HOUR} AS hour"),
-                _first_report_params(start, end, dedup_minutes, None))
-    cur.execute("INSERT INTO outage_volume (hour, reports) " + _HOURLY_VOLUME, {"start": start, "end": end})
+                + _FIRST_REPORTS.format(bucket=f"{_HOUR} AS hour"),
+                {**_first_report_params(start, end, dedup_minutes, None), "origin_ms": 0})
+    cur.execute("INSERT INTO outage_volume (hour, reports) " + _HOURLY_VOLUME, {"start": start, "end": end,
+                                                                                "origin_ms": 0})
 
 
 def kept_hours(cur, *, first_hour: int, last_hour: int, networks, codes

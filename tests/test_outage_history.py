@@ -13,8 +13,9 @@ from outage_data import SEOUL, load, private_copy, quiet_city, quiet_db_file, su
 
 from outages import history
 from outages.detect import DetectorConfig
+from outages.history import COUNT, EXTEND, READ
 from outages.scan import scan
-from outages.series import load_series, make_frame
+from outages.series import district_codes, load_series, make_frame
 from store import moderation_sql, outages_sql
 from store.db import connect
 
@@ -34,10 +35,10 @@ def city(quiet_db, tmp_path, monkeypatch):
     con.close()
 
 
-def _series(con, end: datetime, *, keep: bool, config: DetectorConfig | None = None):
+def _series(con, end: datetime, *, kept: str, config: DetectorConfig | None = None):
     config = config or DetectorConfig()
     frame = make_frame(end - timedelta(hours=6), end, config)
-    return load_series(con.cursor(), frame, config, keep=keep)
+    return load_series(con.cursor(), frame, config, kept=kept)
 
 
 def _assert_same(kept: dict, counted: dict) -> None:
@@ -54,71 +55,109 @@ def _kept_hours(con) -> int:
 
 
 def test_the_kept_history_gives_what_counting_gives_and_is_then_read_not_counted(city):
-    first = _series(city, END, keep=True)
-    _assert_same(first, _series(city, END, keep=False))
+    first = _series(city, END, kept=EXTEND)
+    _assert_same(first, _series(city, END, kept=COUNT))
     assert _kept_hours(city) > 0
     state = outages_sql.history_state(city.cursor())
     # A minute later: the same kept hours are read, nothing is counted again.
     city.execute("DELETE FROM outage_hours WHERE network = 'SKT'")  # a planted change it would carry on
-    later = _series(city, END + timedelta(minutes=1), keep=True)
+    later = _series(city, END + timedelta(minutes=1), kept=EXTEND)
     assert outages_sql.history_state(city.cursor())["kept_from"] == state["kept_from"]
-    assert later["SKT"].expected[0, 0] != _series(city, END + timedelta(minutes=1), keep=False)["SKT"].expected[0, 0]
+    assert later["SKT"].expected[0, 0] != _series(city, END + timedelta(minutes=1), kept=COUNT)["SKT"].expected[0, 0]
 
 
-def test_hours_are_added_at_both_ends_as_the_frame_moves(city):
-    _series(city, END, keep=True)
+def test_the_detector_extends_the_kept_hours_forward_and_starts_afresh_going_back(city):
+    _series(city, END, kept=EXTEND)
     before = outages_sql.history_state(city.cursor())
-    for end in (END + timedelta(hours=5), END - timedelta(days=2)):
-        _assert_same(_series(city, end, keep=True), _series(city, end, keep=False))
-    after = outages_sql.history_state(city.cursor())
-    assert after["kept_from"] < before["kept_from"] and after["kept_until"] > before["kept_until"]
+    _assert_same(_series(city, END + timedelta(hours=5), kept=EXTEND), _series(city, END + timedelta(hours=5),
+                                                                                 kept=COUNT))
+    later = outages_sql.history_state(city.cursor())
+    assert later["kept_from"] == before["kept_from"] and later["kept_until"] == before["kept_until"] + 5
+    back = END - timedelta(days=2)  # a replay from an earlier time
+    _assert_same(_series(city, back, kept=EXTEND), _series(city, back, kept=COUNT))
+    assert outages_sql.history_state(city.cursor())["kept_until"] < before["kept_until"]
+
+
+def test_hours_the_detector_no_longer_needs_are_dropped(city):
+    _series(city, END - timedelta(days=9), kept=EXTEND)
+    first = outages_sql.history_state(city.cursor())["kept_from"]
+    _assert_same(_series(city, END, kept=EXTEND), _series(city, END, kept=COUNT))
+    state = outages_sql.history_state(city.cursor())
+    assert state["kept_from"] > first + 8 * 24  # nine days on: the oldest hours went
+    assert city.execute("SELECT min(hour) FROM outage_hours").fetchone()[0] >= state["kept_from"]
+
+
+def test_pages_read_the_kept_hours_and_never_move_them(city):
+    """The home page's day and an old incident's page: the kept hours are read when they hold what is
+    asked, and an old window is counted without touching them (a visitor cannot make the next live
+    scan count weeks again)."""
+    _series(city, END, kept=EXTEND)
+    state = outages_sql.history_state(city.cursor())
+    hours = _kept_hours(city)
+    _assert_same(_series(city, END - timedelta(hours=3), kept=READ), _series(city, END - timedelta(hours=3),
+                                                                              kept=COUNT))
+    old = END - timedelta(days=10)
+    _assert_same(_series(city, old, kept=READ), _series(city, old, kept=COUNT))
+    assert outages_sql.history_state(city.cursor()) == state and _kept_hours(city) == hours
+
+
+def test_a_city_whose_offset_is_not_whole_hours_is_counted(city):
+    """Kept hours are UTC hours: a day that starts at :30 (Asia/Kolkata, say) is counted instead."""
+    origin = datetime(2021, 9, 30, 18, 30, tzinfo=UTC)
+    split = origin + timedelta(days=14)
+    args = (origin, split, 60, ("KT", "SKT", "LGU+"), district_codes())
+    kept = history.hourly(city.cursor(), *args, mode=EXTEND)
+    counted = history.counted(city.cursor(), *args)
+    for name in ("net", "area", "hour", "n"):
+        np.testing.assert_array_equal(np.sort(kept[0][name]), np.sort(counted[0][name]))
+    assert kept[0]["n"].sum() > 0 and outages_sql.history_state(city.cursor()) is None
 
 
 def test_late_reports_make_the_hours_from_their_time_on_count_again(city):
-    _series(city, END, keep=True)
+    _series(city, END, kept=EXTEND)
     late = END - timedelta(days=6)
     # A row no count makes, in an hour before the late reports: it stays if only later hours are recounted.
     before = history.epoch_hour(late.replace(minute=0)) - 2
     city.execute("INSERT INTO outage_hours VALUES (?, 'TEST', '11110', 1)", [before])
     # A surge that happened last week, uploaded now: it changes kept hours.
     load(city, surge(late, 30, reporters=200, carrier="KT", seed=7))
-    kept, counted = _series(city, END, keep=True), _series(city, END, keep=False)
+    kept, counted = _series(city, END, kept=EXTEND), _series(city, END, kept=COUNT)
     _assert_same(kept, counted)
     assert city.execute("SELECT count(*) FROM outage_hours WHERE network = 'TEST'").fetchone() == (1,)
     # The upload did change the baseline (so the test would see stale hours).
     city.execute("DELETE FROM outage_hours")
     city.execute("DELETE FROM outage_stale")
     city.execute("UPDATE outage_history_state SET reports_seen = (SELECT count(*) FROM reports)")
-    assert not np.array_equal(_series(city, END, keep=True)["KT"].expected, counted["KT"].expected)
+    assert not np.array_equal(_series(city, END, kept=EXTEND)["KT"].expected, counted["KT"].expected)
 
 
 def test_moderation_makes_the_hours_from_the_flagged_reports_on_count_again(city):
-    _series(city, END, keep=True)
+    _series(city, END, kept=EXTEND)
     ids = [str(r[0]) for r in city.execute(
         "SELECT report_id FROM reports WHERE network = 'KT' AND observed_at < ? ORDER BY observed_at DESC LIMIT 400",
         [END - timedelta(days=3)]).fetchall()]
     log = {"at": END, "operator": "test", "action": "flag", "target": "report", "target_id": ids[0],
            "reason": "test"}
     assert moderation_sql.set_status(city.cursor(), ids, status="flagged", flag_reason="test", log=log)
-    _assert_same(_series(city, END, keep=True), _series(city, END, keep=False))
+    _assert_same(_series(city, END, kept=EXTEND), _series(city, END, kept=COUNT))
     moderation_sql.set_status(city.cursor(), ids, status="ok", flag_reason=None, log={**log, "action": "restore"})
-    _assert_same(_series(city, END, keep=True), _series(city, END, keep=False))
+    _assert_same(_series(city, END, kept=EXTEND), _series(city, END, kept=COUNT))
 
 
 def test_rows_written_without_a_mark_make_it_count_everything_again(city):
-    _series(city, END, keep=True)
+    _series(city, END, kept=EXTEND)
     columns = [r[0] for r in city.execute("DESCRIBE reports").fetchall()]
     listed = ", ".join(c for c in columns if c != "report_id")
     city.execute(f"INSERT INTO reports (report_id, {listed}) SELECT uuid(), {listed} FROM reports"
                  " WHERE network = 'KT' AND observed_at < ?", [END - timedelta(days=8)])
     assert city.execute("SELECT count(*) FROM outage_stale").fetchone() == (0,)
-    _assert_same(_series(city, END, keep=True), _series(city, END, keep=False))
+    _assert_same(_series(city, END, kept=EXTEND), _series(city, END, kept=COUNT))
 
 
 def test_another_first_report_rule_is_never_served_hours_counted_under_the_first(city):
-    _series(city, END, keep=True)
+    _series(city, END, kept=EXTEND)
     other = DetectorConfig(dedup_minutes=15)
-    _assert_same(_series(city, END, keep=True, config=other), _series(city, END, keep=False, config=other))
+    _assert_same(_series(city, END, kept=EXTEND, config=other), _series(city, END, kept=COUNT, config=other))
     assert outages_sql.history_state(city.cursor())["dedup_minutes"] == 15
 
 
@@ -126,7 +165,7 @@ def test_a_read_only_store_counts_the_hours_and_keeps_nothing(quiet_db, tmp_path
     path = private_copy(quiet_db, tmp_path, monkeypatch)
     con = connect(path, read_only=True)
     try:
-        _assert_same(_series(con, END, keep=True), _series(con, END, keep=False))
+        _assert_same(_series(con, END, kept=EXTEND), _series(con, END, kept=COUNT))
         assert _kept_hours(con) == 0
     finally:
         con.close()
@@ -142,12 +181,15 @@ def test_scans_on_the_kept_history_find_what_scans_that_count_find(city, monkeyp
         if minutes == 20:
             load(city, surge(END - timedelta(days=9), 20, reporters=60, carrier="SKT", seed=9))
     kept = pd.DataFrame(outages_sql.list_incidents(city.cursor()))
+    kept_state = outages_sql.history_state(city.cursor())  # the scans above read kept hours, not counts
     city.execute("DELETE FROM incidents; DELETE FROM incident_history; DELETE FROM incident_areas;"
                  " DELETE FROM outage_scan_state")
-    monkeypatch.setattr(history, "hourly", history.counted)  # the same scans, every hour counted
+    counted = history.hourly
+    monkeypatch.setattr(history, "hourly", lambda *args, mode, **kwargs: counted(*args, mode=history.COUNT))
     for minutes in range(0, 60, 5):
         scan(city, outage + timedelta(minutes=minutes))
     again = pd.DataFrame(outages_sql.list_incidents(city.cursor()))
+    assert kept_state is not None and kept_state["kept_until"] > kept_state["kept_from"]
     assert len(kept) == 1 and kept.loc[0, "network"] == "KT"
     columns = ["incident_id", "status", "onset_at", "detected_at", "reporters", "reports", "expected", "peak_ratio"]
     pd.testing.assert_frame_equal(kept[columns], again[columns])

@@ -35,6 +35,25 @@ def broken(cur) -> int:
     raise RuntimeError("the read failed")
 
 
+def slow_broken(cur) -> int:
+    time.sleep(0.3)
+    return broken(cur)
+
+
+def numbered(cur, i: int) -> int:
+    CALLS.append(threading.current_thread().name)
+    return i
+
+
+FAIL_FROM_NOW_ON = []
+
+
+def fails_later(cur) -> int:
+    if FAIL_FROM_NOW_ON:
+        raise RuntimeError("the store is too slow now")
+    return batches(cur)
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     path = tmp_path / "cache.duckdb"
@@ -71,6 +90,76 @@ def test_new_data_show_after_the_cache_time_and_one_computation(store):
     assert cache.read(batches) == 1
     assert CALLS == ["batches", "batches"]
     assert cache.stats().refreshes == 1 and cache.stats().stale_hits == 2
+
+
+def test_an_entry_too_old_for_changed_data_is_computed_while_the_visitor_waits(store):
+    cache = ResultCache(max_bytes=1 << 20)
+    assert cache.read(batches) == 0
+    _add_batch(store)
+    time.sleep(3.1)  # three times DROPMAP_CACHE_SECONDS=1: never served out of date
+    assert cache.read(batches) == 1
+    assert cache.stats().misses == 2 and cache.stats().stale_hits == 0
+
+
+def test_a_failed_refresh_does_not_keep_old_figures_for_ever(store):
+    """A refresh that fails leaves the old answer only until it is too old; then the visitor computes
+    and sees the error (as before the cache), instead of old figures served indefinitely."""
+    FAIL_FROM_NOW_ON.clear()
+    cache = ResultCache(max_bytes=1 << 20)
+    assert cache.read(fails_later) == 0
+    _add_batch(store)
+    FAIL_FROM_NOW_ON.append(True)
+    time.sleep(1.1)
+    assert cache.read(fails_later) == 0  # served out of date; the refresh fails in the background
+    cache.wait()
+    time.sleep(2.0)
+    with pytest.raises(RuntimeError, match="too slow"):
+        cache.read(fails_later)
+    FAIL_FROM_NOW_ON.clear()
+
+
+def test_moderation_is_never_answered_from_an_older_copy(store):
+    """The operator flags reports: no visitor is served figures computed before, however fresh."""
+    cache = ResultCache(max_bytes=1 << 20)
+    assert cache.read(batches) == 0
+    _add_batch(store)
+    cur = shared_connection(store).cursor()
+    cur.execute("INSERT INTO moderation_log VALUES (uuid(), now(), 'op', 'flag', 'report', 'x', 1, NULL, 'test')")
+    cur.close()
+    assert cache.read(batches) == 1  # computed less than DROPMAP_CACHE_SECONDS ago, yet computed again
+
+
+def test_stale_entries_are_computed_again_one_at_a_time(store):
+    cache = ResultCache(max_bytes=1 << 20)
+    for i in range(40):
+        cache.read(numbered, i)
+    _add_batch(store)
+    time.sleep(1.1)
+    started = time.perf_counter()
+    assert [cache.read(numbered, i) for i in range(40)] == list(range(40))
+    assert time.perf_counter() - started < 1.0  # served at once, not computed while waiting
+    assert sum(t.name == "cache-refresh" for t in threading.enumerate()) <= 1
+    cache.wait()
+    assert cache.stats().refreshes == 40
+    assert set(CALLS[40:]) == {"cache-refresh"}
+
+
+def test_visitors_waiting_for_a_failed_computation_get_its_error(store):
+    cache = ResultCache(max_bytes=1 << 20)
+    errors = []
+
+    def ask() -> None:
+        try:
+            cache.read(slow_broken)
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == ["the read failed"] * 4 and CALLS == ["broken"]
 
 
 def test_visitors_asking_at_once_share_one_computation(store):

@@ -390,10 +390,12 @@ def main() -> None:
         _render_below(view, state.query, db)
     if st.session_state.get("explore_play"):
         st.fragment(run_every=PLAY_SECONDS)(_play_tick)()
-    st.caption(tr(f"새 제보는 {CACHE_SECONDS}초와 지도를 다시 계산하는 시간 안에 반영됩니다"
-                  " (다시 계산하는 동안에는 앞의 지도를 보여 줍니다).",
-                  f"New reports reach the map within {CACHE_SECONDS} s plus the time to compute it again"
-                  " (the previous map is shown meanwhile)."))
+    st.caption(tr(f"지도는 계산한 뒤 {CACHE_SECONDS}초 동안 그대로 보여 주고, 그 뒤 새 제보가 있으면 다시 "
+                  f"계산합니다(그동안은 앞의 지도). 새 제보가 있는데 {3 * CACHE_SECONDS:d}초보다 오래된 지도는 "
+                  "보여 주지 않습니다.",
+                  f"A map is shown as computed for {CACHE_SECONDS} s; after that, if reports have arrived, it is "
+                  f"computed again (the previous one is shown meanwhile). A map more than {3 * CACHE_SECONDS:d} s old "
+                  "is never shown once newer reports exist."))
 
 
 main()

@@ -225,10 +225,8 @@ st.header(tr("7. 한계", "7. Limits"))
 st.markdown(tr(
     "- 제보는 스스로 알린 것이라 표본이 고르지 않습니다. 통신 장애의 '공식 측정'이 아닙니다.\n"
     "- 위치는 제보자가 고른 곳이며 GPS 정확도가 다릅니다. 구 이름은 육각형 중심점 기준입니다.\n"
-    f"- 지도는 최신 제보보다 최대 {settings.get_int('DROPMAP_CACHE_SECONDS')}초와 지도 한 번을 계산하는 시간만큼 "
-    "늦을 수 있습니다.",
+    f"- 지도는 최신 제보보다 최대 {3 * settings.get_int('DROPMAP_CACHE_SECONDS'):d}초 늦을 수 있습니다.",
     "- Reports are self-selected; the sample is uneven. This is not an official network measurement.\n"
     "- Locations are chosen by reporters and GPS accuracy varies; district names use each hex's centre.\n"
-    f"- The map may be up to {settings.get_int('DROPMAP_CACHE_SECONDS')} s, plus the time to compute it once, "
-    "behind the newest report.",
+    f"- The map may be up to {3 * settings.get_int('DROPMAP_CACHE_SECONDS'):d} s behind the newest report.",
 ))
