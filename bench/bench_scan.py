@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _out import save_json  # noqa: E402
 from history_sizes import store_for  # noqa: E402
 
 _PLAIN = """
@@ -95,9 +96,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--minutes", type=int, default=15)
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "history")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "bench_scan.json",
+                        help="where the figures go (bench/plot_history.py draws docs/img/history_sizes.png from them)")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     results = [measure(store_for(args.cache, int(size), args.days), args.minutes) for size in args.sizes.split(",")]
+    save_json(args.json, results)
     print(f"\n{'reports':>12} {'kept p50':>9} {'p95':>6} {'counted p50':>12} {'p95':>6} {'DuckDB':>7} "
           f"{'first kept':>11}  (ms; {args.minutes} scans each, minute by minute)")
     for r in results:

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _out import save_json  # noqa: E402
 from bench_map import _baseline_sql, _interleaved, build_bench_db  # noqa: E402
 
 START = pd.Timestamp("2019-11-04T00:00:00+09:00")  # a Monday; two years end in late 2021
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--repeat", type=int, default=11)
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "history")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "history_sizes.json",
+                        help="where the figures go (bench/plot_history.py draws docs/img/history_sizes.png from them)")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -102,6 +105,7 @@ def main() -> None:
         print(f"{r['rows']:,} reports ({r['in_window']:,} in the window {r['since']} ~ {r['until']}); "
               f"last busy day found in {r['busy_ms']:.0f} ms; hexes window {r['hexes'][0]:,}, whole {r['hexes'][1]:,}",
               flush=True)
+    save_json(args.json, results)
     print(f"\n{'reports':>12} {'window p50':>11} {'p95':>7} {'base p50':>9} {'whole p50':>10} {'p95':>7} "
           f"{'base p50':>9}  (ms; medians and p95 of {args.repeat})")
     for r in results:

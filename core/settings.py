@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DROPMAP_API_BYTES_PER_HOUR", "20000000",
             "Body bytes one client address may send to POST /api/v1/reports per hour, counted before the body "
             "is parsed; 0 turns it off."),
+    Setting("DROPMAP_DUCKDB_MEMORY", "4GB",
+            "Memory DuckDB may use in one process (its memory_limit, e.g. 4GB); larger sorts and aggregates "
+            "spill to a folder beside the database. Empty: DuckDB's own default (80% of the machine's memory)."),
     Setting("DROPMAP_QUERY_MS", "10000",
             "Time limit of one public query (HTTP API reads) in milliseconds; a slower one is stopped and "
             "answered 503 with Retry-After."),

@@ -44,6 +44,14 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
     # loaded by then (passing it in connect's config fails offline).
     con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursor() connections inherit it
     con.execute("SET enable_progress_bar = false")  # it would draw over a CLI's stderr
+    memory = settings.get("DROPMAP_DUCKDB_MEMORY").strip()
+    if memory:
+        try:
+            con.execute("SET GLOBAL memory_limit = ?", [memory])
+        except duckdb.Error as e:
+            con.close()
+            raise StoreError(f"DROPMAP_DUCKDB_MEMORY={memory!r} is not a memory size DuckDB understands "
+                             f"({str(e).splitlines()[0]}); use e.g. 4GB or 512MB, or leave it empty") from e
     if not read_only:
         try:
             apply_migrations(con)

@@ -194,3 +194,17 @@ def test_the_database_and_its_log_are_owner_only(tmp_path):
         assert path.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(before)
+
+
+def test_duckdb_memory_is_limited_by_the_setting(db_path, monkeypatch):
+    from store.db import connect
+
+    monkeypatch.setenv("DROPMAP_DUCKDB_MEMORY", "512MB")
+    con = connect(db_path)
+    try:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] in ("488.2 MiB", "512.0 MB")
+    finally:
+        con.close()
+    monkeypatch.setenv("DROPMAP_DUCKDB_MEMORY", "lots")
+    with pytest.raises(StoreError, match="DROPMAP_DUCKDB_MEMORY='lots'.*e.g. 4GB"):
+        connect(db_path)
