@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _out import save_json  # noqa: E402
-from history_sizes import store_for  # noqa: E402
+from history_sizes import add_store_arguments, store_for  # noqa: E402
 
 _PLAIN = """
 SELECT network, sig_cd, epoch_ms(observed_at) // 60000 AS minute, count(*) FROM reports
@@ -92,12 +92,8 @@ def measure(path: Path, minutes: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000000,10000000")
-    parser.add_argument("--days", type=int, default=730)
+    add_store_arguments(parser, sizes="1000000,10000000", json_name="bench_scan.json")
     parser.add_argument("--minutes", type=int, default=15)
-    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "history")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "bench_scan.json",
-                        help="where the figures go (bench/plot_history.py draws docs/img/history_sizes.png from them)")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     results = [measure(store_for(args.cache, int(size), args.days), args.minutes) for size in args.sizes.split(",")]

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from history_sizes import store_for  # noqa: E402
+from history_sizes import add_store_arguments, store_for  # noqa: E402
 
 
 def views(cur) -> dict:
@@ -111,12 +111,10 @@ def measure(path: Path, seconds: float, every: float, arrivals: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10000000,100000000")
-    parser.add_argument("--days", type=int, default=730)
+    add_store_arguments(parser, sizes="10000000,100000000")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--every", type=float, default=0.5)
     parser.add_argument("--arrivals", type=float, default=2)
-    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "history")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     for size in args.sizes.split(","):

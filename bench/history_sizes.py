@@ -87,14 +87,21 @@ def measure(path: Path, repeat: int) -> dict:
             "hexes": hexes, **{name: (statistics.median(v), float(np.percentile(v, 95))) for name, v in runs.items()}}
 
 
+def add_store_arguments(parser: argparse.ArgumentParser, *, sizes: str, json_name: str | None = None) -> None:
+    """--sizes, --days and --cache (the stores of this script, built once and shared by the other
+    history benches), and --json when the script saves its figures."""
+    parser.add_argument("--sizes", default=sizes)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "history")
+    if json_name:
+        parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / json_name,
+                            help="where the figures go (bench/plot_history.py draws docs/img/history_sizes.png)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000000,10000000,30000000")
-    parser.add_argument("--days", type=int, default=730)
+    add_store_arguments(parser, sizes="1000000,10000000,30000000", json_name="history_sizes.json")
     parser.add_argument("--repeat", type=int, default=11)
-    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "history")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "history_sizes.json",
-                        help="where the figures go (bench/plot_history.py draws docs/img/history_sizes.png from them)")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]

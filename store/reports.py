@@ -11,6 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.db import transaction
 from store.filters import STATUSES, local_time_columns_sql
 from store.outages_sql import mark_stale
 
@@ -98,14 +99,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 @contextmanager
 def _transaction(cur: duckdb.DuckDBPyConnection):
     """The one writer of this process, in one transaction: committed whole, or rolled back."""
-    with _write_lock:
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
+    with _write_lock, transaction(cur):
+        yield
 
 
 def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, received_at: datetime,
@@ -244,19 +239,13 @@ def store_in_time_order(con: duckdb.DuckDBPyConnection) -> None:
     in the old one's place, so the old row groups go as a whole; only the order of the rows changes."""
     cur = con.cursor()
     try:
-        with _write_lock:
-            ddl = cur.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'reports'").fetchone()[0]
-            cur.execute("SET SESSION preserve_insertion_order = true")
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                cur.execute(ddl.replace("CREATE TABLE reports(", "CREATE TABLE reports_in_order(", 1))
-                cur.execute("INSERT INTO reports_in_order SELECT * FROM reports ORDER BY observed_at")
-                cur.execute("DROP TABLE reports")
-                cur.execute("ALTER TABLE reports_in_order RENAME TO reports")
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        ddl = cur.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'reports'").fetchone()[0]
+        cur.execute("SET SESSION preserve_insertion_order = true")
+        with _transaction(cur):
+            cur.execute(ddl.replace("CREATE TABLE reports(", "CREATE TABLE reports_in_order(", 1))
+            cur.execute("INSERT INTO reports_in_order SELECT * FROM reports ORDER BY observed_at")
+            cur.execute("DROP TABLE reports")
+            cur.execute("ALTER TABLE reports_in_order RENAME TO reports")
         cur.execute("CHECKPOINT")
     finally:
         cur.close()
