@@ -247,16 +247,35 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
             "steps_cpu_ms_per_batch": steps_ms}
 
 
+def _station_counts_ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/api/v1/stations?line=2", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-client", type=int, default=150)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--db", type=Path, help="post into a copy of this store (e.g. bench/history_sizes.py's "
+                        "100 M reports) instead of an empty one; the site's start-up counts are awaited first")
+    parser.add_argument("--tmp", type=Path, help="folder for the copy (default: a new temporary folder)")
     args = parser.parse_args()
     load_before = [round(x, 2) for x in os.getloadavg()]
-    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-", dir=args.tmp))
     db = tmp / "bench.duckdb"
+    if args.db:
+        import shutil
+
+        shutil.copyfile(args.db, db)
     site = start_site(db, env=SITE_ENV, log=tmp / "streamlit.log", timeout=90)
     port, url = site.port, site.base
+    if args.db:  # the subway counts the site makes when it starts: a whole-store scan, not the load measured
+        started = time.monotonic()
+        while not _station_counts_ready(url) and time.monotonic() - started < 1800:
+            time.sleep(5)
+        print(f"start-up counts ready after {time.monotonic() - started:.0f} s", flush=True)
     try:
         drive(url, 2, 5, 30, post("serial"))  # warm-up: first import, first connection
         health = drive_processes(port, 8, args.per_client, args.seconds, ("GET", "/_stcore/health"))
