@@ -95,7 +95,6 @@ def main() -> None:
     add_store_arguments(parser, sizes="1000000,10000000", json_name="bench_scan.json")
     parser.add_argument("--minutes", type=int, default=15)
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
     results = [measure(store_for(args.cache, int(size), args.days), args.minutes) for size in args.sizes.split(",")]
     save_json(args.json, results)
     print(f"\n{'reports':>12} {'kept p50':>9} {'p95':>6} {'counted p50':>12} {'p95':>6} {'DuckDB':>7} "

@@ -115,7 +115,6 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=0.5)
     parser.add_argument("--arrivals", type=float, default=2)
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
     for size in args.sizes.split(","):
         r = measure(store_for(args.cache, int(size), args.days), args.seconds, args.every, args.arrivals)
         w = np.array(r["waits"])

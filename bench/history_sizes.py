@@ -41,6 +41,7 @@ START = pd.Timestamp("2019-11-04T00:00:00+09:00")  # a Monday; two years end in 
 
 def store_for(cache: Path, size: int, days: int) -> Path:
     path = cache / f"history_{size}_{days}d.duckdb"
+    cache.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         partial = path.with_suffix(".partial")
         partial.unlink(missing_ok=True)
@@ -103,7 +104,6 @@ def main() -> None:
     add_store_arguments(parser, sizes="1000000,10000000,30000000", json_name="history_sizes.json")
     parser.add_argument("--repeat", type=int, default=11)
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
     for size in sizes:

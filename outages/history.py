@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -35,7 +35,6 @@ from store import outages_sql
 from store.db import transaction
 
 log = logging.getLogger("dropmap.outages")
-HOUR = timedelta(hours=1)
 _lock = threading.Lock()
 
 
@@ -58,25 +57,33 @@ def hourly(cur, origin: datetime, split: datetime, dedup_minutes: int, networks,
 
     ``mode``: EXTEND (the detector) reads the kept history and extends it to what is asked (starting
     it afresh when the detector goes back in time, as a replay does); READ (pages) reads it when it
-    holds every hour asked, else counts them without keeping anything; COUNT always counts. Counted
+    holds every hour asked, else counts them, and writes nothing; COUNT always counts. Counted
     too when the store cannot be written (a read-only connection), when another writer got there
     first, or when ``origin`` is not on a UTC hour (a city whose offset is not whole hours).
     """
     whole_hours = origin.timestamp() % 3600 == 0 and split.timestamp() % 3600 == 0
     if mode in (EXTEND, READ) and whole_hours:
         first_hour, last_hour = epoch_hour(origin), epoch_hour(split)
-        with _lock:
-            try:
-                with transaction(cur):
-                    if _bring_up_to_date(cur, first_hour, last_hour, dedup_minutes, mode, now or datetime.now(UTC)):
-                        first, volume = outages_sql.kept_hours(cur, first_hour=first_hour, last_hour=last_hour,
-                                                               networks=networks, codes=codes)
-                        first["hour"] = first["hour"] - first_hour
-                        volume["hour"] = volume["hour"] - first_hour
-                        return first, volume
-            except duckdb.Error as e:
-                log.warning("outage history not kept this time (%s); counting the hours", str(e).splitlines()[0])
+        try:
+            if mode == READ:
+                with transaction(cur):  # one snapshot, nothing written: pages never change the kept hours
+                    if _holds(cur, first_hour, last_hour, dedup_minutes):
+                        return _kept(cur, first_hour, last_hour, networks, codes)
+            else:
+                with _lock, transaction(cur):
+                    _bring_up_to_date(cur, first_hour, last_hour, dedup_minutes, now or datetime.now(UTC))
+                    return _kept(cur, first_hour, last_hour, networks, codes)
+        except duckdb.Error as e:
+            log.warning("outage history not kept this time (%s); counting the hours", str(e).splitlines()[0])
     return counted(cur, origin, split, dedup_minutes, networks, codes)
+
+
+def _kept(cur, first_hour: int, last_hour: int, networks, codes) -> tuple[dict, dict]:
+    first, volume = outages_sql.kept_hours(cur, first_hour=first_hour, last_hour=last_hour, networks=networks,
+                                           codes=codes)
+    first["hour"] = first["hour"] - first_hour
+    volume["hour"] = volume["hour"] - first_hour
+    return first, volume
 
 
 def counted(cur, origin: datetime, split: datetime, dedup_minutes: int, networks, codes) -> tuple[dict, dict]:
@@ -86,27 +93,36 @@ def counted(cur, origin: datetime, split: datetime, dedup_minutes: int, networks
             outages_sql.hourly_volume(cur, start=origin, end=split, origin=origin))
 
 
-def _bring_up_to_date(cur, first_hour: int, last_hour: int, dedup_minutes: int, mode: str, now: datetime) -> bool:
-    """Apply the stale marks to the kept hours, then (EXTEND) extend them to [first_hour, last_hour).
-    True when the kept hours now hold every hour asked."""
+def _valid(cur, dedup_minutes: int) -> tuple[dict | None, datetime | None, int, int]:
+    """(state when its kept hours may be used, earliest stale mark, rows the marks add, rows of reports).
+    The state is None when nothing is kept, when it was counted under another first-report rule, or
+    when reports were added or removed without a mark (the row-count guard)."""
     state = outages_sql.history_state(cur)
-    stale_since, added = outages_sql.take_stale(cur)
+    stale_since, added = outages_sql.stale_marks(cur)
     rows = outages_sql.report_rows(cur)
-    kept = None
-    if state is not None and state["dedup_minutes"] == dedup_minutes and state["reports_seen"] + added == rows:
-        kept = [state["kept_from"], state["kept_until"]]
-        if stale_since is not None:
-            cut = max(min(kept[1], _floor_hour(stale_since)), kept[0])
-            outages_sql.drop_kept_hours(cur, cut)
-            kept[1] = cut
-    else:
-        outages_sql.drop_kept_hours(cur)
-    if mode == READ or (kept is None and mode != EXTEND):
-        if kept is None:
-            outages_sql.clear_history_state(cur)
-        else:
-            _save(cur, kept, dedup_minutes, rows, now)
-        return kept is not None and kept[0] <= first_hour and last_hour <= kept[1]
+    if state is None or state["dedup_minutes"] != dedup_minutes or state["reports_seen"] + added != rows:
+        state = None
+    return state, stale_since, added, rows
+
+
+def _holds(cur, first_hour: int, last_hour: int, dedup_minutes: int) -> bool:
+    """Whether the kept hours hold [first_hour, last_hour) as a count would give them (read only)."""
+    state, stale_since, _, _ = _valid(cur, dedup_minutes)
+    if state is None:
+        return False
+    until = state["kept_until"] if stale_since is None else min(state["kept_until"], _floor_hour(stale_since))
+    return state["kept_from"] <= first_hour and last_hour <= until
+
+
+def _bring_up_to_date(cur, first_hour: int, last_hour: int, dedup_minutes: int, now: datetime) -> None:
+    """Apply the stale marks to the kept hours (and consume them), then extend the hours to
+    [first_hour, last_hour), starting afresh when nothing may be used or the detector went back in time."""
+    state, stale_since, _, rows = _valid(cur, dedup_minutes)
+    outages_sql.drop_stale_marks(cur)
+    kept = None if state is None else [state["kept_from"], state["kept_until"]]
+    if kept is not None and stale_since is not None:
+        kept[1] = max(min(kept[1], _floor_hour(stale_since)), kept[0])
+        outages_sql.drop_kept_hours(cur, from_hour=kept[1])
     if kept is None or kept[0] == kept[1] or first_hour < kept[0] or first_hour - kept[1] > last_hour - first_hour:
         # Nothing kept, the detector went back in time (a replay), or far ahead: start from what is asked.
         outages_sql.drop_kept_hours(cur)
@@ -117,13 +133,8 @@ def _bring_up_to_date(cur, first_hour: int, last_hour: int, dedup_minutes: int, 
             outages_sql.keep_hours(cur, first_hour=kept[1], last_hour=last_hour, dedup_minutes=dedup_minutes)
             kept[1] = last_hour
         if first_hour - kept[0] > TRIM:  # the detector moves on: the oldest hours go
-            outages_sql.drop_kept_hours_before(cur, first_hour)
+            outages_sql.drop_kept_hours(cur, before=first_hour)
             kept[0] = first_hour
-    _save(cur, kept, dedup_minutes, rows, now)
-    return True
-
-
-def _save(cur, kept: list[int], dedup_minutes: int, rows: int, now: datetime) -> None:
     outages_sql.save_history_state(cur, kept_from=kept[0], kept_until=kept[1], dedup_minutes=dedup_minutes,
                                    reports_seen=rows, now=now)
 

@@ -114,11 +114,15 @@ def mark_stale(cur, since: datetime, reports: int) -> None:
     cur.execute("INSERT INTO outage_stale (since, reports) VALUES (?, ?)", [since, int(reports)])
 
 
-def take_stale(cur) -> tuple[datetime | None, int]:
-    """(earliest ``since``, reports added) of the stale marks this transaction sees, which it removes."""
+def stale_marks(cur) -> tuple[datetime | None, int]:
+    """(earliest ``since``, reports added) of the stale marks this transaction sees."""
     since, added = cur.execute("SELECT min(since), coalesce(sum(reports), 0) FROM outage_stale").fetchone()
-    cur.execute("DELETE FROM outage_stale")
     return since, int(added)
+
+
+def drop_stale_marks(cur) -> None:
+    """Remove the marks this transaction sees (marks written since stay for the next scan)."""
+    cur.execute("DELETE FROM outage_stale")
 
 
 def report_rows(cur) -> int:
@@ -139,21 +143,11 @@ def save_history_state(cur, *, kept_from: int, kept_until: int, dedup_minutes: i
                 [kept_from, kept_until, dedup_minutes, reports_seen, now])
 
 
-def drop_kept_hours(cur, from_hour: int | None = None) -> None:
-    """Forget the kept hours from ``from_hour`` on (None: all of them)."""
+def drop_kept_hours(cur, *, from_hour: int | None = None, before: int | None = None) -> None:
+    """Forget the kept hours from ``from_hour`` on, or before ``before`` (neither: all of them)."""
     for table in ("outage_hours", "outage_volume"):
-        cur.execute(f"DELETE FROM {table} WHERE $h IS NULL OR hour >= $h", {"h": from_hour})
-
-
-def drop_kept_hours_before(cur, hour: int) -> None:
-    """Forget the kept hours before ``hour``."""
-    for table in ("outage_hours", "outage_volume"):
-        cur.execute(f"DELETE FROM {table} WHERE hour < ?", [hour])
-
-
-def clear_history_state(cur) -> None:
-    """No hour is kept (the next detector scan starts afresh)."""
-    cur.execute("DELETE FROM outage_history_state")
+        cur.execute(f"DELETE FROM {table} WHERE ($f IS NULL OR hour >= $f) AND ($b IS NULL OR hour < $b)",
+                    {"f": from_hour, "b": before})
 
 
 def keep_hours(cur, *, first_hour: int, last_hour: int, dedup_minutes: int) -> None:

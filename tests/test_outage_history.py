@@ -99,6 +99,12 @@ def test_pages_read_the_kept_hours_and_never_move_them(city):
     old = END - timedelta(days=10)
     _assert_same(_series(city, old, kept=READ), _series(city, old, kept=COUNT))
     assert outages_sql.history_state(city.cursor()) == state and _kept_hours(city) == hours
+    # Reports from three days ago arrive: a page reads around them (the hours after them are stale)
+    # and leaves their mark for the detector.
+    load(city, surge(END - timedelta(days=3), 30, reporters=120, carrier="KT", seed=8))
+    _assert_same(_series(city, END, kept=READ), _series(city, END, kept=COUNT))
+    assert city.execute("SELECT count(*) FROM outage_stale").fetchone() == (1,)
+    assert outages_sql.history_state(city.cursor()) == state and _kept_hours(city) == hours
 
 
 def test_a_city_whose_offset_is_not_whole_hours_is_counted(city):
