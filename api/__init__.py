@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 
 
@@ -18,21 +19,26 @@ def routes() -> list:
 @asynccontextmanager
 async def lifespan(app):
     """Start background work that lives as long as the server (the outage detector, the station counts,
-    the map's opening view); announce the site."""
+    the map's opening and whole-record views kept computed); announce the site."""
     from api import operator
     from core import settings
-    from geo.mapview import warm_opening_view
+    from geo.aggregate import AGGREGATES
+    from geo.mapview import keep_views
     from geo.stations import warm_counts
     from outages.service import start_background, stop_background
     from store.cache import RESULTS
 
     start_background()
     warm_counts(str(settings.db_path()))
-    warm_opening_view()
+    views_stop = threading.Event()
+    views = keep_views(views_stop)
     operator.announce()
     try:
         yield None
     finally:
         operator.forget()
+        views_stop.set()
+        views.join()
         stop_background()
         RESULTS.stop()
+        AGGREGATES.stop()

@@ -37,9 +37,10 @@ from geo.aggregate import (
     parse_query,
 )
 from geo.export import MEDIA_TYPES, WRITERS, describe, file_name, inline_metadata, write_geojson
-from store.read import run_read
+from store.read import QueryTimeout, run_read
 
 MAX_ROWS = 50_000
+BUILDING_RETRY_SECONDS = 60
 MAX_OFFSET = 10**12
 API_FORMATS = ("json", "csv", "geojson", "parquet", "geoparquet")
 _PAGING = ("format", "limit", "offset")
@@ -96,10 +97,16 @@ async def get_hexes(request: Request) -> Response:
     url = settings.base_url() + request.url.path
     try:
         return await run_in_threadpool(run_read, _answer, query, fmt, limit, offset, url, client_ip(request))
-    except InputError as e:  # e.g. a period with no complete week
+    except InputError as e:  # e.g. a period with no complete week, or an aggregate too large (TooLarge)
         return errors_response([e])
     except BudgetExceeded as e:
         return problem(429, str(e), headers={"Retry-After": str(e.retry_after)})
+    except QueryTimeout as e:
+        if not AGGREGATES.build_later(query):
+            return unavailable(e)
+        return problem(503, f"{e.limit_ms:,} ms were not enough to build this aggregate: it is being built in the "
+                       "background and kept; ask again in a minute or two (the same parameters), and the pages "
+                       "come from the kept copy", headers={"Retry-After": str(BUILDING_RETRY_SECONDS)})
     except StoreError as e:
         return unavailable(e)
 
@@ -116,7 +123,7 @@ def _answer(cur, query: ExportQuery, fmt: str, limit: int, offset: int, url: str
     Building an aggregate is the heavy part: it is charged to the client's address
     (DROPMAP_HEAVY_PER_MINUTE); pages of an aggregate the cache holds are free.
     """
-    agg = AGGREGATES.build(cur, query, page_rows=limit, before_build=lambda: charge_heavy(ip))
+    agg = AGGREGATES.build(cur, query, before_build=lambda: charge_heavy(ip), refuse_rows=AGGREGATES.max_rows)
     page = max(0, min(limit, agg.rows - offset))
     params = {k: v for k, v in query.as_params().items() if v is not None}
     if agg.period:  # later pages cover the same dates even if a week ends meanwhile
@@ -161,13 +168,10 @@ async def post_snapshot(request: Request) -> Response:
 
 def _write_snapshot() -> dict:
     from geo.snapshot import write_snapshot
-    from store.db import shared_connection
+    from store.db import cursor
 
-    cur = shared_connection(settings.db_path()).cursor()
-    try:
+    with cursor() as cur:
         return write_snapshot(cur)
-    finally:
-        cur.close()
 
 
 ROUTES = [
@@ -182,7 +186,9 @@ def _parameter(name: str, description: str, schema: dict) -> dict:
 
 _ERROR = {"description": "Bad parameters: {\"errors\": [{\"field\", \"value\", \"message\"}]}. Besides what the "
                           "schemas say, refused: a parameter given empty (`until=`), since after until, and a "
-                          "period with no complete week (or day, with by=date) of data before today"}
+                          "period with no complete week (or day, with by=date) of data before today, and an "
+                          "aggregate too large to serve (more than 1,000,000 rows, found by a build in the "
+                          "background after a 503)"}
 
 OPENAPI_PATHS: dict = {
     "/api/v1/hexes": {
@@ -219,7 +225,8 @@ OPENAPI_PATHS: dict = {
                 "429": {"description": "This address had too many new aggregates built in the last minute "
                                        "(DROPMAP_HEAVY_PER_MINUTE); see Retry-After"},
                 "503": {"description": "The database is not available, or the query ran past its time limit "
-                                       "(DROPMAP_QUERY_MS); see Retry-After"},
+                                       "(DROPMAP_QUERY_MS): the aggregate is then built in the background and "
+                                       "kept, and the same request asked again after Retry-After gets it"},
             },
         }
     },

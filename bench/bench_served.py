@@ -80,7 +80,7 @@ def measure(path: Path, seconds: float, every: float, arrivals: float) -> dict:
     def writer() -> None:
         w = shared_connection(path).cursor()
         while not stop.is_set():
-            w.execute("INSERT INTO batches VALUES (uuid(), 'bench', NULL, NULL, NULL, now(), 0, 0, 0, 0)")
+            w.execute("INSERT INTO batches VALUES (uuid(), 'bench', NULL, NULL, NULL, now(), 0, 0, 0, 0, NULL, NULL)")
             stop.wait(1 / arrivals)
         w.close()
 

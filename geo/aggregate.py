@@ -9,11 +9,12 @@ that have already ended, so two exports never differ by a few hours of data.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import duckdb
 import h3
@@ -35,6 +36,7 @@ DEMO_CHOICES: tuple[str, ...] = ("include", "exclude")
 ALL_FAILURES = aggregate_sql.ALL_FAILURES
 KIND_ORDER: list[str] = [ALL_FAILURES, *KINDS]
 PARAMETERS: tuple[str, ...] = ("res", "carrier", "since", "until", "by", "demo")
+log = logging.getLogger("dropmap.geo.aggregate")
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,17 @@ def snapshot_period(last: date | None, today: date, *, days: int = 90) -> Period
     return Period(monday, sunday, ("snapshot_weeks",))
 
 
+def reach(query: ExportQuery, today: date) -> tuple[datetime | None, datetime]:
+    """The widest span of observed_at (UTC bounds, ``since`` None: from the first report) that ``query``
+    can cover on ``today``, whatever the data holds: the period's end is capped at the last complete
+    week or day, so reports observed later never change what it aggregates. Raises InputError as
+    ``resolve_period`` does for a period with no complete week or day."""
+    widest = resolve_period(query, query.since or date.min, query.until or today, today)
+    zone = load_city().tz
+    since = datetime.combine(widest.since, time.min, zone) if query.since else None
+    return since, datetime.combine(widest.until + timedelta(days=1), time.min, zone)
+
+
 # --- the aggregate --------------------------------------------------------------
 
 
@@ -310,6 +323,18 @@ def build(cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | N
     return Aggregate(cursor=cur, query=query, period=period, k=k, rows=rows, cells=cells)
 
 
+class TooLarge(InputError):
+    """An aggregate with more rows than the hex API pages through (``AggregateCache.max_rows``)."""
+
+    def __init__(self, query: ExportQuery, rows: int, limit: int) -> None:
+        field, value = ("since", query.since.isoformat()) if query.since else ("since", None)
+        super().__init__(field, value, (
+            f"this aggregate has {rows:,} rows, more than the API serves ({limit:,}): ask for a shorter "
+            "period (since/until), one carrier or a coarser res, or write the whole of it with "
+            "`python -m geo export`"))
+        self.rows = rows
+
+
 @dataclass
 class _Kept:
     table: pa.Table  # the aggregate's rows
@@ -323,34 +348,53 @@ class AggregateCache:
     """Aggregates built recently, so that paging through one (the hex API) builds it once.
 
     An entry is keyed by the query, k, today's date (open periods end with the last complete
-    week) and the store's data version (``aggregate_sql.data_version``: its file and its
-    batches): a new report, a new day, another k or another store builds afresh, and entries
-    of an older version of the same store are dropped. Rows are kept as Arrow tables (about
+    week) and the version of the store within what the query can cover (``reach``;
+    ``aggregate_sql.period_version``: the store's file, and its batches and moderation actions
+    whose reports lie in that span): a report stored or flagged within it, a new day, another k
+    or another store builds afresh, and the older version of the same aggregate is dropped.
+    Reports observed after the span (a live site's new reports, when the period ends with the
+    last complete week) leave the entry as it is. Rows are kept as Arrow tables (about
     100 bytes a row) and restored as the TEMP table of the caller's cursor; at most
     ``entries`` aggregates of at most ``max_rows`` rows, and the least recent go first once they
     hold more than DROPMAP_CACHE_MB (the newest is always kept).
     """
 
-    def __init__(self, entries: int = 4, max_rows: int = 1_000_000) -> None:
-        self.entries, self.max_rows = entries, max_rows
+    def __init__(self, entries: int = 16, max_rows: int = 1_000_000, queue: int = 4) -> None:
+        self.entries, self.max_rows, self.queue = entries, max_rows, queue
         self._kept: OrderedDict[tuple, _Kept] = OrderedDict()
+        self._too_large: OrderedDict[tuple, int] = OrderedDict()  # key -> rows, of aggregates not kept
+        self._queued: OrderedDict[tuple, ExportQuery] = OrderedDict()
+        self._building: tuple | None = None
+        self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    def _key(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, today: date) -> tuple:
+        # Reports stored or flagged outside what the query can cover (today's, while it covers whole
+        # weeks that have ended) leave a kept aggregate as it was: paging goes on while reports arrive.
+        store, *version = aggregate_sql.period_version(cur, *reach(query, today))
+        return (store, tuple(version), tuple(query.as_params().items()), min_reporters(), today)
+
     def build(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | None = None,
-              page_rows: int = 0, before_build=None) -> Aggregate:
+              before_build=None, refuse_rows: int | None = None) -> Aggregate:
         """``build(cur, query)``, from a kept copy when the same aggregate was built on the same data.
 
-        A new aggregate is kept only when it has more than ``page_rows`` rows (more pages to come).
+        A new aggregate is kept when it has rows: the next page, and the next client asking the same,
+        read the kept copy.
         ``before_build()`` is called only when the aggregate must be built (the hex API charges
         the client's budget there; what it raises stops the build).
+        ``refuse_rows``: raise ``TooLarge`` instead of building an aggregate that the background
+        worker built on the same data and found to have more rows than that (too slow to build
+        within a request, too large to keep).
         """
         today = today or today_local()
-        store, *version = aggregate_sql.data_version(cur)
-        key = (store, tuple(version), tuple(query.as_params().items()), min_reporters(), today)
+        key = self._key(cur, query, today)
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:
                 self._kept.move_to_end(key)
+            rows = self._too_large.get(key)
+        if refuse_rows is not None and rows is not None and rows > refuse_rows:
+            raise TooLarge(query, rows, refuse_rows)
         if kept is not None:
             aggregate_sql.restore_aggregate(cur, kept.table)
             aggregate_sql.register_cells(cur, kept.cells)
@@ -358,19 +402,81 @@ class AggregateCache:
         if before_build is not None:
             before_build()
         agg = build(cur, query, today=today)
-        if page_rows < agg.rows <= self.max_rows:
+        if 0 < agg.rows <= self.max_rows:
             kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows)
             with self._lock:
-                for old in [k for k in self._kept if k[0] == store and k[1] != key[1]]:
-                    del self._kept[old]  # the same store before its latest reports
+                for old in [k for k in self._kept if k[0] == key[0] and k[2:] == key[2:] and k[1] != key[1]]:
+                    del self._kept[old]  # the same aggregate before reports that changed it
                 self._kept[key] = kept
                 while len(self._kept) > self.entries or (len(self._kept) > 1 and self.kept_bytes() > self.max_bytes()):
                     self._kept.popitem(last=False)
         return agg
 
+    # --- built in the background -------------------------------------------------
+
+    def build_later(self, query: ExportQuery) -> bool:
+        """Queue ``query`` to be built by the one background worker, without the API's time limit (it
+        stops at DROPMAP_BUILD_MS), and kept as ``build`` keeps it: the hex API's answer to a first
+        page that took longer than its time limit. False when the queue is full (``queue`` queries
+        waiting) or DROPMAP_BUILD_MS is 0; True when it is queued or being built."""
+        if settings.get_int("DROPMAP_BUILD_MS") <= 0:
+            return False
+        name = tuple(query.as_params().items())
+        with self._lock:
+            if name == self._building or name in self._queued:
+                return True
+            if len(self._queued) >= self.queue:
+                return False
+            self._queued[name] = query
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="aggregate-builder", daemon=True)
+                self._worker.start()
+        return True
+
+    def _work(self) -> None:
+        from store.read import run_read
+
+        while True:
+            with self._lock:
+                if not self._queued:
+                    self._worker, self._building = None, None
+                    return
+                self._building, query = self._queued.popitem(last=False)
+            try:
+                run_read(self._build_in_background, query, limit_ms=settings.get_int("DROPMAP_BUILD_MS"))
+            except Exception:  # noqa: BLE001 -- the next request asks again, and says why if it fails
+                log.warning("an aggregate could not be built in the background", exc_info=True)
+
+    def _build_in_background(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery) -> None:
+        today = today_local()
+        agg = self.build(cur, query, today=today)
+        if agg.rows > self.max_rows:  # too large to keep: the hex API refuses it from now on (TooLarge)
+            key = self._key(cur, query, today)
+            with self._lock:
+                self._too_large[key] = agg.rows
+                while len(self._too_large) > 64:
+                    self._too_large.popitem(last=False)
+
+    def wait(self) -> None:
+        """Until the background worker has built everything queued (tests, benchmarks, shutdown)."""
+        while True:
+            with self._lock:
+                worker = self._worker
+            if worker is None:
+                return
+            worker.join()
+
+    def stop(self) -> None:
+        """Drop what is queued and wait for the build under way (the site's shutdown)."""
+        with self._lock:
+            self._queued.clear()
+        self.wait()
+
     def clear(self) -> None:
+        self.stop()
         with self._lock:
             self._kept.clear()
+            self._too_large.clear()
 
     def kept_bytes(self) -> int:
         """Memory the kept aggregates hold (their Arrow buffers and cell tables)."""

@@ -103,24 +103,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export(args) -> dict:
     from geo.export import export
-    from store.db import connect
+    from store.db import connect, cursor
 
     query = parse_query({"res": str(args.res), "by": args.by, "carrier": args.carrier, "since": args.since,
                          "until": args.until, "demo": args.demo})
     con = connect(args.db, read_only=True)
     try:
-        return export(con.cursor(), query, args.format, args.out)
+        with cursor(con) as cur:
+            return export(cur, query, args.format, args.out)
     finally:
         con.close()
 
 
 def _snapshot(args) -> dict:
     from geo.snapshot import write_snapshot
-    from store.db import connect
+    from store.db import connect, cursor
 
     con = connect(args.db, read_only=True)
     try:
-        return _summary(write_snapshot(con.cursor(), args.out))
+        with cursor(con) as cur:
+            return _summary(write_snapshot(cur, args.out))
     finally:
         con.close()
 

@@ -17,6 +17,8 @@ Elsewhere only the shrunk estimate and its class are shown.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -24,6 +26,7 @@ import h3
 import numpy as np
 import pandas as pd
 
+from core import settings
 from core.cells import cell_to_str, latlngs_to_cells
 from core.vocab import NETWORKS
 from geo import spatial, stats
@@ -32,6 +35,8 @@ from geo.places import cells_to_district_codes, district_by_code, place_of
 from geo.privacy import hidden_counts, min_reporters
 from store import map_sql
 from store.filters import WEEKDAY, WEEKEND
+
+log = logging.getLogger("dropmap.geo.mapview")
 
 MAX_HEXES = 10_000  # about 4 MB of map HTML; more and the browser struggles
 MIN_ATTEMPTS_TO_RATE = 10  # fewer reports than this: the hex is drawn grey ("too few to rate")
@@ -381,23 +386,37 @@ def opening_query(cur) -> MapQuery | None:
     return state_from_params({})[0].query.with_changes(since=since, until=until)
 
 
-def warm_opening_view():
-    """Compute the opening view once in the background and keep it (store.cache), so the first visitor
-    after the site starts is answered from it (the site does this when it starts). A failure is left
-    for the first visitor, who computes it and sees any error."""
-    import threading
+def kept_views(cur) -> list[MapQuery]:
+    """The map views a visitor gets without choosing anything: the opening view (the recent window; the
+    home page's map too) and the whole record, one click away ("Show the whole period")."""
+    opening = opening_query(cur)
+    if opening is None:
+        return []
+    first, last = map_sql.data_period(cur)
+    whole = opening.with_changes(since=first, until=last)
+    return [opening] if whole == opening else [opening, whole]
 
+
+def keep_views(stop=None) -> threading.Thread:
+    """Keep the views of ``kept_views`` computed in the background (store.cache.RESULTS.keep_current),
+    so no visitor waits for them while reports arrive: once at once, then every
+    DROPMAP_CACHE_SECONDS / 3 until ``stop`` (a threading.Event) is set; without ``stop``, once. The
+    site runs it while it serves. Each view is computed again at most once per DROPMAP_CACHE_SECONDS
+    after reports arrive (its cost at 100 M reports: docs/BENCHMARKS.md "Kept results"). A failure is
+    logged and left for the next round, or for a visitor, who computes it and sees the error."""
     from store.cache import RESULTS
     from store.read import run_read
 
-    def compute() -> None:
-        try:
-            q = run_read(opening_query, limit_ms=0)
-            if q is not None:
-                RESULTS.read(level_view, q)
-        except Exception:  # noqa: BLE001, S110 -- the first visitor computes it again and shows any error
-            pass
+    def loop() -> None:
+        while True:
+            try:
+                for q in run_read(kept_views, limit_ms=0):
+                    RESULTS.keep_current(level_view, q)
+            except Exception:  # noqa: BLE001 -- the next round, or a visitor, computes them again
+                log.warning("the kept map views could not be brought up to date", exc_info=True)
+            if stop is None or stop.wait(max(1.0, settings.get_int("DROPMAP_CACHE_SECONDS") / 3)):
+                return
 
-    thread = threading.Thread(target=compute, name="opening-view-warm", daemon=True)
+    thread = threading.Thread(target=loop, name="map-views-kept", daemon=True)
     thread.start()
     return thread

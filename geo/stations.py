@@ -34,6 +34,7 @@ from geo import stats
 from geo.places import stations as all_stations
 from geo.privacy import min_reporters
 from store import aggregate_sql, stations_sql
+from store.db import cursor
 
 LINE_ORDER_FILE = DATA_DIR / "subway_line_order.csv"
 LINES: tuple[str, ...] = tuple(str(n) for n in range(1, 10))
@@ -182,15 +183,12 @@ class _CountsCache:
     def _refresh(self, store: str, version: tuple) -> None:
         from store.db import shared_connection
 
-        cur = None
         try:
-            cur = shared_connection(store).cursor()
-            self._count(cur, store, version)
+            with cursor(shared_connection(store)) as cur:
+                self._count(cur, store, version)
         except Exception:  # noqa: BLE001, S110 -- a failed refresh keeps the older counts; the next request retries
             pass
         finally:
-            if cur is not None:
-                cur.close()
             with self._lock:
                 self._refreshing.pop(store, None)
 
@@ -218,15 +216,11 @@ def warm_counts(store: str) -> threading.Thread:
     def count() -> None:
         from store.db import shared_connection
 
-        cur = None
         try:
-            cur = shared_connection(store).cursor()
-            COUNTS.entry(cur)
-        except Exception:  # noqa: BLE001 -- the first request counts again and shows any error
+            with cursor(shared_connection(store)) as cur:
+                COUNTS.entry(cur)
+        except Exception:  # noqa: BLE001, S110 -- the first request counts again and shows any error
             pass
-        finally:
-            if cur is not None:
-                cur.close()
 
     thread = threading.Thread(target=count, name="stations-warm", daemon=True)
     thread.start()

@@ -29,6 +29,7 @@ from core import settings
 from core.errors import DropMapError
 from ingest.fields import epoch_micros
 from store.abuse_sql import stored_reports_near
+from store.db import cursor
 
 WINDOW_SECONDS = 3600
 NEAR_DUPLICATE_SECONDS = 300
@@ -217,11 +218,8 @@ class AbuseChecks:
         start = pd.Timestamp(int(micros.min()), unit="us", tz="UTC") - TRAVEL_LOOKAROUND
         end = pd.Timestamp(int(micros.max()), unit="us", tz="UTC") + TRAVEL_LOOKAROUND
         reporters = list(dict.fromkeys(int(r) for r in reporter))
-        cur = con.cursor()
-        try:
+        with cursor(con) as cur:
             stored = stored_reports_near(cur, reporters, start.to_pydatetime(), end.to_pydatetime())
-        finally:
-            cur.close()
         stored_by_reporter: dict[int, list[_Point]] = {}
         for who, at, la, lo, acc, net, knd, status in stored:
             stored_by_reporter.setdefault(int(who), []).append(

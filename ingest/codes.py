@@ -21,6 +21,7 @@ from ingest.abuse import RateLimitedError, RateLimiter
 from ingest.identity import CODE_ALPHABET, code_key, keyed_hash
 from ingest.sources import prefix_hash
 from store.codes_sql import first_stored_without_address, known_codes, record_code
+from store.db import cursor
 
 RANDOM_CHARS = 10
 MAC_CHARS = 6
@@ -67,11 +68,8 @@ def issue_code(con, ip: str | None, *, now: datetime | None = None, limiter: Rat
     bucket = prefix if prefix is not None else keyed_hash("prefix", "(unknown)")
     limiter.reserve([("new codes:network prefix", bucket, settings.get_int("DROPMAP_CODES_PER_PREFIX"))], 1)
     code = mint_code()
-    cur = con.cursor()
-    try:
+    with cursor(con) as cur:
         record_code(cur, keyed_hash("code", code_key(code)), now or datetime.now(UTC), prefix)
-    finally:
-        cur.close()
     return code
 
 

@@ -30,6 +30,7 @@ from ingest.identity import code_key, keyed_hash
 from ingest.sources import mature_reporters, prefix_hash, source_ids
 from ingest.validate import MAX_ERRORS, check_raw, frame_into_raw, text_id
 from store import ingest_sql
+from store.db import cursor
 from store.reports import insert_batch, insert_small_batch
 
 Flagger = Callable[[duckdb.DuckDBPyConnection, pd.DataFrame], pd.DataFrame]
@@ -99,13 +100,10 @@ def load_frame(con: duckdb.DuckDBPyConnection, raw: pd.DataFrame | Mapping[str, 
     if not isinstance(raw, pd.DataFrame):
         rows = len(row_numbers) if row_numbers is not None else quick.row_count(raw)
         raw = pd.DataFrame(dict(raw), index=range(rows), dtype=object)
-    cur = con.cursor()
-    try:
+    with cursor(con) as cur:
         ingest_sql.quiet(cur)
         present = frame_into_raw(cur, raw, row_numbers, status)
         return _load_raw(cur, con, present, origin, now=now, return_ids=return_ids, flagger=flagger)
-    finally:
-        cur.close()
 
 
 def load_file(con: duckdb.DuckDBPyConnection, path, *, fmt: str = "auto", source: str | None = None,
@@ -116,8 +114,7 @@ def load_file(con: duckdb.DuckDBPyConnection, path, *, fmt: str = "auto", source
     from ingest.readers import read_into_raw
 
     path = Path(path)
-    cur = con.cursor()
-    try:
+    with cursor(con) as cur:
         ingest_sql.quiet(cur)
         with ThreadPoolExecutor(max_workers=1) as pool:
             digest = pool.submit(sha256_of, path)  # hashlib releases the GIL: hashed while DuckDB reads
@@ -127,8 +124,6 @@ def load_file(con: duckdb.DuckDBPyConnection, path, *, fmt: str = "auto", source
                 fmt=info.fmt, reporter_code=reporter_code,
             )
         result = _load_raw(cur, con, info.present, origin, now=now, flagger=flagger, unparsed=info.unparsed)
-    finally:
-        cur.close()
     result.ignored_columns = info.ignored_columns
     return result
 
@@ -205,11 +200,8 @@ class _Staging:
         """Each row's source (ingest.sources): the reporter unless a client address is known."""
         mature: set[int] = set()
         if self.prefix_hash is not None and self.con is not None:
-            cur = self.con.cursor()
-            try:
+            with cursor(self.con) as cur:
                 mature = mature_reporters(cur, reporters, self.now)
-            finally:
-                cur.close()
         return source_ids(reporters, self.prefix_hash, mature)
 
     def fallback(self) -> int:
@@ -362,14 +354,11 @@ def _load_clean(con, rows: quick.CleanRows, origin: Origin, row_numbers: np.ndar
         epoch_micros(staged["observed_at"]), staged["lat"], staged["lon"], staged["network"], staged["brand"],
         staged["kind"], staged["reporter"]).tolist()
     table = pa.table({name: pa.array(staged[name], type=kind) for name, kind in _STAGED_TYPES.items()})
-    cur = con.cursor()
-    try:
+    with cursor(con) as cur:
         accepted, _, pairs = insert_small_batch(
             cur, table, batch_id=batch_id, source=origin.source,
             received_at=now, rows_read=n, file_name=origin.file_name, sha256=origin.sha256, fmt=origin.fmt,
         )
-    finally:
-        cur.close()
     pairs = pairs if return_ids else []
     return LoadResult(batch_id=batch_id, rows_read=n, accepted=accepted, rejected=0, duplicates=n - accepted,
                       report_ids=pairs)

@@ -35,6 +35,7 @@ from ingest.identity import code_key, keyed_hash
 from ingest.loader import Origin, load_frame
 from ingest.quick import row_count
 from ingest.sources import mature_reporters, prefix_hash, source_ids
+from store.db import cursor
 
 MAX_BATCH_ROWS = 5000  # a merged batch stops growing here, so one load stays short
 GATHER_SECONDS = 0.020  # the longest a new batch waits for submissions on their way
@@ -273,22 +274,17 @@ def _store_merged(batch: list[_Submission]) -> None:
 def _admitted(batch: list[_Submission]) -> list[_Submission]:
     """The submissions whose code the site issued or already holds; the others get an InputError
     (ingest.codes.refuse_unknown) and are not stored."""
-    kept = []
-    cur = None
-    try:
-        for sub in batch:
-            if sub.reporter_code and not is_issued(sub.reporter_code):
-                cur = cur or sub.con.cursor()
+    unissued = [sub for sub in batch if sub.reporter_code and not is_issued(sub.reporter_code)]
+    refused: set[int] = set()
+    if unissued:
+        with cursor(unissued[0].con) as cur:
+            for sub in unissued:
                 try:
                     refuse_unknown(cur, sub.reporter_code, sub.ip)
                 except (InputError, RateLimitedError) as e:
                     sub.error = e
-                    continue
-            kept.append(sub)
-    finally:
-        if cur is not None:
-            cur.close()
-    return kept
+                    refused.add(id(sub))
+    return [sub for sub in batch if id(sub) not in refused]
 
 
 def _mature(batch: list[_Submission], now: datetime) -> set[int]:
@@ -296,11 +292,8 @@ def _mature(batch: list[_Submission], now: datetime) -> set[int]:
     hashes = [code_hash(sub.reporter_code) for sub in batch if sub.reporter_code and sub.ip]
     if not hashes:
         return set()
-    cur = batch[0].con.cursor()
-    try:
+    with cursor(batch[0].con) as cur:
         return mature_reporters(cur, hashes, now)
-    finally:
-        cur.close()
 
 
 def _merge(batch: list[_Submission]) -> tuple[dict[str, list], np.ndarray]:

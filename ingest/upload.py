@@ -32,6 +32,7 @@ from ingest.loader import Origin, load_frame
 from ingest.readers import read_into_raw
 from ingest.submit import writer_gate
 from store import ingest_sql
+from store.db import cursor
 
 CHUNK_ROWS = 20_000
 SPOOL_BYTES = 1 << 20  # an upload is copied to its temporary file a megabyte at a time
@@ -81,11 +82,8 @@ def load_upload(con, data: bytes | BinaryIO, file_name: str, *, fmt: str = "auto
 def check_code(con, reporter_code: str, ip: str | None) -> None:
     """InputError naming reporter_code for a code the site did not issue and the store does not hold
     (ingest.codes.refuse_unknown, which also counts the miss as a My reports guess)."""
-    cur = con.cursor()
-    try:
+    with cursor(con) as cur:
         refuse_unknown(cur, reporter_code, ip)
-    finally:
-        cur.close()
 
 
 def reserve_upload(ip: str | None) -> None:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.city import load_city
 from core.errors import DropMapError
-from store.db import connect
+from store.db import connect, cursor
 
 
 def _when(text: str) -> datetime:
@@ -76,11 +76,11 @@ def _scan(con, args) -> list[dict]:
 
     at = args.at or datetime.now(UTC)
     result = scan(con, at, lookback=timedelta(hours=args.lookback_hours))
-    cur = con.cursor()
     ids = list(dict.fromkeys(result.incident_ids))
-    rows = [outages_sql.get_incident(cur, i) for i in ids]
-    rows += [r for r in outages_sql.open_incidents(cur) if r["incident_id"] not in ids and r["onset_at"] < at]
-    return load_public(cur, sorted((r for r in rows if r), key=lambda r: r["onset_at"]))
+    with cursor(con) as cur:
+        rows = [outages_sql.get_incident(cur, i) for i in ids]
+        rows += [r for r in outages_sql.open_incidents(cur) if r["incident_id"] not in ids and r["onset_at"] < at]
+        return load_public(cur, sorted((r for r in rows if r), key=lambda r: r["onset_at"]))
 
 
 def _replay(con, args) -> list[dict]:
@@ -89,12 +89,13 @@ def _replay(con, args) -> list[dict]:
     from store import outages_sql
     from store.reports import observed_span
 
-    cur = con.cursor()
-    first, last = observed_span(cur)
+    with cursor(con) as cur:
+        first, last = observed_span(cur)
     since = args.since or first
     until = args.until or (last + timedelta(hours=1) if last else None)
     if since is None or until is None:
         return []
     result = replay(con, since, until)
-    rows = [outages_sql.get_incident(cur, i) for i in dict.fromkeys(result.incident_ids)]
-    return load_public(cur, sorted((r for r in rows if r), key=lambda r: r["onset_at"]))
+    with cursor(con) as cur:
+        rows = [outages_sql.get_incident(cur, i) for i in dict.fromkeys(result.incident_ids)]
+        return load_public(cur, sorted((r for r in rows if r), key=lambda r: r["onset_at"]))

@@ -21,6 +21,7 @@ from outages.detect import DetectorConfig, trailing_sums
 from outages.incidents import Episode, affected_districts, area_series, find_episodes
 from outages.series import Frame, NetworkSeries, district_codes, floor_minute, load_series, make_frame
 from store import outages_sql
+from store.db import cursor
 
 LOOKBACK = timedelta(hours=6)
 CHUNK = timedelta(days=7)
@@ -63,8 +64,7 @@ def replay(con, since: datetime, until: datetime, *, config: DetectorConfig | No
     config = config or DetectorConfig()
     now = now or datetime.now(UTC)
     result = ScanResult(start=since, end=until)
-    cur = con.cursor()
-    try:
+    with cursor(con) as cur:
         position = floor_minute(since)
         while position < until:
             start = _extended_start(cur, position, until)
@@ -79,8 +79,6 @@ def replay(con, since: datetime, until: datetime, *, config: DetectorConfig | No
             _advance_state(cur, end, now)  # progress is visible (GET /api/v1/status) during a long catch-up
             position = end
         _advance_state(cur, until, now)
-    finally:
-        cur.close()
     return result
 
 

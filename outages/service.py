@@ -22,6 +22,7 @@ from core import settings
 from outages import webhooks
 from outages.scan import LOOKBACK, ScanResult, replay
 from store import outages_sql
+from store.db import cursor
 
 log = logging.getLogger("dropmap.outages")
 SEND_SECONDS = 5.0
@@ -33,8 +34,7 @@ _threads: list[threading.Thread] = []
 def tick(con, now: datetime | None = None) -> ScanResult:
     """One scan: catch up on anything not yet scanned, then the last hours; queue webhooks."""
     now = now or datetime.now(UTC)
-    cur = con.cursor()
-    try:
+    with cursor(con) as cur:
         scanned, received = outages_sql.scan_state(cur)
         oldest_new, newest_received = outages_sql.reports_received_since(cur, received)
         since = now - LOOKBACK
@@ -49,8 +49,6 @@ def tick(con, now: datetime | None = None) -> ScanResult:
         if hooks:
             webhooks.enqueue(cur, result.events, hooks, now=now)
         return result
-    finally:
-        cur.close()
 
 
 def _scanner(seconds: float) -> None:
@@ -67,17 +65,12 @@ def _scanner(seconds: float) -> None:
 
 
 def _sender() -> None:
-    from store.db import shared_connection
-
     while not _stop.is_set():
         try:
             hooks = webhooks.load_hooks()
             if hooks:
-                cur = shared_connection(settings.db_path()).cursor()
-                try:
+                with cursor() as cur:
                     webhooks.deliver_due(cur, hooks)
-                finally:
-                    cur.close()
         except Exception:  # noqa: BLE001
             log.exception("webhook delivery failed; trying again")
         _stop.wait(SEND_SECONDS)

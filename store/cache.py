@@ -93,10 +93,14 @@ class ResultCache:
     def max_bytes(self) -> int:
         return self._max_bytes if self._max_bytes is not None else settings.get_int("DROPMAP_CACHE_MB") << 20
 
+    @staticmethod
+    def _key(store: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple:
+        return (store, settings.min_reporters(), fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
+
     def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(cur, *args, **kwargs)`` from the kept copy when it may be served, else computed (and kept)."""
         store = str(settings.db_path())
-        key = (store, settings.min_reporters(), fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
+        key = self._key(store, fn, args, kwargs)
         version = self._version(store)
         with self._lock:
             entry = self._kept.get(key)
@@ -133,6 +137,24 @@ class ResultCache:
             with self._lock:
                 self._computing.pop(key, None)
             pending.done.set()
+
+    def keep_current(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Queue ``fn(cur, *args, **kwargs)`` for the background worker when no visitor could be served
+        its kept copy without waiting soon: none is kept, or it is out of date and older than
+        DROPMAP_CACHE_SECONDS, or from before a moderation action. Called on a timer for the views
+        every visitor opens (geo.mapview.keep_views), so they are computed at ingest's pace, never
+        while a visitor waits. True when queued."""
+        store = str(settings.db_path())
+        key = self._key(store, fn, args, kwargs)
+        version = self._version(store)
+        with self._lock:
+            entry = self._kept.get(key)
+            if entry is not None and (entry.version == version or (
+                    entry.version[-1] == version[-1]
+                    and time.monotonic() - entry.made < settings.get_int("DROPMAP_CACHE_SECONDS"))):
+                return False
+            self._enqueue(key, (fn, args, kwargs, version))
+            return True
 
     def _compute(self, key: tuple, fn: Callable[..., Any], args: tuple, kwargs: dict, version: tuple) -> Any:
         from store.read import run_read

@@ -99,6 +99,18 @@ def transaction(cur: duckdb.DuckDBPyConnection):
     cur.execute("COMMIT")
 
 
+@contextmanager
+def cursor(con: duckdb.DuckDBPyConnection | None = None):
+    """A cursor of ``con`` (None: the site's shared connection), closed when the block ends: ``with
+    cursor(con) as cur:``. The one way code outside ``store/`` opens a cursor (tests/test_layers.py);
+    a public read that needs a time limit goes through ``store.read.run_read``, which opens its cursor here."""
+    cur = (con if con is not None else shared_connection(settings.db_path())).cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
+
+
 def shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     """The process-wide read-write connection; callers use ``.cursor()`` per thread."""
     key = _shared_key(path)

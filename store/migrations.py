@@ -202,6 +202,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    # Which reports a change touched, by time: a kept export of a closed period stays valid while
+    # reports arrive after it (geo.aggregate.AggregateCache). NULL (rows written before): every period.
+    (
+        "0007_change_spans",
+        """
+        ALTER TABLE batches ADD COLUMN first_observed TIMESTAMPTZ;        -- earliest observed_at stored
+        ALTER TABLE batches ADD COLUMN last_observed TIMESTAMPTZ;         -- latest observed_at stored
+        ALTER TABLE moderation_log ADD COLUMN first_observed TIMESTAMPTZ; -- of the reports changed
+        ALTER TABLE moderation_log ADD COLUMN last_observed TIMESTAMPTZ;
+        """,
+    ),
 ]
 
 

@@ -125,9 +125,11 @@ def set_status(cur, report_ids: list[str], *, status: str, flag_reason: str | No
             " AND (status <> ? OR flag_reason IS DISTINCT FROM ?) RETURNING report_id, observed_at",
             [status, flag_reason, ids, status, flag_reason]).fetchall()
         changed = [str(r[0]) for r in rows]
+        span = (None, None)
         if rows:  # the outage detector's kept hours from the earliest of them on are counted again
-            mark_stale(cur, min(r[1] for r in rows), 0)
-        _insert_log(cur, {**log, "changed": len(changed), "report_ids": changed})
+            span = (min(r[1] for r in rows), max(r[1] for r in rows))
+            mark_stale(cur, span[0], 0)
+        _insert_log(cur, {**log, "changed": len(changed), "report_ids": changed, "observed": span})
         cur.execute("COMMIT")
     except Exception:
         cur.execute("ROLLBACK")
@@ -137,15 +139,16 @@ def set_status(cur, report_ids: list[str], *, status: str, flag_reason: str | No
 
 def log_action(cur, log: dict) -> None:
     """Record one action (withdrawing an incident) in moderation_log."""
-    _insert_log(cur, {"changed": 1, "report_ids": None, **log})
+    _insert_log(cur, {"changed": 1, "report_ids": None, "observed": (None, None), **log})
 
 
 def _insert_log(cur, log: dict) -> None:
+    """``observed``: the span of the reports changed, (None, None) when no report changed."""
     cur.execute(
         "INSERT INTO moderation_log (action_id, acted_at, operator, action, target, target_id, changed,"
-        " report_ids, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?::UUID[], ?)",
+        " report_ids, reason, first_observed, last_observed) VALUES (?, ?, ?, ?, ?, ?, ?, ?::UUID[], ?, ?, ?)",
         [uuid.uuid4(), log["at"], log["operator"], log["action"], log["target"], log["target_id"],
-         int(log["changed"]), log["report_ids"], log["reason"]],
+         int(log["changed"]), log["report_ids"], log["reason"], *log["observed"]],
     )
 
 

@@ -82,15 +82,11 @@ def run_read(read: Callable[..., T], *args, limit_ms: int | None = None) -> T:
     """``read(cur, *args)`` on a fresh cursor of the site's one connection, closed afterwards and stopped
     after ``limit_ms`` (DROPMAP_QUERY_MS by default; 0 or less: no limit). Blocks: call it from a
     worker thread or a page's script thread."""
-    from store.db import shared_connection
+    from store.db import cursor
 
     limit_ms = time_limit_ms() if limit_ms is None else limit_ms
-    cur = shared_connection(settings.db_path()).cursor()
-    try:
-        with time_limit(cur, limit_ms):
-            return read(cur, *args)
-    finally:
-        cur.close()
+    with cursor() as cur, time_limit(cur, limit_ms):
+        return read(cur, *args)
 
 
 def unavailable_body(error: StoreError) -> tuple[dict, int, dict]:

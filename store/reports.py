@@ -91,8 +91,8 @@ WHERE observed_at BETWEEN ? AND ? AND list_contains(?::UBIGINT[], fingerprint)
 
 _INSERT_BATCH = """
 INSERT INTO batches (batch_id, source, file_name, sha256, format, received_at,
-                     rows_read, accepted, rejected, duplicates)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     rows_read, accepted, rejected, duplicates, first_observed, last_observed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -135,8 +135,10 @@ def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, 
             duplicates += staged - accepted
             if accepted:
                 mark_stale(cur, t0, accepted)
+            # The staged rows' span holds the stored rows' span: a change is never placed too narrowly.
+            span = [t0, t1] if accepted else [None, None]
             cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
-                                        accepted, rejected, duplicates])
+                                        accepted, rejected, duplicates, *span])
     finally:  # after the commit or rollback: an aborted transaction refuses even a SET
         cur.execute("RESET SESSION preserve_insertion_order")
     pairs = _rows_of(cur, returned) if return_rows else []
@@ -181,13 +183,16 @@ def insert_small_batch(cur: duckdb.DuckDBPyConnection, rows: pa.Table, *, batch_
         new_rows = new_rows.append_column("report_id", pa.array(ids, type=pa.string()))
         accepted = len(keep)
         duplicates = rows.num_rows - accepted
+        span = [None, None]
         if accepted:
             # DuckDB reads the local Arrow table ``new_rows`` by its name (a replacement scan):
             # cheaper for a few rows than registering it.
             cur.execute(_INSERT_NEW, {"received_at": received_at, "source": source, "batch_id": batch_id})
-            mark_stale(cur, pc.min(new_rows.column("observed_at")).as_py(), accepted)
+            stored_times = pc.min_max(new_rows.column("observed_at"))
+            span = [stored_times["min"].as_py(), stored_times["max"].as_py()]
+            mark_stale(cur, span[0], accepted)
         cur.execute(_INSERT_BATCH, [batch_id, source, file_name, sha256, fmt, received_at, rows_read,
-                                    accepted, rejected, duplicates])
+                                    accepted, rejected, duplicates, *span])
     pairs = sorted(zip(ids, new_rows.column("row").to_pylist(), strict=True), key=lambda pair: pair[1])
     return accepted, duplicates, pairs
 

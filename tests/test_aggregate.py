@@ -488,6 +488,50 @@ def test_the_cache_builds_once_per_query_and_data_version(known, monkeypatch):
     assert builds == ["hour", "date", "hour"] and new_everything != everything
 
 
+def test_a_kept_aggregate_outlives_reports_observed_outside_what_it_covers(known, monkeypatch):
+    """A live site stores reports every second, all observed after the last complete week: paging
+    through an aggregate of whole weeks goes on from the kept copy. A late upload into its weeks, or
+    before its first report when it runs from the first, builds it afresh, with the new rows in it."""
+    import store.aggregate_sql
+    from store.moderation import flag_reports
+
+    builds = []
+    real = store.aggregate_sql.build_aggregate
+
+    def counted(*args, **kwargs):
+        builds.append(kwargs.get("report_filter").since)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.aggregate_sql, "build_aggregate", counted)
+    cache, today = AggregateCache(), date(2021, 11, 10)  # a Wednesday: the last complete week ends 11-07
+    whole, weeks = ExportQuery(res=8, by="hour"), ExportQuery(res=8, by="hour", since=date(2021, 10, 18))
+
+    def records(query):
+        cur = known.cursor()
+        try:
+            return cache.build(cur, query, today=today).records()
+        finally:
+            cur.close()
+
+    def late(when, code):
+        load(known, known_rows().iloc[:1].assign(reporter_code=code, observed_at=when))
+
+    first = {q: records(q) for q in (whole, weeks)}
+    assert first[whole] and len(builds) == 2
+    late("2021-11-09T08:00:00+09:00", "LIVE1")  # this week: no aggregate covers it yet
+    hall_today = [str(r) for (r,) in known.execute(
+        "SELECT report_id FROM reports WHERE observed_at >= TIMESTAMPTZ '2021-11-08 00:00:00+09'").fetchall()]
+    flag_reports(known.cursor(), hall_today, operator="op-test", reason="test")
+    late("2021-10-01T08:00:00+09:00", "EARLY")  # before the weeks asked for, within the whole history
+    assert records(weeks) == first[weeks] and len(builds) == 2  # kept: nothing of it changed
+    assert records(whole) == build(known.cursor(), whole, today=today).records()  # built again:
+    assert len(builds) == 4  # the report of 10-01 widens the whole history (the 4th build is the check's)
+    late("2021-10-19T14:50:00+09:00", "NEW")  # a late upload into the weeks: A's counts change
+    again = records(weeks)
+    assert len(builds) == 5 and again != first[weeks]
+    assert again == build(known.cursor(), weeks, today=today).records()
+
+
 def test_the_cache_never_answers_for_another_store(known, tmp_path, monkeypatch):
     """Two stores with the same number of batches stored at the same time: each gets its own rows."""
     from store.db import connect
@@ -518,13 +562,13 @@ def test_a_cached_aggregate_drops_reports_the_operator_flags(known):
     cache = AggregateCache()
     query = ExportQuery(res=8, by="all")
     today = date(2021, 11, 10)
-    before = cache.build(known.cursor(), query, today=today, page_rows=0).records()
+    before = cache.build(known.cursor(), query, today=today).records()
     cells = {r["h3_cell"] for r in before if r["reporters"]}
     assert CITY_HALL_R8 in cells
     hall = [str(r) for (r,) in known.execute("SELECT report_id FROM reports WHERE h3_r8 = ?",
                                              [h3.str_to_int(CITY_HALL_R8)]).fetchall()]
     flag_reports(known.cursor(), hall, operator="op-test", reason="sybil cluster")
-    after = cache.build(known.cursor(), query, today=today, page_rows=0).records()
+    after = cache.build(known.cursor(), query, today=today).records()
     assert after == build(known.cursor(), query, today=today).records()  # as if nothing were cached
     assert CITY_HALL_R8 not in {r["h3_cell"] for r in after if r["reporters"]}
 
@@ -550,7 +594,7 @@ def test_the_downloads_preview_its_file_and_the_hex_api_share_one_build(known, m
     query, today = ExportQuery(res=8, by="hour"), date(2021, 11, 10)
     shown = preview(known.cursor(), query, today=today)
     data, manifest = export_bytes(known.cursor(), query, "csv", today=today)
-    page = AGGREGATES.build(known.cursor(), query, today=today, page_rows=3, before_build=never)
+    page = AGGREGATES.build(known.cursor(), query, today=today, before_build=never)
     assert builds == ["hour"]
     assert shown.rows == page.rows == manifest["rows"] > 3
     assert data.count(b"\n") == manifest["rows"] + 1  # the header and every row, from the kept aggregate

@@ -236,3 +236,72 @@ def test_new_aggregates_are_limited_per_address(client, monkeypatch):
     refused = client.get("/api/v1/hexes", params={"limit": 5, "since": "2021-10-06"})
     assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
     _budget.clear()
+
+
+def _counting_builds(monkeypatch) -> list:
+    import store.aggregate_sql
+
+    builds = []
+    real = store.aggregate_sql.build_aggregate
+
+    def counted(*args, **kwargs):
+        builds.append(kwargs.get("by"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.aggregate_sql, "build_aggregate", counted)
+    return builds
+
+
+def test_an_aggregate_past_the_time_limit_is_built_in_the_background_and_served_after(client, api_db, monkeypatch):
+    """At 100 M reports a whole history takes longer than the API's time limit: stopped there, it is
+    built once in the background and kept, and the same request asked again gets it, rows as built."""
+    from geo.aggregate import AGGREGATES
+
+    builds = _counting_builds(monkeypatch)
+    params = {"res": 8, "by": "weekday_hour", "limit": 7}
+    monkeypatch.setenv("DROPMAP_QUERY_MS", "1")  # every build is stopped
+    stopped = client.get("/api/v1/hexes", params=params)
+    assert stopped.status_code == 503 and stopped.headers["Retry-After"] == "60"
+    assert "being built in the background" in stopped.json()["errors"][0]["message"]
+    AGGREGATES.wait()
+    assert builds[-1] == "weekday_hour"
+    built = len(builds)
+    monkeypatch.setenv("DROPMAP_QUERY_MS", "10000")
+    served = client.get("/api/v1/hexes", params=params)
+    assert served.status_code == 200 and len(builds) == built  # from the kept copy
+    from store.db import shared_connection
+
+    expected = build(shared_connection(api_db).cursor(), ExportQuery(res=8, by="weekday_hour")).records(limit=7)
+    assert served.json()["rows"] == expected
+
+
+def test_an_aggregate_too_large_to_keep_is_refused_naming_the_fix(client, monkeypatch):
+    """Built in the background, an aggregate with more rows than the site keeps is not built again for
+    every request (each one a time limit's worth of work): the API says what to ask instead."""
+    from geo.aggregate import AGGREGATES
+
+    monkeypatch.setattr(AGGREGATES, "max_rows", 5)
+    params = {"res": 8, "by": "hour", "since": "2021-10-11"}
+    monkeypatch.setenv("DROPMAP_QUERY_MS", "1")
+    assert client.get("/api/v1/hexes", params=params).status_code == 503
+    AGGREGATES.wait()
+    monkeypatch.setenv("DROPMAP_QUERY_MS", "10000")
+    refused = client.get("/api/v1/hexes", params=params)
+    assert refused.status_code == 400
+    error = refused.json()["errors"][0]
+    assert error["field"] == "since" and error["value"] == "2021-10-11"
+    assert "more than the API serves (5)" in error["message"] and "python -m geo export" in error["message"]
+    assert client.get("/api/v1/hexes", params={**params, "res": 7}).status_code == 200  # another query is served
+
+
+def test_no_background_build_when_it_is_turned_off_or_the_queue_is_full(client, monkeypatch):
+    from geo.aggregate import AGGREGATES
+
+    monkeypatch.setenv("DROPMAP_QUERY_MS", "1")
+    monkeypatch.setenv("DROPMAP_BUILD_MS", "0")
+    off = client.get("/api/v1/hexes", params={"res": 8})
+    assert off.status_code == 503 and "background" not in off.json()["errors"][0]["message"]
+    monkeypatch.setenv("DROPMAP_BUILD_MS", "600000")
+    monkeypatch.setattr(AGGREGATES, "queue", 0)
+    full = client.get("/api/v1/hexes", params={"res": 8})
+    assert full.status_code == 503 and "background" not in full.json()["errors"][0]["message"]

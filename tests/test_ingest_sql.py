@@ -65,8 +65,8 @@ def _frame(n: int) -> pd.DataFrame:
 
 
 def test_a_failing_insert_raises_its_own_error_and_stores_nothing(con, monkeypatch):
-    ten = ", ".join("?" * 10)
-    monkeypatch.setattr(store.reports, "_INSERT_BATCH", f"INSERT INTO no_such_table VALUES ({ten})")
+    twelve = ", ".join("?" * 12)
+    monkeypatch.setattr(store.reports, "_INSERT_BATCH", f"INSERT INTO no_such_table VALUES ({twelve})")
     with pytest.raises(duckdb.CatalogException, match="no_such_table"):
         load_frame(con, _frame(3), Origin(source="web"), now=NOW, allow_quick=False)
     assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 0

@@ -151,3 +151,25 @@ def test_the_sql_check_finds_a_statement_outside_store(tmp_path):
     planted.write_text('def f(cur):\n    return cur.execute("SELECT count(*) FROM reports").fetchone()\n',
                        encoding="utf-8")
     assert [line for line, _ in sql_outside_store(planted)] == [2, 2]
+
+
+def cursors_outside_store(path: Path) -> list[int]:
+    """Lines of every ``.cursor()`` call in a module outside ``store``: cursors are opened, and closed,
+    by ``store.db.cursor`` (``with cursor(con) as cur:``) or ``store.read.run_read``."""
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "cursor"]
+
+
+def test_cursors_are_opened_and_closed_in_store_only():
+    offenders = [f"{path.relative_to(ROOT)}:{line}"
+                 for package in ("core", "geo", "ingest", "outages", "evidence", "ui", "api")
+                 for path in sorted((ROOT / package).rglob("*.py")) for line in cursors_outside_store(path)]
+    offenders += [f"{name}:{line}" for name in ("streamlit_app.py", "app.py")
+                  for line in cursors_outside_store(ROOT / name)]
+    assert offenders == [], "open cursors with `with store.db.cursor(con) as cur:`:\n" + "\n".join(offenders)
+
+
+def test_the_cursor_check_finds_a_bare_cursor(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text("def f(con):\n    cur = con.cursor()\n    return cur\n", encoding="utf-8")
+    assert cursors_outside_store(planted) == [2]

@@ -68,7 +68,7 @@ def store(tmp_path, monkeypatch):
 
 def _add_batch(path) -> None:
     cur = shared_connection(path).cursor()
-    cur.execute("INSERT INTO batches VALUES (uuid(), 'web', NULL, NULL, NULL, now(), 1, 1, 0, 0)")
+    cur.execute("INSERT INTO batches VALUES (uuid(), 'web', NULL, NULL, NULL, now(), 1, 1, 0, 0, NULL, NULL)")
     cur.close()
 
 
@@ -124,7 +124,8 @@ def test_moderation_is_never_answered_from_an_older_copy(store):
     assert cache.read(batches) == 0
     _add_batch(store)
     cur = shared_connection(store).cursor()
-    cur.execute("INSERT INTO moderation_log VALUES (uuid(), now(), 'op', 'flag', 'report', 'x', 1, NULL, 'test')")
+    cur.execute("INSERT INTO moderation_log VALUES"
+                " (uuid(), now(), 'op', 'flag', 'report', 'x', 1, NULL, 'test', NULL, NULL)")
     cur.close()
     assert cache.read(batches) == 1  # computed less than DROPMAP_CACHE_SECONDS ago, yet computed again
 
@@ -211,3 +212,57 @@ def test_sizes_count_what_a_frame_holds():
     frame = pd.DataFrame({"text": ["x" * 100] * 1000})
     assert size_of(frame) > 100_000
     assert size_of({"a": frame, "b": (frame, frame)}) > 3 * 100_000
+
+
+def test_views_kept_current_are_computed_in_the_background_never_while_a_visitor_waits(store, monkeypatch):
+    """``keep_current`` (called on a timer for the map's opening and whole-record views) computes a view
+    before anyone asks, and again once reports arrive and DROPMAP_CACHE_SECONDS have passed, or at
+    once after a moderation action: visitors are answered from the kept copy, never kept waiting."""
+    cache = ResultCache(max_bytes=1 << 20)
+    assert cache.keep_current(batches) is True
+    cache.wait()
+    assert cache.read(batches) == 0 and cache.stats().misses == 0
+    assert cache.keep_current(batches) is False  # up to date: nothing to do
+    _add_batch(store)
+    assert cache.keep_current(batches) is False  # out of date, but younger than DROPMAP_CACHE_SECONDS
+    time.sleep(1.05)
+    assert cache.keep_current(batches) is True
+    cache.wait()
+    assert cache.read(batches) == 1 and cache.stats().misses == 0
+    cur = shared_connection(store).cursor()
+    cur.execute("INSERT INTO moderation_log VALUES"
+                " (uuid(), now(), 'op', 'flag', 'report', 'x', 1, NULL, 'test', NULL, NULL)")
+    cur.close()
+    assert cache.keep_current(batches) is True  # at once: a flagged report must not stay on the map
+    cache.wait()
+    assert cache.stats().misses == 0 and CALLS == ["batches"] * 3
+
+
+def test_the_site_keeps_the_opening_and_the_whole_record_views(tmp_path, monkeypatch):
+    """Over a record longer than the recent window, the site keeps both views a visitor gets without
+    choosing anything; the map page then computes neither of them."""
+    from geo import mapview
+    from geo.mapquery import recent_window
+    from ingest.demo import DemoOptions, build_demo
+    from store.cache import RESULTS
+
+    path = tmp_path / "long.duckdb"
+    con = connect(path)
+    build_demo(con, DemoOptions(reports=3000, days=140, seed=5))
+    con.close()
+    monkeypatch.setenv("DROPMAP_DB", str(path))
+    try:
+        with shared_connection(path).cursor() as cur:
+            views = mapview.kept_views(cur)
+            first, last = mapview.map_sql.data_period(cur)
+        assert [(v.since, v.until) for v in views] == [recent_window(first, views[0].until), (first, last)]
+        assert views[0].since > first  # 140 days: the window is 13 weeks of them
+        mapview.keep_views().join()
+        RESULTS.wait()
+        computed = RESULTS.stats().misses
+        for view in views:
+            assert RESULTS.read(mapview.level_view, view).query == view
+        assert RESULTS.stats().misses == computed
+    finally:
+        RESULTS.clear()
+        close_shared()

@@ -40,7 +40,7 @@ def test_a_batch_in_no_order_is_stored_in_time_order(tmp_path):
 def _shuffled_store(path, rows: int = 400_000):
     """A store whose reports (three row groups and more) were written in no order of time."""
     con = connect(path)
-    con.execute("INSERT INTO batches VALUES (uuid(), 'web', NULL, NULL, NULL, now(), 1, 1, 0, 0)")
+    con.execute("INSERT INTO batches VALUES (uuid(), 'web', NULL, NULL, NULL, now(), 1, 1, 0, 0, NULL, NULL)")
     con.execute(
         "INSERT INTO reports (report_id, observed_at, received_at, lat, lon, h3_r6, h3_r7, h3_r8, h3_r9, h3_r10, "
         "network, brand, mvno, tech, kind, reporter, source, batch_id, fingerprint, local_hour, local_dow, "

@@ -45,7 +45,9 @@ def connection():
 def cursor():
     """A fresh cursor on the process-wide connection, for ``with cursor() as cur:`` (which closes it).
     Pages read through ``read``; tests/test_page_cursors.py fails on a bare ``cursor()`` in a page."""
-    return connection().cursor()
+    from store.db import cursor as store_cursor
+
+    return store_cursor(connection())
 
 
 def read(fn, *args, **kwargs):
