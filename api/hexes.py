@@ -34,6 +34,7 @@ from geo.aggregate import (
     EXPORT_RESOLUTIONS,
     ExportQuery,
     QueryErrors,
+    StillBuilding,
     parse_query,
 )
 from geo.export import MEDIA_TYPES, WRITERS, describe, file_name, inline_metadata, write_geojson
@@ -107,6 +108,8 @@ async def get_hexes(request: Request) -> Response:
         return problem(503, f"{e.limit_ms:,} ms were not enough to build this aggregate: it is being built in the "
                        "background and kept; ask again in a minute or two (the same parameters), and the pages "
                        "come from the kept copy", headers={"Retry-After": str(BUILDING_RETRY_SECONDS)})
+    except StillBuilding as e:
+        return problem(503, str(e), headers={"Retry-After": str(BUILDING_RETRY_SECONDS)})
     except StoreError as e:
         return unavailable(e)
 
@@ -123,7 +126,8 @@ def _answer(cur, query: ExportQuery, fmt: str, limit: int, offset: int, url: str
     Building an aggregate is the heavy part: it is charged to the client's address
     (DROPMAP_HEAVY_PER_MINUTE); pages of an aggregate the cache holds are free.
     """
-    agg = AGGREGATES.build(cur, query, before_build=lambda: charge_heavy(ip), refuse_rows=AGGREGATES.max_rows)
+    agg = AGGREGATES.build(cur, query, before_build=lambda: charge_heavy(ip), refuse_rows=AGGREGATES.max_rows,
+                           wait_for_background=False)
     page = max(0, min(limit, agg.rows - offset))
     params = {k: v for k, v in query.as_params().items() if v is not None}
     if agg.period:  # later pages cover the same dates even if a week ends meanwhile

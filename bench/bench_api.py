@@ -29,6 +29,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -266,8 +267,6 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-", dir=args.tmp))
     db = tmp / "bench.duckdb"
     if args.db:
-        import shutil
-
         shutil.copyfile(args.db, db)
     site = start_site(db, env=SITE_ENV, log=tmp / "streamlit.log", timeout=90)
     port, url = site.port, site.base
@@ -299,6 +298,7 @@ def main() -> None:
         "AND observed_at < ?", [(BASE_TIME + timedelta(days=days, hours=-9)).isoformat() + "+00:00"
                                 for days in (10, 20)]).fetchone()
     con.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the copy of --db is as large as the store
     accepted = serial["accepted"] + concurrent["accepted"] + threads["accepted"] + 10  # + warm-up
     result = {
         "machine": f"{os.cpu_count()} cores, shared", "baseline_get_health": health,

@@ -12,9 +12,9 @@ Over the stores of bench/history_sizes.py (built there once, reused here), for e
                ``--arrivals`` reports a second through the loader, observed now (a live site):
                kept aggregates stay valid while no report lands in the weeks they cover.
 
-No time limit applies here (the site stops a read at DROPMAP_QUERY_MS), so the first page's figure is
-what the build costs. The reports the writer stored are left in the store (a few hundred, observed
-today, outside every period of the stores). Figures go to docs/BENCHMARKS.md.
+No time limit applies here (the site stops a read at DROPMAP_QUERY_MS and builds the aggregate in the
+background), so the first page's figure is what the build costs. The reports the writer stored, and
+their batches, are deleted at the end. Figures go to docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from bench._out import save_json  # noqa: E402
 from bench.history_sizes import add_store_arguments, store_for  # noqa: E402
 
 LIMIT = 50_000
+LIVE_SOURCE = "bench-live"  # the writer's reports (the stores' own are "bench"): deleted at the end
 
 
 def queries(last_day) -> dict[str, dict]:
@@ -73,7 +74,7 @@ def measure(path: Path, arrivals: float, later_pages: int) -> dict:
         while not stop.is_set():
             frame = pd.DataFrame([{"lat": 37.5665 + 0.0005 * (n % 40), "lon": 126.978, "carrier": "KT",
                                    "kind": "dropped_call", "observed_at": datetime.now(UTC).isoformat()}])
-            load_frame(w, frame, Origin(source="bench", reporter_code=f"BENCH-{n}"))
+            load_frame(w, frame, Origin(source=LIVE_SOURCE, reporter_code=f"BENCH-{n}"))
             stored[0] += 1
             n += 1
             stop.wait(1 / arrivals)
@@ -106,10 +107,12 @@ def measure(path: Path, arrivals: float, later_pages: int) -> dict:
                          "later_page_ms": [round(x, 1) for x in later],
                          "later_page_median_ms": round(statistics.median(later), 1),
                          "reports_stored_meanwhile": stored[0] - before,
-                         "period": [meta.get("since"), meta.get("until")]}
+                         "period": [(meta.get("period") or {}).get("since"), (meta.get("period") or {}).get("until")]}
         print(f"  {name}: {total:,} rows; first page {first_ms:,.0f} ms; later pages median "
               f"{statistics.median(later):.1f} ms (max {max(later):.1f}) while {stored[0] - before} reports "
               "arrived", flush=True)
+    cur.execute("DELETE FROM reports WHERE source = ?", [LIVE_SOURCE])
+    cur.execute("DELETE FROM batches WHERE source = ?", [LIVE_SOURCE])
     cur.close()
     close_shared()
     return {"store": path.name, "queries": results, "load_average": [round(x, 2) for x in os.getloadavg()]}

@@ -18,6 +18,11 @@ For each size, with DROPMAP_CACHE_SECONDS at its default (30):
 
 Views: the map's opening view (all carriers, res 8, its recent window), KT at 18 h over the same
 window, SKT on weekdays 8-9 h at res 9, and the whole history at res 8.
+
+``--keep-views``: only the two views a visitor gets without choosing (the opening view and the whole
+record, as the map page asks for them), while the site's keeper (``geo.mapview.keep_views``) runs as
+it does on the site. With ``--every`` longer than 3 x DROPMAP_CACHE_SECONDS, a visitor without the
+keeper would wait for each computation; with it, none should.
 """
 
 from __future__ import annotations
@@ -55,14 +60,18 @@ def views(cur) -> dict:
     }
 
 
-def measure(path: Path, seconds: float, every: float, arrivals: float) -> dict:
+def measure(path: Path, seconds: float, every: float, arrivals: float, keep: bool = False,
+            keeper_runs: bool = True) -> dict:
     os.environ["DROPMAP_DB"] = str(path)
     from geo import mapview
     from store.cache import RESULTS
     from store.db import close_shared, shared_connection
 
     cur = shared_connection(path).cursor()
-    asked = views(cur)
+    if keep:  # the two views the site keeps computed, as the pages ask for them
+        asked = dict(zip(("opening view", "whole record"), mapview.kept_views(cur), strict=False))
+    else:
+        asked = views(cur)
     computed = {}
     for name, q in asked.items():
         runs = []
@@ -86,6 +95,8 @@ def measure(path: Path, seconds: float, every: float, arrivals: float) -> dict:
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
+    keeper_stop = threading.Event()
+    keeper = mapview.keep_views(keeper_stop) if keep and keeper_runs else None
     waits = []
     names = list(asked)
     started = time.monotonic()
@@ -99,6 +110,9 @@ def measure(path: Path, seconds: float, every: float, arrivals: float) -> dict:
         time.sleep(every)
     stop.set()
     thread.join()
+    if keeper is not None:
+        keeper_stop.set()
+        keeper.join()
     RESULTS.wait()
     stats = RESULTS.stats()
     refresh_ms = max(computed.values())
@@ -114,9 +128,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--every", type=float, default=0.5)
     parser.add_argument("--arrivals", type=float, default=2)
+    parser.add_argument("--keep-views", action="store_true",
+                        help="ask only for the opening and whole-record views, with the site's keeper of them "
+                             "(geo.mapview.keep_views) running; try --every 100, longer than the 90 s a view "
+                             "is served out of date")
+    parser.add_argument("--no-keeper", action="store_true",
+                        help="with --keep-views: the same two views without the keeper, for comparison")
     args = parser.parse_args()
     for size in args.sizes.split(","):
-        r = measure(store_for(args.cache, int(size), args.days), args.seconds, args.every, args.arrivals)
+        r = measure(store_for(args.cache, int(size), args.days), args.seconds, args.every, args.arrivals,
+                    keep=args.keep_views, keeper_runs=not args.no_keeper)
         w = np.array(r["waits"])
         s = r["stats"]
         print(f"\n{int(size):,} reports ({r['rows']})")

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 
 import duckdb
 import h3
@@ -24,7 +25,7 @@ import pyarrow as pa
 
 from core import settings
 from core.city import load_city
-from core.errors import InputError
+from core.errors import InputError, StoreError
 from core.vocab import KINDS, NETWORKS, host_network
 from geo.privacy import PRIVATE_COLUMNS, min_reporters
 from store import aggregate_sql
@@ -129,11 +130,17 @@ def _parse_carrier(name: str, raw: str) -> str | None:
         raise InputError(name, raw, f"{e.message} (or all)") from e
 
 
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+
 def _parse_date(name: str, raw: str) -> date:
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError as e:
         raise InputError(name, raw, "use a date like 2021-10-25 (local Seoul date, whole days)") from e
+    if not EARLIEST_DATE <= value <= LATEST_DATE:  # 9999-12-31 would overflow when widened to a whole week
+        raise InputError(name, raw, f"use a date between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
 
 
 def _parse_demo(name: str, raw: str) -> bool:
@@ -327,12 +334,16 @@ class TooLarge(InputError):
     """An aggregate with more rows than the hex API pages through (``AggregateCache.max_rows``)."""
 
     def __init__(self, query: ExportQuery, rows: int, limit: int) -> None:
-        field, value = ("since", query.since.isoformat()) if query.since else ("since", None)
-        super().__init__(field, value, (
+        value = query.since.isoformat() if query.since else "(from the first report)"
+        super().__init__("since", value, (
             f"this aggregate has {rows:,} rows, more than the API serves ({limit:,}): ask for a shorter "
             "period (since/until), one carrier or a coarser res, or write the whole of it with "
             "`python -m geo export`"))
         self.rows = rows
+
+
+class StillBuilding(StoreError):
+    """The aggregate asked for is being built in the background (``AggregateCache.build_later``)."""
 
 
 @dataclass
@@ -344,6 +355,9 @@ class _Kept:
     rows: int
 
 
+FAILED_SECONDS = 600  # a background build that failed is not queued again for this long
+
+
 class AggregateCache:
     """Aggregates built recently, so that paging through one (the hex API) builds it once.
 
@@ -353,10 +367,13 @@ class AggregateCache:
     whose reports lie in that span): a report stored or flagged within it, a new day, another k
     or another store builds afresh, and the older version of the same aggregate is dropped.
     Reports observed after the span (a live site's new reports, when the period ends with the
-    last complete week) leave the entry as it is. Rows are kept as Arrow tables (about
-    100 bytes a row) and restored as the TEMP table of the caller's cursor; at most
-    ``entries`` aggregates of at most ``max_rows`` rows, and the least recent go first once they
-    hold more than DROPMAP_CACHE_MB (the newest is always kept).
+    last complete week) leave the entry as it is. An entry is kept under the query asked and
+    under the same query with its period written out (what the next-page links ask). Rows are
+    kept as Arrow tables (about 100 bytes a row) and restored as the TEMP table of the caller's
+    cursor; at most ``entries`` aggregates of at most ``max_rows`` rows, and the least recent go
+    first once they hold more than DROPMAP_CACHE_MB (the newest is always kept).
+
+    An aggregate too slow for a request is built by one background worker (``build_later``).
     """
 
     def __init__(self, entries: int = 16, max_rows: int = 1_000_000, queue: int = 4) -> None:
@@ -364,7 +381,9 @@ class AggregateCache:
         self._kept: OrderedDict[tuple, _Kept] = OrderedDict()
         self._too_large: OrderedDict[tuple, int] = OrderedDict()  # key -> rows, of aggregates not kept
         self._queued: OrderedDict[tuple, ExportQuery] = OrderedDict()
+        self._failed: dict[tuple, float] = {}  # query -> monotonic() of its failed background build
         self._building: tuple | None = None
+        self._builder_cursor: duckdb.DuckDBPyConnection | None = None
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -375,16 +394,19 @@ class AggregateCache:
         return (store, tuple(version), tuple(query.as_params().items()), min_reporters(), today)
 
     def build(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, *, today: date | None = None,
-              before_build=None, refuse_rows: int | None = None) -> Aggregate:
+              before_build=None, refuse_rows: int | None = None, wait_for_background: bool = True,
+              _background: bool = False) -> Aggregate:
         """``build(cur, query)``, from a kept copy when the same aggregate was built on the same data.
 
-        A new aggregate is kept when it has rows: the next page, and the next client asking the same,
-        read the kept copy.
+        Every aggregate built is kept (up to ``max_rows`` rows): the next page, and the next client
+        asking the same, read the kept copy.
         ``before_build()`` is called only when the aggregate must be built (the hex API charges
         the client's budget there; what it raises stops the build).
         ``refuse_rows``: raise ``TooLarge`` instead of building an aggregate that the background
         worker built on the same data and found to have more rows than that (too slow to build
         within a request, too large to keep).
+        ``wait_for_background=False``: raise ``StillBuilding`` instead of building an aggregate the
+        background worker is building or about to build.
         """
         today = today or today_local()
         key = self._key(cur, query, today)
@@ -393,38 +415,89 @@ class AggregateCache:
             if kept is not None:
                 self._kept.move_to_end(key)
             rows = self._too_large.get(key)
+            pending = self._pending(query)
         if refuse_rows is not None and rows is not None and rows > refuse_rows:
             raise TooLarge(query, rows, refuse_rows)
         if kept is not None:
             aggregate_sql.restore_aggregate(cur, kept.table)
             aggregate_sql.register_cells(cur, kept.cells)
             return Aggregate(cursor=cur, query=query, period=kept.period, k=kept.k, rows=kept.rows, cells=kept.cells)
+        if pending and not wait_for_background:
+            raise StillBuilding("this aggregate is being built in the background; ask again in a minute or two")
         if before_build is not None:
             before_build()
         agg = build(cur, query, today=today)
-        if 0 < agg.rows <= self.max_rows:
-            kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows)
-            with self._lock:
-                for old in [k for k in self._kept if k[0] == key[0] and k[2:] == key[2:] and k[1] != key[1]]:
-                    del self._kept[old]  # the same aggregate before reports that changed it
-                self._kept[key] = kept
-                while len(self._kept) > self.entries or (len(self._kept) > 1 and self.kept_bytes() > self.max_bytes()):
-                    self._kept.popitem(last=False)
+        self._keep(cur, query, today, key, agg, remember_too_large=_background)
         return agg
 
+    def _keep(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, today: date, key: tuple,
+              agg: Aggregate, *, remember_too_large: bool) -> None:
+        """Keep ``agg`` under ``key`` and under the key of ``query`` with its period written out. One
+        with more than ``max_rows`` rows is not kept; built in the background (too slow for a request),
+        it is remembered, and the hex API refuses it (``refuse_rows``) rather than build it again for
+        each page; built within a request, each page builds it again, as before."""
+        keys = [key]
+        if agg.period is not None:
+            pinned = ExportQuery(res=query.res, by=query.by, carrier=query.carrier, since=agg.period.since,
+                                 until=agg.period.until, include_demo=query.include_demo)
+            if pinned != query:
+                keys.append(self._key(cur, pinned, today))
+        if agg.rows > self.max_rows:
+            if not remember_too_large:
+                return
+            with self._lock:
+                for k in keys:
+                    self._too_large[k] = agg.rows
+                while len(self._too_large) > 64:
+                    self._too_large.popitem(last=False)
+            return
+        kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows)
+        with self._lock:
+            for new in keys:
+                for old in [k for k in self._kept if k[0] == new[0] and k[2:] == new[2:] and k[1] != new[1]]:
+                    del self._kept[old]  # the same aggregate before reports that changed it
+                self._kept[new] = kept
+            while len(self._kept) > self.entries or (len(self._kept) > 1 and self.kept_bytes() > self.max_bytes()):
+                self._kept.popitem(last=False)
+
+    def clear(self) -> None:
+        self.stop()
+        with self._lock:
+            self._kept.clear()
+            self._too_large.clear()
+            self._failed.clear()
+
+    def kept_bytes(self) -> int:
+        """Memory the kept aggregates hold (their Arrow buffers and cell tables; one entry kept under
+        two keys counts once)."""
+        unique = {id(k): k for k in self._kept.values()}.values()
+        return sum(k.table.nbytes + int(k.cells.memory_usage(deep=True).sum()) for k in unique)
+
+    @staticmethod
+    def max_bytes() -> int:
+        return settings.get_int("DROPMAP_CACHE_MB") << 20
+
     # --- built in the background -------------------------------------------------
+
+    def _pending(self, query: ExportQuery) -> bool:
+        name = tuple(query.as_params().items())
+        return name == self._building or name in self._queued
 
     def build_later(self, query: ExportQuery) -> bool:
         """Queue ``query`` to be built by the one background worker, without the API's time limit (it
         stops at DROPMAP_BUILD_MS), and kept as ``build`` keeps it: the hex API's answer to a first
-        page that took longer than its time limit. False when the queue is full (``queue`` queries
-        waiting) or DROPMAP_BUILD_MS is 0; True when it is queued or being built."""
+        page that took longer than its time limit. False, and nothing queued, when the queue is full
+        (``queue`` queries waiting), DROPMAP_BUILD_MS is 0, or the same query failed to build in the
+        last FAILED_SECONDS; True when it is queued or being built."""
         if settings.get_int("DROPMAP_BUILD_MS") <= 0:
             return False
         name = tuple(query.as_params().items())
         with self._lock:
-            if name == self._building or name in self._queued:
+            if self._pending(query):
                 return True
+            failed = self._failed.get(name)
+            if failed is not None and monotonic() - failed < FAILED_SECONDS:
+                return False
             if len(self._queued) >= self.queue:
                 return False
             self._queued[name] = query
@@ -434,7 +507,8 @@ class AggregateCache:
         return True
 
     def _work(self) -> None:
-        from store.read import run_read
+        from store.db import cursor
+        from store.read import time_limit
 
         while True:
             with self._lock:
@@ -443,22 +517,20 @@ class AggregateCache:
                     return
                 self._building, query = self._queued.popitem(last=False)
             try:
-                run_read(self._build_in_background, query, limit_ms=settings.get_int("DROPMAP_BUILD_MS"))
-            except Exception:  # noqa: BLE001 -- the next request asks again, and says why if it fails
+                with cursor() as cur, time_limit(cur, settings.get_int("DROPMAP_BUILD_MS")):
+                    with self._lock:
+                        self._builder_cursor = cur
+                    self.build(cur, query, _background=True)
+            except Exception:  # noqa: BLE001 -- logged; the request asked again says it cannot be built
                 log.warning("an aggregate could not be built in the background", exc_info=True)
-
-    def _build_in_background(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery) -> None:
-        today = today_local()
-        agg = self.build(cur, query, today=today)
-        if agg.rows > self.max_rows:  # too large to keep: the hex API refuses it from now on (TooLarge)
-            key = self._key(cur, query, today)
-            with self._lock:
-                self._too_large[key] = agg.rows
-                while len(self._too_large) > 64:
-                    self._too_large.popitem(last=False)
+                with self._lock:
+                    self._failed[self._building] = monotonic()
+            finally:
+                with self._lock:
+                    self._builder_cursor = None
 
     def wait(self) -> None:
-        """Until the background worker has built everything queued (tests, benchmarks, shutdown)."""
+        """Until the background worker has built everything queued (tests, benchmarks)."""
         while True:
             with self._lock:
                 worker = self._worker
@@ -467,28 +539,20 @@ class AggregateCache:
             worker.join()
 
     def stop(self) -> None:
-        """Drop what is queued and wait for the build under way (the site's shutdown)."""
+        """Drop what is queued and stop the build under way (DuckDB's interrupt on the builder's cursor,
+        repeated until the worker ends): the site's shutdown does not wait for a long build."""
         with self._lock:
             self._queued.clear()
-        self.wait()
-
-    def clear(self) -> None:
-        self.stop()
-        with self._lock:
-            self._kept.clear()
-            self._too_large.clear()
-
-    def kept_bytes(self) -> int:
-        """Memory the kept aggregates hold (their Arrow buffers and cell tables)."""
-        return sum(k.table.nbytes + int(k.cells.memory_usage(deep=True).sum()) for k in self._kept.values())
-
-    @staticmethod
-    def max_bytes() -> int:
-        return settings.get_int("DROPMAP_CACHE_MB") << 20
+        while True:
+            with self._lock:
+                worker, cur = self._worker, self._builder_cursor
+            if worker is None:
+                return
+            if cur is not None:
+                cur.interrupt()
+            worker.join(0.05)
 
 
-# One per process: the hex API's pages, the downloads page's preview and its files read the same
-# aggregate, built once while the data stay the same.
 AGGREGATES = AggregateCache()
 
 

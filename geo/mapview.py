@@ -399,22 +399,23 @@ def kept_views(cur) -> list[MapQuery]:
 
 def keep_views(stop=None) -> threading.Thread:
     """Keep the views of ``kept_views`` computed in the background (store.cache.RESULTS.keep_current),
-    so no visitor waits for them while reports arrive: once at once, then every
-    DROPMAP_CACHE_SECONDS / 3 until ``stop`` (a threading.Event) is set; without ``stop``, once. The
-    site runs it while it serves. Each view is computed again at most once per DROPMAP_CACHE_SECONDS
-    after reports arrive (its cost at 100 M reports: docs/BENCHMARKS.md "Kept results"). A failure is
-    logged and left for the next round, or for a visitor, who computes it and sees the error."""
+    so no visitor waits for them while reports arrive: once at once, then every DROPMAP_CACHE_SECONDS
+    until ``stop`` (a threading.Event) is set; without ``stop``, or with DROPMAP_CACHE_SECONDS 0, once.
+    The site runs it while it serves. Each view, and the list of views itself (finding the recent
+    window can scan the history), is computed again at most once per DROPMAP_CACHE_SECONDS after
+    reports arrive (the views' cost at 100 M reports: docs/BENCHMARKS.md "Kept results"). A failure
+    is logged and left for the next round, or for a visitor, who computes it and sees the error."""
     from store.cache import RESULTS
-    from store.read import run_read
 
     def loop() -> None:
         while True:
             try:
-                for q in run_read(kept_views, limit_ms=0):
+                for q in RESULTS.read(kept_views):
                     RESULTS.keep_current(level_view, q)
             except Exception:  # noqa: BLE001 -- the next round, or a visitor, computes them again
                 log.warning("the kept map views could not be brought up to date", exc_info=True)
-            if stop is None or stop.wait(max(1.0, settings.get_int("DROPMAP_CACHE_SECONDS") / 3)):
+            every = settings.get_int("DROPMAP_CACHE_SECONDS")
+            if stop is None or every <= 0 or stop.wait(every):
                 return
 
     thread = threading.Thread(target=loop, name="map-views-kept", daemon=True)

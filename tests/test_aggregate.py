@@ -549,7 +549,8 @@ def test_the_cache_never_answers_for_another_store(known, tmp_path, monkeypatch)
         # A new report: the entry of the older version of that store is dropped, not kept beside.
         load(known, known_rows().iloc[:1].assign(reporter_code="NEW", observed_at="2021-10-19T14:50:00+09:00"))
         cache.build(known.cursor(), query, today=today)
-        assert len(cache._kept) == 1  # (the other store's empty aggregate has no pages to keep)
+        mine_kept = {id(kept) for key, kept in cache._kept.items() if key[0] != str(tmp_path / "other.duckdb")}
+        assert len(mine_kept) == 1  # one aggregate of this store (kept under the query and its period)
     finally:
         other.close()
 

@@ -117,6 +117,7 @@ BAD = [
     ({"res": "x", "by": "week"}, ["res", "by"]),
     ({"carrier": "Verizon"}, ["carrier"]),
     ({"since": "2021-10-32"}, ["since"]),
+    ({"until": "9999-12-31"}, ["until"]),  # was a 500: the week around it overflows
     ({"since": "2021-10-20", "until": "2021-10-01"}, ["since"]),
     ({"format": "xlsx"}, ["format"]),
     ({"limit": "50001"}, ["limit"]),
@@ -238,17 +239,27 @@ def test_new_aggregates_are_limited_per_address(client, monkeypatch):
     _budget.clear()
 
 
-def _counting_builds(monkeypatch) -> list:
+def _counting_builds(monkeypatch, *, builder_fails: bool = False) -> list:
+    """Builds of aggregates, counted (their ``by``). A build asked within a request never ends (it runs
+    until the request's time limit, DROPMAP_QUERY_MS, stops it); the background worker's builds are
+    real, or fail when ``builder_fails``."""
+    import threading
+
     import store.aggregate_sql
 
     builds = []
     real = store.aggregate_sql.build_aggregate
 
-    def counted(*args, **kwargs):
+    def counted(cur, **kwargs):
         builds.append(kwargs.get("by"))
-        return real(*args, **kwargs)
+        if threading.current_thread().name != "aggregate-builder":
+            return cur.execute("SELECT sum(i) FROM range(1000000000000) t(i)").fetchone()[0]
+        if builder_fails:
+            raise RuntimeError("the disk is full")
+        return real(cur, **kwargs)
 
     monkeypatch.setattr(store.aggregate_sql, "build_aggregate", counted)
+    monkeypatch.setenv("DROPMAP_QUERY_MS", "300")
     return builds
 
 
@@ -256,23 +267,87 @@ def test_an_aggregate_past_the_time_limit_is_built_in_the_background_and_served_
     """At 100 M reports a whole history takes longer than the API's time limit: stopped there, it is
     built once in the background and kept, and the same request asked again gets it, rows as built."""
     from geo.aggregate import AGGREGATES
+    from store.db import shared_connection
 
+    with shared_connection(api_db).cursor() as cur:
+        expected = build(cur, ExportQuery(res=8, by="weekday_hour")).records(limit=7)
     builds = _counting_builds(monkeypatch)
     params = {"res": 8, "by": "weekday_hour", "limit": 7}
-    monkeypatch.setenv("DROPMAP_QUERY_MS", "1")  # every build is stopped
     stopped = client.get("/api/v1/hexes", params=params)
     assert stopped.status_code == 503 and stopped.headers["Retry-After"] == "60"
     assert "being built in the background" in stopped.json()["errors"][0]["message"]
     AGGREGATES.wait()
     assert builds[-1] == "weekday_hour"
     built = len(builds)
-    monkeypatch.setenv("DROPMAP_QUERY_MS", "10000")
     served = client.get("/api/v1/hexes", params=params)
     assert served.status_code == 200 and len(builds) == built  # from the kept copy
-    from store.db import shared_connection
-
-    expected = build(shared_connection(api_db).cursor(), ExportQuery(res=8, by="weekday_hour")).records(limit=7)
     assert served.json()["rows"] == expected
+    following = client.get(served.json()["metadata"]["next"])  # the next page asks with its period written out
+    assert following.status_code == 200 and following.json()["rows"] and len(builds) == built
+
+
+def test_an_empty_aggregate_built_in_the_background_is_served_too(client, monkeypatch):
+    from geo.aggregate import AGGREGATES
+
+    builds = _counting_builds(monkeypatch)
+    params = {"res": 8, "since": "2021-01-04", "until": "2021-01-10"}  # a week without reports
+    assert client.get("/api/v1/hexes", params=params).status_code == 503
+    AGGREGATES.wait()
+    built = len(builds)
+    empty = client.get("/api/v1/hexes", params=params)
+    assert empty.status_code == 200 and empty.json()["rows"] == [] and len(builds) == built
+
+
+def test_a_request_for_an_aggregate_being_built_is_answered_at_once(client, monkeypatch):
+    """While the background worker builds (or is about to build) an aggregate, asking for it again costs
+    nothing: 503 with Retry-After, no build of its own, nothing charged."""
+    from geo.aggregate import AGGREGATES, parse_query
+
+    builds = _counting_builds(monkeypatch)
+    query = parse_query({"res": "7", "by": "all"})
+    with AGGREGATES._lock:
+        AGGREGATES._queued[tuple(query.as_params().items())] = query  # queued; no worker runs it
+    try:
+        waiting = client.get("/api/v1/hexes", params={"res": 7, "by": "all"})
+    finally:
+        with AGGREGATES._lock:
+            AGGREGATES._queued.clear()
+    assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "60" and builds == []
+    assert "being built in the background" in waiting.json()["errors"][0]["message"]
+
+
+def test_a_background_build_that_fails_is_not_queued_again_at_once(client, monkeypatch):
+    from geo.aggregate import AGGREGATES
+
+    _counting_builds(monkeypatch, builder_fails=True)
+    first = client.get("/api/v1/hexes", params={"res": 9})
+    assert "being built in the background" in first.json()["errors"][0]["message"]
+    AGGREGATES.wait()
+    again = client.get("/api/v1/hexes", params={"res": 9})
+    assert again.status_code == 503 and "background" not in again.json()["errors"][0]["message"]
+    assert AGGREGATES._worker is None  # nothing queued
+
+
+def test_stopping_the_site_interrupts_a_background_build(client, monkeypatch):
+    """The site's shutdown (AGGREGATES.stop) does not wait out a long build (DROPMAP_BUILD_MS, 10 min)."""
+    import threading
+
+    import store.aggregate_sql
+    from geo.aggregate import AGGREGATES, parse_query
+
+    started = threading.Event()
+
+    def endless(cur, **kwargs):
+        started.set()
+        return cur.execute("SELECT sum(i) FROM range(1000000000000) t(i)").fetchone()[0]
+
+    monkeypatch.setattr(store.aggregate_sql, "build_aggregate", endless)
+    query = parse_query({"res": "8", "by": "date"})
+    assert AGGREGATES.build_later(query)
+    assert started.wait(30)
+    AGGREGATES.stop()
+    assert AGGREGATES._worker is None
+    assert tuple(query.as_params().items()) in AGGREGATES._failed  # interrupted, not finished
 
 
 def test_an_aggregate_too_large_to_keep_is_refused_naming_the_fix(client, monkeypatch):
@@ -282,22 +357,22 @@ def test_an_aggregate_too_large_to_keep_is_refused_naming_the_fix(client, monkey
 
     monkeypatch.setattr(AGGREGATES, "max_rows", 5)
     params = {"res": 8, "by": "hour", "since": "2021-10-11"}
-    monkeypatch.setenv("DROPMAP_QUERY_MS", "1")
+    builds = _counting_builds(monkeypatch)
     assert client.get("/api/v1/hexes", params=params).status_code == 503
     AGGREGATES.wait()
-    monkeypatch.setenv("DROPMAP_QUERY_MS", "10000")
+    built = len(builds)
     refused = client.get("/api/v1/hexes", params=params)
     assert refused.status_code == 400
     error = refused.json()["errors"][0]
     assert error["field"] == "since" and error["value"] == "2021-10-11"
     assert "more than the API serves (5)" in error["message"] and "python -m geo export" in error["message"]
-    assert client.get("/api/v1/hexes", params={**params, "res": 7}).status_code == 200  # another query is served
+    assert len(builds) == built  # refused without building it again
 
 
 def test_no_background_build_when_it_is_turned_off_or_the_queue_is_full(client, monkeypatch):
     from geo.aggregate import AGGREGATES
 
-    monkeypatch.setenv("DROPMAP_QUERY_MS", "1")
+    _counting_builds(monkeypatch)
     monkeypatch.setenv("DROPMAP_BUILD_MS", "0")
     off = client.get("/api/v1/hexes", params={"res": 8})
     assert off.status_code == 503 and "background" not in off.json()["errors"][0]["message"]
