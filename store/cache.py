@@ -156,10 +156,12 @@ class ResultCache:
             self._enqueue(key, (fn, args, kwargs, version))
             return True
 
-    def _compute(self, key: tuple, fn: Callable[..., Any], args: tuple, kwargs: dict, version: tuple) -> Any:
+    def _compute(self, key: tuple, fn: Callable[..., Any], args: tuple, kwargs: dict, version: tuple,
+                 limit_ms: int | None = None) -> Any:
+        """``fn`` under the public time limit (DROPMAP_QUERY_MS), or ``limit_ms``."""
         from store.read import run_read
 
-        value = run_read(lambda cur: fn(cur, *args, **kwargs))
+        value = run_read(lambda cur: fn(cur, *args, **kwargs), limit_ms=limit_ms)
         self._keep(key, value, version)
         return value
 
@@ -179,8 +181,8 @@ class ResultCache:
                     self._worker = None
                     return
                 key, (fn, args, kwargs, version) = self._queued.popitem(last=False)
-            try:
-                self._compute(key, fn, args, kwargs, version)
+            try:  # nobody waits for it: the background's own limit (DROPMAP_BUILD_MS), not a request's
+                self._compute(key, fn, args, kwargs, version, limit_ms=settings.get_int("DROPMAP_BUILD_MS"))
                 with self._lock:
                     self._stats.refreshes += 1
             except Exception:  # noqa: BLE001 -- the older answer stays until it is too old to serve

@@ -266,3 +266,24 @@ def test_the_site_keeps_the_opening_and_the_whole_record_views(tmp_path, monkeyp
     finally:
         RESULTS.clear()
         close_shared()
+
+
+def long_count(cur) -> int:
+    CALLS.append("long_count")
+    return cur.execute("SELECT count(*) FROM range(400000000) t(i) WHERE i % 7 = 3").fetchone()[0]
+
+
+def test_background_work_has_its_own_time_limit_not_a_requests(store, monkeypatch):
+    """A visitor's read stops at DROPMAP_QUERY_MS; the kept views computed in the background, which
+    nobody waits for, stop only at DROPMAP_BUILD_MS (the whole record at 100 M takes seconds)."""
+    from store.read import QueryTimeout
+
+    monkeypatch.setenv("DROPMAP_QUERY_MS", "50")
+    cache = ResultCache(max_bytes=1 << 20)
+    with pytest.raises(QueryTimeout):
+        cache.read(long_count)
+    monkeypatch.setenv("DROPMAP_BUILD_MS", "600000")
+    assert cache.keep_current(long_count)
+    cache.wait()
+    assert cache.read(long_count) == 57142857  # kept: served without a computation
+    assert CALLS == ["long_count", "long_count"]
