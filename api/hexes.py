@@ -32,6 +32,7 @@ from geo.aggregate import (
     BY_CHOICES,
     DEMO_CHOICES,
     EXPORT_RESOLUTIONS,
+    BuildFailed,
     ExportQuery,
     QueryErrors,
     StillBuilding,
@@ -110,6 +111,8 @@ async def get_hexes(request: Request) -> Response:
                        "come from the kept copy", headers={"Retry-After": str(BUILDING_RETRY_SECONDS)})
     except StillBuilding as e:
         return problem(503, str(e), headers={"Retry-After": str(BUILDING_RETRY_SECONDS)})
+    except BuildFailed as e:
+        return problem(503, str(e), headers={"Retry-After": str(e.retry_after)})
     except StoreError as e:
         return unavailable(e)
 

@@ -86,33 +86,36 @@ def measure(path: Path, arrivals: float, later_pages: int) -> dict:
         ms = (time.perf_counter() - t0) * 1000
         return ms, json.loads(response.body)["metadata"]
 
-    results = {}
-    for name, params in queries(last_day).items():
-        query = parse_query(params)
-        AGGREGATES.clear()
-        first_ms, meta = answer(query, 0)
-        total = meta["total_rows"]
-        thread = threading.Thread(target=writer, daemon=True)
-        stop.clear()
-        before = stored[0]
-        thread.start()
-        later = []
-        for i in range(later_pages):
-            time.sleep(1.0)
-            offset = LIMIT * (1 + i % max(1, (total - 1) // LIMIT)) if total > LIMIT else 0
-            later.append(answer(query, offset)[0])
+    try:
+        results = {}
+        for name, params in queries(last_day).items():
+            query = parse_query(params)
+            AGGREGATES.clear()
+            first_ms, meta = answer(query, 0)
+            total = meta["total_rows"]
+            thread = threading.Thread(target=writer, daemon=True)
+            stop.clear()
+            before = stored[0]
+            thread.start()
+            later = []
+            for i in range(later_pages):
+                time.sleep(1.0)
+                offset = LIMIT * (1 + i % max(1, (total - 1) // LIMIT)) if total > LIMIT else 0
+                later.append(answer(query, offset)[0])
+            stop.set()
+            thread.join()
+            results[name] = {"params": params, "rows": total, "first_page_ms": round(first_ms),
+                             "later_page_ms": [round(x, 1) for x in later],
+                             "later_page_median_ms": round(statistics.median(later), 1),
+                             "reports_stored_meanwhile": stored[0] - before,
+                             "period": meta.get("period")}
+            print(f"  {name}: {total:,} rows; first page {first_ms:,.0f} ms; later pages median "
+                  f"{statistics.median(later):.1f} ms (max {max(later):.1f}) while {stored[0] - before} reports "
+                  "arrived", flush=True)
+    finally:  # the writer's reports and batches go, even when a query fails
         stop.set()
-        thread.join()
-        results[name] = {"params": params, "rows": total, "first_page_ms": round(first_ms),
-                         "later_page_ms": [round(x, 1) for x in later],
-                         "later_page_median_ms": round(statistics.median(later), 1),
-                         "reports_stored_meanwhile": stored[0] - before,
-                         "period": [(meta.get("period") or {}).get("since"), (meta.get("period") or {}).get("until")]}
-        print(f"  {name}: {total:,} rows; first page {first_ms:,.0f} ms; later pages median "
-              f"{statistics.median(later):.1f} ms (max {max(later):.1f}) while {stored[0] - before} reports "
-              "arrived", flush=True)
-    cur.execute("DELETE FROM reports WHERE source = ?", [LIVE_SOURCE])
-    cur.execute("DELETE FROM batches WHERE source = ?", [LIVE_SOURCE])
+        cur.execute("DELETE FROM reports WHERE source = ?", [LIVE_SOURCE])
+        cur.execute("DELETE FROM batches WHERE source = ?", [LIVE_SOURCE])
     cur.close()
     close_shared()
     return {"store": path.name, "queries": results, "load_average": [round(x, 2) for x in os.getloadavg()]}

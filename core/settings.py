@@ -104,7 +104,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DROPMAP_BUILD_MS", "600000",
             "Time limit of work done in the background for visitors: a hex aggregate built after "
             "GET /api/v1/hexes ran past DROPMAP_QUERY_MS (one at a time, at most 4 waiting; 0: none is "
-            "built, the request gets 503), and the map's kept views computed again (0: no limit)."),
+            "built, the request gets 503), and the map's kept views computed again (0: DROPMAP_QUERY_MS)."),
     Setting("DROPMAP_HEAVY_PER_MINUTE", "30",
             "Aggregates one client address may have built per minute by GET /api/v1/hexes (answers from the "
             "cache are free); more gets 429. 0 turns it off."),

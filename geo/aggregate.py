@@ -346,6 +346,16 @@ class StillBuilding(StoreError):
     """The aggregate asked for is being built in the background (``AggregateCache.build_later``)."""
 
 
+class BuildFailed(StoreError):
+    """The background build of the aggregate asked for failed (or ran past DROPMAP_BUILD_MS) lately."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__("this aggregate could not be built in the background within DROPMAP_BUILD_MS; ask for "
+                         "less (a shorter period, one carrier, a coarser res) or write it with "
+                         "`python -m geo export`")
+
+
 @dataclass
 class _Kept:
     table: pa.Table  # the aggregate's rows
@@ -353,6 +363,7 @@ class _Kept:
     period: Period | None
     k: int
     rows: int
+    keys: tuple = ()  # every key it is kept under
 
 
 FAILED_SECONDS = 600  # a background build that failed is not queued again for this long
@@ -406,42 +417,54 @@ class AggregateCache:
         worker built on the same data and found to have more rows than that (too slow to build
         within a request, too large to keep).
         ``wait_for_background=False``: raise ``StillBuilding`` instead of building an aggregate the
-        background worker is building or about to build.
+        background worker is building or about to build, and ``BuildFailed`` for one whose
+        background build failed in the last FAILED_SECONDS.
         """
         today = today or today_local()
         key = self._key(cur, query, today)
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:
-                self._kept.move_to_end(key)
+                for k in kept.keys:
+                    self._kept.move_to_end(k)
             rows = self._too_large.get(key)
             pending = self._pending(query)
+            failed = self._failed.get(tuple(query.as_params().items()))
         if refuse_rows is not None and rows is not None and rows > refuse_rows:
             raise TooLarge(query, rows, refuse_rows)
         if kept is not None:
             aggregate_sql.restore_aggregate(cur, kept.table)
             aggregate_sql.register_cells(cur, kept.cells)
             return Aggregate(cursor=cur, query=query, period=kept.period, k=kept.k, rows=kept.rows, cells=kept.cells)
-        if pending and not wait_for_background:
-            raise StillBuilding("this aggregate is being built in the background; ask again in a minute or two")
+        if not wait_for_background:
+            if pending:
+                raise StillBuilding("this aggregate is being built in the background; ask again in a minute or two")
+            if failed is not None and monotonic() - failed < FAILED_SECONDS:
+                raise BuildFailed(int(FAILED_SECONDS - (monotonic() - failed)) + 1)
         if before_build is not None:
             before_build()
-        agg = build(cur, query, today=today)
-        self._keep(cur, query, today, key, agg, remember_too_large=_background)
-        return agg
-
-    def _keep(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery, today: date, key: tuple,
-              agg: Aggregate, *, remember_too_large: bool) -> None:
-        """Keep ``agg`` under ``key`` and under the key of ``query`` with its period written out. One
-        with more than ``max_rows`` rows is not kept; built in the background (too slow for a request),
-        it is remembered, and the hex API refuses it (``refuse_rows``) rather than build it again for
-        each page; built within a request, each page builds it again, as before."""
+        # Both keys are read before the build, and the asked one again after it: rows are kept only
+        # under versions they were built on (a batch or a flag during the build keeps nothing).
+        first, last = data_dates(cur, query)
+        period = resolve_period(query, first, last, today)
         keys = [key]
-        if agg.period is not None:
-            pinned = ExportQuery(res=query.res, by=query.by, carrier=query.carrier, since=agg.period.since,
-                                 until=agg.period.until, include_demo=query.include_demo)
+        if period is not None:
+            pinned = ExportQuery(res=query.res, by=query.by, carrier=query.carrier, since=period.since,
+                                 until=period.until, include_demo=query.include_demo)
             if pinned != query:
                 keys.append(self._key(cur, pinned, today))
+        agg = build(cur, query, today=today, period=period)
+        if self._key(cur, query, today) == key:
+            self._keep(cur, tuple(keys), agg, remember_too_large=_background)
+        return agg
+
+    def _keep(self, cur: duckdb.DuckDBPyConnection, keys: tuple, agg: Aggregate, *,
+              remember_too_large: bool) -> None:
+        """Keep ``agg`` under ``keys``: the query asked, and the same query with its period written
+        out (what the next-page links ask). One with more than ``max_rows`` rows is not kept; built
+        in the background (too slow for a request), it is remembered, and the hex API refuses it
+        (``refuse_rows``) rather than build it again for each page; built within a request, each
+        page builds it again, as before. Entries go whole (both keys) when the bounds are passed."""
         if agg.rows > self.max_rows:
             if not remember_too_large:
                 return
@@ -451,14 +474,27 @@ class AggregateCache:
                 while len(self._too_large) > 64:
                     self._too_large.popitem(last=False)
             return
-        kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows)
+        kept = _Kept(aggregate_sql.aggregate_table(cur), agg.cells, agg.period, agg.k, agg.rows, keys)
         with self._lock:
             for new in keys:
                 for old in [k for k in self._kept if k[0] == new[0] and k[2:] == new[2:] and k[1] != new[1]]:
-                    del self._kept[old]  # the same aggregate before reports that changed it
+                    self._drop(self._kept.get(old))  # the same aggregate before reports that changed it
+            for new in keys:
+                self._drop(self._kept.get(new))
+            for new in keys:
                 self._kept[new] = kept
-            while len(self._kept) > self.entries or (len(self._kept) > 1 and self.kept_bytes() > self.max_bytes()):
-                self._kept.popitem(last=False)
+            while self._count() > self.entries or (self._count() > 1 and self.kept_bytes() > self.max_bytes()):
+                self._drop(next(iter(self._kept.values())))
+
+    def _drop(self, kept: _Kept | None) -> None:
+        """Drop a kept aggregate under every key it is kept under (under the lock)."""
+        if kept is not None:
+            for k in kept.keys:
+                if self._kept.get(k) is kept:
+                    del self._kept[k]
+
+    def _count(self) -> int:
+        return len({id(k) for k in self._kept.values()})
 
     def clear(self) -> None:
         self.stop()
@@ -495,6 +531,9 @@ class AggregateCache:
         with self._lock:
             if self._pending(query):
                 return True
+            now = monotonic()
+            for old in [n for n, at in self._failed.items() if now - at >= FAILED_SECONDS]:
+                del self._failed[old]
             failed = self._failed.get(name)
             if failed is not None and monotonic() - failed < FAILED_SECONDS:
                 return False
@@ -517,17 +556,19 @@ class AggregateCache:
                     return
                 self._building, query = self._queued.popitem(last=False)
             try:
-                with cursor() as cur, time_limit(cur, settings.get_int("DROPMAP_BUILD_MS")):
+                with cursor() as cur:
                     with self._lock:
                         self._builder_cursor = cur
-                    self.build(cur, query, _background=True)
+                    try:
+                        with time_limit(cur, settings.get_int("DROPMAP_BUILD_MS")):
+                            self.build(cur, query, _background=True)
+                    finally:  # before the cursor closes: stop() never interrupts a closed one
+                        with self._lock:
+                            self._builder_cursor = None
             except Exception:  # noqa: BLE001 -- logged; the request asked again says it cannot be built
                 log.warning("an aggregate could not be built in the background", exc_info=True)
                 with self._lock:
                     self._failed[self._building] = monotonic()
-            finally:
-                with self._lock:
-                    self._builder_cursor = None
 
     def wait(self) -> None:
         """Until the background worker has built everything queued (tests, benchmarks)."""
@@ -549,7 +590,10 @@ class AggregateCache:
             if worker is None:
                 return
             if cur is not None:
-                cur.interrupt()
+                try:
+                    cur.interrupt()
+                except duckdb.Error:  # closed meanwhile: the build has ended
+                    pass
             worker.join(0.05)
 
 

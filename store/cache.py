@@ -86,6 +86,8 @@ class ResultCache:
         self._computing: dict[tuple, _Pending] = {}
         self._queued: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (fn, args, kwargs, version)
         self._worker: threading.Thread | None = None
+        self._refreshing: tuple | None = None  # the key the worker computes now
+        self._worker_cursor = None  # its cursor, which stop() interrupts
         self._lock = threading.Lock()
         self._stats = CacheStats()
 
@@ -143,7 +145,7 @@ class ResultCache:
         its kept copy without waiting soon: none is kept, or it is out of date and older than
         DROPMAP_CACHE_SECONDS, or from before a moderation action. Called on a timer for the views
         every visitor opens (geo.mapview.keep_views), so they are computed at ingest's pace, never
-        while a visitor waits. True when queued."""
+        while a visitor waits. True when queued (not when it is queued or being computed already)."""
         store = str(settings.db_path())
         key = self._key(store, fn, args, kwargs)
         version = self._version(store)
@@ -153,36 +155,51 @@ class ResultCache:
                     entry.version[-1] == version[-1]
                     and time.monotonic() - entry.made < settings.get_int("DROPMAP_CACHE_SECONDS"))):
                 return False
-            self._enqueue(key, (fn, args, kwargs, version))
-            return True
+            return self._enqueue(key, (fn, args, kwargs, version))
 
-    def _compute(self, key: tuple, fn: Callable[..., Any], args: tuple, kwargs: dict, version: tuple,
-                 limit_ms: int | None = None) -> Any:
-        """``fn`` under the public time limit (DROPMAP_QUERY_MS), or ``limit_ms``."""
+    def _compute(self, key: tuple, fn: Callable[..., Any], args: tuple, kwargs: dict, version: tuple) -> Any:
+        """``fn`` for a visitor who waits: under the public time limit (DROPMAP_QUERY_MS)."""
         from store.read import run_read
 
-        value = run_read(lambda cur: fn(cur, *args, **kwargs), limit_ms=limit_ms)
+        value = run_read(lambda cur: fn(cur, *args, **kwargs))
         self._keep(key, value, version)
         return value
 
-    def _enqueue(self, key: tuple, job: tuple) -> None:
-        """Queue ``key`` to be computed again by the one background worker (under the lock)."""
-        if key in self._queued or key in self._computing:
-            return
+    def _enqueue(self, key: tuple, job: tuple) -> bool:
+        """Queue ``key`` to be computed again by the one background worker (under the lock); False when
+        it is queued, being computed by a visitor, or being computed by the worker already."""
+        if key in self._queued or key in self._computing or key == self._refreshing:
+            return False
         self._queued[key] = job
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="cache-refresh", daemon=True)
             self._worker.start()
+        return True
 
     def _work(self) -> None:
+        from store.db import cursor
+        from store.read import time_limit, time_limit_ms
+
         while True:
             with self._lock:
                 if not self._queued:
-                    self._worker = None
+                    self._worker, self._refreshing = None, None
                     return
                 key, (fn, args, kwargs, version) = self._queued.popitem(last=False)
-            try:  # nobody waits for it: the background's own limit (DROPMAP_BUILD_MS), not a request's
-                self._compute(key, fn, args, kwargs, version, limit_ms=settings.get_int("DROPMAP_BUILD_MS"))
+                self._refreshing = key
+            # Nobody waits for it: the background's own limit (DROPMAP_BUILD_MS; 0: a request's).
+            limit_ms = settings.get_int("DROPMAP_BUILD_MS") or time_limit_ms()
+            try:
+                with cursor() as cur:
+                    with self._lock:
+                        self._worker_cursor = cur
+                    try:
+                        with time_limit(cur, limit_ms):
+                            value = fn(cur, *args, **kwargs)
+                    finally:  # before the cursor closes: stop() never interrupts a closed one
+                        with self._lock:
+                            self._worker_cursor = None
+                self._keep(key, value, version)
                 with self._lock:
                     self._stats.refreshes += 1
             except Exception:  # noqa: BLE001 -- the older answer stays until it is too old to serve
@@ -238,11 +255,24 @@ class ResultCache:
             worker.join()
 
     def stop(self) -> None:
-        """Drop what is queued and wait for the computation under way (the site's shutdown: a daemon
+        """Drop what is queued and stop the computation under way (DuckDB's interrupt on the worker's
+        cursor, repeated until it ends), then wait for the worker (the site's shutdown: a daemon
         thread inside DuckDB when the interpreter exits can abort the process)."""
+        import duckdb
+
         with self._lock:
             self._queued.clear()
-        self.wait()
+        while True:
+            with self._lock:
+                worker, cur = self._worker, self._worker_cursor
+            if worker is None:
+                return
+            if cur is not None:
+                try:
+                    cur.interrupt()
+                except duckdb.Error:  # closed meanwhile: the computation has ended
+                    pass
+            worker.join(0.05)
 
     def clear(self) -> None:
         self.stop()

@@ -600,3 +600,41 @@ def test_the_downloads_preview_its_file_and_the_hex_api_share_one_build(known, m
     assert shown.rows == page.rows == manifest["rows"] > 3
     assert data.count(b"\n") == manifest["rows"] + 1  # the header and every row, from the kept aggregate
     assert AGGREGATES.kept_bytes() > 0
+
+
+def test_kept_aggregates_go_whole_under_both_their_keys(known):
+    """Each aggregate is kept under the query asked and the query with its period written out (the
+    next-page links); the bound counts aggregates, and the oldest goes under both keys at once."""
+    cache, today = AggregateCache(entries=2), date(2021, 11, 10)
+    asked = [ExportQuery(res=8, by=by) for by in ("hour", "date", "weekday_hour")]
+    for query in asked:
+        cache.build(known.cursor(), query, today=today)
+    kept = {id(k): k for k in cache._kept.values()}.values()
+    assert len(kept) == 2 and all(len(k.keys) == 2 and all(key in cache._kept for key in k.keys) for k in kept)
+    assert not any(key[2] == tuple(asked[0].as_params().items()) for key in cache._kept)  # the oldest, wholly
+
+
+def test_a_change_during_a_build_keeps_nothing(known, monkeypatch):
+    """Reports flagged while an aggregate is being built: its rows are from before, so they are not kept
+    under the newer version; the next request builds again and leaves the flagged reports out."""
+    import store.aggregate_sql
+    from store.moderation import flag_reports
+
+    real = store.aggregate_sql.build_aggregate
+    hall = [str(r) for (r,) in known.execute("SELECT report_id FROM reports WHERE h3_r8 = ?",
+                                             [h3.str_to_int(CITY_HALL_R8)]).fetchall()]
+    flagged = []
+
+    def flag_meanwhile(cur, **kwargs):
+        rows = real(cur, **kwargs)
+        if not flagged:
+            flagged.append(flag_reports(known.cursor(), hall, operator="op-test", reason="during the build"))
+        return rows
+
+    monkeypatch.setattr(store.aggregate_sql, "build_aggregate", flag_meanwhile)
+    cache, query, today = AggregateCache(), ExportQuery(res=8, by="all"), date(2021, 11, 10)
+    during = cache.build(known.cursor(), query, today=today).records()
+    assert CITY_HALL_R8 in {r["h3_cell"] for r in during if r["reporters"]}  # built before the flag
+    assert cache._kept == {}
+    after = cache.build(known.cursor(), query, today=today).records()
+    assert CITY_HALL_R8 not in {r["h3_cell"] for r in after if r["reporters"]}

@@ -319,13 +319,15 @@ def test_a_request_for_an_aggregate_being_built_is_answered_at_once(client, monk
 def test_a_background_build_that_fails_is_not_queued_again_at_once(client, monkeypatch):
     from geo.aggregate import AGGREGATES
 
-    _counting_builds(monkeypatch, builder_fails=True)
+    builds = _counting_builds(monkeypatch, builder_fails=True)
     first = client.get("/api/v1/hexes", params={"res": 9})
     assert "being built in the background" in first.json()["errors"][0]["message"]
     AGGREGATES.wait()
+    built = len(builds)
     again = client.get("/api/v1/hexes", params={"res": 9})
-    assert again.status_code == 503 and "background" not in again.json()["errors"][0]["message"]
-    assert AGGREGATES._worker is None  # nothing queued
+    assert again.status_code == 503 and "could not be built" in again.json()["errors"][0]["message"]
+    assert 60 < int(again.headers["Retry-After"]) <= 600  # when it may be tried again
+    assert len(builds) == built and AGGREGATES._worker is None  # no build of its own, nothing queued
 
 
 def test_stopping_the_site_interrupts_a_background_build(client, monkeypatch):

@@ -287,3 +287,24 @@ def test_background_work_has_its_own_time_limit_not_a_requests(store, monkeypatc
     cache.wait()
     assert cache.read(long_count) == 57142857  # kept: served without a computation
     assert CALLS == ["long_count", "long_count"]
+
+
+ENDLESS_STARTED = threading.Event()
+
+
+def endless(cur) -> int:
+    ENDLESS_STARTED.set()
+    return cur.execute("SELECT sum(i) FROM range(1000000000000) t(i)").fetchone()[0]
+
+
+def test_a_view_being_computed_is_not_queued_again_and_stop_interrupts_it(store, monkeypatch):
+    """The keeper asks every DROPMAP_CACHE_SECONDS: a view the worker is computing is not queued a
+    second time; the site's shutdown (stop) interrupts it instead of waiting up to DROPMAP_BUILD_MS."""
+    monkeypatch.setenv("DROPMAP_BUILD_MS", "600000")
+    ENDLESS_STARTED.clear()
+    cache = ResultCache(max_bytes=1 << 20)
+    assert cache.keep_current(endless) is True
+    assert ENDLESS_STARTED.wait(30)
+    assert cache.keep_current(endless) is False  # being computed: not queued again
+    cache.stop()
+    assert cache._worker is None and cache.stats().refreshes == 0  # interrupted, not finished
