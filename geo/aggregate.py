@@ -30,6 +30,7 @@ from core.vocab import KINDS, NETWORKS, host_network
 from geo.privacy import PRIVATE_COLUMNS, min_reporters
 from store import aggregate_sql
 from store.filters import ReportFilter
+from store.read import BackgroundReads
 
 EXPORT_RESOLUTIONS: tuple[int, ...] = (7, 8, 9)
 BY_CHOICES: tuple[str, ...] = tuple(aggregate_sql.BUCKETS)
@@ -394,7 +395,7 @@ class AggregateCache:
         self._queued: OrderedDict[tuple, ExportQuery] = OrderedDict()
         self._failed: dict[tuple, float] = {}  # query -> monotonic() of its failed background build
         self._building: tuple | None = None
-        self._builder_cursor: duckdb.DuckDBPyConnection | None = None
+        self._reads = BackgroundReads()  # the builder's reads, which stop() interrupts
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -546,9 +547,6 @@ class AggregateCache:
         return True
 
     def _work(self) -> None:
-        from store.db import cursor
-        from store.read import time_limit
-
         while True:
             with self._lock:
                 if not self._queued:
@@ -556,19 +554,14 @@ class AggregateCache:
                     return
                 self._building, query = self._queued.popitem(last=False)
             try:
-                with cursor() as cur:
-                    with self._lock:
-                        self._builder_cursor = cur
-                    try:
-                        with time_limit(cur, settings.get_int("DROPMAP_BUILD_MS")):
-                            self.build(cur, query, _background=True)
-                    finally:  # before the cursor closes: stop() never interrupts a closed one
-                        with self._lock:
-                            self._builder_cursor = None
+                self._reads.run(self._build_in_background, query, limit_ms=settings.get_int("DROPMAP_BUILD_MS"))
             except Exception:  # noqa: BLE001 -- logged; the request asked again says it cannot be built
                 log.warning("an aggregate could not be built in the background", exc_info=True)
                 with self._lock:
                     self._failed[self._building] = monotonic()
+
+    def _build_in_background(self, cur: duckdb.DuckDBPyConnection, query: ExportQuery) -> None:
+        self.build(cur, query, _background=True)
 
     def wait(self) -> None:
         """Until the background worker has built everything queued (tests, benchmarks)."""
@@ -584,17 +577,7 @@ class AggregateCache:
         repeated until the worker ends): the site's shutdown does not wait for a long build."""
         with self._lock:
             self._queued.clear()
-        while True:
-            with self._lock:
-                worker, cur = self._worker, self._builder_cursor
-            if worker is None:
-                return
-            if cur is not None:
-                try:
-                    cur.interrupt()
-                except duckdb.Error:  # closed meanwhile: the build has ended
-                    pass
-            worker.join(0.05)
+        self._reads.stop(lambda: self._worker)
 
 
 AGGREGATES = AggregateCache()

@@ -42,10 +42,15 @@ import pandas as pd
 import pyarrow as pa
 
 from core import settings
+from store.read import BackgroundReads
 
 log = logging.getLogger("dropmap.store.cache")
 VERSION_SECONDS = 1.0
 STALE_FACTOR = 3  # an out-of-date entry is served up to this many DROPMAP_CACHE_SECONDS after it was computed
+
+
+def _call(cur, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    return fn(cur, *args, **kwargs)
 
 
 @dataclass
@@ -87,7 +92,7 @@ class ResultCache:
         self._queued: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (fn, args, kwargs, version)
         self._worker: threading.Thread | None = None
         self._refreshing: tuple | None = None  # the key the worker computes now
-        self._worker_cursor = None  # its cursor, which stop() interrupts
+        self._reads = BackgroundReads()  # the worker's reads, which stop() interrupts
         self._lock = threading.Lock()
         self._stats = CacheStats()
 
@@ -177,8 +182,7 @@ class ResultCache:
         return True
 
     def _work(self) -> None:
-        from store.db import cursor
-        from store.read import time_limit, time_limit_ms
+        from store.read import time_limit_ms
 
         while True:
             with self._lock:
@@ -190,15 +194,7 @@ class ResultCache:
             # Nobody waits for it: the background's own limit (DROPMAP_BUILD_MS; 0: a request's).
             limit_ms = settings.get_int("DROPMAP_BUILD_MS") or time_limit_ms()
             try:
-                with cursor() as cur:
-                    with self._lock:
-                        self._worker_cursor = cur
-                    try:
-                        with time_limit(cur, limit_ms):
-                            value = fn(cur, *args, **kwargs)
-                    finally:  # before the cursor closes: stop() never interrupts a closed one
-                        with self._lock:
-                            self._worker_cursor = None
+                value = self._reads.run(_call, fn, args, kwargs, limit_ms=limit_ms)
                 self._keep(key, value, version)
                 with self._lock:
                     self._stats.refreshes += 1
@@ -258,21 +254,9 @@ class ResultCache:
         """Drop what is queued and stop the computation under way (DuckDB's interrupt on the worker's
         cursor, repeated until it ends), then wait for the worker (the site's shutdown: a daemon
         thread inside DuckDB when the interpreter exits can abort the process)."""
-        import duckdb
-
         with self._lock:
             self._queued.clear()
-        while True:
-            with self._lock:
-                worker, cur = self._worker, self._worker_cursor
-            if worker is None:
-                return
-            if cur is not None:
-                try:
-                    cur.interrupt()
-                except duckdb.Error:  # closed meanwhile: the computation has ended
-                    pass
-            worker.join(0.05)
+        self._reads.stop(lambda: self._worker)
 
     def clear(self) -> None:
         self.stop()

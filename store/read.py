@@ -89,6 +89,42 @@ def run_read(read: Callable[..., T], *args, limit_ms: int | None = None) -> T:
         return read(cur, *args)
 
 
+class BackgroundReads:
+    """The reads of one background worker (the map cache's, the hex aggregates' builder): each on a
+    fresh cursor with its own time limit, which ``stop`` interrupts from another thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cur: duckdb.DuckDBPyConnection | None = None
+
+    def run(self, read: Callable[..., T], *args, limit_ms: int) -> T:
+        """``read(cur, *args)`` on a fresh cursor, closed afterwards and stopped after ``limit_ms``."""
+        from store.db import cursor
+
+        with cursor() as cur:
+            with self._lock:
+                self._cur = cur
+            try:
+                with time_limit(cur, limit_ms):
+                    return read(cur, *args)
+            finally:  # before the cursor closes: stop() never interrupts a closed one
+                with self._lock:
+                    self._cur = None
+
+    def stop(self, worker_of: Callable[[], threading.Thread | None]) -> None:
+        """Interrupt the read under way, again and again, until the worker ``worker_of()`` names has
+        ended (None: no worker)."""
+        while (worker := worker_of()) is not None:
+            with self._lock:
+                cur = self._cur
+            if cur is not None:
+                try:
+                    cur.interrupt()
+                except duckdb.Error:  # closed meanwhile: the read has ended
+                    pass
+            worker.join(0.05)
+
+
 def unavailable_body(error: StoreError) -> tuple[dict, int, dict]:
     """(body, status, headers) of the API's answer to a failed read: 503 with Retry-After, the reason
     in plain words, without the database's path or any process id (those go to the log)."""
