@@ -368,3 +368,21 @@ def test_the_opening_view_is_computed_once_for_the_site_the_home_page_and_the_ma
     assert not _page().exception
     assert [name for name, *_ in RESULTS.kept()].count("level_view") == 1
     assert RESULTS.stats().misses - computed == len(RESULTS.kept()) - 2  # nothing computed twice
+
+
+@pytest.mark.parametrize("panel", ["hours", "days", "worst"])
+def test_a_chart_below_the_map_that_runs_past_its_time_limit_is_said_not_thrown(demo_db, monkeypatch, panel):
+    """Found on a site with a tight DROPMAP_QUERY_MS: the hour chart's read was stopped and the page
+    showed a traceback under the map. The map stays; the error says what happened and what to do."""
+    from geo import mapdetail, mapview
+    from store.read import QueryTimeout
+
+    def stopped(*args, **kwargs):
+        raise QueryTimeout(150)
+
+    for module, name in ((mapdetail, "hour_profile"), (mapdetail, "day_trend"), (mapview, "worst_places")):
+        monkeypatch.setattr(module, name, stopped)
+    at = _page(panel=panel)
+    assert not at.exception
+    assert any("150 ms" in e.value for e in at.error)
+    assert at.title[0].value == "장애 지도"

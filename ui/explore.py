@@ -13,7 +13,7 @@ from streamlit_folium import st_folium
 from core import settings
 from core.cellkey import MAX_NOISE
 from core.city import load_city
-from core.errors import DropMapError, InputError
+from core.errors import DropMapError
 from core.vocab import KINDS, NETWORKS
 from geo import mapdetail, mapview
 from geo.mapquery import (
@@ -241,7 +241,7 @@ def _place_line(place: dict) -> str:
 def _render_detail(q: MapQuery, cell: str, db: str) -> None:
     try:
         detail = _detail(q, cell)
-    except InputError as e:
+    except DropMapError as e:  # a bad cell, or a read stopped at its time limit: said, not a traceback
         show_error(e)
         return
     head, clear = st.columns([5, 1])
@@ -387,7 +387,10 @@ def main() -> None:
     if st.session_state.get("explore_play"):
         st.caption(tr("재생 중에는 아래 차트와 순위를 멈춥니다.", "Charts and rankings below pause while playing."))
     else:
-        _render_below(view, state.query, db)
+        try:
+            _render_below(view, state.query, db)
+        except DropMapError as e:  # a chart's read stopped at its time limit: said, the map stays
+            show_error(e)
     if st.session_state.get("explore_play"):
         st.fragment(run_every=PLAY_SECONDS)(_play_tick)()
     st.caption(tr(f"지도는 계산한 뒤 {CACHE_SECONDS}초 동안 그대로 보여 주고, 그 뒤 새 제보가 있으면 다시 "
