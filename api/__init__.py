@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 def routes() -> list:
     """Every API route: /api/v1/..."""
-    from api import codes, hexes, openapi, operator, reports, stations, status
+    from api import codes, hexes, openapi, operator, reports, stations, stats, status
     from api._methods import method_routes
 
-    served = [*reports.ROUTES, *codes.ROUTES, *hexes.ROUTES, *status.ROUTES, *stations.ROUTES, *openapi.ROUTES]
+    served = [*reports.ROUTES, *codes.ROUTES, *hexes.ROUTES, *status.ROUTES, *stations.ROUTES, *stats.ROUTES,
+              *openapi.ROUTES]
     # Other methods: 405 with the right Allow header. The operator's routes stay out of the public document.
     return served + method_routes(served) + [*operator.ROUTES]
 

@@ -12,10 +12,10 @@ from starlette.routing import Route
 
 
 def document() -> dict:
-    from api import codes, hexes, reports, stations, status
+    from api import codes, hexes, reports, stations, stats, status
 
     paths: dict = {}
-    for module in (reports, codes, hexes, status, stations):
+    for module in (reports, codes, hexes, status, stations, stats):
         paths.update(module.OPENAPI_PATHS)
     paths["/api/v1/openapi.json"] = {
         "get": {"summary": "This OpenAPI document", "responses": {"200": {"description": "OpenAPI 3.1 JSON"}}}
