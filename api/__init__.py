@@ -30,7 +30,7 @@ async def lifespan(app):
     from store.cache import RESULTS
 
     start_background()
-    warm_counts(str(settings.db_path()))
+    warm_counts(settings.store_location())
     views_stop = threading.Event()
     views = keep_views(views_stop)
     operator.announce()

@@ -46,8 +46,9 @@ def _refusal(e: OperatorRefusedError) -> JSONResponse:
 
 def _make_backup() -> tuple[Path, dict]:
     from store.backup import backup_database
-    from store.db import shared_connection
+    from store.db import file_only, shared_connection
 
+    file_only("a backup")
     db = settings.db_path()
     folder = Path(tempfile.mkdtemp(prefix=".backup-", dir=db.parent))
     try:

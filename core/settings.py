@@ -27,6 +27,18 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("DROPMAP_DB", str(DATA_DIR / "dropmap.duckdb"), "Path of the DuckDB database file."),
     Setting(
+        "DROPMAP_STORE",
+        "",
+        "A shared store for several replicas: `ducklake:postgres:<PostgreSQL connection string>` (DuckLake, "
+        "its catalog in PostgreSQL). Empty: the embedded DuckDB file DROPMAP_DB.",
+    ),
+    Setting(
+        "DROPMAP_LAKE_DATA",
+        str(DATA_DIR / "lake"),
+        "Where a new shared store (DROPMAP_STORE) keeps its data files: a folder every replica reads "
+        "and writes. Read only when the store is created; the catalog remembers it.",
+    ),
+    Setting(
         "DROPMAP_SECRET",
         "",
         "Site secret for keyed hashes of reporter codes and IPs. When empty, a random "
@@ -134,6 +146,11 @@ def get_int(name: str) -> int:
 
 def db_path() -> Path:
     return Path(get("DROPMAP_DB"))
+
+
+def store_location() -> str:
+    """The store every part of the site reads and writes: DROPMAP_STORE when set, else the file DROPMAP_DB."""
+    return get("DROPMAP_STORE") or str(db_path())
 
 
 def base_url() -> str:

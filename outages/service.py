@@ -56,7 +56,7 @@ def _scanner(seconds: float) -> None:
 
     while not _stop.is_set():
         try:
-            result = tick(shared_connection(settings.db_path()))
+            result = tick(shared_connection(settings.store_location()))
             if result.events:
                 log.info("outage scan: %s", result.events)
         except Exception:  # noqa: BLE001 - the site must outlive any failed scan

@@ -106,7 +106,7 @@ class ResultCache:
 
     def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(cur, *args, **kwargs)`` from the kept copy when it may be served, else computed (and kept)."""
-        store = str(settings.db_path())
+        store = settings.store_location()
         key = self._key(store, fn, args, kwargs)
         version = self._version(store)
         with self._lock:
@@ -151,7 +151,7 @@ class ResultCache:
         DROPMAP_CACHE_SECONDS, or from before a moderation action. Called on a timer for the views
         every visitor opens (geo.mapview.keep_views), so they are computed at ingest's pace, never
         while a visitor waits. True when queued (not when it is queued or being computed already)."""
-        store = str(settings.db_path())
+        store = settings.store_location()
         key = self._key(store, fn, args, kwargs)
         version = self._version(store)
         with self._lock:
@@ -237,7 +237,7 @@ class ResultCache:
 
     def kept(self) -> list[tuple[str, tuple, tuple]]:
         """(function name, args, keyword args) of every kept entry of this store, least recent first."""
-        store = str(settings.db_path())
+        store = settings.store_location()
         with self._lock:
             return [(k[3], k[4], k[5]) for k in self._kept if k[0] == store]
 

@@ -38,7 +38,7 @@ from core import settings
 from core.errors import DatabaseLockedError, DropMapError, StoreError
 from core.operator import operator_token
 from store.backup import backup_database, count_reports, read_site
-from store.db import connect
+from store.db import connect, file_only
 from store.reports import store_in_time_order, time_order
 
 TIMEOUT_SECONDS = 600
@@ -85,6 +85,8 @@ def backup_through_site(url: str, target: Path) -> dict:
 
 def backup(path: str, db: str | None, site: str | None) -> dict:
     target = Path(path)
+    if not db:
+        file_only("python -m store backup")
     if site:
         return backup_through_site(site, target)
     db_path = Path(db) if db else settings.db_path()
@@ -103,6 +105,8 @@ def backup(path: str, db: str | None, site: str | None) -> dict:
 
 
 def order(db: str | None, fix: bool) -> dict:
+    if not db:
+        file_only("python -m store order")
     con = connect(Path(db) if db else settings.db_path(), read_only=not fix)
     try:
         before = time_order(con.cursor())

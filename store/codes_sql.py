@@ -7,7 +7,11 @@ from datetime import datetime
 
 def record_code(cur, code_hash: int, issued_at: datetime, prefix_hash: int | None, kind: str = "issued") -> None:
     """Remember a code (its keyed hash only): issued now, or a code stored before codes were issued."""
-    cur.execute("INSERT OR IGNORE INTO codes (code_hash, issued_at, prefix_hash, kind) VALUES (?, ?, ?, ?)",
+    # MERGE rather than INSERT OR IGNORE: a shared store has no key to ignore a second row by.
+    cur.execute("MERGE INTO codes USING (SELECT ?::UBIGINT AS code_hash, ?::TIMESTAMPTZ AS issued_at,"
+                " ?::UBIGINT AS prefix_hash, ?::VARCHAR AS kind) AS new ON codes.code_hash = new.code_hash"
+                " WHEN NOT MATCHED THEN INSERT (code_hash, issued_at, prefix_hash, kind)"
+                " VALUES (new.code_hash, new.issued_at, new.prefix_hash, new.kind)",
                 [code_hash, issued_at, prefix_hash, kind])
 
 

@@ -1,10 +1,16 @@
 """The only place that calls ``duckdb.connect``.
 
-DuckDB lets one process open a file read-write, and then no other process may
-open it at all. The site (UI, HTTP API and outage detector) therefore shares
-one long-lived connection per process (``shared_connection``) and hands each
-thread a ``cursor()``; command-line tools open their own and get a clear
-``DatabaseLockedError`` while the site holds the file.
+A store is one of two kinds (``settings.store_location``):
+
+- the embedded file (``DROPMAP_DB``, the default). DuckDB lets one process open a file
+  read-write, and then no other process may open it at all. The site (UI, HTTP API and
+  outage detector) therefore shares one long-lived connection per process
+  (``shared_connection``) and hands each thread a ``cursor()``; command-line tools open
+  their own and get a clear ``DatabaseLockedError`` while the site holds the file;
+- a shared store (``DROPMAP_STORE=ducklake:postgres:...``): DuckLake, its catalog in
+  PostgreSQL and its data files in a folder (``DROPMAP_LAKE_DATA``), which any number of
+  processes open at once. The same SQL runs on both; the extensions come from their PyPI
+  packages, pinned with DuckDB, and are never downloaded.
 """
 
 from __future__ import annotations
@@ -21,16 +27,27 @@ from core import settings
 from core.errors import DatabaseLockedError, StoreError
 from store.migrations import apply_migrations
 
+SHARED_PREFIX = "ducklake:"
+
 _shared: dict[str, duckdb.DuckDBPyConnection] = {}
 _shared_lock = threading.Lock()
 
 
+def is_shared(location: str | Path) -> bool:
+    """Whether ``location`` names a shared store (DuckLake) rather than a database file."""
+    return str(location).startswith(SHARED_PREFIX)
+
+
 def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the database (``DROPMAP_DB`` by default) with UTC session time.
+    """Open the store (``settings.store_location()`` by default: a file, or a shared store) with UTC
+    session time.
 
     A read-write connection brings the schema up to date first.
     """
-    path = Path(path) if path is not None else settings.db_path()
+    location = str(path) if path is not None else settings.store_location()
+    if is_shared(location):
+        return _connect_shared(location, read_only=read_only)
+    path = Path(location)
     if read_only and not path.exists():
         raise StoreError(f"database {path} does not exist; build it with `python -m ingest demo`")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +57,18 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as e:
         raise _translate_open_error(path, e) from e
+    _session(con)
+    if not read_only:
+        try:
+            apply_migrations(con)
+        except StoreError as e:
+            con.close()
+            raise StoreError(f"cannot bring database {path} up to date: {e}") from e
+    return con
+
+
+def _session(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings every connection gets: UTC, no progress bar, DuckDB's memory limit."""
     # Set after connecting: the ICU extension that implements time zones is
     # loaded by then (passing it in connect's config fails offline).
     con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursor() connections inherit it
@@ -52,13 +81,90 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
             con.close()
             raise StoreError(f"DROPMAP_DUCKDB_MEMORY={memory!r} is not a memory size DuckDB understands "
                              f"({str(e).splitlines()[0]}); use e.g. 4GB or 512MB, or leave it empty") from e
+
+
+def _connect_shared(location: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open the DuckLake store ``location`` as the connection's default database, so cursors use it too.
+
+    DuckDB keeps one instance per location and process, so every connection to it here has the same
+    configuration; ``read_only`` only skips the schema update. A catalog seen for the first time is
+    created with its data files in DROPMAP_LAKE_DATA.
+    """
+    config = {"extension_directory": str(_extension_directory()), "autoinstall_known_extensions": False}
+    try:
+        try:
+            con = duckdb.connect(location, config=config)
+        except duckdb.InvalidInputException as e:
+            if "data_path is not set" not in str(e) or read_only:
+                raise
+            _create_shared(location, config)
+            con = duckdb.connect(location, config=config)
+    except duckdb.Error as e:
+        raise StoreError(f"cannot open the shared store {_without_password(location)}: {str(e).splitlines()[0]}. "
+                         "Check DROPMAP_STORE and that PostgreSQL is running") from e
+    _session(con)
     if not read_only:
         try:
-            apply_migrations(con)
+            apply_migrations(con, shared=True)
         except StoreError as e:
             con.close()
-            raise StoreError(f"cannot bring database {path} up to date: {e}") from e
+            raise StoreError(f"cannot bring the shared store up to date: {e}") from e
     return con
+
+
+def _create_shared(location: str, config: dict) -> None:
+    """Create a new DuckLake catalog for ``location``, its data files in DROPMAP_LAKE_DATA."""
+    data = settings.get("DROPMAP_LAKE_DATA")
+    if "://" not in data:
+        Path(data).mkdir(parents=True, exist_ok=True)
+        data = str(Path(data).resolve()) + "/"
+    con = duckdb.connect(config=config)
+    try:
+        # ATTACH takes no bound parameters; both values are the operator's own settings.
+        con.execute(f"ATTACH {_literal(location)} AS new_store (DATA_PATH {_literal(data)})")
+        con.execute("DETACH new_store")
+    finally:
+        con.close()
+
+
+def _extension_directory() -> Path:
+    """A DuckDB extension directory holding the extensions of the shared store, linked from their
+    packages (DuckDB then loads them as installed, and never downloads)."""
+    # Each package holds its extension built for the pinned DuckDB (requirements.txt pins them together).
+    import duckdb_extension_ducklake
+    import duckdb_extension_postgres_scanner
+
+    folder = settings.ROOT / ".cache" / "duckdb-extensions"
+    platform = duckdb.execute("PRAGMA platform").fetchone()[0]
+    target = folder / f"v{duckdb.__version__}" / platform
+    target.mkdir(parents=True, exist_ok=True)
+    packages = ((duckdb_extension_ducklake, "ducklake"), (duckdb_extension_postgres_scanner, "postgres_scanner"))
+    for module, name in packages:
+        link = target / f"{name}.duckdb_extension"
+        if not link.exists():
+            source = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / link.name
+            if not source.exists():
+                raise StoreError(f"{source} is missing: install the pinned {module.__name__.replace('_', '-')} "
+                                 f"for DuckDB {duckdb.__version__} (requirements.txt)")
+            link.unlink(missing_ok=True)  # a link left dangling by an older package
+            link.symlink_to(source)
+    return folder
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _without_password(location: str) -> str:
+    return re.sub(r"password=\S+", "password=***", location)
+
+
+def file_only(what: str) -> None:
+    """Refuse ``what``, a task for the embedded file, while DROPMAP_STORE names a shared store."""
+    if settings.get("DROPMAP_STORE"):
+        raise StoreError(f"{what} works on the embedded file (DROPMAP_DB), and DROPMAP_STORE names a shared store. "
+                         "Back a shared store up with pg_dump of its catalog and a copy of its data folder "
+                         "(docs/OPERATIONS.md, \"A shared store\"), or unset DROPMAP_STORE")
 
 
 def owner_only(path: Path) -> None:
@@ -104,7 +210,7 @@ def cursor(con: duckdb.DuckDBPyConnection | None = None):
     """A cursor of ``con`` (None: the site's shared connection), closed when the block ends: ``with
     cursor(con) as cur:``. The one way code outside ``store/`` opens a cursor (tests/test_layers.py);
     a public read that needs a time limit goes through ``store.read.run_read``, which opens its cursor here."""
-    cur = (con if con is not None else shared_connection(settings.db_path())).cursor()
+    cur = (con if con is not None else shared_connection()).cursor()
     try:
         yield cur
     finally:
@@ -129,7 +235,9 @@ def open_shared_connection(path: str | Path | None = None) -> duckdb.DuckDBPyCon
 
 
 def _shared_key(path: str | Path | None) -> str:
-    return str(Path(path) if path is not None else settings.db_path())
+    if path is None:
+        return settings.store_location()
+    return str(path) if is_shared(path) else str(Path(path))
 
 
 def close_shared() -> None:

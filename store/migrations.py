@@ -2,9 +2,17 @@
 
 Append new migrations at the end with a new name; never edit one that has
 shipped. Each runs in its own transaction.
+
+A shared store (DuckLake) has no PRIMARY KEY or UNIQUE constraints: they are left
+out there, and the code never relies on one to refuse a row (it writes with MERGE
+or checks first). A new shared store gets the schema as it stands after every
+migration at once, read from an in-memory database: DuckLake cannot make a column
+of an empty table NOT NULL afterwards, as 0003 and 0005 do.
 """
 
 from __future__ import annotations
+
+import re
 
 import duckdb
 
@@ -216,20 +224,24 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
-def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the migrations not yet recorded; returns the names applied now."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-    )
+_MIGRATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection, *, shared: bool = False) -> list[str]:
+    """Apply the migrations not yet recorded; returns the names applied now. ``shared``: the store is
+    DuckLake (no key constraints; a new one gets the current schema at once)."""
+    con.execute(portable(_MIGRATIONS_TABLE, shared))
     done = {row[0] for row in con.execute("SELECT name FROM schema_migrations").fetchall()}
+    if shared and not done:
+        return _create_current_schema(con)
     applied = []
     for name, sql in MIGRATIONS:
         if name in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(sql)
+            con.execute(portable(sql, shared))
             con.execute("INSERT INTO schema_migrations (name) VALUES (?)", [name])
             con.execute("COMMIT")
         except duckdb.Error as e:
@@ -237,3 +249,53 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
             raise StoreError(f"migration {name} failed: {str(e).splitlines()[0]}") from e
         applied.append(name)
     return applied
+
+
+def portable(sql: str, shared: bool) -> str:
+    """``sql`` as a store of this kind takes it: without key constraints in a shared store. A column's key
+    becomes NOT NULL, as the key implied; declare the columns of a table's key NOT NULL yourself."""
+    if not shared:
+        return sql
+    sql = re.sub(r",\s*PRIMARY KEY\s*\([^)]*\)", "", sql)  # a table's key: ", PRIMARY KEY (a, b)"
+    sql = re.sub(r"(\s+NOT NULL)?\s+PRIMARY KEY\b", " NOT NULL", sql)  # a column's
+    return re.sub(r"\s+UNIQUE\b", "", sql)
+
+
+def current_schema() -> list[str]:
+    """CREATE TABLE statements of the schema after every migration, without key constraints (each key's
+    columns NOT NULL, as the key made them): read from the columns of an in-memory database."""
+    con = duckdb.connect(":memory:")
+    try:
+        apply_migrations(con)
+        other = con.execute("SELECT (SELECT count(*) FROM duckdb_views() WHERE NOT internal)"
+                            " + (SELECT count(*) FROM duckdb_sequences())"
+                            " + (SELECT count(*) FROM duckdb_indexes())").fetchone()[0]
+        if other:  # a migration made something a shared store would not get
+            raise StoreError("the schema has views, sequences or indexes; teach current_schema to copy them")
+        columns = con.execute("SELECT table_name, column_name, data_type, is_nullable, column_default"
+                              " FROM duckdb_columns()"
+                              " JOIN duckdb_tables() USING (database_name, schema_name, table_name)"
+                              " WHERE database_name = current_database() AND schema_name = 'main'"
+                              " AND table_name <> 'schema_migrations' ORDER BY table_name, column_index").fetchall()
+    finally:
+        con.close()
+    tables: dict[str, list[str]] = {}
+    for table, column, kind, nullable, default in columns:
+        tables.setdefault(table, []).append(f'"{column}" {kind}' + ("" if nullable else " NOT NULL")
+                                            + (f" DEFAULT {default}" if default is not None else ""))
+    return [f"CREATE TABLE {table} ({', '.join(parts)})" for table, parts in tables.items()]
+
+
+def _create_current_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """A new shared store: every table as the migrations leave it, and every migration recorded."""
+    names = [name for name, _ in MIGRATIONS]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for sql in current_schema():
+            con.execute(portable(sql, True))
+        con.execute("INSERT INTO schema_migrations (name) SELECT unnest(?::VARCHAR[])", [names])
+        con.execute("COMMIT")
+    except duckdb.Error as e:
+        con.execute("ROLLBACK")
+        raise StoreError(f"creating the schema failed: {str(e).splitlines()[0]}") from e
+    return names

@@ -139,8 +139,21 @@ def history_state(cur) -> dict | None:
 
 def save_history_state(cur, *, kept_from: int, kept_until: int, dedup_minutes: int, reports_seen: int,
                        now: datetime) -> None:
-    cur.execute("INSERT OR REPLACE INTO outage_history_state VALUES ('detector', ?, ?, ?, ?, ?)",
-                [kept_from, kept_until, dedup_minutes, reports_seen, now])
+    _save_state(cur, "outage_history_state", {"kept_from": "BIGINT", "kept_until": "BIGINT",
+                                              "dedup_minutes": "INTEGER", "reports_seen": "BIGINT"},
+                [kept_from, kept_until, dedup_minutes, reports_seen], now)
+
+
+def _save_state(cur, table: str, columns: dict[str, str], values: list, now: datetime) -> None:
+    """The detector's one row of ``table`` (``columns``: name -> type), written whole in one statement, so a
+    reader never sees it missing. MERGE rather than INSERT OR REPLACE: a shared store has no key to replace by."""
+    given = ", ".join(f"?::{kind} AS {name}" for name, kind in columns.items())
+    names = [*columns, "updated_at"]
+    cur.execute(f"MERGE INTO {table} USING (SELECT 'detector' AS name, {given}, ?::TIMESTAMPTZ AS updated_at) AS new"
+                f" ON {table}.name = new.name"
+                f" WHEN MATCHED THEN UPDATE SET {', '.join(f'{n} = new.{n}' for n in names)}"
+                f" WHEN NOT MATCHED THEN INSERT (name, {', '.join(names)})"
+                f" VALUES (new.name, {', '.join(f'new.{n}' for n in names)})", [*values, now])
 
 
 def drop_kept_hours(cur, *, from_hour: int | None = None, before: int | None = None) -> None:
@@ -416,9 +429,8 @@ def scan_state(cur) -> tuple[datetime | None, datetime | None]:
 
 
 def save_scan_state(cur, scanned_until: datetime | None, received_until: datetime | None, now: datetime) -> None:
-    # One statement: a reader never sees the row missing.
-    cur.execute("INSERT OR REPLACE INTO outage_scan_state VALUES ('detector', ?, ?, ?)",
-                [scanned_until, received_until, now])
+    _save_state(cur, "outage_scan_state", {"scanned_until": "TIMESTAMPTZ", "received_until": "TIMESTAMPTZ"},
+                [scanned_until, received_until], now)
 
 
 # --- webhook deliveries -------------------------------------------------------------

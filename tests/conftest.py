@@ -17,8 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Tests never touch the real database or secret.
+# Tests never touch the real database or secret, nor a shared store set in the shell (the shared-store
+# tests make their own: the fixture shared_store).
 os.environ.setdefault("DROPMAP_SECRET", "test-secret-not-for-production")
+os.environ.pop("DROPMAP_STORE", None)
 os.environ["DROPMAP_SCAN_SECONDS"] = os.environ.get("DROPMAP_SCAN_SECONDS", "0")
 
 OUTPUT = ROOT / "test-output"
@@ -111,6 +113,32 @@ def real_demo_db_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server for the session (tests/postgres_server.py). Skipped where PostgreSQL is not
+    installed, except in CI (CI=true), whose .ci/run installs it: there its absence fails."""
+    from postgres_server import postgres_server, server_binaries
+
+    if server_binaries() is None:
+        reason = "PostgreSQL is not installed (Debian: apt-get install postgresql); the shared-store tests need it"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def shared_store(postgres, tmp_path, monkeypatch) -> str:
+    """A new, empty shared store (DuckLake, its catalog in a database of its own), set as DROPMAP_STORE."""
+    import uuid
+
+    location = postgres.create_database(f"store_{uuid.uuid4().hex[:16]}")
+    monkeypatch.setenv("DROPMAP_STORE", location)
+    monkeypatch.setenv("DROPMAP_LAKE_DATA", str(tmp_path / "lake"))
+    return location
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,9 +147,11 @@ def free_port() -> int:
 
 def start_site(db_file: Path, tmp_path_factory, **env_extra: str):
     """`streamlit run app.py` on a free loopback port over a copy of ``db_file``; a generator that
-    yields {"url", "db", "process"} and stops the site when closed."""
+    yields {"url", "db", "process"} and stops the site when closed. With DROPMAP_STORE in ``env_extra`` the
+    site uses that shared store, and "db" is a DROPMAP_DB path that nothing should create."""
     path = tmp_path_factory.mktemp("site") / "site.duckdb"
-    shutil.copy(db_file, path)
+    if "DROPMAP_STORE" not in env_extra:
+        shutil.copy(db_file, path)
     port = free_port()
     env = {**os.environ, "DROPMAP_DB": str(path), "DROPMAP_SCAN_SECONDS": "0", **env_extra}
     log = open(tmp_path_factory.mktemp("site-log") / "streamlit.log", "w")

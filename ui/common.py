@@ -39,7 +39,7 @@ def _connection(path: str):
 
 def connection():
     """The process-wide connection itself, for writers that share loads (ingest.submit)."""
-    return _connection(str(settings.db_path()))
+    return _connection(settings.store_location())
 
 
 def cursor():

@@ -345,7 +345,7 @@ def _ignored_values_warning(problems: list) -> None:
 
 def main() -> None:
     st.title(tr("장애 지도", "Failure map"))
-    db = str(settings.db_path())
+    db = settings.store_location()
     state, problems = state_from_params(st.query_params.to_dict())
     _seed_widgets(state)
     try:

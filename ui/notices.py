@@ -21,7 +21,7 @@ def render() -> None:
 
     outage_banner.render()
     try:
-        share = cached_demo_share(str(settings.db_path()))
+        share = cached_demo_share(settings.store_location())
     except DropMapError as e:
         show_error(e)
         return

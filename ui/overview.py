@@ -245,7 +245,7 @@ def main() -> None:
             st.warning(tr("아직 데이터가 없습니다. `make run`은 처음 실행할 때 시연용 데이터를 만듭니다.",
                           "No data yet. `make run` builds the demo data on first run."))
             st.stop()
-    db = str(settings.db_path())
+    db = settings.store_location()
     if states is not None:
         _carriers(db, states, end)
     _incidents()

@@ -200,7 +200,7 @@ st.subheader(tr("역별 장애 비율", "Failure rate by station"))
 if rated:
     st.altair_chart(_chart(view, beside), use_container_width=True)
     share_ui.offer_stations(view, line=line, carrier=carrier, hours=hours, k=view.k,
-                            synthetic=cached_demo_share(str(settings.db_path())) > 0, lang=lang())
+                            synthetic=cached_demo_share(settings.store_location()) > 0, lang=lang())
 st.dataframe(_table(view, beside), hide_index=True, use_container_width=True)
 st.caption(tr("영문 역명은 로마자 표기법으로 옮긴 것입니다. 노선 순서: data/subway_line_order.csv "
               "(서울교통공사·국가철도공단, 공공데이터포털). 방법: 방법론 페이지와 docs/METHODOLOGY.md.",
