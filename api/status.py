@@ -120,10 +120,10 @@ class _QueryErrors(Exception):
 
 # --- handlers ---------------------------------------------------------------------
 
-def _status(cur, base_url: str) -> dict:
-    from outages.feeds import status_document
+def _status(cur, base_url: str) -> bytes:
+    from outages.feeds import status_json
 
-    return status_document(cur, base_url=base_url)
+    return status_json(cur, base_url=base_url)
 
 
 def _incidents(cur, query: dict) -> list[dict]:
@@ -149,10 +149,10 @@ def _atom(cur, base_url: str, lang: str) -> bytes:
 
 async def get_status(request: Request) -> Response:
     try:
-        return JSONResponse(await run_in_threadpool(run_read, _status, settings.base_url()),
-                            headers={"Cache-Control": "no-cache"})
+        body = await run_in_threadpool(run_read, _status, settings.base_url())
     except StoreError as e:
         return unavailable(e)
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-cache"})
 
 
 async def get_incidents(request: Request) -> Response:

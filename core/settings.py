@@ -82,6 +82,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between two runs of the background outage detector; 0 turns it off.",
     ),
     Setting(
+        "DROPMAP_STATUS_DIR",
+        str(ROOT / "static" / "status"),
+        "Folder where the outage detector writes, after each scan, the status files a static server or CDN "
+        "serves (status.json, feed.atom, feed-en.atom, index.html); off writes none.",
+    ),
+    Setting(
         "DROPMAP_CACHE_SECONDS",
         "30",
         "How long the site serves a kept map result after new reports arrive; up to three times this age it is "
@@ -151,6 +157,12 @@ def db_path() -> Path:
 def store_location() -> str:
     """The store every part of the site reads and writes: DROPMAP_STORE when set, else the file DROPMAP_DB."""
     return get("DROPMAP_STORE") or str(db_path())
+
+
+def status_dir() -> Path | None:
+    """DROPMAP_STATUS_DIR as a path, or None when it is ``off``."""
+    value = get("DROPMAP_STATUS_DIR")
+    return None if value.lower() == "off" else Path(value)
 
 
 def base_url() -> str:

@@ -7,6 +7,7 @@ feed reader sees an incident's updates as one entry.
 
 from __future__ import annotations
 
+import json
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -66,6 +67,14 @@ def status_document(cur, *, base_url: str = "", now: datetime | None = None) -> 
         "links": {"atom": f"{base}/api/v1/incidents.atom", "incidents": f"{base}/api/v1/incidents",
                   "page": f"{base}/outages"},
     }
+
+
+def status_json(cur, *, base_url: str = "", now: datetime | None = None) -> bytes:
+    """The body of GET /api/v1/status, as bytes: the site answers it and the detector writes it to
+    status.json (outages.static_status), so both are the same document, byte for byte."""
+    document = status_document(cur, base_url=base_url, now=now)
+    # Starlette's JSONResponse encoding, kept so the API's body did not change when it moved here.
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
 def atom_feed(cur, *, base_url: str, lang: str = "ko", limit: int = 50, now: datetime | None = None) -> bytes:

@@ -6,6 +6,7 @@ Two daemon threads, started by the app's lifespan (api.lifespan):
   before now on its own cursor of the shared connection; on its first run
   (or when reports about old times arrive, e.g. an uploaded log) it replays
   from the oldest new observation, so a fresh demo database gets its history;
+  after each scan it writes the static status files (outages.static_status);
 - the webhook sender, every few seconds, sends queued deliveries.
 
 Neither ever lets an exception out: it is logged and the loop goes on, so a
@@ -19,7 +20,7 @@ import threading
 from datetime import UTC, datetime
 
 from core import settings
-from outages import webhooks
+from outages import static_status, webhooks
 from outages.scan import LOOKBACK, ScanResult, replay
 from store import outages_sql
 from store.db import cursor
@@ -32,7 +33,8 @@ _threads: list[threading.Thread] = []
 
 
 def tick(con, now: datetime | None = None) -> ScanResult:
-    """One scan: catch up on anything not yet scanned, then the last hours; queue webhooks."""
+    """One scan: catch up on anything not yet scanned, then the last hours; queue webhooks; write the
+    static status files (a failure there is logged and the scan's result stands)."""
     now = now or datetime.now(UTC)
     with cursor(con) as cur:
         scanned, received = outages_sql.scan_state(cur)
@@ -45,6 +47,7 @@ def tick(con, now: datetime | None = None) -> ScanResult:
         result = replay(con, since, now, now=now)
         scanned, _ = outages_sql.scan_state(cur)
         outages_sql.save_scan_state(cur, scanned or now, newest_received or received, now)
+        static_status.publish(cur, now)  # before the webhooks: a bad webhooks file must not stop the page
         hooks = webhooks.load_hooks()
         if hooks:
             webhooks.enqueue(cur, result.events, hooks, now=now)

@@ -30,6 +30,21 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SMALL_DEMO = {"reports": 30_000, "days": 35, "seed": 7}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _status_files_elsewhere(tmp_path_factory) -> Path:
+    """After each scan the detector writes the static status files (outages.static_status). Tests, and the
+    sites they start, write them into a temporary folder, never into the checkout's static/status/, which a
+    site running from the same checkout serves."""
+    folder = tmp_path_factory.mktemp("status-files")
+    previous = os.environ.get("DROPMAP_STATUS_DIR")
+    os.environ["DROPMAP_STATUS_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("DROPMAP_STATUS_DIR", None)
+    else:
+        os.environ["DROPMAP_STATUS_DIR"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _fresh_code_limits():
     """Codes issued and My reports lookups are counted per network in this process: each test starts at zero."""
