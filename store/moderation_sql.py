@@ -120,10 +120,12 @@ def set_status(cur, report_ids: list[str], *, status: str, flag_reason: str | No
     ids = [str(i) for i in report_ids]
     cur.execute("BEGIN TRANSACTION")
     try:
-        rows = cur.execute(
-            "UPDATE reports SET status = ?, flag_reason = ? WHERE list_contains(?::UUID[], report_id)"
-            " AND (status <> ? OR flag_reason IS DISTINCT FROM ?) RETURNING report_id, observed_at",
-            [status, flag_reason, ids, status, flag_reason]).fetchall()
+        # Read, then change, in the one transaction: a shared store (DuckLake) has no UPDATE ... RETURNING.
+        which = "list_contains(?::UUID[], report_id) AND (status <> ? OR flag_reason IS DISTINCT FROM ?)"
+        rows = cur.execute(f"SELECT report_id, observed_at FROM reports WHERE {which}",
+                           [ids, status, flag_reason]).fetchall()
+        cur.execute(f"UPDATE reports SET status = ?, flag_reason = ? WHERE {which}",
+                    [status, flag_reason, ids, status, flag_reason])
         changed = [str(r[0]) for r in rows]
         span = (None, None)
         if rows:  # the outage detector's kept hours from the earliest of them on are counted again

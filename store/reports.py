@@ -89,6 +89,10 @@ SELECT fingerprint FROM reports
 WHERE observed_at BETWEEN ? AND ? AND list_contains(?::UBIGINT[], fingerprint)
 """
 
+_STORED_IN_BATCH = """
+SELECT report_id, fingerprint FROM reports WHERE batch_id = ? AND observed_at BETWEEN ? AND ?
+"""
+
 _INSERT_BATCH = """
 INSERT INTO batches (batch_id, source, file_name, sha256, format, received_at,
                      rows_read, accepted, rejected, duplicates, first_observed, last_observed)
@@ -126,12 +130,11 @@ def insert_batch(cur: duckdb.DuckDBPyConnection, *, batch_id: str, source: str, 
             params = {"received_at": received_at, "source": source, "batch_id": batch_id}
             # The rows go in in time order (see _INSERT); this cursor's setting only.
             cur.execute("SET SESSION preserve_insertion_order = true")
+            accepted = int(cur.execute(_INSERT, params).fetchone()[0])
             if return_rows:
-                # RETURNING gives stored columns only: rows are matched back by fingerprint.
-                returned = cur.execute(_INSERT + " RETURNING report_id, fingerprint", params).fetchall()
-                accepted = len(returned)
-            else:
-                accepted = int(cur.execute(_INSERT, params).fetchone()[0])
+                # Read back in the transaction (a shared store has no INSERT ... RETURNING); rows are matched
+                # back by fingerprint. The batch's span lets the time order skip every other row group.
+                returned = cur.execute(_STORED_IN_BATCH, [batch_id, t0, t1]).fetchall() if accepted else []
             duplicates += staged - accepted
             if accepted:
                 mark_stale(cur, t0, accepted)

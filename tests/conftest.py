@@ -87,11 +87,18 @@ def db_path(tmp_path, monkeypatch) -> Path:
     return path
 
 
+# DROPMAP_TEST_STORE=shared runs the tests that take the ``con`` fixture on a shared store (DuckLake with its
+# catalog in PostgreSQL) instead of a file: `make test-shared`.
+SHARED_MODE = os.environ.get("DROPMAP_TEST_STORE", "") == "shared"
+
+
 @pytest.fixture
-def con(db_path):
+def con(db_path, request):
+    """A connection to a fresh store: a file at ``db_path`` (DROPMAP_DB), or in the shared mode a new shared
+    store (DROPMAP_STORE)."""
     from store.db import connect
 
-    connection = connect(db_path)
+    connection = connect(request.getfixturevalue("shared_store") if SHARED_MODE else db_path)
     yield connection
     connection.close()
 
