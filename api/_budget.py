@@ -8,18 +8,25 @@ per hour per client machine (an IPv4 address, an IPv6 /64). Every request pays, 
 body refused for carrying two codes, for bad JSON or for its size pays too).
 The same kind of budget limits the aggregates one address may have built by
 the hex API (answers from the cache are free).
+
+With a shared store the counts are the replicas' together, in PostgreSQL (store.limits): a charge is then
+a round trip to the database, which ``spend`` makes from a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
 
 from core import settings
 from core.network import host_of
 from ingest.abuse import RateLimitedError, RateLimiter
 from ingest.identity import keyed_hash
+from store.limits import uses_shared_counters
 
-REQUESTS = RateLimiter(window_seconds=60)
-BYTES = RateLimiter(window_seconds=3600)
-HEAVY = RateLimiter(window_seconds=60)
+# Counted in this process, or in the shared store when there is one (store.limits).
+REQUESTS = RateLimiter(window_seconds=60, name="api-requests")
+BYTES = RateLimiter(window_seconds=3600, name="api-bytes")
+HEAVY = RateLimiter(window_seconds=60, name="hex-builds")
 
 
 class BudgetExceeded(Exception):
@@ -45,6 +52,15 @@ def _charge(limiter: RateLimiter, scope: str, ip: str | None, count: int, settin
         limiter.reserve([(scope, key, limit)], count)
     except RateLimitedError as e:
         raise BudgetExceeded(message.format(limit=limit, retry=e.retry_after), e.retry_after) from None
+
+
+async def spend(charge, *args) -> None:
+    """Run ``charge(*args)`` for a request handler: at once when the counts are in this process's memory (a
+    few microseconds), in a worker thread when they are in the shared store (a round trip to PostgreSQL)."""
+    if uses_shared_counters():
+        await run_in_threadpool(charge, *args)
+    else:
+        charge(*args)
 
 
 def charge_request(ip: str | None) -> None:

@@ -161,7 +161,7 @@ def _answer(cur, query: ExportQuery, fmt: str, limit: int, offset: int, url: str
 async def post_snapshot(request: Request) -> Response:
     from api.operator import authorise
 
-    refused = authorise(request)  # the operator token, wrong tokens limited (core.operator)
+    refused = await authorise(request)  # the operator token, wrong tokens limited (store.limits.GUARD)
     if isinstance(refused, Response):
         return refused
     if not _snapshot_lock.acquire(blocking=False):

@@ -22,11 +22,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
-from api._errors import errors_response
+from api._errors import errors_response, unavailable
 from api.reports import client_ip
 from core import settings
 from core.errors import InputError, StoreError
-from core.operator import GUARD, OperatorRefusedError
+from core.operator import OperatorRefusedError
+from store.limits import GUARD, uses_shared_counters
 
 log = logging.getLogger("dropmap.operator")
 _backup_lock = threading.Lock()
@@ -58,20 +59,25 @@ def _make_backup() -> tuple[Path, dict]:
         raise
 
 
-def authorise(request: Request) -> str | JSONResponse:
+async def authorise(request: Request) -> str | JSONResponse:
     """The operator's token id when ``Authorization: Bearer <operator token>`` is right, else the answer that
     refuses (401, or 429 while wrong tokens from the client's network are being refused). Every operator
-    route (backup, the open-data snapshot) checks this way."""
+    route (backup, the open-data snapshot) checks this way. Wrong tokens counted in a shared store's
+    PostgreSQL (store.limits) are checked from a worker thread, not on the event loop."""
     header = request.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else None
     try:
+        if uses_shared_counters():
+            return await run_in_threadpool(GUARD.check, token, client_ip(request))
         return GUARD.check(token, client_ip(request))
     except OperatorRefusedError as e:
         return _refusal(e)
+    except StoreError as e:
+        return unavailable(e)
 
 
 async def post_backup(request: Request):
-    operator = authorise(request)
+    operator = await authorise(request)
     if isinstance(operator, JSONResponse):
         return operator
     if not _backup_lock.acquire(blocking=False):

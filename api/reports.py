@@ -26,6 +26,7 @@ from ingest.fields import FIELD_ALIASES, UNENCODABLE, unencodable_field
 from ingest.readers import records_from_json, records_to_columns
 from ingest.submit import start_submission
 from store.db import open_shared_connection, shared_connection
+from store.limits import uses_shared_counters
 
 _tcp.enable()  # before the server accepts connections: see api/_tcp.py
 
@@ -104,9 +105,11 @@ async def _records(request: Request, ip: str | None) -> list[dict]:
     cheap bound on its work (``_parse``), so no body holds the event loop.
     """
     try:
-        _budget.charge_request(ip)
+        await _budget.spend(_budget.charge_request, ip)
     except _budget.BudgetExceeded as e:
         raise _over_budget(e) from None
+    except StoreError as e:  # a shared store's counters cannot be reached: nor can the reports be stored
+        raise _Refused(unavailable(e)) from None
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in JSON_TYPES:
         raise _refuse(415, "send JSON: Content-Type: application/json (or application/geo+json)",
@@ -120,16 +123,18 @@ async def _records(request: Request, ip: str | None) -> list[dict]:
         raise _refuse(413, too_large, field=None, headers={"Connection": "close"})
     try:
         if declared is not None:
-            _budget.charge_bytes(ip, int(declared))
+            await _budget.spend(_budget.charge_bytes, ip, int(declared))
         body = await _read_body(request, limit, _max_values())
         if declared is None:
-            _budget.charge_bytes(ip, len(body))
+            await _budget.spend(_budget.charge_bytes, ip, len(body))
     except _TooLarge:
         raise _refuse(413, too_large, field=None, headers={"Connection": "close"}) from None
     except _TooManyValues:  # the rest of the body is not read
         raise _refuse(413, _too_many(), headers={"Connection": "close"}) from None
     except _budget.BudgetExceeded as e:
         raise _over_budget(e) from None
+    except StoreError as e:
+        raise _Refused(unavailable(e)) from None
     return await run_in_threadpool(_parse, body)
 
 
@@ -221,8 +226,14 @@ async def _submit(records: list[dict], *, reporter_code: str | None, ip: str | N
         fields = records_to_columns(records)[0]
     else:
         fields = await run_in_threadpool(lambda: records_to_columns(records)[0])
-    return await asyncio.wrap_future(start_submission(con, fields, source="api", reporter_code=reporter_code, ip=ip,
-                                                      rows=len(records), text_checked=True))  # see _parse
+    def start():
+        return start_submission(con, fields, source="api", reporter_code=reporter_code, ip=ip, rows=len(records),
+                                text_checked=True)  # see _parse
+
+    # The report quota is charged as the submission starts: in a worker thread when it is counted in the shared
+    # store (a round trip to PostgreSQL), not on the event loop.
+    started = await run_in_threadpool(start) if uses_shared_counters() else start()
+    return await asyncio.wrap_future(started)
 
 
 

@@ -35,3 +35,17 @@ class StoreError(DropMapError):
 
 class DatabaseLockedError(StoreError):
     """Another process (usually the running site) holds the database file."""
+
+
+class RateLimitedError(DropMapError):
+    """Too many events (reports, codes, requests ...) from one code, address or network in the window;
+    ``retry_after`` in seconds. Counted by store.limits."""
+
+    def __init__(self, scope: str, limit: int, retry_after: int) -> None:
+        self.scope = scope
+        self.limit = limit
+        self.retry_after = retry_after
+        unit, _, per = scope.rpartition(":")  # "codes:network prefix": codes counted per network prefix
+        super().__init__(
+            f"rate limit: at most {limit} {unit or 'reports'} per hour per {per}; try again in {retry_after} s"
+        )

@@ -79,7 +79,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DROPMAP_SCAN_SECONDS",
         "60",
-        "Seconds between two runs of the background outage detector; 0 turns it off.",
+        "Seconds between two runs of the background outage detector; 0 turns it off. With a shared store one "
+        "replica at a time runs it, under a lease of 1.5 times this (outages.lease).",
     ),
     Setting(
         "DROPMAP_STATUS_DIR",

@@ -2,8 +2,10 @@
 
 Three defences, all documented in docs/SECURITY.md:
 
-- ``RateLimiter``: reports per reporter code and per client IP in a sliding
-  hour (DROPMAP_RATE_PER_CODE, DROPMAP_RATE_PER_IP; 0 turns a limit off).
+- ``reserve_quota``: reports per reporter code, client IP and network prefix in a
+  sliding hour (DROPMAP_RATE_PER_CODE, DROPMAP_RATE_PER_IP, DROPMAP_RATE_PER_PREFIX; 0
+  turns a limit off), counted by ``store.limits.RateLimiter`` (in memory, or in the
+  shared store's PostgreSQL when there is one).
 - ``AbuseChecks``: a loader ``flagger`` (see ingest.loader.load_frame) run on the
   staged rows just before they are stored. It collapses near-duplicates (the
   same reporter, carrier and kind within 5 minutes and 100 m of a report they
@@ -17,21 +19,18 @@ from __future__ import annotations
 
 import bisect
 import math
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from core import settings
-from core.errors import DropMapError
+from core.errors import RateLimitedError as RateLimitedError  # re-exported: raised by the limits
 from ingest.fields import epoch_micros
 from store.abuse_sql import stored_reports_near
 from store.db import cursor
+from store.limits import RateLimiter
 
-WINDOW_SECONDS = 3600
 NEAR_DUPLICATE_SECONDS = 300
 NEAR_DUPLICATE_METRES = 100.0
 # KTX and SRT run at up to 305 km/h; faster than that between two reports is
@@ -44,97 +43,7 @@ MIN_TRAVEL_METRES = 1000.0
 TRAVEL_LOOKAROUND = pd.Timedelta(hours=3)
 
 
-class RateLimitedError(DropMapError):
-    """Too many reports from one code or IP in the last hour."""
-
-    def __init__(self, scope: str, limit: int, retry_after: int) -> None:
-        self.scope = scope
-        self.limit = limit
-        self.retry_after = retry_after
-        unit, _, per = scope.rpartition(":")  # "codes:network prefix": codes counted per network prefix
-        super().__init__(
-            f"rate limit: at most {limit} {unit or 'reports'} per hour per {per}; try again in {retry_after} s"
-        )
-
-
-class RateLimiter:
-    """Reports counted per key (a keyed hash) in a sliding window, in this process's memory.
-
-    Counters start empty when the site restarts; several replicas would need a
-    shared counter (see docs/SECURITY.md).
-    """
-
-    def __init__(self, window_seconds: int = WINDOW_SECONDS, max_keys: int = 200_000, clock=time.monotonic):
-        self._window = window_seconds
-        self._max_keys = max_keys
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._events: dict[tuple[str, int], deque] = {}
-        self._totals: dict[tuple[str, int], int] = {}
-
-    def clear(self) -> None:
-        with self._lock:
-            self._events.clear()
-            self._totals.clear()
-
-    def reserve(self, keys: list[tuple[str, int, int]], count: int) -> None:
-        """Count ``count`` reports against every (scope, key, limit), or raise RateLimitedError.
-
-        All or nothing: when one key is over its limit, none is charged.
-        """
-        now = self._clock()
-        with self._lock:
-            self._check(keys, count, now)
-            for scope, key, limit in keys:
-                if limit > 0:
-                    self._charge((scope, key), count, now)
-
-    def check(self, keys: list[tuple[str, int, int]], count: int) -> None:
-        """Raise RateLimitedError when ``count`` more would pass a limit; charges nothing."""
-        with self._lock:
-            self._check(keys, count, self._clock())
-
-    def _check(self, keys: list[tuple[str, int, int]], count: int, now: float) -> None:
-        for scope, key, limit in keys:
-            if limit <= 0:
-                continue
-            used = self._used((scope, key), now)
-            if used + count > limit:
-                raise RateLimitedError(scope, limit, self._retry_after((scope, key), limit, count, now))
-
-    def _used(self, name, now: float) -> int:
-        events = self._events.get(name)
-        if not events:
-            return 0
-        while events and events[0][0] <= now - self._window:
-            _, n = events.popleft()
-            self._totals[name] -= n
-        if not events:
-            del self._events[name], self._totals[name]
-            return 0
-        return self._totals[name]
-
-    def _retry_after(self, name, limit: int, count: int, now: float) -> int:
-        """Seconds until enough old reports leave the window for ``count`` more."""
-        if count > limit:
-            return self._window
-        excess = self._totals.get(name, 0) + count - limit
-        for t, n in self._events.get(name, ()):
-            excess -= n
-            if excess <= 0:
-                return max(1, math.ceil(t + self._window - now))
-        return self._window
-
-    def _charge(self, name, count: int, now: float) -> None:
-        if name not in self._events and len(self._events) >= self._max_keys:
-            # Forget the key idle longest; memory stays bounded under a flood of new keys.
-            oldest = min(self._events, key=lambda k: self._events[k][-1][0])
-            del self._events[oldest], self._totals[oldest]
-        self._events.setdefault(name, deque()).append((now, count))
-        self._totals[name] = self._totals.get(name, 0) + count
-
-
-LIMITER = RateLimiter()
+LIMITER = RateLimiter(name="reports")  # reports per code, address and network prefix
 
 
 def reserve_quota(*, code_hash: int | None, ip_hash: int | None, count: int, prefix_hash: int | None = None,

@@ -27,8 +27,9 @@ RANDOM_CHARS = 10
 MAC_CHARS = 6
 GET_ONE = "get one from POST /api/v1/codes (or the site's report form)"
 
-ISSUE_LIMITER = RateLimiter()  # codes issued per network prefix in the last hour
-LOOKUP_LIMITER = RateLimiter()  # tries of codes the site did not issue that found nothing, per network prefix
+# Counted in this process, or in the shared store when there is one (store.limits).
+ISSUE_LIMITER = RateLimiter(name="codes")  # codes issued per network prefix in the last hour
+LOOKUP_LIMITER = RateLimiter(name="code-lookups")  # tries of codes not issued here that found nothing, per prefix
 GUESS_SCOPE = "tries of codes this site did not issue:network prefix"  # RateLimitedError.scope of that limit
 
 

@@ -36,7 +36,7 @@ from store.db import cursor
 
 CHUNK_ROWS = 20_000
 SPOOL_BYTES = 1 << 20  # an upload is copied to its temporary file a megabyte at a time
-UPLOADS = RateLimiter()  # files per client address per hour (DROPMAP_UPLOADS_PER_HOUR)
+UPLOADS = RateLimiter(name="uploads")  # files per client address per hour (DROPMAP_UPLOADS_PER_HOUR)
 
 Progress = Callable[[float, str], None]
 

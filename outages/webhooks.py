@@ -24,6 +24,7 @@ import os
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -109,12 +110,17 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
 
 
 def deliver_due(cur, hooks: list[Hook], *, now: datetime | None = None, timeout: float = 5.0,
-                base_seconds: float = 30.0) -> list[tuple[str, str]]:
-    """Send every due delivery once; returns [(delivery_id, 'delivered' | 'pending' | 'failed')]."""
+                base_seconds: float = 30.0, still_held: Callable[[], bool] | None = None) -> list[tuple[str, str]]:
+    """Send every due delivery once; returns [(delivery_id, 'delivered' | 'pending' | 'failed')].
+
+    ``still_held`` (the detector's lease, outages.lease) is asked before each delivery: once it says no,
+    the rest are left to the replica that holds the lease now."""
     now = now or datetime.now(UTC)
     secrets = {h.url: h.secret for h in hooks}
     outcomes = []
     for delivery in outages_sql.due_deliveries(cur, now):
+        if still_held is not None and not still_held():
+            break
         secret = secrets.get(delivery["url"])
         attempts = delivery["attempts"] + 1
         error = None

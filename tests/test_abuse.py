@@ -78,7 +78,7 @@ def test_rate_limiter_memory_is_bounded():
     for key in range(10):
         clock.now += 1
         limiter.reserve([("ip", key, 5)], 1)
-    assert len(limiter._events) == 3
+    assert len(limiter._memory._events) == 3
 
 
 # --- distances and speeds -------------------------------------------------------------------

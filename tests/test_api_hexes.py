@@ -156,8 +156,9 @@ def test_openapi_documents_the_routes():
 
 
 def test_snapshot_needs_the_operator_token(client, tmp_path, monkeypatch):
-    from core.operator import GUARD, operator_token
+    from core.operator import operator_token
     from geo import snapshot
+    from store.limits import GUARD
 
     GUARD.clear()
     monkeypatch.setattr(snapshot, "SNAPSHOT_DIR", tmp_path / "opendata")

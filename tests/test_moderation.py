@@ -10,13 +10,14 @@ import pytest
 from outage_data import SEOUL, private_copy, quiet_city, quiet_db_file, surge
 
 from core.errors import InputError
-from core.operator import AttemptGuard, OperatorRefusedError, is_operator_token, operator_token, token_id
+from core.operator import OperatorRefusedError, is_operator_token, operator_token, token_id
 from ingest.loader import Origin, load_frame
 from outages.moderation import withdraw
 from outages.scan import scan
 from store import moderation, outages_sql
 from store.db import connect
 from store.filters import PUBLIC_STATUS
+from store.limits import AttemptGuard
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # when the reports arrive
 OP = "op-test0001"

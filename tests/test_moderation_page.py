@@ -10,9 +10,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_moderation import _rows, faked, quiet_db  # noqa: F401 - fixtures
 
-from core.operator import GUARD, operator_token
+from core.operator import operator_token
 from ingest.loader import Origin, load_frame
 from store.db import close_shared, shared_connection
+from store.limits import GUARD
 
 PAGE = str(Path(__file__).resolve().parent.parent / "ui" / "moderation.py")
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

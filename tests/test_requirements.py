@@ -19,6 +19,7 @@ NOT_IMPORTED = {
     "uvloop": "uvicorn's event loop, used when installed",
     "pytz": "DuckDB's Python client needs it to return TIMESTAMPTZ values as datetimes",
     "pyogrio": "geopandas' file engine: geopandas.read_file in geo.places",
+    "psycopg-binary": "psycopg's compiled implementation with its own libpq, used when installed (store.pg)",
 }
 
 

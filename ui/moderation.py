@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import DropMapError
-from core.operator import GUARD, OperatorRefusedError
+from core.operator import OperatorRefusedError
 from geo.privacy import min_reporters
 from outages.moderation import withdraw, withdrawable_incidents
 from store import moderation
+from store.limits import GUARD
 from ui.common import choose, client_ip, cursor, plain, show_error, tr
 
 OPERATOR = "operator_id"  # session key: the token's id once the token was right
