@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_moderation import _rows, faked, quiet_db  # noqa: F401 - fixtures
 
+from core import settings
 from core.operator import operator_token
 from ingest.loader import Origin, load_frame
 from store.db import close_shared, shared_connection
@@ -26,7 +27,7 @@ def scripted(con, db_path):
                Origin(source="api", ip="203.0.113.66"), now=datetime.now(UTC) - timedelta(minutes=1))
     con.close()
     GUARD.clear()
-    yield db_path
+    yield settings.store_location()  # the file at db_path, or the shared store (DROPMAP_TEST_STORE=shared)
     close_shared()
     GUARD.clear()
 
