@@ -11,13 +11,18 @@ DB ?= $(or $(DROPMAP_DB),data/dropmap.duckdb)
 LEAFLET_VERSION := 1.9.4
 LEAFLET := static/vendor/leaflet/leaflet.js
 
-.PHONY: run test setup lint bench clean demo
+.PHONY: run test test-shared setup lint bench clean demo
 
 run: setup $(DB)
 	DROPMAP_DB=$(DB) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The suite with every test that takes the `con` fixture on a shared store (DuckLake, its catalog in a
+# private PostgreSQL the tests start and stop: Debian's postgresql package) instead of a file.
+test-shared: setup
+	DROPMAP_TEST_STORE=shared $(BIN)/python -m pytest
 
 setup: $(VENV)/.installed $(LEAFLET)
 

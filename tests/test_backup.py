@@ -45,7 +45,8 @@ def ids_in(path: Path) -> list[str]:
         con.close()
 
 
-def test_backup_of_a_database_no_site_holds(con, db_path, tmp_path):
+def test_backup_of_a_database_no_site_holds(db_path, tmp_path):
+    con = connect(db_path)  # a backup copies the file: never the shared store of DROPMAP_TEST_STORE=shared
     load_frame(con, pd.DataFrame([report(n) for n in range(7)]), Origin(source="web"))
     con.close()
     target = tmp_path / "copies" / "copy.duckdb"
