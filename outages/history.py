@@ -70,7 +70,7 @@ def hourly(cur, origin: datetime, split: datetime, dedup_minutes: int, networks,
                     if _holds(cur, first_hour, last_hour, dedup_minutes):
                         return _kept(cur, first_hour, last_hour, networks, codes)
             else:
-                with _lock, transaction(cur):
+                with _lock, transaction(cur, writes=True):
                     _bring_up_to_date(cur, first_hour, last_hour, dedup_minutes, now or datetime.now(UTC))
                     return _kept(cur, first_hour, last_hour, networks, codes)
         except duckdb.Error as e:

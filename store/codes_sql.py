@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from store.db import transaction
+
 
 def record_code(cur, code_hash: int, issued_at: datetime, prefix_hash: int | None, kind: str = "issued") -> None:
     """Remember a code (its keyed hash only): issued now, or a code stored before codes were issued."""
-    # MERGE rather than INSERT OR IGNORE: a shared store has no key to ignore a second row by.
-    cur.execute("MERGE INTO codes USING (SELECT ?::UBIGINT AS code_hash, ?::TIMESTAMPTZ AS issued_at,"
-                " ?::UBIGINT AS prefix_hash, ?::VARCHAR AS kind) AS new ON codes.code_hash = new.code_hash"
-                " WHEN NOT MATCHED THEN INSERT (code_hash, issued_at, prefix_hash, kind)"
-                " VALUES (new.code_hash, new.issued_at, new.prefix_hash, new.kind)",
-                [code_hash, issued_at, prefix_hash, kind])
+    # Checked, then inserted, under the store's writer lock: a shared store has no key to ignore a second row by,
+    # and a MERGE would write a data file for each code there (a small INSERT stays in the catalog).
+    with transaction(cur, writes=True):
+        cur.execute("INSERT INTO codes (code_hash, issued_at, prefix_hash, kind) SELECT ?, ?, ?, ?"
+                    " WHERE NOT EXISTS (SELECT 1 FROM codes WHERE code_hash = ?)",
+                    [code_hash, issued_at, prefix_hash, kind, code_hash])
 
 
 def known_codes(cur, code_hashes: list[int]) -> set[int]:

@@ -15,10 +15,11 @@ A store is one of two kinds (``settings.store_location``):
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import duckdb
@@ -28,6 +29,8 @@ from core.errors import DatabaseLockedError, StoreError
 from store.migrations import apply_migrations
 
 SHARED_PREFIX = "ducklake:"
+SHARED_KINDS = ("ducklake:postgres:",)  # the catalogs a shared store may have: several replicas need a server
+log = logging.getLogger("dropmap.store")
 
 _shared: dict[str, duckdb.DuckDBPyConnection] = {}
 _shared_lock = threading.Lock()
@@ -90,6 +93,7 @@ def _connect_shared(location: str, *, read_only: bool) -> duckdb.DuckDBPyConnect
     configuration; ``read_only`` only skips the schema update. A catalog seen for the first time is
     created with its data files in DROPMAP_LAKE_DATA.
     """
+    check_shared_location(location)
     config = {"extension_directory": str(_extension_directory()), "autoinstall_known_extensions": False}
     try:
         try:
@@ -97,19 +101,42 @@ def _connect_shared(location: str, *, read_only: bool) -> duckdb.DuckDBPyConnect
         except duckdb.InvalidInputException as e:
             if "data_path is not set" not in str(e) or read_only:
                 raise
-            _create_shared(location, config)
+            from store import pg
+
+            with pg.creation_lock(location):  # replicas starting together on a new store: one creates it
+                try:
+                    _create_shared(location, config)
+                except duckdb.Error as again:
+                    if "already" not in str(again):  # another process created it while this one waited
+                        raise
             con = duckdb.connect(location, config=config)
     except duckdb.Error as e:
-        raise StoreError(f"cannot open the shared store {_without_password(location)}: {str(e).splitlines()[0]}. "
-                         "Check DROPMAP_STORE and that PostgreSQL is running") from e
+        # The details (host, database, user) go to the operator's log, never into a message a page may show.
+        log.error("cannot open the shared store %s: %s", location, str(e).splitlines()[0])
+        raise StoreError("cannot open the shared store named by DROPMAP_STORE (the site's log says why): "
+                         "check the setting and that PostgreSQL is running") from e
     _session(con)
     if not read_only:
+        from store import pg
+
         try:
-            apply_migrations(con, shared=True)
+            with pg.creation_lock(location):  # one process at a time brings the schema up to date
+                apply_migrations(con, shared=True)
         except StoreError as e:
             con.close()
             raise StoreError(f"cannot bring the shared store up to date: {e}") from e
     return con
+
+
+def check_shared_location(location: str) -> None:
+    """Refuse a shared store whose catalog is not in PostgreSQL, and a password in DROPMAP_STORE: the location
+    names the store's database in DuckDB, so a password there would show wherever its name does."""
+    if not location.startswith(SHARED_KINDS):
+        raise StoreError("DROPMAP_STORE must start with ducklake:postgres: (DuckLake with its catalog in "
+                         "PostgreSQL, which several replicas can share); leave it empty for the embedded file")
+    if re.search(r"password\s*=", location, re.IGNORECASE) or re.search(r"://[^/@]*:[^/@]*@", location):
+        raise StoreError("DROPMAP_STORE must not carry a password: give it to PostgreSQL's client in the "
+                         "environment (PGPASSWORD) or in ~/.pgpass, or use a Unix socket with peer authentication")
 
 
 def _create_shared(location: str, config: dict) -> None:
@@ -125,6 +152,7 @@ def _create_shared(location: str, config: dict) -> None:
         con.execute("DETACH new_store")
     finally:
         con.close()
+    log.warning("created a new shared store; its data files are in %s", data)
 
 
 def _extension_directory() -> Path:
@@ -153,10 +181,6 @@ def _extension_directory() -> Path:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _without_password(location: str) -> str:
-    return re.sub(r"password=\S+", "password=***", location)
 
 
 def file_only(what: str) -> None:
@@ -194,15 +218,42 @@ def _translate_open_error(path: Path, error: Exception) -> StoreError:
 
 
 @contextmanager
-def transaction(cur: duckdb.DuckDBPyConnection):
-    """One transaction on ``cur``: committed when the block ends, rolled back when it raises."""
-    cur.execute("BEGIN TRANSACTION")
+def transaction(cur: duckdb.DuckDBPyConnection, *, writes: bool = False):
+    """One transaction on ``cur``: committed when the block ends, rolled back when it raises.
+
+    ``writes``: the block writes the store. In a shared store it then holds the store's writer lock
+    (``store.pg.writer_lock``) for the whole block, so writes of several replicas go one at a time, as
+    a file's do: a check made in the block (a report stored already?) still holds at its commit, and
+    DuckLake never refuses a commit because another replica changed the same table meanwhile.
+    """
+    with writer_lock(cur) if writes else nullcontext():
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            rollback(cur)
+            raise
+        cur.execute("COMMIT")
+
+
+def rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK, if a transaction is still open (a failed COMMIT has ended it already; saying so would hide
+    why it failed)."""
     try:
-        yield
-    except BaseException:
         cur.execute("ROLLBACK")
-        raise
-    cur.execute("COMMIT")
+    except duckdb.TransactionException:
+        pass
+
+
+def writer_lock(cur: duckdb.DuckDBPyConnection):
+    """A context holding the shared store's writer lock when ``cur`` is on a shared store, else nothing (a
+    file has one writing process, and its writers serialise in it)."""
+    row = cur.execute("SELECT type, path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if row is None or row[0] != "ducklake":
+        return nullcontext()
+    from store import pg
+
+    return pg.writer_lock(SHARED_PREFIX + row[1])
 
 
 @contextmanager

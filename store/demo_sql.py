@@ -8,6 +8,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from store.db import transaction
 from store.filters import PUBLIC_STATUS
 
 
@@ -18,8 +19,7 @@ def clear_demo(con: duckdb.DuckDBPyConnection) -> int:
     """
     cur = con.cursor()
     try:
-        cur.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(cur, writes=True):
             deleted = cur.execute("DELETE FROM reports WHERE source = ?", ["demo"]).fetchone()[0]
             cur.execute("DELETE FROM batches WHERE source = ?", ["demo"])
             cur.execute("DELETE FROM demo_truth")
@@ -27,10 +27,6 @@ def clear_demo(con: duckdb.DuckDBPyConnection) -> int:
             cur.execute("DELETE FROM demo_persona_zones")
             cur.execute(_WEAK_TABLE)
             cur.execute("DELETE FROM demo_weak_hexes")
-            cur.execute("COMMIT")
-        except Exception:
-            cur.execute("ROLLBACK")
-            raise
         return int(deleted)
     finally:
         cur.close()

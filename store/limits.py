@@ -23,6 +23,8 @@ may wait up to one bucket longer than in memory, never less, and ``Retry-After``
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import threading
 import time
@@ -289,7 +291,7 @@ class AttemptGuard:
         A blocked address (or a blocked site) is refused before the token is even compared.
         """
         if self._counts is not None and uses_shared_counters():
-            return self._check_shared(given, _network(address), secret)
+            return self._check_shared(given, _hashed(_network(address)), secret)
         key = _network(address)
         with self._lock:
             now = self._clock()
@@ -327,6 +329,12 @@ class AttemptGuard:
         while events and events[0] <= now - self.window:
             events.popleft()
         return events
+
+
+def _hashed(network: str) -> str:
+    """A network as the shared counters keep it: a keyed hash (the site secret), as every other stored address."""
+    digest = hmac.new(settings.site_secret(), f"operator-network:{network}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:16]
 
 
 def _too_many(retry_after: int) -> OperatorRefusedError:

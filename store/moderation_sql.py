@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from store.db import transaction
 from store.outages_sql import mark_stale
 
 MAX_IDS = 100_000  # report ids listed per cluster (and acted on); ``reports`` counts them all
@@ -118,8 +119,7 @@ def set_status(cur, report_ids: list[str], *, status: str, flag_reason: str | No
     if status not in ("ok", "flagged"):
         raise ValueError(f"status {status!r}: only 'ok' and 'flagged' are stored")
     ids = [str(i) for i in report_ids]
-    cur.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(cur, writes=True):
         # Read, then change, in the one transaction: a shared store (DuckLake) has no UPDATE ... RETURNING.
         which = "list_contains(?::UUID[], report_id) AND (status <> ? OR flag_reason IS DISTINCT FROM ?)"
         rows = cur.execute(f"SELECT report_id, observed_at FROM reports WHERE {which}",
@@ -132,10 +132,6 @@ def set_status(cur, report_ids: list[str], *, status: str, flag_reason: str | No
             span = (min(r[1] for r in rows), max(r[1] for r in rows))
             mark_stale(cur, span[0], 0)
         _insert_log(cur, {**log, "changed": len(changed), "report_ids": changed, "observed": span})
-        cur.execute("COMMIT")
-    except Exception:
-        cur.execute("ROLLBACK")
-        raise
     return changed
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core.cellkey import cell_key_sql, record_key_sql
+from store.db import transaction
 from store.filters import PUBLIC_STATUS
 
 OPEN_STATUSES = ("suspected", "ongoing", "recovering")
@@ -145,15 +146,13 @@ def save_history_state(cur, *, kept_from: int, kept_until: int, dedup_minutes: i
 
 
 def _save_state(cur, table: str, columns: dict[str, str], values: list, now: datetime) -> None:
-    """The detector's one row of ``table`` (``columns``: name -> type), written whole in one statement, so a
-    reader never sees it missing. MERGE rather than INSERT OR REPLACE: a shared store has no key to replace by."""
-    given = ", ".join(f"?::{kind} AS {name}" for name, kind in columns.items())
+    """The detector's one row of ``table`` (``columns``: name -> type), replaced: call it in a transaction, so a
+    reader never sees it missing. DELETE and INSERT rather than INSERT OR REPLACE (a shared store has no key to replace
+    by) or MERGE (which writes a data file each time in DuckLake, where a small INSERT stays in the catalog)."""
     names = [*columns, "updated_at"]
-    cur.execute(f"MERGE INTO {table} USING (SELECT 'detector' AS name, {given}, ?::TIMESTAMPTZ AS updated_at) AS new"
-                f" ON {table}.name = new.name"
-                f" WHEN MATCHED THEN UPDATE SET {', '.join(f'{n} = new.{n}' for n in names)}"
-                f" WHEN NOT MATCHED THEN INSERT (name, {', '.join(names)})"
-                f" VALUES (new.name, {', '.join(f'new.{n}' for n in names)})", [*values, now])
+    cur.execute(f"DELETE FROM {table} WHERE name = 'detector'")
+    cur.execute(f"INSERT INTO {table} (name, {', '.join(names)}) VALUES ('detector', "
+                f"{', '.join('?' for _ in names)})", [*values, now])
 
 
 def drop_kept_hours(cur, *, from_hour: int | None = None, before: int | None = None) -> None:
@@ -296,8 +295,7 @@ def incident_ids(cur) -> set[str]:
 def save_incident(cur, row: dict, history: list[tuple[str, datetime, str | None]],
                   areas: list[tuple[str, int, int, float]]) -> None:
     """Replace one incident, its status history and its named districts, in one transaction."""
-    cur.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(cur, writes=True):
         for table in ("incidents", "incident_history", "incident_areas"):
             cur.execute(f"DELETE FROM {table} WHERE incident_id = ?", [row["incident_id"]])
         cur.execute(
@@ -316,16 +314,11 @@ def save_incident(cur, row: dict, history: list[tuple[str, datetime, str | None]
                 [[row["incident_id"], code, reporters, observed, expected]
                  for code, reporters, observed, expected in areas],
             )
-        cur.execute("COMMIT")
-    except Exception:
-        cur.execute("ROLLBACK")
-        raise
 
 
 def withdraw_incident(cur, incident_id: str, at: datetime, as_of: datetime, now: datetime, note: str) -> None:
     """Mark an incident withdrawn (its reports no longer support it) and record why."""
-    cur.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(cur, writes=True):
         seq = cur.execute("SELECT coalesce(max(seq) + 1, 0) FROM incident_history WHERE incident_id = ?",
                           [incident_id]).fetchone()[0]
         cur.execute(
@@ -335,10 +328,6 @@ def withdraw_incident(cur, incident_id: str, at: datetime, as_of: datetime, now:
         )
         cur.execute("INSERT INTO incident_history (incident_id, seq, status, happened_at, note) VALUES (?, ?, ?, ?, ?)",
                     [incident_id, seq, "withdrawn", at, note])
-        cur.execute("COMMIT")
-    except Exception:
-        cur.execute("ROLLBACK")
-        raise
 
 
 def list_incidents(cur, *, networks: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
@@ -429,8 +418,9 @@ def scan_state(cur) -> tuple[datetime | None, datetime | None]:
 
 
 def save_scan_state(cur, scanned_until: datetime | None, received_until: datetime | None, now: datetime) -> None:
-    _save_state(cur, "outage_scan_state", {"scanned_until": "TIMESTAMPTZ", "received_until": "TIMESTAMPTZ"},
-                [scanned_until, received_until], now)
+    with transaction(cur, writes=True):
+        _save_state(cur, "outage_scan_state", {"scanned_until": "TIMESTAMPTZ", "received_until": "TIMESTAMPTZ"},
+                    [scanned_until, received_until], now)
 
 
 # --- webhook deliveries -------------------------------------------------------------

@@ -16,6 +16,7 @@ are in ``schema_migrations``), under an advisory lock so that replicas starting 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +26,14 @@ import psycopg
 from core import settings
 from core.errors import StoreError
 
+log = logging.getLogger("dropmap.store")
 POSTGRES_PREFIX = "ducklake:postgres:"
 MAX_IDLE = 4  # connections kept open per database between uses
+MAX_OPEN = 8  # connections open at once per database and process: PostgreSQL's are few, and shared by replicas
+WAIT_SECONDS = 5.0  # for a free connection, before a StoreError (503 with Retry-After)
+LOCK_SECONDS = 60  # for the writer or creation lock another replica holds (a large upload's batch, a new store)
+_CREATION_LOCK = 0x44524F504D4151  # pg_advisory_lock keys: creating or migrating the DuckLake catalog,
+_WRITER_LOCK = 0x44524F504D4152  # and writing the store (store.db.transaction(writes=True))
 STATEMENT_MS = 5000  # no statement here should take more than a few milliseconds; this stops a stuck one
 _MIGRATION_LOCK = 0x44524F504D4150  # pg_advisory_xact_lock key of the migrations ("DROPMAP")
 
@@ -45,8 +52,10 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (  # (name, its statements
 )
 
 _idle: dict[str, list[psycopg.Connection]] = {}
+_slots: dict[str, threading.BoundedSemaphore] = {}
 _migrated: set[str] = set()
 _lock = threading.Lock()
+_held = threading.local()  # the writer lock this thread holds: (database, depth)
 
 
 def conninfo(location: str | None = None) -> str:
@@ -71,18 +80,70 @@ def connection(location: str | None = None) -> Iterator[psycopg.Connection]:
     block (closed instead when it broke or was left inside a transaction). Errors become StoreError."""
     info = conninfo(location)
     with _lock:
-        idle = _idle.setdefault(info, [])
-        con = idle.pop() if idle else None
+        slots = _slots.setdefault(info, threading.BoundedSemaphore(MAX_OPEN))
+    if not slots.acquire(timeout=WAIT_SECONDS):
+        raise StoreError("the shared store's PostgreSQL is busy; try again shortly")
+    con = None
     try:
+        with _lock:
+            idle = _idle.setdefault(info, [])
+            con = idle.pop() if idle else None
         if con is None:
             con = _open(info)
         yield con
     except psycopg.Error as e:
-        raise StoreError(f"the shared store's PostgreSQL refused: {str(e).splitlines()[0]}. "
-                         "Check DROPMAP_STORE and that PostgreSQL is running") from e
+        # The details go to the operator's log, never into a message a page may show.
+        log.error("the shared store's PostgreSQL refused: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise StoreError("the shared store's PostgreSQL refused (the site's log says why): check DROPMAP_STORE "
+                         "and that PostgreSQL is running") from e
     finally:
         if con is not None:
             _put_back(info, con)
+        slots.release()
+
+
+@contextmanager
+def creation_lock(location: str) -> Iterator[None]:
+    """Held while one process creates a new DuckLake catalog or brings its schema up to date: replicas
+    starting together then do it once, one after the other (a session lock, freed if the process dies)."""
+    with connection(location) as con:
+        _wait_for(con, _CREATION_LOCK)
+        try:
+            yield
+        finally:
+            con.execute("SELECT pg_advisory_unlock(%s)", [_CREATION_LOCK])
+
+
+@contextmanager
+def writer_lock(location: str) -> Iterator[None]:
+    """Held for a transaction that writes the shared store (store.db.transaction(writes=True)): replicas
+    write one at a time. Reentrant within a thread; a session lock, so a killed process frees it."""
+    info = conninfo(location)
+    held = getattr(_held, "state", None)
+    if held is not None and held[0] == info:
+        _held.state = (info, held[1] + 1)
+        try:
+            yield
+        finally:
+            _held.state = held
+        return
+    with connection(location) as con:
+        _wait_for(con, _WRITER_LOCK)
+        _held.state = (info, 1)
+        try:
+            yield
+        finally:
+            _held.state = None
+            con.execute("SELECT pg_advisory_unlock(%s)", [_WRITER_LOCK])
+
+
+def _wait_for(con: psycopg.Connection, key: int) -> None:
+    """Take the advisory lock ``key``, waiting up to LOCK_SECONDS for another process to free it."""
+    con.execute(f"SET statement_timeout = {LOCK_SECONDS * 1000}")
+    try:
+        con.execute("SELECT pg_advisory_lock(%s)", [key])
+    finally:
+        con.execute(f"SET statement_timeout = {STATEMENT_MS}")
 
 
 def _open(info: str) -> psycopg.Connection:

@@ -103,7 +103,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 @contextmanager
 def _transaction(cur: duckdb.DuckDBPyConnection):
     """The one writer of this process, in one transaction: committed whole, or rolled back."""
-    with _write_lock, transaction(cur):
+    with _write_lock, transaction(cur, writes=True):
         yield
 
 
