@@ -242,15 +242,13 @@ def test_the_default_folder_is_one_the_site_serves():
 
 @pytest.fixture
 def served_status_dir():
-    """The site serves ROOT/static/status; keep whatever an operator had there."""
-    served = ROOT / "static" / "status"
-    backup = served.with_name("status.test-backup")
-    if served.exists():
-        shutil.move(served, backup)
+    """A folder of its own under ROOT/static (which the site serves), so a site running from this checkout keeps
+    its static/status untouched."""
+    import uuid
+
+    served = ROOT / "static" / f"status-test-{uuid.uuid4().hex[:12]}"
     yield served
     shutil.rmtree(served, ignore_errors=True)
-    if backup.exists():
-        shutil.move(backup, served)
 
 
 def test_the_running_site_serves_the_files_beside_its_other_static_files(demo_db_file, tmp_path_factory,
@@ -263,9 +261,10 @@ def test_the_running_site_serves_the_files_beside_its_other_static_files(demo_db
         while not (served_status_dir / "index.html").exists() and time.time() < deadline:
             time.sleep(0.5)  # the detector's first run replays the stored history, then writes the files
         answers = {}
-        for path in [f"status/{name}" for name in FILES] + ["vendor/leaflet/leaflet.js"]:
+        for path in [f"{served_status_dir.name}/{name}" for name in FILES] + ["vendor/leaflet/leaflet.js"]:
             with urllib.request.urlopen(f"{site['url']}/app/static/{path}", timeout=30) as r:
-                answers[path] = (r.headers["Content-Type"].split(";")[0], r.read())
+                answers[path.replace(served_status_dir.name, "status")] = (r.headers["Content-Type"].split(";")[0],
+                                                                          r.read())
     finally:
         sites.close()
     assert answers["status/status.json"][0] == "application/json"
