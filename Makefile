@@ -1,20 +1,29 @@
-# DropMap: `make run` serves the site on http://localhost:8501; `make test` runs the suite.
-# Both create .venv from the pinned requirements and fetch Leaflet from the npm registry
+# DropMap: `make run` serves the site on http://localhost:8501; `make test` runs the suite;
+# `make cluster REPLICAS=3` serves replicas on a shared store behind nginx (docs/SCALING.md).
+# All create .venv from the pinned requirements and fetch Leaflet from the npm registry
 # on first use; nothing is downloaded at run time.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+REPLICAS ?= 3
+# `make cluster CLUSTER_BIN=/path/to/.venv/bin` runs the cluster with that environment as it is, without
+# set-up (e.g. from a git worktree of a checkout whose .venv is ready).
+CLUSTER_BIN ?=
 # DROPMAP_DB in the environment (as every other command reads it) wins over the default.
 DB ?= $(or $(DROPMAP_DB),data/dropmap.duckdb)
 LEAFLET_VERSION := 1.9.4
 LEAFLET := static/vendor/leaflet/leaflet.js
 
-.PHONY: run test test-shared setup lint bench clean demo
+.PHONY: run cluster test test-shared setup lint bench clean demo
 
 run: setup $(DB)
 	DROPMAP_DB=$(DB) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+
+# PostgreSQL, the demo city in the shared store (first use), REPLICAS replicas on PORT+1..., nginx on PORT.
+cluster: $(if $(CLUSTER_BIN),$(LEAFLET),setup)
+	$(or $(CLUSTER_BIN),$(BIN))/python -m cluster --replicas $(REPLICAS) --port $(PORT)
 
 test: setup
 	$(BIN)/python -m pytest
