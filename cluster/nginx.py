@@ -73,15 +73,22 @@ class Nginx:
     def access_log(self) -> Path:
         return self.folder / "access.log"
 
-    def write_config(self, *, listen: str, replicas: list[int], status_dir: Path | None) -> None:
+    def write_config(self, *, listen: str, replicas: list[int], status_dir: Path | None,
+                     one_writer: bool = True) -> None:
         """The configuration for a balancer on ``listen`` in front of the replicas on ``replicas`` (ports on
-        127.0.0.1), serving ``status_dir`` (None: a folder that does not exist, so /status/ answers 404)."""
+        127.0.0.1), serving ``status_dir`` (None: a folder that does not exist, so /status/ answers 404);
+        ``one_writer`` sends every report posted to the API to the first replica while it answers."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o711)  # the workers enter it for their temporary files; they list nothing
         (self.folder / "tmp").mkdir(exist_ok=True)
         self.folder.joinpath("tmp").chmod(0o711)
         servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in replicas)
-        values = {"folder": str(self.folder), "listen": listen, "servers": servers,
+        if one_writer:  # nginx allows `backup` servers only without `hash`
+            writer = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s{' backup' if n else ''};"
+                               for n, port in enumerate(replicas))
+        else:
+            writer = "        hash $remote_addr consistent;\n" + servers
+        values = {"folder": str(self.folder), "listen": listen, "servers": servers, "writer": writer,
                   "status_dir": str(status_dir or self.folder / "no-status-files"),
                   "user": f"user {self.user};" if self.user else ""}
         for template in sorted(TEMPLATES.glob("*.conf")):

@@ -47,9 +47,11 @@ def say(text: str) -> None:
 class Options:
     replicas: int = 3
     port: int = 8501
+    replica_port: int | None = None  # the first replica's; None: the port after the balancer's
     address: str = ""  # nginx listens on every address, as `make run`'s Streamlit does
     folder: Path = settings.ROOT / ".cache" / "cluster"
     detector_replicas: int = 1
+    one_writer: bool = True  # every report posted to the API goes to the first replica while it answers
     demo: list[str] = field(default_factory=list)  # extra arguments of `python -m ingest demo`
     build_demo: bool = True
     ready_seconds: float = 600
@@ -64,6 +66,23 @@ class Replica:
     restart_at: float | None = None
 
 
+def write_nginx_only(options: Options) -> int:
+    """Write and check the balancer's configuration for replicas that something else runs (the Procfile);
+    print how to start nginx with it."""
+    cluster = Cluster(options)
+    try:
+        cluster.folder.mkdir(parents=True, exist_ok=True)
+        cluster.folder.chmod(0o711)
+        cluster.nginx = Nginx(cluster.folder)
+        status_dir = settings.status_dir()
+        conf = cluster.write_nginx(status_dir.resolve() if status_dir else None)
+    except (MissingPackageError, RuntimeError) as e:
+        say(str(e))
+        return 1
+    print(f"{cluster.nginx.exe} -c {conf} -e {conf.parent / 'error.log'}")
+    return 0
+
+
 class Cluster:
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -71,7 +90,8 @@ class Cluster:
         self.signals = 0
         self.postgres: Postgres | None = None
         self.children: dict[str, Child] = {}  # PostgreSQL, nginx, the demo's builder
-        self.replicas = [Replica(options.port + n) for n in range(1, options.replicas + 1)]
+        first = options.replica_port or options.port + 1
+        self.replicas = [Replica(first + n) for n in range(options.replicas)]
         self.nginx: Nginx | None = None
         self.env: dict[str, str] = {}
         self.wrote_state = False
@@ -143,11 +163,7 @@ class Cluster:
         for replica in self.replicas:
             self._start_replica(replica)
         self._wait_for_replicas()
-        address = self.options.address
-        bracketed = f"[{address}]" if ":" in address and not address.startswith("[") else address
-        listen = f"{bracketed}:{self.options.port}" if address else str(self.options.port)
-        self.nginx.write_config(listen=listen, replicas=[r.port for r in self.replicas], status_dir=status_dir)
-        self.nginx.check()
+        self.write_nginx(status_dir)
         self.children["nginx"] = self.nginx.start(dict(os.environ))
         self._wait(lambda: self._answers(self.options.port, self._local_address()), 30, "nginx did not answer",
                    self.children["nginx"])
@@ -166,6 +182,16 @@ class Cluster:
             return  # its number belongs to another process now
         raise ClusterError(f"a cluster (process {running}) runs on {self.folder} already: stop it first, or give "
                            "this one another --folder")
+
+    def write_nginx(self, status_dir: Path | None) -> Path:
+        """nginx's configuration for this cluster, checked; its path."""
+        address = self.options.address
+        bracketed = f"[{address}]" if ":" in address and not address.startswith("[") else address
+        listen = f"{bracketed}:{self.options.port}" if address else str(self.options.port)
+        self.nginx.write_config(listen=listen, replicas=[r.port for r in self.replicas], status_dir=status_dir,
+                                one_writer=self.options.one_writer)
+        self.nginx.check()
+        return self.nginx.conf
 
     def _start_postgres(self) -> str:
         self.postgres = postgres = Postgres(self.folder)
