@@ -52,9 +52,13 @@ SITE_ENV = {"DROPMAP_SCAN_SECONDS": "0", "DROPMAP_RATE_PER_IP": "0", "DROPMAP_RA
             "DROPMAP_SECRET": SECRET}
 
 
+# Each run's reports are dated apart, so each run has its own batches (bench_cluster.py adds its runs).
+RUN_DAYS = {"serial": 0, "concurrent": 10, "threads": 20}
+
+
 def report(client: int, n: int, run: str) -> dict:
     """A reporter walking 220 m every 6 minutes: never a near-duplicate, never implausible travel."""
-    at = BASE_TIME + timedelta(minutes=6 * n) + timedelta(days={"serial": 0, "concurrent": 10, "threads": 20}[run])
+    at = BASE_TIME + timedelta(minutes=6 * n) + timedelta(days=RUN_DAYS[run])
     return {"lat": 37.45 + 0.002 * (n % 100), "lon": 126.85 + 0.02 * client + 0.0001 * (n // 100),
             "carrier": "KT", "kind": "dropped_call", "observed_at": at.isoformat() + "+09:00"}
 
@@ -110,9 +114,11 @@ def client_code(run: str, c: int) -> str:
     return mint_code(secret=SECRET.encode(), seed=f"{run}:{c}")
 
 
-def _client_process(port: int, c: int, per_client: int, seconds: float, what: tuple, start, out) -> None:
-    """One client of ``drive_processes``: a kept-alive stdlib HTTP connection, one request at a time."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def _client_process(port: int, c: int, per_client: int, seconds: float, what: tuple, start, out,
+                    source: str | None = None) -> None:
+    """One client of ``drive_processes``: a kept-alive stdlib HTTP connection, one request at a time (from the
+    loopback address ``source`` when given)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0) if source else None)
     latencies, statuses, accepted = [], {}, 0
     start.wait()
     stop_at = time.perf_counter() + seconds
@@ -138,12 +144,15 @@ def _client_process(port: int, c: int, per_client: int, seconds: float, what: tu
     out.put((latencies, statuses, accepted))
 
 
-def drive_processes(port: int, clients: int, per_client: int, seconds: float, what: tuple) -> dict:
+def drive_processes(port: int, clients: int, per_client: int, seconds: float, what: tuple,
+                    sources: list[str] | None = None) -> dict:
     """``clients`` client PROCESSES (each its own interpreter, as separate clients are), started
-    together; ``what`` is ("GET", path) or ("POST", run). Latencies in ms."""
+    together; ``what`` is ("GET", path) or ("POST", run); client c connects from ``sources[c]`` when given
+    (bench_cluster.py: addresses a balancer spreads over its replicas). Latencies in ms."""
     ctx = multiprocessing.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_client_process, args=(port, c, per_client, seconds, what, start, out))
+    procs = [ctx.Process(target=_client_process, args=(port, c, per_client, seconds, what, start, out,
+                                                       sources[c] if sources else None))
              for c in range(clients)]
     for p in procs:
         p.start()
@@ -187,10 +196,11 @@ def load_frame_floor(tmp: Path, calls: int = 40) -> dict:
     return {"calls": calls, "median_ms": round(statistics.median(times), 1)}
 
 
-def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
+def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8, store: str | None = None) -> dict:
     """In-process CPU per merged batch of ``clients`` single reports, by step (ms; steps nest:
     ``load_clean`` holds the flagger, the insert and the staging steps; the flagger holds the abuse checks,
-    which hold their stored-neighbours query)."""
+    which hold their stored-neighbours query), into a new file in ``tmp`` or into the store ``store``
+    (bench_cluster.py: a shared store); and the wall time of each step and of the batch."""
     from collections import defaultdict
 
     import ingest.abuse
@@ -201,6 +211,7 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
     from store.db import connect
 
     cpu: dict[str, float] = defaultdict(float)
+    wall: dict[str, float] = defaultdict(float)
     steps = [(ingest.readers, "records_to_columns"), (ingest.submit, "_merge"), (ingest.loader, "_load_clean"),
              (ingest.loader.quick, "clean_rows"), (ingest.loader, "insert_small_batch"),
              (ingest.loader, "_staged_fingerprints"), (ingest.loader, "_district_codes"),
@@ -210,18 +221,19 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
 
     def timed(label, fn):
         def run(*args, **kwargs):
-            t0 = time.process_time()
+            t0, w0 = time.process_time(), time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 cpu[label] += time.process_time() - t0
+                wall[label] += time.perf_counter() - w0
         return run
 
     for owner, name, fn in originals:
         label = {"_IdentityThenChecks": "flagger", "AbuseChecks": "abuse_checks"}.get(
             getattr(owner, "__name__", ""), name)
         setattr(owner, name, timed(label, fn))
-    con = connect(tmp / "breakdown.duckdb")
+    con = connect(store or tmp / "breakdown.duckdb")
     codes = [mint_code(seed=f"breakdown:{c}") for c in range(clients)]  # issued form, this process's secret
     try:
         def batch(n: int) -> None:
@@ -234,10 +246,11 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
         for n in range(3):  # warm-up
             batch(n)
         cpu.clear()
-        t0 = time.process_time()
+        wall.clear()
+        t0, w0 = time.process_time(), time.perf_counter()
         for n in range(3, 3 + batches):
             batch(n)
-        total = time.process_time() - t0
+        total, elapsed = time.process_time() - t0, time.perf_counter() - w0
     finally:
         for owner, name, fn in originals:
             setattr(owner, name, fn)
@@ -245,7 +258,8 @@ def batch_breakdown(tmp: Path, batches: int = 100, clients: int = 8) -> dict:
     ranked = sorted(cpu.items(), key=lambda kv: -kv[1])
     steps_ms = {label: round(seconds / batches * 1000, 2) for label, seconds in ranked}
     return {"batches": batches, "reports_per_batch": clients, "cpu_ms_per_batch": round(total / batches * 1000, 2),
-            "steps_cpu_ms_per_batch": steps_ms}
+            "steps_cpu_ms_per_batch": steps_ms, "wall_ms_per_batch": round(elapsed / batches * 1000, 2),
+            "steps_wall_ms_per_batch": {label: round(wall[label] / batches * 1000, 2) for label, _ in ranked}}
 
 
 def _station_counts_ready(url: str) -> bool:
