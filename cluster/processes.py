@@ -62,7 +62,7 @@ class Child:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.proc.wait()
+        self.wait(10)
 
     def _signal(self, sig: int) -> None:
         if self.is_running():

@@ -99,13 +99,14 @@ class Cluster:
     # --- signals -----------------------------------------------------------------------------------
 
     def on_signal(self, signum, _frame) -> None:
+        """Count the signal; the main loop acts on it within 0.1 s (a handler that waited on a child could
+        wait on the very lock the interrupted code holds)."""
         self.signals += 1
+        # os.write: print() may be under way in the interrupted code, and is not reentrant.
         if self.signals == 1:
-            say(f"{signal.Signals(signum).name}: stopping (again to kill at once)")
+            os.write(2, f"cluster: {signal.Signals(signum).name}: stopping (again to kill at once)\n".encode())
         elif self.signals == 2:
-            say("killing every process of the cluster")
-            for child in self._all_children():
-                child.kill()
+            os.write(2, b"cluster: killing every process of the cluster\n")
 
     def _check(self) -> None:
         if self.signals:
@@ -116,9 +117,6 @@ class Cluster:
         while time.monotonic() < deadline:
             self._check()
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-
-    def _all_children(self) -> list[Child]:
-        return [*self.children.values(), *(r.child for r in self.replicas if r.child)]
 
     # --- start -------------------------------------------------------------------------------------
 
