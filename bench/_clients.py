@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 
-async def _session(port: int, source: str) -> float:
+async def page_session(port: int, source: str) -> float:
     """One visitor: GET /, then the websocket and one run of the home page; seconds taken."""
     import websockets
     from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -43,7 +43,7 @@ def sessions(port: int, sources: list[str], seconds: float) -> dict:
     async def visitor(source: str, times: list[float], failures: list[str], stop_at: float) -> None:
         while time.perf_counter() < stop_at:
             try:
-                times.append(await asyncio.wait_for(_session(port, source), 120))
+                times.append(await asyncio.wait_for(page_session(port, source), 120))
             except Exception as e:  # noqa: BLE001 - counted and shown
                 failures.append(f"{type(e).__name__}: {e}"[:200])
 
@@ -110,3 +110,27 @@ def count_by_replica(port: int, sources: list[str], access_log: Path) -> list[in
         upstream = _upstream_of_request(port, source, access_log)
         counts[upstream] = counts.get(upstream, 0) + 1
     return list(counts.values())
+
+
+def free_run(count: int) -> int:
+    """A port such that it and the ``count - 1`` after it are free on 127.0.0.1."""
+    import socket
+
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count >= 65536:
+            continue
+        taken = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                taken.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in taken:
+                s.close()

@@ -49,8 +49,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._clients import count_by_replica, sessions, spread_sources  # noqa: E402
-from bench._site import free_port, start_site  # noqa: E402
+from bench._clients import count_by_replica, free_run, sessions, spread_sources  # noqa: E402
+from bench._site import start_site  # noqa: E402
 from bench.bench_api import BASE_TIME, RUN_DAYS, SITE_ENV, batch_breakdown, drive, drive_processes, post  # noqa: E402
 
 # The posting runs: (name, run of bench_api.report, days its reports are dated on, whether with --more-clients).
@@ -127,26 +127,6 @@ def _own_cpu() -> float:
 
 
 # --- the configurations ------------------------------------------------------------------------------
-
-def _free_run(count: int) -> int:
-    """A port such that it and the ``count - 1`` after it are free on 127.0.0.1."""
-    import socket
-
-    while True:
-        base = free_port()
-        taken = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                taken.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in taken:
-                s.close()
-
 
 def catalog_transactions(folder: Path | None) -> dict[str, int]:
     """Transactions committed and rolled back so far in the cluster's PostgreSQL database (a DuckLake commit that
@@ -243,7 +223,7 @@ def run_cluster(args, tmp: Path, replicas: int, *, breakdown: bool) -> dict:
     from store.db import connect
 
     folder = tmp / f"cluster-{replicas}"
-    port = _free_run(replicas + 1)
+    port = free_run(replicas + 1)
     env = {**os.environ, **SITE_ENV, "DROPMAP_STATUS_DIR": str(folder / "status")}
     with (tmp / f"cluster-{replicas}.log").open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "cluster", "--replicas", str(replicas), "--port", str(port),

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SMALL_DEMO
+
+sys.path.insert(0, str(ROOT))
+from bench._clients import free_run, page_session  # noqa: E402
 
 DEMO = f"--reports {SMALL_DEMO['reports']} --days {SMALL_DEMO['days']} --seed {SMALL_DEMO['seed']}"
 CLIENT = "127.0.0.2"  # the test's client address (all of 127/8 is this machine), not the balancer's 127.0.0.1
@@ -38,29 +40,6 @@ def _missing_package() -> str | None:
     except MissingPackageError as e:
         return str(e)
     return None
-
-
-def _free_ports(count: int) -> int:
-    """A port such that it and the ``count - 1`` after it are free on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65536:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free run of ports")
 
 
 def _request(port: int, method: str, path: str, body: dict | None = None, *,
@@ -125,28 +104,12 @@ def _alive(pid: int, started: str) -> bool:
 
 
 def _page_session(port: int) -> bool:
-    """A visitor's first page through the balancer: Streamlit's websocket opened (the Upgrade passed on) and
-    the home page run to its end; whether it finished without an error."""
+    """A visitor's first page through the balancer: GET /, Streamlit's websocket opened (the Upgrade passed on)
+    and the home page run to its end (bench/_clients.py, as the cluster bench measures it)."""
     import asyncio
 
-    import websockets
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    async def run() -> bool:
-        origin = f"http://127.0.0.1:{port}"
-        async with websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
-                                      origin=origin, max_size=None, local_addr=(CLIENT, 0)) as ws:
-            rerun = BackMsg()
-            rerun.rerun_script.query_string = ""
-            await ws.send(rerun.SerializeToString())
-            while True:
-                message = ForwardMsg()
-                message.ParseFromString(await ws.recv())
-                if message.WhichOneof("type") == "script_finished":
-                    return message.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY
-
-    return asyncio.run(asyncio.wait_for(run(), 180))
+    asyncio.run(asyncio.wait_for(page_session(port, CLIENT), 180))  # raises unless the page finished cleanly
+    return True
 
 
 def _logged(access_log: Path, path: str) -> str:
@@ -176,7 +139,7 @@ def test_two_replicas_behind_the_balancer(cluster_folder):
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(missing)
-    port = _free_ports(3)
+    port = free_run(3)
     replicas = (port + 1, port + 2)
     env = {**os.environ, "DROPMAP_CACHE_SECONDS": "1", "DROPMAP_SCAN_SECONDS": "2",
            "DROPMAP_STATUS_DIR": str(cluster_folder / "status")}
