@@ -107,8 +107,11 @@ def _page_session(port: int) -> bool:
     """A visitor's first page through the balancer: GET /, Streamlit's websocket opened (the Upgrade passed on)
     and the home page run to its end (bench/_clients.py, as the cluster bench measures it)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
-    asyncio.run(asyncio.wait_for(page_session(port, CLIENT), 180))  # raises unless the page finished cleanly
+    # In a thread of its own: the suite's browser fixture may run an event loop in this one.
+    with ThreadPoolExecutor(1) as pool:  # .result() raises unless the page finished cleanly
+        pool.submit(lambda: asyncio.run(asyncio.wait_for(page_session(port, CLIENT), 180))).result()
     return True
 
 
