@@ -23,8 +23,12 @@ WORKER_USER = "www-data"  # Debian's nginx package's user, for the workers when 
 LOGS = ("access.log", "error.log")
 
 
+DEBIAN_NGINX = "/usr/sbin/nginx"
+
+
 def executable() -> Path:
-    for candidate in ("/usr/sbin/nginx", shutil.which("nginx")):
+    """Debian's nginx, else the PATH's."""
+    for candidate in (DEBIAN_NGINX, shutil.which("nginx")):
         if candidate and Path(candidate).exists():
             return Path(candidate)
     raise MissingPackageError("nginx is not installed: the cluster's load balancer is Debian's `nginx` package "

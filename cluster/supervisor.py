@@ -122,8 +122,7 @@ class Cluster:
 
     def run(self) -> int:
         """Start, watch until a signal or a failure, stop; the exit status."""
-        signal.signal(signal.SIGINT, self.on_signal)
-        signal.signal(signal.SIGTERM, self.on_signal)
+        previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         status = 0
         try:
             self.start()
@@ -139,6 +138,8 @@ class Cluster:
                 status = 1
         finally:
             self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return status
 
     def start(self) -> None:
@@ -167,7 +168,8 @@ class Cluster:
                    self.children["nginx"])
         self._write_state()
         host = self.options.address or "localhost"
-        say(f"DropMap on http://{host}:{self.options.port} ({len(self.replicas)} replicas on "
+        replicas = f"{len(self.replicas)} replica{'s' if len(self.replicas) > 1 else ''}"
+        say(f"DropMap on http://{host}:{self.options.port} ({replicas} on "
             f"{', '.join(str(r.port) for r in self.replicas)}; status files at /status/); Ctrl-C stops it")
 
     def _refuse_a_second_cluster(self) -> None:
@@ -322,6 +324,8 @@ class Cluster:
         def killed() -> bool:
             return self.signals >= 2
 
+        if not self.children and not any(r.child for r in self.replicas):
+            return  # nothing was started
         order = [[self.children.get("nginx")], [r.child for r in self.replicas] + [self.children.get("demo")],
                  [self.children.get("postgres")]]
         for group, seconds in zip(order, (10, 30, 30), strict=True):

@@ -2,7 +2,8 @@
 front of them, started on free ports over a small demo city. Pages, the API and the static status files
 answer through the balancer; a report sent through it or straight to either replica is counted by every
 replica, from one client address and with one secret; with a replica killed the rest keep answering and
-the replica comes back; SIGINT stops everything and leaves no process behind.
+the replica comes back; SIGINT stops everything and leaves no process behind. Without starting anything:
+a missing Debian package is named, and nginx accepts the configuration the templates give.
 
 Only deadlines, no timing assertions."""
 
@@ -213,3 +214,60 @@ def test_two_replicas_behind_the_balancer(cluster_folder):
             os.killpg(cluster.pid, signal.SIGKILL)
             cluster.wait()
         print((cluster_folder / "cluster.log").read_text())
+
+
+# --- without starting anything -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("module", "package"), [("postgres", "`postgresql`"), ("nginx", "`nginx`")])
+def test_a_missing_debian_package_is_named(module, package, monkeypatch, tmp_path, capsys):
+    import cluster.__main__
+    import cluster.nginx
+    import cluster.postgres
+
+    if module == "postgres":
+        monkeypatch.setattr(cluster.postgres.glob, "glob", lambda pattern: [])
+        monkeypatch.setattr(cluster.postgres.shutil, "which", lambda name: None)
+    else:
+        monkeypatch.setattr(cluster.nginx, "DEBIAN_NGINX", str(tmp_path / "no-nginx"))
+        monkeypatch.setattr(cluster.nginx.shutil, "which", lambda name: None)
+    monkeypatch.delenv("DROPMAP_STORE", raising=False)
+    before = signal.getsignal(signal.SIGINT)
+    assert cluster.__main__.main(["--folder", str(tmp_path / "cluster")]) == 1
+    message = capsys.readouterr().err
+    assert package in message and "apt-get install" in message
+    assert not (tmp_path / "cluster" / "cluster.json").exists()
+    assert signal.getsignal(signal.SIGINT) == before  # the handlers are given back
+
+
+@pytest.mark.parametrize("one_writer", [True, False])
+def test_nginx_accepts_the_balancer_configuration(one_writer, cluster_folder):
+    """The templates give a configuration `nginx -t` accepts: replicas by client address, the websocket
+    passed on, the status folder from disk, and the API's reports to one replica (or by address)."""
+    missing = _missing_package()
+    if missing:
+        pytest.skip(missing)
+    from cluster.nginx import Nginx
+
+    nginx = Nginx(cluster_folder)
+    nginx.write_config(listen="127.0.0.1:18500", replicas=[18501, 18502, 18503],
+                       status_dir=cluster_folder / "status", one_writer=one_writer)
+    nginx.check()
+    conf = nginx.conf.read_text()
+    replicas, writer = conf.split("upstream dropmap_replicas {")[1].split("upstream dropmap_writer {")
+    writer = writer.split("}")[0]
+    assert "hash $remote_addr consistent;" in replicas and replicas.count("server 127.0.0.1:") == 3
+    assert ("backup" in writer) == one_writer and ("hash $remote_addr" in writer) != one_writer
+    assert writer.count("server 127.0.0.1:1850") == 3 and "server 127.0.0.1:18501 " in writer
+    assert f"alias {cluster_folder / 'status'}/;" in conf and "location /_stcore/stream" in conf
+    proxy = (nginx.folder / "proxy.conf").read_text()
+    assert "proxy_set_header Upgrade $http_upgrade;" in proxy and "$proxy_add_x_forwarded_for" in proxy
+    assert "{{" not in conf + proxy
+    assert all((nginx.folder / log).stat().st_mode & 0o077 == 0 for log in ("access.log", "error.log"))
+
+
+def test_a_template_name_without_a_value_is_an_error():
+    from cluster.nginx import render
+
+    assert render("listen {{listen}};", {"listen": "8501"}) == "listen 8501;"
+    with pytest.raises(KeyError):
+        render("alias {{status_dir}}/;", {"listen": "8501"})
