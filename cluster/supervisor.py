@@ -123,6 +123,7 @@ class Cluster:
     def run(self) -> int:
         """Start, watch until a signal or a failure, stop; the exit status."""
         previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        umask = os.umask(0o077)  # the children's: the store's files and the logs hold places and addresses
         status = 0
         try:
             self.start()
@@ -140,13 +141,13 @@ class Cluster:
             self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            os.umask(umask)
         return status
 
     def start(self) -> None:
         self._refuse_a_second_cluster()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o711)  # PostgreSQL's and nginx's users enter their own folders below it
-        os.umask(0o077)  # the store's data files and the logs hold exact places and addresses
         for name in ("logs", "replicas"):
             (self.folder / name).mkdir(exist_ok=True)
         self.nginx = Nginx(self.folder)  # a missing package is named before anything starts
@@ -199,17 +200,20 @@ class Cluster:
             say(f"PostgreSQL initialised in {postgres.data}")
         self.children["postgres"] = postgres.start(dict(os.environ))
         self._wait(postgres.is_ready, 60, "PostgreSQL did not start", self.children["postgres"])
-        marker = self.folder / "demo-built"
-        if self.options.build_demo and not (marker.exists() and postgres.has_database()):
-            postgres.drop_database()  # a build cut short in an earlier run: start again from nothing
+        building = self.folder / "demo-building"  # left behind by a build cut short
+        if building.exists():
+            postgres.drop_database()  # start again from nothing
             shutil.rmtree(self.folder / "lake", ignore_errors=True)
+        if not postgres.has_database():  # first use; a store that exists is used as it is
+            if self.options.build_demo:
+                building.write_text(f"a build of the demo city started at {time.strftime('%Y-%m-%d %H:%M')}\n")
             postgres.create_database()
-            self._build_demo(postgres.location(), marker)
-        elif not postgres.has_database():
-            postgres.create_database()
+            if self.options.build_demo:
+                self._build_demo(postgres.location())
+            building.unlink(missing_ok=True)
         return postgres.location()
 
-    def _build_demo(self, location: str, marker: Path) -> None:
+    def _build_demo(self, location: str) -> None:
         log = self.folder / "logs" / "demo.log"
         say(f"building the demo city into the shared store (about 30 s; {log})")
         env = {**os.environ, "DROPMAP_STORE": location, "DROPMAP_LAKE_DATA": str(self.folder / "lake"),
@@ -221,7 +225,6 @@ class Cluster:
         del self.children["demo"]
         if builder.proc.returncode != 0:
             raise ClusterError(builder.describe_exit())
-        marker.write_text(f"the demo city was built into the shared store at {time.strftime('%Y-%m-%d %H:%M')}\n")
 
     def _secret(self) -> str:
         """The site secret, read or made once (data/secret.key) and given to every replica: codes and address
