@@ -237,18 +237,26 @@ def apply_migrations(con: duckdb.DuckDBPyConnection, *, shared: bool = False) ->
         return _create_current_schema(con)
     applied = []
     for name, sql in MIGRATIONS:
-        if name in done:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(portable(sql, shared))
-            con.execute("INSERT INTO schema_migrations (name) VALUES (?)", [name])
-            con.execute("COMMIT")
-        except duckdb.Error as e:
-            con.execute("ROLLBACK")
-            raise StoreError(f"migration {name} failed: {str(e).splitlines()[0]}") from e
-        applied.append(name)
+        if name not in done:
+            _recorded(con, [portable(sql, shared)], [name], f"migration {name}")
+            applied.append(name)
     return applied
+
+
+def _recorded(con: duckdb.DuckDBPyConnection, statements: list[str], names: list[str], what: str) -> None:
+    """``statements`` and the record of migrations ``names``, in one transaction: all of it, or none."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for sql in statements:
+            con.execute(sql)
+        con.execute("INSERT INTO schema_migrations (name) SELECT unnest(?::VARCHAR[])", [names])
+        con.execute("COMMIT")
+    except duckdb.Error as e:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.TransactionException:  # a failed COMMIT has ended it already; saying so would hide why
+            pass
+        raise StoreError(f"{what} failed: {str(e).splitlines()[0]}") from e
 
 
 def portable(sql: str, shared: bool) -> str:
@@ -289,13 +297,5 @@ def current_schema() -> list[str]:
 def _create_current_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
     """A new shared store: every table as the migrations leave it, and every migration recorded."""
     names = [name for name, _ in MIGRATIONS]
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for sql in current_schema():
-            con.execute(portable(sql, True))
-        con.execute("INSERT INTO schema_migrations (name) SELECT unnest(?::VARCHAR[])", [names])
-        con.execute("COMMIT")
-    except duckdb.Error as e:
-        con.execute("ROLLBACK")
-        raise StoreError(f"creating the schema failed: {str(e).splitlines()[0]}") from e
+    _recorded(con, [portable(sql, True) for sql in current_schema()], names, "creating the schema")
     return names

@@ -5,7 +5,6 @@ As root, the server runs as the `postgres` user (PostgreSQL refuses to run as ro
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import socket
@@ -17,12 +16,13 @@ from pathlib import Path
 
 
 def server_binaries() -> Path | None:
-    """The folder of initdb and pg_ctl: the newest Debian PostgreSQL, else the PATH's; None if neither."""
-    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda f: int(f.split("/")[-2]), reverse=True):
-        if (Path(folder) / "initdb").exists():
-            return Path(folder)
-    found = shutil.which("initdb")
-    return Path(found).parent if found else None
+    """The folder of initdb and pg_ctl (cluster.postgres.binaries: the one place that looks); None if absent."""
+    from cluster.postgres import MissingPackageError, binaries
+
+    try:
+        return binaries()
+    except MissingPackageError:
+        return None
 
 
 @dataclass(frozen=True)
